@@ -1,0 +1,58 @@
+-- Pipelines provisioned through the CCM API. One row per (repository, workflow file):
+-- teardown marks it inactive and provisioning it again reactivates the same row.
+CREATE TABLE pipelines (
+    id             TEXT PRIMARY KEY,
+    repository     TEXT NOT NULL,
+    repo_key       TEXT NOT NULL,
+    workflow_file  TEXT NOT NULL,
+    status         TEXT NOT NULL CHECK (status IN ('active', 'inactive')),
+    config         JSONB NOT NULL DEFAULT '{}',
+    linked_domain  TEXT,
+    linked_app     TEXT,
+    version        BIGINT NOT NULL DEFAULT 0,
+    created_at     TIMESTAMPTZ NOT NULL,
+    updated_at     TIMESTAMPTZ NOT NULL,
+    deactivated_at TIMESTAMPTZ
+);
+CREATE UNIQUE INDEX pipelines_repo_workflow ON pipelines (repo_key, workflow_file);
+CREATE INDEX pipelines_created ON pipelines (created_at DESC, id);
+CREATE INDEX pipelines_status_created ON pipelines (status, created_at DESC, id);
+
+-- One row per workflow run attempt, for every repository ccm hears of.
+CREATE TABLE executions (
+    id               BIGSERIAL PRIMARY KEY,
+    run_id           BIGINT NOT NULL,
+    run_attempt      BIGINT NOT NULL,
+    repository       TEXT NOT NULL,
+    repo_key         TEXT NOT NULL,
+    workflow_path    TEXT NOT NULL,
+    workflow_name    TEXT,
+    status           TEXT NOT NULL,
+    status_rank      BIGINT NOT NULL,
+    conclusion       TEXT,
+    branch           TEXT,
+    head_sha         TEXT,
+    event            TEXT,
+    run_number       BIGINT,
+    actor            TEXT,
+    html_url         TEXT,
+    created_at       TIMESTAMPTZ NOT NULL,
+    started_at       TIMESTAMPTZ NOT NULL,
+    updated_at       TIMESTAMPTZ NOT NULL,
+    completed_at     TIMESTAMPTZ,
+    duration_seconds BIGINT,
+    recorded_at      TIMESTAMPTZ NOT NULL,
+    UNIQUE (run_id, run_attempt)
+);
+CREATE INDEX executions_scope_created ON executions (repo_key, workflow_path, started_at DESC);
+CREATE INDEX executions_scope_open ON executions (repo_key, workflow_path, status) WHERE status <> 'completed';
+
+CREATE TABLE audit_log (
+    id          BIGSERIAL PRIMARY KEY,
+    at          TIMESTAMPTZ NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    pipeline_id TEXT,
+    details     JSONB NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_log_pipeline ON audit_log (pipeline_id, id DESC);

@@ -1,0 +1,173 @@
+//! Settings: one struct read from flags and environment variables, validated once at start.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Settings shared by `ccm serve` and `ccm migrate`.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address and port to listen on.
+    #[arg(long, env = "CCM_BIND", default_value = "127.0.0.1:5000")]
+    pub bind: String,
+
+    /// PostgreSQL URL (postgres://user:pass@host/db). Unset: the embedded SQLite file
+    /// CCM_DATA_DIR/ccm.db. A sqlite: URL names another SQLite file.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Folder for the SQLite database, the generated API token and the App's files
+    /// [default: ~/.ccm].
+    #[arg(long, env = "CCM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// API token(s) callers send in the CCM-Token header; several separated by commas, so a
+    /// token can be rotated without downtime. Unset: one is generated into CCM_DATA_DIR/api-token.
+    #[arg(long = "api-token", env = "CCM_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+
+    /// Most database connections this process opens.
+    #[arg(long, env = "CCM_DB_MAX_CONNECTIONS", default_value = "10")]
+    pub db_max_connections: String,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Database {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl Database {
+    pub fn url(&self) -> &str {
+        match self {
+            Database::Sqlite(url) | Database::Postgres(url) => url,
+        }
+    }
+}
+
+/// Settings after validation.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub database: Database,
+    pub data_dir: PathBuf,
+    /// Empty when CCM_API_TOKEN is unset (a token file is used instead).
+    pub api_tokens: Vec<String>,
+    pub db_max_connections: u32,
+}
+
+/// A setting that cannot be used; the message names it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub reason: String,
+}
+
+fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { setting, reason: reason.into() }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<Config, ConfigError> {
+        let bind = self
+            .bind
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| invalid("CCM_BIND", format!("'{}' is not host:port, e.g. 127.0.0.1:5000", self.bind)))?;
+
+        let data_dir = match &self.data_dir {
+            Some(dir) if dir.as_os_str().is_empty() => return Err(invalid("CCM_DATA_DIR", "is empty")),
+            Some(dir) => dir.clone(),
+            None => std::env::home_dir()
+                .filter(|home| !home.as_os_str().is_empty())
+                .map(|home| home.join(".ccm"))
+                .ok_or_else(|| invalid("CCM_DATA_DIR", "is unset and the home folder is unknown"))?,
+        };
+
+        let database = match self.database_url.as_deref().map(str::trim) {
+            None | Some("") => Database::Sqlite(sqlite_url(&data_dir.join("ccm.db"))),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Database::Postgres(url.to_string())
+            }
+            Some(url) if url.starts_with("sqlite:") => Database::Sqlite(url.to_string()),
+            // Never echo the URL: it may hold a password.
+            Some(_) => return Err(invalid("DATABASE_URL", "must start with postgres://, postgresql:// or sqlite:")),
+        };
+
+        let api_tokens = match &self.api_token {
+            None => Vec::new(),
+            Some(raw) => {
+                let tokens: Vec<String> =
+                    raw.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect();
+                if tokens.is_empty() {
+                    return Err(invalid("CCM_API_TOKEN", "is set but holds no token"));
+                }
+                if tokens.iter().any(|t| t.chars().any(|c| c.is_control() || c.is_whitespace())) {
+                    return Err(invalid("CCM_API_TOKEN", "a token contains whitespace or control characters"));
+                }
+                tokens
+            }
+        };
+
+        let db_max_connections = self
+            .db_max_connections
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                invalid("CCM_DB_MAX_CONNECTIONS", format!("'{}' is not a number from 1 to 1000", self.db_max_connections))
+            })?;
+
+        Ok(Config { bind, database, data_dir, api_tokens, db_max_connections })
+    }
+}
+
+pub fn sqlite_url(path: &std::path::Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            bind: "127.0.0.1:5000".into(),
+            database_url: None,
+            data_dir: Some("/tmp/ccm-test".into()),
+            api_token: None,
+            db_max_connections: "10".into(),
+        }
+    }
+
+    #[test]
+    fn defaults_to_sqlite_in_the_data_dir() {
+        let config = settings().validate().unwrap();
+        assert_eq!(config.database, Database::Sqlite("sqlite:///tmp/ccm-test/ccm.db".into()));
+        assert_eq!(config.bind.port(), 5000);
+        assert!(config.api_tokens.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let err = Settings { bind: "nope".into(), ..settings() }.validate().unwrap_err();
+        assert!(err.to_string().starts_with("invalid CCM_BIND:"), "{err}");
+        let err = Settings { database_url: Some("mysql://u:secret@h/db".into()), ..settings() }.validate().unwrap_err();
+        assert!(err.to_string().starts_with("invalid DATABASE_URL:") && !err.to_string().contains("secret"));
+        let err = Settings { api_token: Some(" , ".into()), ..settings() }.validate().unwrap_err();
+        assert!(err.to_string().starts_with("invalid CCM_API_TOKEN:"));
+        let err = Settings { db_max_connections: "0".into(), ..settings() }.validate().unwrap_err();
+        assert!(err.to_string().starts_with("invalid CCM_DB_MAX_CONNECTIONS:"));
+    }
+
+    #[test]
+    fn splits_rotated_tokens() {
+        let config = Settings { api_token: Some("old, new".into()), ..settings() }.validate().unwrap();
+        assert_eq!(config.api_tokens, vec!["old", "new"]);
+    }
+}

@@ -1,0 +1,6 @@
+//! Pure logic: no I/O, no database, no HTTP.
+
+pub mod clock;
+pub mod pipeline;
+pub mod run_state;
+pub mod stats;

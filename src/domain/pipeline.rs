@@ -1,0 +1,299 @@
+//! Validation of what callers send about pipelines, and pipeline ids.
+
+use rand::RngCore;
+use serde_json::{Map, Value};
+
+/// `pipe_` and 12 lowercase hex characters (48 bits) from the OS-seeded CSPRNG.
+pub fn new_pipeline_id() -> String {
+    let mut bytes = [0u8; 6];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("pipe_{}", hex::encode(bytes))
+}
+
+pub fn is_pipeline_id(id: &str) -> bool {
+    id.strip_prefix("pipe_")
+        .is_some_and(|hex| hex.len() == 12 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// A validated `POST /api/pipelines/provision` body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProvisionRequest {
+    pub repo: String,
+    pub workflow_file: String,
+    pub config: Value,
+    pub linked_domain: Option<String>,
+    pub linked_app: Option<String>,
+}
+
+/// Checks a provision body, naming every missing required field at once, as the old CCM did.
+pub fn parse_provision(body: &Value) -> Result<ProvisionRequest, String> {
+    let obj = body.as_object().ok_or("Request body must be a JSON object")?;
+    let mut missing = Vec::new();
+    let mut required = |name: &'static str| -> Result<Option<String>, String> {
+        let value = optional_string(obj, name)?;
+        if value.is_none() {
+            missing.push(name);
+        }
+        Ok(value)
+    };
+    let repo = required("repo")?;
+    let workflow_file = required("workflow_file")?;
+    if !missing.is_empty() {
+        return Err(format!("Missing required fields: {}", missing.join(", ")));
+    }
+    let (repo, workflow_file) = (repo.unwrap_or_default(), workflow_file.unwrap_or_default());
+    validate_repo(&repo)?;
+    validate_workflow_file(&workflow_file)?;
+    let config = match obj.get("config") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(config) => {
+            validate_config(config)?;
+            config.clone()
+        }
+    };
+    Ok(ProvisionRequest {
+        repo,
+        workflow_file,
+        config,
+        linked_domain: linked_field(obj, "linked_domain")?,
+        linked_app: linked_field(obj, "linked_app")?,
+    })
+}
+
+/// A validated `PATCH /api/pipelines/{id}` body. `None` leaves a field as it is; for the links,
+/// `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PipelineChange {
+    /// An RFC 7396 merge patch applied to the config (`null` removes a key).
+    pub config_patch: Option<Value>,
+    pub trigger_branches: Option<Vec<String>>,
+    pub linked_domain: Option<Option<String>>,
+    pub linked_app: Option<Option<String>>,
+}
+
+pub fn parse_change(body: &Value) -> Result<PipelineChange, String> {
+    let obj = body.as_object().ok_or("Request body must be a JSON object")?;
+    let mut change = PipelineChange::default();
+    for (key, value) in obj {
+        match key.as_str() {
+            "config" => {
+                validate_config(value)?;
+                change.config_patch = Some(value.clone());
+            }
+            "trigger_branches" => change.trigger_branches = Some(parse_branches(value)?),
+            "linked_domain" => change.linked_domain = Some(linked_field(obj, "linked_domain")?),
+            "linked_app" => change.linked_app = Some(linked_field(obj, "linked_app")?),
+            other => {
+                return Err(format!(
+                    "Unknown field '{other}': expected config, trigger_branches, linked_domain or linked_app"
+                ));
+            }
+        }
+    }
+    if obj.is_empty() {
+        return Err("Nothing to change: send config, trigger_branches, linked_domain or linked_app".into());
+    }
+    Ok(change)
+}
+
+/// Applies a change to a config, returning the new config.
+pub fn apply_change(config: &Value, change: &PipelineChange) -> Value {
+    let mut config = config.clone();
+    if let Some(patch) = &change.config_patch {
+        merge_patch(&mut config, patch);
+    }
+    if let Some(branches) = &change.trigger_branches {
+        if let Value::Object(map) = &mut config {
+            map.insert("trigger_branches".into(), Value::from(branches.clone()));
+        }
+    }
+    config
+}
+
+fn merge_patch(target: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(patch) => {
+            if !target.is_object() {
+                *target = Value::Object(Map::new());
+            }
+            let map = target.as_object_mut().expect("just made an object");
+            for (key, value) in patch {
+                if value.is_null() {
+                    map.remove(key);
+                } else {
+                    merge_patch(map.entry(key.clone()).or_insert(Value::Null), value);
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+/// A string field that may be absent, `null` or empty (all meaning "not given").
+fn optional_string(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(other) => Err(format!("Field '{name}' must be a string, got {}", type_name(other))),
+    }
+}
+
+fn linked_field(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
+    let value = optional_string(obj, name)?;
+    if let Some(v) = &value
+        && (v.len() > 255 || v.chars().any(char::is_control))
+    {
+        return Err(format!("Field '{name}' must be at most 255 printable characters"));
+    }
+    Ok(value)
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `owner/name` as GitHub allows them: owner of letters, digits and hyphens (at most 39),
+/// name of letters, digits, `.`, `_` and `-` (at most 100, not `.` or `..`).
+pub fn validate_repo(repo: &str) -> Result<(), String> {
+    let invalid = || format!("Invalid repo '{repo}': expected owner/name, for example octo-org/my-app");
+    let (owner, name) = repo.split_once('/').ok_or_else(invalid)?;
+    let owner_ok = !owner.is_empty()
+        && owner.len() <= 39
+        && owner.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !owner.starts_with('-');
+    let name_ok = !name.is_empty()
+        && name.len() <= 100
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && name != "."
+        && name != "..";
+    if owner_ok && name_ok { Ok(()) } else { Err(invalid()) }
+}
+
+/// A workflow file directly under `.github/workflows/`, ending in `.yml` or `.yaml`.
+pub fn validate_workflow_file(path: &str) -> Result<(), String> {
+    let file = path.strip_prefix(".github/workflows/").unwrap_or("");
+    let ok = (file.ends_with(".yml") || file.ends_with(".yaml"))
+        && !file.starts_with('.')
+        && !file.contains('/')
+        && !file.contains('\\')
+        && file.len() <= 200
+        && !file.chars().any(char::is_control);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "Invalid workflow_file '{path}': expected a file directly under .github/workflows/ ending in .yml or .yaml"
+        ))
+    }
+}
+
+fn validate_config(config: &Value) -> Result<(), String> {
+    let obj = config
+        .as_object()
+        .ok_or_else(|| format!("Field 'config' must be an object, got {}", type_name(config)))?;
+    if let Some(branches) = obj.get("trigger_branches")
+        && !branches.is_null()
+    {
+        parse_branches(branches)?;
+    }
+    Ok(())
+}
+
+fn parse_branches(value: &Value) -> Result<Vec<String>, String> {
+    let err = || "Field 'trigger_branches' must be an array of branch names".to_string();
+    let items = value.as_array().ok_or_else(err)?;
+    items
+        .iter()
+        .map(|b| match b.as_str() {
+            Some(s) if !s.trim().is_empty() && s.len() <= 255 => Ok(s.to_string()),
+            _ => Err(err()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_are_pipe_and_twelve_hex() {
+        let id = new_pipeline_id();
+        assert!(is_pipeline_id(&id), "{id}");
+        assert_ne!(new_pipeline_id(), id);
+        assert!(!is_pipeline_id("pipe_ABC123DEF456"));
+        assert!(!is_pipeline_id("pipe_abc"));
+    }
+
+    #[test]
+    fn names_every_missing_field() {
+        assert_eq!(parse_provision(&json!({})).unwrap_err(), "Missing required fields: repo, workflow_file");
+        assert_eq!(
+            parse_provision(&json!({"repo": "o/r", "workflow_file": ""})).unwrap_err(),
+            "Missing required fields: workflow_file"
+        );
+        assert_eq!(
+            parse_provision(&json!({"repo": null, "workflow_file": ".github/workflows/a.yml"})).unwrap_err(),
+            "Missing required fields: repo"
+        );
+    }
+
+    #[test]
+    fn rejects_wrong_types_and_shapes() {
+        assert_eq!(
+            parse_provision(&json!({"repo": 5, "workflow_file": "x"})).unwrap_err(),
+            "Field 'repo' must be a string, got a number"
+        );
+        assert!(parse_provision(&json!([])).is_err());
+        for repo in ["noslash", "/r", "o/", "o/r/x", "-o/r", "o/..", "o o/r"] {
+            assert!(validate_repo(repo).is_err(), "{repo}");
+        }
+        for wf in [".github/workflows/a.txt", "deploy.yml", ".github/workflows/sub/a.yml", ".github/workflows/.yml"] {
+            assert!(validate_workflow_file(wf).is_err(), "{wf}");
+        }
+        let bad_config = json!({"repo": "o/r", "workflow_file": ".github/workflows/a.yaml", "config": "x"});
+        assert_eq!(parse_provision(&bad_config).unwrap_err(), "Field 'config' must be an object, got a string");
+        let bad_branches =
+            json!({"repo": "o/r", "workflow_file": ".github/workflows/a.yaml", "config": {"trigger_branches": "main"}});
+        assert!(parse_provision(&bad_branches).unwrap_err().contains("trigger_branches"));
+    }
+
+    #[test]
+    fn accepts_the_seed_body() {
+        let req = parse_provision(&json!({
+            "repo": "owner/repository-name",
+            "workflow_file": ".github/workflows/deploy.yml",
+            "config": {"trigger_branches": ["production", "main"], "environment": "production"},
+            "linked_domain": "example.com",
+            "linked_app": ""
+        }))
+        .unwrap();
+        assert_eq!(req.repo, "owner/repository-name");
+        assert_eq!(req.linked_domain.as_deref(), Some("example.com"));
+        assert_eq!(req.linked_app, None);
+        assert_eq!(req.config["environment"], "production");
+    }
+
+    #[test]
+    fn changes_merge_into_config() {
+        let change = parse_change(&json!({
+            "config": {"environment": "staging", "auto_deploy": null},
+            "trigger_branches": ["main"],
+            "linked_domain": null
+        }))
+        .unwrap();
+        assert_eq!(change.linked_domain, Some(None));
+        let config = apply_change(&json!({"environment": "production", "auto_deploy": true}), &change);
+        assert_eq!(config, json!({"environment": "staging", "trigger_branches": ["main"]}));
+        assert!(parse_change(&json!({"status": "x"})).unwrap_err().contains("Unknown field 'status'"));
+        assert!(parse_change(&json!({})).is_err());
+    }
+}

@@ -1,0 +1,159 @@
+//! Pipeline stats and the health score, computed from a `StatsSnapshot`.
+//!
+//! Health score (0-100) = round(0.6 * S + 0.3 * L + 0.1 * D), where
+//! - S, reliability: the success rate of completed runs of the last 24 hours; with none in that
+//!   window, of the last 10 completed runs; with none at all, 100.
+//! - L, latest outcome: 100 if the most recent completed run succeeded (or there is none), else 0.
+//! - D, speed: compares the average duration of the last 24 hours with that of the 7 days before:
+//!   100 when no slower (or either is unknown), falling linearly to 0 at twice as slow.
+//!
+//! Skipped runs never count; cancelled, timed-out and failed runs count as not successful.
+
+use serde::Serialize;
+
+use crate::domain::clock::serde_secs;
+use crate::store::{Execution, StatsSnapshot};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LastRun {
+    #[serde(with = "serde_secs")]
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+    /// The conclusion of a completed run (`success`, `failure`, ...), else its state
+    /// (`queued`, `in_progress`, ...).
+    pub status: String,
+    pub duration_seconds: Option<i64>,
+    pub branch: Option<String>,
+    pub run_id: i64,
+    pub run_attempt: i64,
+    pub run_number: Option<i64>,
+    pub commit_sha: Option<String>,
+    pub event: Option<String>,
+    pub actor: Option<String>,
+    pub url: Option<String>,
+}
+
+impl From<&Execution> for LastRun {
+    fn from(e: &Execution) -> Self {
+        LastRun {
+            timestamp: e.started_at,
+            status: match (&e.status[..], &e.conclusion) {
+                ("completed", Some(conclusion)) => conclusion.clone(),
+                _ => e.status.clone(),
+            },
+            duration_seconds: e.duration_seconds,
+            branch: e.branch.clone(),
+            run_id: e.run_id,
+            run_attempt: e.run_attempt,
+            run_number: e.run_number,
+            commit_sha: e.head_sha.clone(),
+            event: e.event.clone(),
+            actor: e.actor.clone(),
+            url: e.html_url.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metrics24h {
+    pub run_count: i64,
+    pub success_count: i64,
+    /// Percent, one decimal; 0.0 with no runs.
+    pub success_rate: f64,
+    /// Whole seconds; 0 with no runs.
+    pub avg_duration_seconds: i64,
+}
+
+pub fn metrics_24h(s: &StatsSnapshot) -> Metrics24h {
+    Metrics24h {
+        run_count: s.runs_24h,
+        success_count: s.successes_24h,
+        success_rate: percent(s.successes_24h, s.runs_24h).map(|p| (p * 10.0).round() / 10.0).unwrap_or(0.0),
+        avg_duration_seconds: s.avg_duration_24h.map(|d| d.round() as i64).unwrap_or(0),
+    }
+}
+
+fn percent(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 * 100.0 / whole as f64)
+}
+
+/// The health score defined at the top of this module.
+pub fn health_score(s: &StatsSnapshot) -> u8 {
+    let reliability = percent(s.successes_24h, s.runs_24h)
+        .or_else(|| percent(s.recent_successes, s.recent_runs))
+        .unwrap_or(100.0);
+    let latest = match s.last_conclusion.as_deref() {
+        None | Some("success") => 100.0,
+        Some(_) => 0.0,
+    };
+    let speed = match (s.avg_duration_24h, s.avg_duration_baseline) {
+        (Some(recent), Some(baseline)) if baseline > 0.0 => {
+            let ratio = recent / baseline;
+            (100.0 * (2.0 - ratio)).clamp(0.0, 100.0)
+        }
+        _ => 100.0,
+    };
+    (0.6 * reliability + 0.3 * latest + 0.1 * speed).round().clamp(0.0, 100.0) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(runs: i64, successes: i64) -> StatsSnapshot {
+        StatsSnapshot { runs_24h: runs, successes_24h: successes, ..Default::default() }
+    }
+
+    #[test]
+    fn no_runs_is_healthy_and_zero() {
+        let s = StatsSnapshot::default();
+        assert_eq!(health_score(&s), 100);
+        assert_eq!(
+            metrics_24h(&s),
+            Metrics24h { run_count: 0, success_count: 0, success_rate: 0.0, avg_duration_seconds: 0 }
+        );
+    }
+
+    #[test]
+    fn weights_reliability_latest_and_speed() {
+        // 8 of 10 succeeded, the latest failed, 1.5x slower than the week before:
+        // 0.6 * 80 + 0.3 * 0 + 0.1 * 50 = 53.
+        let s = StatsSnapshot {
+            last_conclusion: Some("failure".into()),
+            avg_duration_24h: Some(300.0),
+            avg_duration_baseline: Some(200.0),
+            ..snapshot(10, 8)
+        };
+        assert_eq!(health_score(&s), 53);
+        // All good and faster than the baseline: 100.
+        let s = StatsSnapshot {
+            last_conclusion: Some("success".into()),
+            avg_duration_24h: Some(100.0),
+            avg_duration_baseline: Some(200.0),
+            ..snapshot(3, 3)
+        };
+        assert_eq!(health_score(&s), 100);
+        // Three times slower: speed is 0, 90 remains.
+        let s = StatsSnapshot { avg_duration_24h: Some(600.0), avg_duration_baseline: Some(200.0), ..snapshot(3, 3) };
+        assert_eq!(health_score(&s), 90);
+    }
+
+    #[test]
+    fn falls_back_to_the_last_ten_runs() {
+        let s = StatsSnapshot {
+            recent_runs: 10,
+            recent_successes: 5,
+            last_conclusion: Some("success".into()),
+            ..Default::default()
+        };
+        // 0.6 * 50 + 30 + 10 = 70.
+        assert_eq!(health_score(&s), 70);
+    }
+
+    #[test]
+    fn rounds_rate_and_duration() {
+        let s = StatsSnapshot { avg_duration_24h: Some(186.6), ..snapshot(3, 2) };
+        let m = metrics_24h(&s);
+        assert_eq!(m.success_rate, 66.7);
+        assert_eq!(m.avg_duration_seconds, 187);
+    }
+}

@@ -1,0 +1,59 @@
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::paging::{self, DEFAULT_LIMIT};
+use super::{Actor, ApiError, AppState, method_not_allowed};
+use crate::domain::clock;
+use crate::store::AuditFilter;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/audit").route(web::get().to(list_audit)).default_service(web::to(method_not_allowed)));
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    pipeline_id: Option<String>,
+    action: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// Who did what to which pipeline, newest first.
+async fn list_audit(
+    state: web::Data<AppState>,
+    _actor: Actor,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, offset) = paging::resolve(query.limit, query.offset, DEFAULT_LIMIT)?;
+    let page = state
+        .store
+        .list_audit(&AuditFilter {
+            pipeline_id: query.pipeline_id.clone(),
+            action: query.action.clone(),
+            limit,
+            offset,
+        })
+        .await?;
+    let entries: Vec<_> = page
+        .items
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "at": clock::format(&e.at),
+                "actor": e.actor,
+                "action": e.action,
+                "pipeline_id": e.pipeline_id,
+                "details": e.details.0,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "entries": entries,
+        "count": page.total,
+        "limit": limit,
+        "offset": offset,
+    })))
+}

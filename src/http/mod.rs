@@ -1,0 +1,105 @@
+//! The HTTP layer: `build_app` assembles every route, used by `ccm serve` and by the tests.
+
+mod audit;
+pub mod auth;
+mod error;
+mod health;
+mod paging;
+mod pipelines;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{ErrorHandlers, Next, from_fn};
+use actix_web::{App, HttpMessage, HttpRequest, web};
+use tracing_actix_web::{RequestId, TracingLogger};
+
+pub use auth::{Actor, ApiTokens};
+pub use error::ApiError;
+
+use crate::store::Store;
+
+/// Largest JSON body the API accepts.
+pub const API_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub tokens: Arc<ApiTokens>,
+}
+
+pub fn build_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(web::JsonConfig::default().limit(API_BODY_LIMIT).error_handler(json_error))
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .wrap(ErrorHandlers::new().default_handler(error::json_error_fallback))
+        .wrap(from_fn(request_id_header))
+        .wrap(TracingLogger::default())
+        .configure(health::routes)
+        .service(
+            web::scope("/api")
+                .wrap(from_fn(auth::require_token))
+                .configure(pipelines::routes)
+                .configure(audit::routes),
+        )
+        .default_service(web::to(not_found))
+}
+
+/// For resources whose path matched but whose methods did not.
+pub(crate) async fn method_not_allowed(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed(format!("Method {} is not allowed on {}", req.method(), req.path())))
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!("No such endpoint: {} {}", req.method(), req.path())))
+}
+
+fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    match err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::PayloadTooLarge(format!("Request body too large: the limit is {API_BODY_LIMIT} bytes"))
+        }
+        JsonPayloadError::ContentType => {
+            ApiError::UnsupportedMediaType("Unsupported Content-Type: send application/json".into())
+        }
+        JsonPayloadError::Deserialize(e) => ApiError::BadRequest(format!("Malformed JSON body: {e}")),
+        other => ApiError::BadRequest(format!("Could not read the request body: {other}")),
+    }
+    .into()
+}
+
+fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let detail = match &err {
+        QueryPayloadError::Deserialize(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    ApiError::BadRequest(format!("Invalid query string: {detail}")).into()
+}
+
+/// Returns the request id (the one in every log line of the request) as `x-request-id`.
+async fn request_id_header(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+    let mut res = next.call(req).await?;
+    if let Some(id) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        res.headers_mut().insert(HeaderName::from_static("x-request-id"), id);
+    }
+    Ok(res)
+}

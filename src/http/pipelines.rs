@@ -1,0 +1,326 @@
+//! The CCM pipeline API: provision, list, details, change, stats, teardown.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::paging::{self, DEFAULT_LIMIT, MAX_LIMIT};
+use super::{Actor, ApiError, AppState, method_not_allowed};
+use crate::domain::pipeline::{self as rules, ProvisionRequest};
+use crate::domain::{clock, stats};
+use crate::store::{NewAudit, Pipeline, PipelineFilter, StoreError};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/pipelines/provision")
+            .route(web::post().to(provision))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(web::resource("/pipelines").route(web::get().to(list)).default_service(web::to(method_not_allowed)))
+    .service(
+        web::resource("/pipelines/{id}")
+            .route(web::get().to(show))
+            .route(web::patch().to(change))
+            .route(web::delete().to(teardown))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/pipelines/{id}/stats")
+            .route(web::get().to(pipeline_stats))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+/// How often a write that lost an optimistic-concurrency race is decided again.
+const SAVE_ATTEMPTS: usize = 5;
+
+/// A pipeline as the API shows it (the old registry's structure, plus timestamps).
+pub fn pipeline_json(p: &Pipeline) -> Value {
+    json!({
+        "pipeline_id": p.id,
+        "repository": p.repository,
+        "workflow_file": p.workflow_file,
+        "status": p.status,
+        "created_at": clock::format(&p.created_at),
+        "updated_at": clock::format(&p.updated_at),
+        "deactivated_at": p.deactivated_at.as_ref().map(clock::format),
+        "config": p.config.0,
+        "vps_integration": {
+            "linked_domain": p.linked_domain,
+            "linked_app": p.linked_app,
+        },
+    })
+}
+
+async fn load(state: &AppState, id: &str) -> Result<Pipeline, ApiError> {
+    state.store.get_pipeline(id).await?.ok_or_else(|| ApiError::NotFound(format!("Pipeline not found: {id}")))
+}
+
+fn audit(actor: &Actor, action: &str, pipeline_id: &str, details: Value) -> NewAudit {
+    NewAudit { actor: actor.0.clone(), action: action.into(), pipeline_id: Some(pipeline_id.into()), details }
+}
+
+async fn provision(
+    state: web::Data<AppState>,
+    actor: Actor,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let req = rules::parse_provision(&body).map_err(ApiError::BadRequest)?;
+    for _ in 0..SAVE_ATTEMPTS {
+        match state.store.find_pipeline(&req.repo, &req.workflow_file).await? {
+            Some(existing) if existing.is_active() => {
+                return Err(ApiError::Conflict {
+                    message: format!(
+                        "An active pipeline already exists for {} {}: {}",
+                        existing.repository, existing.workflow_file, existing.id
+                    ),
+                    pipeline_id: Some(existing.id),
+                });
+            }
+            Some(inactive) => {
+                if let Some(saved) = reactivate(&state, &actor, inactive, &req).await? {
+                    return Ok(provisioned(&saved, true));
+                }
+            }
+            None => {
+                let now = clock::now();
+                let pipeline = Pipeline {
+                    id: rules::new_pipeline_id(),
+                    repository: req.repo.clone(),
+                    workflow_file: req.workflow_file.clone(),
+                    status: "active".into(),
+                    config: sqlx::types::Json(req.config.clone()),
+                    linked_domain: req.linked_domain.clone(),
+                    linked_app: req.linked_app.clone(),
+                    version: 0,
+                    created_at: now,
+                    updated_at: now,
+                    deactivated_at: None,
+                };
+                let entry = audit(&actor, "pipeline.provisioned", &pipeline.id, provision_details(&req));
+                match state.store.create_pipeline(&pipeline, &entry).await {
+                    Ok(()) => {
+                        tracing::info!(pipeline_id = %pipeline.id, repo = %pipeline.repository, "pipeline provisioned");
+                        return Ok(provisioned(&pipeline, false));
+                    }
+                    // Another request provisioned the same repository and workflow just now.
+                    Err(StoreError::Conflict(_)) => continue,
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        }
+    }
+    Err(ApiError::Internal(anyhow::anyhow!("provision kept losing races for {}", req.repo)))
+}
+
+async fn reactivate(
+    state: &AppState,
+    actor: &Actor,
+    mut pipeline: Pipeline,
+    req: &ProvisionRequest,
+) -> Result<Option<Pipeline>, ApiError> {
+    pipeline.status = "active".into();
+    pipeline.config = sqlx::types::Json(req.config.clone());
+    pipeline.linked_domain = req.linked_domain.clone();
+    pipeline.linked_app = req.linked_app.clone();
+    pipeline.updated_at = clock::now();
+    pipeline.deactivated_at = None;
+    let entry = audit(actor, "pipeline.reactivated", &pipeline.id, provision_details(req));
+    let saved = state.store.save_pipeline(&pipeline, &entry).await?;
+    if let Some(saved) = &saved {
+        tracing::info!(pipeline_id = %saved.id, repo = %saved.repository, "pipeline reactivated");
+    }
+    Ok(saved)
+}
+
+fn provision_details(req: &ProvisionRequest) -> Value {
+    json!({
+        "repository": req.repo,
+        "workflow_file": req.workflow_file,
+        "config": req.config,
+        "linked_domain": req.linked_domain,
+        "linked_app": req.linked_app,
+    })
+}
+
+fn provisioned(p: &Pipeline, reactivated: bool) -> HttpResponse {
+    HttpResponse::Created().json(json!({
+        "success": true,
+        "pipeline_id": p.id,
+        "status": p.status,
+        "created_at": clock::format(&p.created_at),
+        "repository": p.repository,
+        "workflow_file": p.workflow_file,
+        "reactivated": reactivated,
+        "vps_integration": {"linked_domain": p.linked_domain, "linked_app": p.linked_app},
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    repository: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    _actor: Actor,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    // Unpaged callers (the VPS manager's list_pipelines) get everything up to the maximum page.
+    let (limit, offset) = paging::resolve(query.limit, query.offset, MAX_LIMIT)?;
+    if let Some(status) = &query.status
+        && status != "active"
+        && status != "inactive"
+    {
+        return Err(ApiError::BadRequest(format!("status must be active or inactive, got '{status}'")));
+    }
+    let filter = PipelineFilter {
+        status: query.status.clone(),
+        repository: query.repository.clone().filter(|r| !r.is_empty()),
+        limit,
+        offset,
+    };
+    let page = state.store.list_pipelines(&filter).await?;
+    let pipelines: Vec<Value> = page.items.iter().map(pipeline_json).collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "pipelines": pipelines,
+        "count": page.total,
+        "limit": limit,
+        "offset": offset,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+struct DetailsQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// A pipeline with its config, VPS link and a page of its executions (newest first).
+async fn show(
+    state: web::Data<AppState>,
+    _actor: Actor,
+    id: web::Path<String>,
+    query: web::Query<DetailsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, offset) = paging::resolve(query.limit, query.offset, DEFAULT_LIMIT)?;
+    let pipeline = load(&state, &id).await?;
+    let executions = state.store.list_executions(&pipeline.execution_scope(), limit, offset).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "pipeline": pipeline_json(&pipeline),
+        "executions": executions.items,
+        "executions_count": executions.total,
+        "limit": limit,
+        "offset": offset,
+    })))
+}
+
+/// Changes config (RFC 7396 merge patch), trigger branches and the VPS link.
+async fn change(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let change = rules::parse_change(&body).map_err(ApiError::BadRequest)?;
+    for _ in 0..SAVE_ATTEMPTS {
+        let mut pipeline = load(&state, &id).await?;
+        pipeline.config = sqlx::types::Json(rules::apply_change(&pipeline.config, &change));
+        if let Some(domain) = &change.linked_domain {
+            pipeline.linked_domain = domain.clone();
+        }
+        if let Some(app) = &change.linked_app {
+            pipeline.linked_app = app.clone();
+        }
+        pipeline.updated_at = clock::now();
+        let entry = audit(&actor, "pipeline.updated", &pipeline.id, body.0.clone());
+        if let Some(saved) = state.store.save_pipeline(&pipeline, &entry).await? {
+            return Ok(HttpResponse::Ok().json(json!({"success": true, "pipeline": pipeline_json(&saved)})));
+        }
+    }
+    Err(ApiError::Internal(anyhow::anyhow!("update of {id} kept losing races")))
+}
+
+async fn pipeline_stats(
+    state: web::Data<AppState>,
+    _actor: Actor,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let pipeline = load(&state, &id).await?;
+    let snapshot = state.store.stats_snapshot(&pipeline.execution_scope(), clock::now()).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "stats": {
+            "pipeline_id": pipeline.id,
+            "status": pipeline.status,
+            "repository": pipeline.repository,
+            "workflow_file": pipeline.workflow_file,
+            "trigger_branches": pipeline.trigger_branches(),
+            "last_run": snapshot.last_run.as_ref().map(stats::LastRun::from),
+            "metrics_24h": stats::metrics_24h(&snapshot),
+            "health_score": stats::health_score(&snapshot),
+            "active_runs": snapshot.active_runs,
+            "queue_length": snapshot.queued_runs,
+        }
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+struct TeardownQuery {
+    preserve_repo: Option<String>,
+}
+
+/// Deactivates a pipeline. Repositories are never deleted.
+async fn teardown(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+    query: web::Query<TeardownQuery>,
+) -> Result<HttpResponse, ApiError> {
+    match query.preserve_repo.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("true" | "1" | "yes" | "") => {}
+        Some("false" | "0" | "no") => {
+            return Err(ApiError::BadRequest(
+                "preserve_repo=false is not supported: ccm never deletes repositories. \
+                 Omit preserve_repo (or pass true) to deactivate the pipeline."
+                    .into(),
+            ));
+        }
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!("preserve_repo must be true or false, got '{other}'")));
+        }
+    }
+    for _ in 0..SAVE_ATTEMPTS {
+        let mut pipeline = load(&state, &id).await?;
+        if !pipeline.is_active() {
+            return Ok(HttpResponse::Ok().json(json!({
+                "success": true,
+                "pipeline_id": pipeline.id,
+                "status": "inactive",
+                "already_inactive": true,
+                "message": "Pipeline already inactive, repository preserved",
+            })));
+        }
+        let now = clock::now();
+        pipeline.status = "inactive".into();
+        pipeline.updated_at = now;
+        pipeline.deactivated_at = Some(now);
+        let entry = audit(&actor, "pipeline.deactivated", &pipeline.id, json!({"preserve_repo": true}));
+        if let Some(saved) = state.store.save_pipeline(&pipeline, &entry).await? {
+            tracing::info!(pipeline_id = %saved.id, repo = %saved.repository, "pipeline deactivated");
+            return Ok(HttpResponse::Ok().json(json!({
+                "success": true,
+                "pipeline_id": saved.id,
+                "status": "inactive",
+                "already_inactive": false,
+                "message": "Pipeline deactivated, repository preserved",
+            })));
+        }
+    }
+    Err(ApiError::Internal(anyhow::anyhow!("teardown of {id} kept losing races")))
+}

@@ -1,0 +1,9 @@
+//! ccm: a webhook-driven CI/CD manager, served as a self-hosted GitHub App.
+
+pub mod config;
+pub mod data_dir;
+pub mod domain;
+pub mod http;
+pub mod server;
+pub mod store;
+pub mod telemetry;

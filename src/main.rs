@@ -1,0 +1,66 @@
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use ccm::config::Settings;
+
+/// ccm: a webhook-driven CI/CD manager. It receives GitHub's webhooks, serves the CCM pipeline
+/// API (CCM-Token header) and keeps its data in SQLite (default) or PostgreSQL.
+///
+/// Logging: RUST_LOG (e.g. info, ccm=debug).
+#[derive(Parser)]
+#[command(name = "ccm", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (applies migrations first).
+    Serve(Settings),
+    /// Apply database migrations and exit.
+    Migrate(Settings),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(err) = ccm::telemetry::init() {
+        eprintln!("ccm: {err}");
+        return ExitCode::from(2);
+    }
+    let settings = match &cli.command {
+        Command::Serve(s) | Command::Migrate(s) => s,
+    };
+    let config = match settings.validate() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("ccm: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("ccm: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(_) => ccm::server::serve(config).await,
+            Command::Migrate(_) => {
+                ccm::server::open_store(&config).await?;
+                tracing::info!("migrations applied");
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("ccm: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Start-up: data folder, database, tokens, then the HTTP server.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::{Config, Database};
+use crate::data_dir;
+use crate::http::{ApiTokens, AppState, build_app};
+use crate::store::{self, Store};
+
+/// Opens the configured database (creating the SQLite file privately) and applies migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    if let Database::Sqlite(url) = &config.database {
+        data_dir::ensure(&config.data_dir)?;
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            let path = path.split('?').next().unwrap_or(path);
+            if !path.is_empty() && path != ":memory:" {
+                data_dir::ensure_private_file(std::path::Path::new(path))?;
+            }
+        }
+    }
+    let kind = match config.database {
+        Database::Sqlite(_) => "sqlite",
+        Database::Postgres(_) => "postgres",
+    };
+    store::connect(config.database.url(), config.db_max_connections)
+        .await
+        .with_context(|| format!("opening the {kind} database (DATABASE_URL)"))
+}
+
+/// The configured tokens, or the generated one kept in the data folder.
+pub fn api_tokens(config: &Config) -> anyhow::Result<ApiTokens> {
+    if !config.api_tokens.is_empty() {
+        for token in config.api_tokens.iter().filter(|t| t.len() < 16) {
+            tracing::warn!(token = %crate::http::Actor::fingerprint(token), "CCM_API_TOKEN holds a token shorter than 16 characters");
+        }
+        return Ok(ApiTokens::new(&config.api_tokens));
+    }
+    data_dir::ensure(&config.data_dir)?;
+    let (token, path) = data_dir::load_or_create_api_token(&config.data_dir)?;
+    tracing::info!(path = %path.display(), "CCM_API_TOKEN is unset: using the token stored in this file");
+    Ok(ApiTokens::new(&[token]))
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let store = open_store(&config).await?;
+    let state = AppState { store, tokens: Arc::new(api_tokens(&config)?) };
+    let server = actix_web::HttpServer::new(move || build_app(state.clone()))
+        .bind(config.bind)
+        .with_context(|| format!("binding {} (CCM_BIND)", config.bind))?
+        .shutdown_timeout(10)
+        .run();
+    tracing::info!(
+        bind = %config.bind,
+        database = match config.database { Database::Sqlite(_) => "sqlite", Database::Postgres(_) => "postgres" },
+        ready_ms = started.elapsed().as_millis() as u64,
+        "ccm is ready"
+    );
+    server.await.context("HTTP server")
+}

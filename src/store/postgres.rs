@@ -1,0 +1,30 @@
+//! PostgreSQL, for production: several ccm replicas may share one database.
+
+use std::time::Duration;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+pub struct PostgresStore {
+    pub(crate) pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to a `postgres://` URL and applies migrations (sqlx takes an advisory lock, so
+    /// replicas starting together migrate once).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, super::StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+super::sql::sql_store!(PostgresStore, sqlx::Postgres, Backend::Postgres);

@@ -1,0 +1,308 @@
+//! The SQL shared by both backends. Each statement is written once with `$n` placeholders
+//! (SQLite accepts them too) and in the subset of SQL both databases speak; `sql_store!`
+//! implements `Store` for a struct holding a `pool` of either driver.
+
+/// Completed runs that count towards success rates and durations (skipped runs never ran).
+pub(crate) const COUNTED: &str = "status = 'completed' AND COALESCE(conclusion, '') <> 'skipped'";
+
+pub(crate) const PIPELINE_COLUMNS: &str = "id, repository, workflow_file, status, config, linked_domain, linked_app, \
+     version, created_at, updated_at, deactivated_at";
+
+pub(crate) const EXECUTION_COLUMNS: &str = "id, run_id, run_attempt, repository, workflow_path, workflow_name, status, \
+     conclusion, branch, head_sha, event, run_number, actor, html_url, created_at, started_at, updated_at, \
+     completed_at, duration_seconds";
+
+/// `WHERE` clause selecting a pipeline's executions; binds `$1` (repo key) and `$2` (workflow
+/// path), and the branches from `$first_branch_param` on.
+pub(crate) fn scope_clause(scope: &super::ExecutionScope, first_branch_param: usize) -> String {
+    let mut clause = String::from("repo_key = $1 AND workflow_path = $2");
+    if !scope.branches.is_empty() {
+        let params: Vec<String> =
+            (0..scope.branches.len()).map(|i| format!("${}", first_branch_param + i)).collect();
+        clause.push_str(&format!(" AND branch IN ({})", params.join(", ")));
+    }
+    clause
+}
+
+pub(crate) fn stats_sql(scope: &super::ExecutionScope) -> String {
+    let s = scope_clause(scope, 5);
+    format!(
+        "SELECT w.runs, w.successes, w.avg_duration, \
+           (SELECT CAST(AVG(duration_seconds) AS DOUBLE PRECISION) FROM executions \
+              WHERE {s} AND started_at >= $4 AND started_at < $3 AND {COUNTED}) AS baseline, \
+           (SELECT COUNT(*) FROM (SELECT 1 AS one FROM executions WHERE {s} AND {COUNTED} \
+              ORDER BY started_at DESC LIMIT 10) r) AS recent_runs, \
+           (SELECT COUNT(*) FROM (SELECT conclusion FROM executions WHERE {s} AND {COUNTED} \
+              ORDER BY started_at DESC LIMIT 10) r WHERE r.conclusion = 'success') AS recent_successes, \
+           (SELECT conclusion FROM executions WHERE {s} AND {COUNTED} \
+              ORDER BY started_at DESC, run_attempt DESC LIMIT 1) AS last_conclusion, \
+           (SELECT COUNT(*) FROM executions WHERE {s} AND status <> 'completed' AND status = 'in_progress') AS active, \
+           (SELECT COUNT(*) FROM executions WHERE {s} AND status <> 'completed' AND status <> 'in_progress') AS queued \
+         FROM (SELECT COUNT(*) AS runs, \
+                      COUNT(*) FILTER (WHERE conclusion = 'success') AS successes, \
+                      CAST(AVG(duration_seconds) AS DOUBLE PRECISION) AS avg_duration \
+               FROM executions WHERE {s} AND started_at >= $3 AND {COUNTED}) w"
+    )
+}
+
+pub(crate) fn last_run_sql(scope: &super::ExecutionScope) -> String {
+    format!(
+        "SELECT {EXECUTION_COLUMNS} FROM executions WHERE {} ORDER BY started_at DESC, run_attempt DESC LIMIT 1",
+        scope_clause(scope, 3)
+    )
+}
+
+macro_rules! sql_store {
+    ($store:ident, $db:ty, $backend:expr) => {
+        use $crate::store::sql::{last_run_sql, scope_clause, stats_sql, EXECUTION_COLUMNS, PIPELINE_COLUMNS};
+        use $crate::store::*;
+        use chrono::{DateTime, Utc};
+        use sqlx::{AssertSqlSafe, Row};
+
+        async fn insert_audit(tx: &mut sqlx::Transaction<'_, $db>, audit: &NewAudit) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO audit_log (at, actor, action, pipeline_id, details) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind($crate::domain::clock::now())
+            .bind(&audit.actor)
+            .bind(&audit.action)
+            .bind(&audit.pipeline_id)
+            .bind(sqlx::types::Json(&audit.details))
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            fn backend(&self) -> Backend {
+                $backend
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn create_pipeline(&self, p: &Pipeline, audit: &NewAudit) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO pipelines (id, repository, repo_key, workflow_file, status, config, \
+                       linked_domain, linked_app, version, created_at, updated_at, deactivated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&p.id)
+                .bind(&p.repository)
+                .bind(p.repository.to_lowercase())
+                .bind(&p.workflow_file)
+                .bind(&p.status)
+                .bind(&p.config)
+                .bind(&p.linked_domain)
+                .bind(&p.linked_app)
+                .bind(p.version)
+                .bind(p.created_at)
+                .bind(p.updated_at)
+                .bind(p.deactivated_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+                insert_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_pipeline(&self, id: &str) -> StoreResult<Option<Pipeline>> {
+                let sql = format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = $1");
+                Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn find_pipeline(&self, repository: &str, workflow_file: &str) -> StoreResult<Option<Pipeline>> {
+                let sql = format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE repo_key = $1 AND workflow_file = $2");
+                Ok(sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(repository.to_lowercase())
+                    .bind(workflow_file)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn list_pipelines(&self, f: &PipelineFilter) -> StoreResult<Page<Pipeline>> {
+                // $1 status, $2 repo key; a NULL parameter leaves that filter out.
+                let filter = "($1 IS NULL OR status = $1) AND ($2 IS NULL OR repo_key = $2)";
+                let repo_key = f.repository.as_ref().map(|r| r.to_lowercase());
+                let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM pipelines WHERE {filter}")))
+                    .bind(&f.status)
+                    .bind(&repo_key)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let sql = format!(
+                    "SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE {filter} \
+                     ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
+                );
+                let items = sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(&f.status)
+                    .bind(&repo_key)
+                    .bind(f.limit)
+                    .bind(f.offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(Page { items, total })
+            }
+
+            async fn save_pipeline(&self, p: &Pipeline, audit: &NewAudit) -> StoreResult<Option<Pipeline>> {
+                let mut tx = self.pool.begin().await?;
+                let sql = format!(
+                    "UPDATE pipelines SET status = $2, config = $3, linked_domain = $4, linked_app = $5, \
+                       updated_at = $6, deactivated_at = $7, version = version + 1 \
+                     WHERE id = $1 AND version = $8 RETURNING {PIPELINE_COLUMNS}"
+                );
+                let saved: Option<Pipeline> = sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(&p.id)
+                    .bind(&p.status)
+                    .bind(&p.config)
+                    .bind(&p.linked_domain)
+                    .bind(&p.linked_app)
+                    .bind(p.updated_at)
+                    .bind(p.deactivated_at)
+                    .bind(p.version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if saved.is_some() {
+                    insert_audit(&mut tx, audit).await?;
+                    tx.commit().await?;
+                }
+                Ok(saved)
+            }
+
+            async fn upsert_execution(&self, e: &ExecutionRecord) -> StoreResult<bool> {
+                let result = sqlx::query(
+                    "INSERT INTO executions (run_id, run_attempt, repository, repo_key, workflow_path, workflow_name, \
+                       status, status_rank, conclusion, branch, head_sha, event, run_number, actor, html_url, \
+                       created_at, started_at, updated_at, completed_at, duration_seconds, recorded_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
+                     ON CONFLICT (run_id, run_attempt) DO UPDATE SET \
+                       status = excluded.status, status_rank = excluded.status_rank, \
+                       conclusion = COALESCE(excluded.conclusion, executions.conclusion), \
+                       workflow_name = COALESCE(excluded.workflow_name, executions.workflow_name), \
+                       branch = COALESCE(excluded.branch, executions.branch), \
+                       head_sha = COALESCE(excluded.head_sha, executions.head_sha), \
+                       event = COALESCE(excluded.event, executions.event), \
+                       run_number = COALESCE(excluded.run_number, executions.run_number), \
+                       actor = COALESCE(excluded.actor, executions.actor), \
+                       html_url = COALESCE(excluded.html_url, executions.html_url), \
+                       started_at = excluded.started_at, updated_at = excluded.updated_at, \
+                       completed_at = COALESCE(excluded.completed_at, executions.completed_at), \
+                       duration_seconds = COALESCE(excluded.duration_seconds, executions.duration_seconds), \
+                       recorded_at = excluded.recorded_at \
+                     WHERE excluded.status_rank > executions.status_rank \
+                        OR (excluded.status_rank = executions.status_rank AND excluded.updated_at > executions.updated_at)",
+                )
+                .bind(e.run_id)
+                .bind(e.run_attempt)
+                .bind(&e.repository)
+                .bind(e.repository.to_lowercase())
+                .bind(&e.workflow_path)
+                .bind(&e.workflow_name)
+                .bind(&e.status)
+                .bind($crate::domain::run_state::rank(&e.status))
+                .bind(&e.conclusion)
+                .bind(&e.branch)
+                .bind(&e.head_sha)
+                .bind(&e.event)
+                .bind(e.run_number)
+                .bind(&e.actor)
+                .bind(&e.html_url)
+                .bind(e.created_at)
+                .bind(e.started_at)
+                .bind(e.updated_at)
+                .bind(e.completed_at)
+                .bind(e.duration_seconds())
+                .bind($crate::domain::clock::now())
+                .execute(&self.pool)
+                .await?;
+                Ok(result.rows_affected() > 0)
+            }
+
+            async fn list_executions(&self, scope: &ExecutionScope, limit: i64, offset: i64) -> StoreResult<Page<Execution>> {
+                let clause = scope_clause(scope, 3);
+                let count_sql = format!("SELECT COUNT(*) FROM executions WHERE {clause}");
+                let mut count = sqlx::query_scalar(AssertSqlSafe(count_sql))
+                    .bind(scope.repository.to_lowercase())
+                    .bind(&scope.workflow_path);
+                for branch in &scope.branches {
+                    count = count.bind(branch);
+                }
+                let total: i64 = count.fetch_one(&self.pool).await?;
+                let n = 3 + scope.branches.len();
+                let sql = format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions WHERE {clause} \
+                     ORDER BY started_at DESC, run_attempt DESC LIMIT ${n} OFFSET ${}",
+                    n + 1
+                );
+                let mut query = sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(scope.repository.to_lowercase())
+                    .bind(&scope.workflow_path);
+                for branch in &scope.branches {
+                    query = query.bind(branch);
+                }
+                let items = query.bind(limit).bind(offset).fetch_all(&self.pool).await?;
+                Ok(Page { items, total })
+            }
+
+            async fn stats_snapshot(&self, scope: &ExecutionScope, now: DateTime<Utc>) -> StoreResult<StatsSnapshot> {
+                let day_ago = now - chrono::Duration::hours(24);
+                let baseline_from = day_ago - chrono::Duration::days(7);
+                let mut query = sqlx::query(AssertSqlSafe(stats_sql(scope)))
+                    .bind(scope.repository.to_lowercase())
+                    .bind(&scope.workflow_path)
+                    .bind(day_ago)
+                    .bind(baseline_from);
+                for branch in &scope.branches {
+                    query = query.bind(branch);
+                }
+                let row = query.fetch_one(&self.pool).await?;
+                let mut last = sqlx::query_as(AssertSqlSafe(last_run_sql(scope)))
+                    .bind(scope.repository.to_lowercase())
+                    .bind(&scope.workflow_path);
+                for branch in &scope.branches {
+                    last = last.bind(branch);
+                }
+                let last_run: Option<Execution> = last.fetch_optional(&self.pool).await?;
+                Ok(StatsSnapshot {
+                    runs_24h: row.try_get("runs")?,
+                    successes_24h: row.try_get("successes")?,
+                    avg_duration_24h: row.try_get("avg_duration")?,
+                    avg_duration_baseline: row.try_get("baseline")?,
+                    recent_runs: row.try_get("recent_runs")?,
+                    recent_successes: row.try_get("recent_successes")?,
+                    last_conclusion: row.try_get("last_conclusion")?,
+                    active_runs: row.try_get("active")?,
+                    queued_runs: row.try_get("queued")?,
+                    last_run,
+                })
+            }
+
+            async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Page<AuditRecord>> {
+                let filter = "($1 IS NULL OR pipeline_id = $1) AND ($2 IS NULL OR action = $2)";
+                let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM audit_log WHERE {filter}")))
+                    .bind(&f.pipeline_id)
+                    .bind(&f.action)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let sql = format!(
+                    "SELECT id, at, actor, action, pipeline_id, details FROM audit_log WHERE {filter} \
+                     ORDER BY id DESC LIMIT $3 OFFSET $4"
+                );
+                let items = sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(&f.pipeline_id)
+                    .bind(&f.action)
+                    .bind(f.limit)
+                    .bind(f.offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(Page { items, total })
+            }
+        }
+    };
+}
+
+pub(crate) use sql_store;

@@ -1,0 +1,195 @@
+//! Test harness: the real app on a loopback port, over either real database.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+use ccm::http::{ApiTokens, AppState, build_app};
+use ccm::store::{self, ExecutionRecord, Store};
+
+pub const TOKEN: &str = "test-token-0123456789";
+pub const OTHER_TOKEN: &str = "rotated-token-9876543210";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL, as
+/// `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[actix_web::test] async fn $name() { super::$name($crate::common::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[actix_web::test] async fn $name() { super::$name($crate::common::Backend::Postgres).await } )*
+        }
+    };
+}
+
+/// A store on a fresh, empty database. For PostgreSQL, a new database in the cluster named by
+/// CCM_TEST_DATABASE_URL (set by scripts/with-postgres); without it the test fails.
+pub struct TestDb {
+    pub store: Arc<dyn Store>,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = match backend {
+            Backend::Sqlite => ccm::config::sqlite_url(&dir.path().join("ccm.db")),
+            Backend::Postgres => fresh_postgres_database().await,
+        };
+        let store = store::connect(&url, 5).await.expect("open the test database");
+        TestDb { store, url, _dir: dir }
+    }
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("CCM_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "CCM_TEST_DATABASE_URL is not set: the PostgreSQL half of the suite needs a server. \
+             Run the tests with scripts/test, which starts a throwaway PostgreSQL cluster."
+        )
+    })
+}
+
+async fn fresh_postgres_database() -> String {
+    let admin = postgres_admin_url();
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to CCM_TEST_DATABASE_URL");
+    let name = format!("ccm_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create database");
+    let base = admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin);
+    format!("{base}/{name}")
+}
+
+/// The real app served on a loopback port, and a client for it.
+pub struct TestApp {
+    pub base: String,
+    pub db: TestDb,
+    pub client: reqwest::Client,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, &[TOKEN, OTHER_TOKEN]).await
+    }
+
+    pub async fn start_with(backend: Backend, tokens: &[&str]) -> Self {
+        let db = TestDb::new(backend).await;
+        let state = AppState { store: db.store.clone(), tokens: Arc::new(ApiTokens::new(tokens)) };
+        let base = serve(state);
+        TestApp { base, db, client: reqwest::Client::new() }
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.db.store.as_ref()
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>, token: Option<&str>) -> Reply {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        if let Some(token) = token {
+            req = req.header("CCM-Token", token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request");
+        reply(res).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(reqwest::Method::GET, path, None, Some(TOKEN)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::POST, path, Some(body), Some(TOKEN)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::PATCH, path, Some(body), Some(TOKEN)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(reqwest::Method::DELETE, path, None, Some(TOKEN)).await
+    }
+
+    /// Provisions a pipeline and returns its id.
+    pub async fn provision(&self, repo: &str, workflow_file: &str, config: Value) -> String {
+        let reply = self
+            .post("/api/pipelines/provision", json!({"repo": repo, "workflow_file": workflow_file, "config": config}))
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.body["pipeline_id"].as_str().unwrap().to_string()
+    }
+}
+
+pub async fn reply(res: reqwest::Response) -> Reply {
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let text = res.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body ({status}): {text:?}"));
+    Reply { status, body, headers }
+}
+
+/// Serves `build_app(state)` on a free loopback port for the rest of the test.
+pub fn serve(state: AppState) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().unwrap();
+    let server = actix_web::HttpServer::new(move || build_app(state.clone()))
+        .workers(1)
+        .listen(listener)
+        .expect("listen")
+        .run();
+    actix_web::rt::spawn(server);
+    format!("http://{addr}")
+}
+
+/// A workflow run attempt for `repo` and `.github/workflows/deploy.yml`, started `ago` before
+/// `now`; completed after `duration` seconds when `conclusion` is given.
+pub fn run(
+    run_id: i64,
+    repo: &str,
+    branch: &str,
+    now: DateTime<Utc>,
+    ago: Duration,
+    conclusion: Option<&str>,
+    duration: i64,
+) -> ExecutionRecord {
+    let started = now - ago;
+    let completed = conclusion.map(|_| started + Duration::seconds(duration));
+    ExecutionRecord {
+        run_id,
+        run_attempt: 1,
+        repository: repo.to_string(),
+        workflow_path: ".github/workflows/deploy.yml".into(),
+        workflow_name: Some("Deploy".into()),
+        status: if conclusion.is_some() { "completed".into() } else { "in_progress".into() },
+        conclusion: conclusion.map(str::to_string),
+        branch: Some(branch.to_string()),
+        head_sha: Some(format!("{run_id:040x}")),
+        event: Some("push".into()),
+        run_number: Some(run_id),
+        actor: Some("octocat".into()),
+        html_url: Some(format!("https://github.com/{repo}/actions/runs/{run_id}")),
+        created_at: started,
+        started_at: started,
+        updated_at: completed.unwrap_or(started),
+        completed_at: completed,
+    }
+}
