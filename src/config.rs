@@ -113,14 +113,12 @@ impl Settings {
             }
         };
 
-        let db_max_connections = self
-            .db_max_connections
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                invalid("CCM_DB_MAX_CONNECTIONS", format!("'{}' is not a number from 1 to 1000", self.db_max_connections))
+        let db_max_connections =
+            self.db_max_connections.trim().parse::<u32>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+                invalid(
+                    "CCM_DB_MAX_CONNECTIONS",
+                    format!("'{}' is not a number from 1 to 1000", self.db_max_connections),
+                )
             })?;
 
         Ok(Config { bind, database, data_dir, api_tokens, db_max_connections })

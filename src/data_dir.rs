@@ -13,7 +13,11 @@ pub const API_TOKEN_FILE: &str = "api-token";
 /// Creates the folder (and its parents) with mode 0700 if it does not exist.
 pub fn ensure(dir: &Path) -> anyhow::Result<()> {
     if !dir.exists() {
-        DirBuilder::new().recursive(true).mode(0o700).create(dir).with_context(|| format!("creating {}", dir.display()))?;
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
     }
     Ok(())
 }

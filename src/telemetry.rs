@@ -9,8 +9,9 @@ const DEFAULT_FILTER: &str = "info,sqlx=warn,actix_server=warn";
 
 pub fn init() -> Result<(), ConfigError> {
     let filter = match std::env::var("RUST_LOG") {
-        Ok(value) if !value.trim().is_empty() => EnvFilter::try_new(&value)
-            .map_err(|e| ConfigError { setting: "RUST_LOG", reason: e.to_string() })?,
+        Ok(value) if !value.trim().is_empty() => {
+            EnvFilter::try_new(&value).map_err(|e| ConfigError { setting: "RUST_LOG", reason: e.to_string() })?
+        }
         _ => EnvFilter::new(DEFAULT_FILTER),
     };
     let json = match std::env::var("CCM_LOG_FORMAT").unwrap_or_default().as_str() {

@@ -67,7 +67,10 @@ async fn provision_names_every_missing_field(backend: Backend) {
         (json!({}), "Missing required fields: repo, workflow_file"),
         (json!({"repo": "o/r"}), "Missing required fields: workflow_file"),
         (json!({"workflow_file": WF, "repo": ""}), "Missing required fields: repo"),
-        (json!({"repo": null, "workflow_file": null, "linked_domain": "x.com"}), "Missing required fields: repo, workflow_file"),
+        (
+            json!({"repo": null, "workflow_file": null, "linked_domain": "x.com"}),
+            "Missing required fields: repo, workflow_file",
+        ),
     ] {
         let reply = app.post("/api/pipelines/provision", body.clone()).await;
         assert_eq!(reply.status, 400, "{body}");
@@ -156,7 +159,10 @@ async fn teardown_then_provision_reactivates_with_id_and_history(backend: Backen
     let app = TestApp::start(backend).await;
     let id = app.provision("octo/app", WF, json!({"environment": "staging"})).await;
     let now = ccm::domain::clock::now();
-    app.store().upsert_execution(&run(11, "octo/app", "main", now, Duration::hours(1), Some("success"), 60)).await.unwrap();
+    app.store()
+        .upsert_execution(&run(11, "octo/app", "main", now, Duration::hours(1), Some("success"), 60))
+        .await
+        .unwrap();
     assert_eq!(app.delete(&format!("/api/pipelines/{id}")).await.status, 200);
 
     let reply = app
@@ -191,7 +197,8 @@ async fn list_filters_and_pages(backend: Backend) {
     let all = app.get("/api/pipelines").await.body;
     assert_eq!(all["success"], true);
     assert_eq!(all["count"], 5);
-    let listed: Vec<&str> = all["pipelines"].as_array().unwrap().iter().map(|p| p["pipeline_id"].as_str().unwrap()).collect();
+    let listed: Vec<&str> =
+        all["pipelines"].as_array().unwrap().iter().map(|p| p["pipeline_id"].as_str().unwrap()).collect();
     assert_eq!(listed.len(), 5);
     for id in &ids {
         assert!(listed.contains(&id.as_str()));
@@ -200,7 +207,9 @@ async fn list_filters_and_pages(backend: Backend) {
     for field in ["pipeline_id", "repository", "status", "created_at", "vps_integration"] {
         assert!(first.get(field).is_some(), "missing {field}");
     }
-    assert!(first["vps_integration"].get("linked_domain").is_some() && first["vps_integration"].get("linked_app").is_some());
+    assert!(
+        first["vps_integration"].get("linked_domain").is_some() && first["vps_integration"].get("linked_app").is_some()
+    );
 
     let active = app.get("/api/pipelines?status=active").await.body;
     assert_eq!(active["count"], 4);
@@ -236,7 +245,15 @@ async fn details_show_config_link_and_executions(backend: Backend) {
     for i in 0..5 {
         let branch = if i == 4 { "feature" } else { "main" };
         app.store()
-            .upsert_execution(&run(100 + i, "octo/app", branch, now, Duration::minutes(60 - i * 10), Some("success"), 30))
+            .upsert_execution(&run(
+                100 + i,
+                "octo/app",
+                branch,
+                now,
+                Duration::minutes(60 - i * 10),
+                Some("success"),
+                30,
+            ))
             .await
             .unwrap();
     }
@@ -334,7 +351,10 @@ async fn unknown_pipeline_is_404_everywhere(backend: Backend) {
     ] {
         let reply = app.send(method, path, None, Some(TOKEN)).await;
         assert_eq!(reply.status, 404, "{path}");
-        assert_eq!(reply.body, json!({"success": false, "error": "Pipeline not found: pipe_invalid_id", "code": "not_found"}));
+        assert_eq!(
+            reply.body,
+            json!({"success": false, "error": "Pipeline not found: pipe_invalid_id", "code": "not_found"})
+        );
     }
 }
 

@@ -102,10 +102,10 @@ pub fn apply_change(config: &Value, change: &PipelineChange) -> Value {
     if let Some(patch) = &change.config_patch {
         merge_patch(&mut config, patch);
     }
-    if let Some(branches) = &change.trigger_branches {
-        if let Value::Object(map) = &mut config {
-            map.insert("trigger_branches".into(), Value::from(branches.clone()));
-        }
+    if let Some(branches) = &change.trigger_branches
+        && let Value::Object(map) = &mut config
+    {
+        map.insert("trigger_branches".into(), Value::from(branches.clone()));
     }
     config
 }
@@ -196,9 +196,8 @@ pub fn validate_workflow_file(path: &str) -> Result<(), String> {
 }
 
 fn validate_config(config: &Value) -> Result<(), String> {
-    let obj = config
-        .as_object()
-        .ok_or_else(|| format!("Field 'config' must be an object, got {}", type_name(config)))?;
+    let obj =
+        config.as_object().ok_or_else(|| format!("Field 'config' must be an object, got {}", type_name(config)))?;
     if let Some(branches) = obj.get("trigger_branches")
         && !branches.is_null()
     {

@@ -78,9 +78,8 @@ fn percent(part: i64, whole: i64) -> Option<f64> {
 
 /// The health score defined at the top of this module.
 pub fn health_score(s: &StatsSnapshot) -> u8 {
-    let reliability = percent(s.successes_24h, s.runs_24h)
-        .or_else(|| percent(s.recent_successes, s.recent_runs))
-        .unwrap_or(100.0);
+    let reliability =
+        percent(s.successes_24h, s.runs_24h).or_else(|| percent(s.recent_successes, s.recent_runs)).unwrap_or(100.0);
     let latest = match s.last_conclusion.as_deref() {
         None | Some("success") => 100.0,
         Some(_) => 0.0,

@@ -52,10 +52,7 @@ pub fn build_app(
         .wrap(TracingLogger::default())
         .configure(health::routes)
         .service(
-            web::scope("/api")
-                .wrap(from_fn(auth::require_token))
-                .configure(pipelines::routes)
-                .configure(audit::routes),
+            web::scope("/api").wrap(from_fn(auth::require_token)).configure(pipelines::routes).configure(audit::routes),
         )
         .default_service(web::to(not_found))
 }

@@ -60,11 +60,7 @@ fn audit(actor: &Actor, action: &str, pipeline_id: &str, details: Value) -> NewA
     NewAudit { actor: actor.0.clone(), action: action.into(), pipeline_id: Some(pipeline_id.into()), details }
 }
 
-async fn provision(
-    state: web::Data<AppState>,
-    actor: Actor,
-    body: web::Json<Value>,
-) -> Result<HttpResponse, ApiError> {
+async fn provision(state: web::Data<AppState>, actor: Actor, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     let req = rules::parse_provision(&body).map_err(ApiError::BadRequest)?;
     for _ in 0..SAVE_ATTEMPTS {
         match state.store.find_pipeline(&req.repo, &req.workflow_file).await? {

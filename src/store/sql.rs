@@ -17,8 +17,7 @@ pub(crate) const EXECUTION_COLUMNS: &str = "id, run_id, run_attempt, repository,
 pub(crate) fn scope_clause(scope: &super::ExecutionScope, first_branch_param: usize) -> String {
     let mut clause = String::from("repo_key = $1 AND workflow_path = $2");
     if !scope.branches.is_empty() {
-        let params: Vec<String> =
-            (0..scope.branches.len()).map(|i| format!("${}", first_branch_param + i)).collect();
+        let params: Vec<String> = (0..scope.branches.len()).map(|i| format!("${}", first_branch_param + i)).collect();
         clause.push_str(&format!(" AND branch IN ({})", params.join(", ")));
     }
     clause

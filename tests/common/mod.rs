@@ -67,7 +67,10 @@ async fn fresh_postgres_database() -> String {
     let admin = postgres_admin_url();
     let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to CCM_TEST_DATABASE_URL");
     let name = format!("ccm_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create database");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
     let base = admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin);
     format!("{base}/{name}")
 }
@@ -151,11 +154,8 @@ pub async fn reply(res: reqwest::Response) -> Reply {
 pub fn serve(state: AppState) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let addr = listener.local_addr().unwrap();
-    let server = actix_web::HttpServer::new(move || build_app(state.clone()))
-        .workers(1)
-        .listen(listener)
-        .expect("listen")
-        .run();
+    let server =
+        actix_web::HttpServer::new(move || build_app(state.clone())).workers(1).listen(listener).expect("listen").run();
     actix_web::rt::spawn(server);
     format!("http://{addr}")
 }
