@@ -27,4 +27,18 @@ impl PostgresStore {
     }
 }
 
-super::sql::sql_store!(PostgresStore, sqlx::Postgres, Backend::Postgres);
+impl super::Store for PostgresStore {
+    fn backend(&self) -> super::Backend {
+        super::Backend::Postgres
+    }
+}
+
+mod pipelines {
+    use super::PostgresStore;
+    crate::store::pipelines::pipeline_sql!(PostgresStore, sqlx::Postgres);
+}
+
+mod installations {
+    use super::PostgresStore;
+    crate::store::installations::installation_sql!(PostgresStore, sqlx::Postgres);
+}

@@ -30,4 +30,18 @@ impl SqliteStore {
     }
 }
 
-super::sql::sql_store!(SqliteStore, sqlx::Sqlite, Backend::Sqlite);
+impl super::Store for SqliteStore {
+    fn backend(&self) -> super::Backend {
+        super::Backend::Sqlite
+    }
+}
+
+mod pipelines {
+    use super::SqliteStore;
+    crate::store::pipelines::pipeline_sql!(SqliteStore, sqlx::Sqlite);
+}
+
+mod installations {
+    use super::SqliteStore;
+    crate::store::installations::installation_sql!(SqliteStore, sqlx::Sqlite);
+}

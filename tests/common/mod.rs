@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 
 use ccm::http::{ApiTokens, AppState, build_app};
+pub use ccm::store::PipelineStore;
 use ccm::store::{self, ExecutionRecord, Store};
 
 pub const TOKEN: &str = "test-token-0123456789";

@@ -1,6 +1,45 @@
-//! The SQL shared by both backends. Each statement is written once with `$n` placeholders
-//! (SQLite accepts them too) and in the subset of SQL both databases speak; `sql_store!`
-//! implements `Store` for a struct holding a `pool` of either driver.
+//! Pipelines, their executions and the audit log.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::*;
+
+#[async_trait]
+pub trait PipelineStore {
+    /// A cheap round trip, for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Inserts a new pipeline and its audit entry in one transaction.
+    /// Fails with `Conflict` when the repository and workflow file already have a pipeline.
+    async fn create_pipeline(&self, pipeline: &Pipeline, audit: &NewAudit) -> StoreResult<()>;
+
+    async fn get_pipeline(&self, id: &str) -> StoreResult<Option<Pipeline>>;
+
+    /// The pipeline of a repository (case-insensitive) and workflow file, active or not.
+    async fn find_pipeline(&self, repository: &str, workflow_file: &str) -> StoreResult<Option<Pipeline>>;
+
+    async fn list_pipelines(&self, filter: &PipelineFilter) -> StoreResult<Page<Pipeline>>;
+
+    /// Writes the mutable fields of `pipeline` (status, config, links, deactivated_at) and its
+    /// audit entry in one transaction, if the stored row still has `pipeline.version`.
+    /// Returns the saved pipeline (version incremented), or `None` when another writer got there
+    /// first: re-read and decide again.
+    async fn save_pipeline(&self, pipeline: &Pipeline, audit: &NewAudit) -> StoreResult<Option<Pipeline>>;
+
+    /// Records a workflow run attempt. The stored row only moves forward: a record whose state
+    /// rank is lower, or equal with an older or equal `updated_at`, changes nothing.
+    /// Returns whether the row was inserted or changed.
+    async fn upsert_execution(&self, execution: &ExecutionRecord) -> StoreResult<bool>;
+
+    /// Executions of a pipeline's scope, newest first.
+    async fn list_executions(&self, scope: &ExecutionScope, limit: i64, offset: i64) -> StoreResult<Page<Execution>>;
+
+    /// The figures the stats endpoint and the health score are computed from.
+    async fn stats_snapshot(&self, scope: &ExecutionScope, now: DateTime<Utc>) -> StoreResult<StatsSnapshot>;
+
+    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Page<AuditRecord>>;
+}
 
 /// Completed runs that count towards success rates and durations (skipped runs never ran).
 pub(crate) const COUNTED: &str = "status = 'completed' AND COALESCE(conclusion, '') <> 'skipped'";
@@ -14,7 +53,7 @@ pub(crate) const EXECUTION_COLUMNS: &str = "id, run_id, run_attempt, repository,
 
 /// `WHERE` clause selecting a pipeline's executions; binds `$1` (repo key) and `$2` (workflow
 /// path), and the branches from `$first_branch_param` on.
-pub(crate) fn scope_clause(scope: &super::ExecutionScope, first_branch_param: usize) -> String {
+pub(crate) fn scope_clause(scope: &ExecutionScope, first_branch_param: usize) -> String {
     let mut clause = String::from("repo_key = $1 AND workflow_path = $2");
     if !scope.branches.is_empty() {
         let params: Vec<String> = (0..scope.branches.len()).map(|i| format!("${}", first_branch_param + i)).collect();
@@ -23,7 +62,7 @@ pub(crate) fn scope_clause(scope: &super::ExecutionScope, first_branch_param: us
     clause
 }
 
-pub(crate) fn stats_sql(scope: &super::ExecutionScope) -> String {
+pub(crate) fn stats_sql(scope: &ExecutionScope) -> String {
     let s = scope_clause(scope, 5);
     format!(
         "SELECT w.runs, w.successes, w.avg_duration, \
@@ -44,16 +83,16 @@ pub(crate) fn stats_sql(scope: &super::ExecutionScope) -> String {
     )
 }
 
-pub(crate) fn last_run_sql(scope: &super::ExecutionScope) -> String {
+pub(crate) fn last_run_sql(scope: &ExecutionScope) -> String {
     format!(
         "SELECT {EXECUTION_COLUMNS} FROM executions WHERE {} ORDER BY started_at DESC, run_attempt DESC LIMIT 1",
         scope_clause(scope, 3)
     )
 }
 
-macro_rules! sql_store {
-    ($store:ident, $db:ty, $backend:expr) => {
-        use $crate::store::sql::{last_run_sql, scope_clause, stats_sql, EXECUTION_COLUMNS, PIPELINE_COLUMNS};
+macro_rules! pipeline_sql {
+    ($store:ident, $db:ty) => {
+        use $crate::store::pipelines::{last_run_sql, scope_clause, stats_sql, EXECUTION_COLUMNS, PIPELINE_COLUMNS};
         use $crate::store::*;
         use chrono::{DateTime, Utc};
         use sqlx::{AssertSqlSafe, Row};
@@ -73,11 +112,7 @@ macro_rules! sql_store {
         }
 
         #[async_trait::async_trait]
-        impl Store for $store {
-            fn backend(&self) -> Backend {
-                $backend
-            }
-
+        impl PipelineStore for $store {
             async fn ping(&self) -> StoreResult<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())
@@ -304,4 +339,4 @@ macro_rules! sql_store {
     };
 }
 
-pub(crate) use sql_store;
+pub(crate) use pipeline_sql;
