@@ -27,6 +27,12 @@ pub struct Settings {
     #[arg(long = "api-token", env = "CCM_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
 
+    /// Secret(s) GitHub signs webhook deliveries with (X-Hub-Signature-256); several separated by
+    /// commas while rotating. Unset: the file CCM_DATA_DIR/webhook-secret (written by
+    /// `ccm app register`); with neither, every delivery is refused with 503.
+    #[arg(long = "webhook-secret", env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
     /// Most database connections this process opens.
     #[arg(long, env = "CCM_DB_MAX_CONNECTIONS", default_value = "10")]
     pub db_max_connections: String,
@@ -56,6 +62,8 @@ pub struct Config {
     /// Empty when CCM_API_TOKEN is unset (a token file is used instead).
     pub api_tokens: Vec<String>,
     pub db_max_connections: u32,
+    /// Empty when GITHUB_WEBHOOK_SECRET is unset.
+    pub webhook_secrets: Vec<String>,
 }
 
 /// A setting that cannot be used; the message names it.
@@ -101,8 +109,7 @@ impl Settings {
         let api_tokens = match &self.api_token {
             None => Vec::new(),
             Some(raw) => {
-                let tokens: Vec<String> =
-                    raw.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect();
+                let tokens = split_list(raw);
                 if tokens.is_empty() {
                     return Err(invalid("CCM_API_TOKEN", "is set but holds no token"));
                 }
@@ -121,8 +128,24 @@ impl Settings {
                 )
             })?;
 
-        Ok(Config { bind, database, data_dir, api_tokens, db_max_connections })
+        let webhook_secrets = match &self.webhook_secret {
+            None => Vec::new(),
+            Some(raw) => {
+                let secrets = split_list(raw);
+                if secrets.is_empty() {
+                    return Err(invalid("GITHUB_WEBHOOK_SECRET", "is set but holds no secret"));
+                }
+                secrets
+            }
+        };
+
+        Ok(Config { bind, database, data_dir, api_tokens, db_max_connections, webhook_secrets })
     }
+}
+
+/// A comma-separated list, trimmed, without empty items.
+fn split_list(raw: &str) -> Vec<String> {
+    raw.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect()
 }
 
 pub fn sqlite_url(path: &std::path::Path) -> String {
@@ -139,6 +162,7 @@ mod tests {
             database_url: None,
             data_dir: Some("/tmp/ccm-test".into()),
             api_token: None,
+            webhook_secret: None,
             db_max_connections: "10".into(),
         }
     }

@@ -4,6 +4,8 @@ pub mod config;
 pub mod data_dir;
 pub mod domain;
 pub mod http;
+pub mod live;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod webhook;

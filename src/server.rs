@@ -8,6 +8,7 @@ use crate::config::{Config, Database};
 use crate::data_dir;
 use crate::http::{ApiTokens, AppState, build_app};
 use crate::store::{self, Store};
+use crate::webhook::WebhookSecrets;
 
 /// Opens the configured database (creating the SQLite file privately) and applies migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
@@ -43,10 +44,28 @@ pub fn api_tokens(config: &Config) -> anyhow::Result<ApiTokens> {
     Ok(ApiTokens::new(&[token]))
 }
 
+/// The configured webhook secrets, or the one `ccm app register` stored in the data folder.
+pub fn webhook_secrets(config: &Config) -> anyhow::Result<WebhookSecrets> {
+    if !config.webhook_secrets.is_empty() {
+        return Ok(WebhookSecrets::new(&config.webhook_secrets));
+    }
+    let path = config.data_dir.join(data_dir::WEBHOOK_SECRET_FILE);
+    if path.exists() {
+        let secret = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        tracing::info!(path = %path.display(), "GITHUB_WEBHOOK_SECRET is unset: using the secret stored in this file");
+        return Ok(WebhookSecrets::new(&[secret.trim()]));
+    }
+    tracing::warn!(
+        "no webhook secret: set GITHUB_WEBHOOK_SECRET (or run `ccm app register`); \
+         POST /webhooks/github refuses every delivery with 503 until then"
+    );
+    Ok(WebhookSecrets::default())
+}
+
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let store = open_store(&config).await?;
-    let state = AppState { store, tokens: Arc::new(api_tokens(&config)?) };
+    let state = AppState::start(store, api_tokens(&config)?, webhook_secrets(&config)?);
     let server = actix_web::HttpServer::new(move || build_app(state.clone()))
         .bind(config.bind)
         .with_context(|| format!("binding {} (CCM_BIND)", config.bind))?

@@ -1,5 +1,5 @@
 -- Every verified GitHub delivery, stored before it is acknowledged. The body is kept
--- deflate-compressed; processing state says what became of it.
+-- compressed (body_encoding); processing state says what became of it.
 CREATE TABLE deliveries (
     id              BIGSERIAL PRIMARY KEY,
     guid            TEXT NOT NULL UNIQUE,
@@ -11,6 +11,7 @@ CREATE TABLE deliveries (
     hook_id         BIGINT,
     received_at     TIMESTAMPTZ NOT NULL,
     headers         JSONB NOT NULL,
+    body_encoding   TEXT NOT NULL DEFAULT 'lz4',
     body            BYTEA NOT NULL,
     body_size       BIGINT NOT NULL,
     -- pending | processed | ignored | failed | parked

@@ -1,5 +1,5 @@
 -- Every verified GitHub delivery, stored before it is acknowledged. The body is kept
--- deflate-compressed; processing state says what became of it.
+-- compressed (body_encoding); processing state says what became of it.
 CREATE TABLE deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     guid            TEXT NOT NULL UNIQUE,
@@ -11,6 +11,7 @@ CREATE TABLE deliveries (
     hook_id         INTEGER,
     received_at     TEXT NOT NULL,
     headers         TEXT NOT NULL,
+    body_encoding   TEXT NOT NULL DEFAULT 'lz4',
     body            BLOB NOT NULL,
     body_size       INTEGER NOT NULL,
     -- pending | processed | ignored | failed | parked

@@ -11,8 +11,41 @@
 
 use serde::Serialize;
 
-use crate::domain::clock::serde_secs;
-use crate::store::{Execution, StatsSnapshot};
+use serde_json::{Value, json};
+
+use crate::domain::clock::{self, serde_secs};
+use crate::store::{Execution, Pipeline, StatsSnapshot};
+
+/// The `stats` object of `GET /api/pipelines/{id}/stats` (and of live `stats` events).
+pub fn stats_body(pipeline: &Pipeline, s: &StatsSnapshot) -> Value {
+    json!({
+        "pipeline_id": pipeline.id,
+        "status": pipeline.status,
+        "repository": pipeline.repository,
+        "workflow_file": pipeline.workflow_file,
+        "trigger_branches": pipeline.trigger_branches(),
+        "last_run": s.last_run.as_ref().map(LastRun::from),
+        "metrics_24h": metrics_24h(s),
+        "health_score": health_score(s),
+        "active_runs": s.active_runs,
+        "queue_length": s.queued_runs,
+        "current_stage": s.current_job,
+        "progress_percentage": progress_percentage(s),
+        "last_delivery_at": s.last_delivery_at.as_ref().map(clock::format),
+    })
+}
+
+/// Completed jobs of the latest run out of those known, in percent (0 when none are known, 100
+/// once the run itself has completed).
+pub fn progress_percentage(s: &StatsSnapshot) -> u8 {
+    if s.last_run.as_ref().is_some_and(|r| r.status == "completed") {
+        return 100;
+    }
+    if s.jobs_total == 0 {
+        return 0;
+    }
+    ((s.jobs_completed * 100) / s.jobs_total).clamp(0, 100) as u8
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LastRun {

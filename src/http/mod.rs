@@ -2,10 +2,13 @@
 
 mod audit;
 pub mod auth;
+mod deliveries;
 mod error;
+mod events;
 mod health;
 mod paging;
 mod pipelines;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -20,7 +23,10 @@ use tracing_actix_web::{RequestId, TracingLogger};
 pub use auth::{Actor, ApiTokens};
 pub use error::ApiError;
 
+use crate::live::Live;
 use crate::store::Store;
+use crate::webhook::publish::Changes;
+use crate::webhook::{Ingestor, WebhookSecrets};
 
 /// Largest JSON body the API accepts.
 pub const API_BODY_LIMIT: usize = 1024 * 1024;
@@ -30,6 +36,25 @@ pub const API_BODY_LIMIT: usize = 1024 * 1024;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub tokens: Arc<ApiTokens>,
+    pub secrets: Arc<WebhookSecrets>,
+    pub live: Arc<Live>,
+    pub ingestor: Ingestor,
+    pub changes: Changes,
+}
+
+impl AppState {
+    /// Starts the background workers (batch writers, retries, live publisher) over `store`.
+    /// Must run inside the async runtime.
+    pub fn start(store: Arc<dyn Store>, tokens: ApiTokens, secrets: WebhookSecrets) -> Self {
+        let live = Arc::new(Live::new());
+        let changes = Changes::start(store.clone(), live.clone());
+        let writers = match store.backend() {
+            crate::store::Backend::Sqlite => 1,
+            crate::store::Backend::Postgres => 2,
+        };
+        let ingestor = Ingestor::start(store.clone(), changes.clone(), writers);
+        AppState { store, tokens: Arc::new(tokens), secrets: Arc::new(secrets), live, ingestor, changes }
+    }
 }
 
 pub fn build_app(
@@ -51,8 +76,14 @@ pub fn build_app(
         .wrap(from_fn(request_id_header))
         .wrap(TracingLogger::default())
         .configure(health::routes)
+        .configure(webhooks::routes)
         .service(
-            web::scope("/api").wrap(from_fn(auth::require_token)).configure(pipelines::routes).configure(audit::routes),
+            web::scope("/api")
+                .wrap(from_fn(auth::require_token))
+                .configure(pipelines::routes)
+                .configure(events::routes)
+                .configure(deliveries::routes)
+                .configure(audit::routes),
         )
         .default_service(web::to(not_found))
 }

@@ -249,21 +249,7 @@ async fn pipeline_stats(
 ) -> Result<HttpResponse, ApiError> {
     let pipeline = load(&state, &id).await?;
     let snapshot = state.store.stats_snapshot(&pipeline.execution_scope(), clock::now()).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "stats": {
-            "pipeline_id": pipeline.id,
-            "status": pipeline.status,
-            "repository": pipeline.repository,
-            "workflow_file": pipeline.workflow_file,
-            "trigger_branches": pipeline.trigger_branches(),
-            "last_run": snapshot.last_run.as_ref().map(stats::LastRun::from),
-            "metrics_24h": stats::metrics_24h(&snapshot),
-            "health_score": stats::health_score(&snapshot),
-            "active_runs": snapshot.active_runs,
-            "queue_length": snapshot.queued_runs,
-        }
-    })))
+    Ok(HttpResponse::Ok().json(json!({"success": true, "stats": stats::stats_body(&pipeline, &snapshot)})))
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,12 +5,16 @@
 //! statement is written once with `$n` placeholders, which SQLite accepts as well as PostgreSQL,
 //! in the subset of SQL both databases speak.
 
+pub mod deliveries;
 mod installations;
 mod models;
 mod pipelines;
 mod postgres;
 mod sqlite;
 
+pub use deliveries::{
+    DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySummary, IncomingDelivery, Processing, StoredDelivery,
+};
 pub use installations::{InstallationChange, InstallationStore};
 pub use models::*;
 pub use pipelines::PipelineStore;
@@ -48,7 +52,7 @@ pub enum Backend {
 }
 
 /// Everything ccm stores, one sub-trait per area, each implemented for both databases.
-pub trait Store: PipelineStore + InstallationStore + Send + Sync + 'static {
+pub trait Store: PipelineStore + InstallationStore + DeliveryStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 }
 

@@ -66,7 +66,7 @@ pub struct ExecutionScope {
 }
 
 /// A workflow run attempt as reported by GitHub, ready to be stored.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ExecutionRecord {
     pub run_id: i64,
     pub run_attempt: i64,
@@ -120,6 +120,48 @@ pub struct Execution {
     pub duration_seconds: Option<i64>,
 }
 
+/// A job of a workflow run attempt (`workflow_job` events).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JobRecord {
+    pub job_id: i64,
+    pub run_id: i64,
+    pub run_attempt: i64,
+    pub repository: String,
+    pub name: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub runner_name: Option<String>,
+    pub html_url: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// When the job last changed (its completion, start or creation): orders events of one rank.
+    pub updated_at: DateTime<Utc>,
+    pub steps: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct Job {
+    pub job_id: i64,
+    pub run_id: i64,
+    pub run_attempt: i64,
+    pub name: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub runner_name: Option<String>,
+    pub html_url: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub steps: Json<Value>,
+}
+
+/// A change a webhook delivery makes, applied inside the transaction that stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Execution(ExecutionRecord),
+    Job(JobRecord),
+    Installation(super::InstallationChange),
+}
+
 /// Raw figures for one pipeline's stats, computed by the database in one round trip.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatsSnapshot {
@@ -138,6 +180,13 @@ pub struct StatsSnapshot {
     pub queued_runs: i64,
     /// The most recent run, in any state.
     pub last_run: Option<Execution>,
+    /// Jobs of the most recent run: how many are known, how many completed, and the name of the
+    /// first one running now.
+    pub jobs_total: i64,
+    pub jobs_completed: i64,
+    pub current_job: Option<String>,
+    /// When the last delivery for the repository was received.
+    pub last_delivery_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

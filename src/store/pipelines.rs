@@ -32,6 +32,14 @@ pub trait PipelineStore {
     /// Returns whether the row was inserted or changed.
     async fn upsert_execution(&self, execution: &ExecutionRecord) -> StoreResult<bool>;
 
+    /// Records a job of a run attempt; like executions, a job never moves backwards.
+    async fn upsert_job(&self, job: &JobRecord) -> StoreResult<bool>;
+
+    async fn get_execution(&self, run_id: i64, run_attempt: i64) -> StoreResult<Option<Execution>>;
+
+    /// The jobs of a run attempt, in the order they started.
+    async fn list_jobs(&self, run_id: i64, run_attempt: i64) -> StoreResult<Vec<Job>>;
+
     /// Executions of a pipeline's scope, newest first.
     async fn list_executions(&self, scope: &ExecutionScope, limit: i64, offset: i64) -> StoreResult<Page<Execution>>;
 
@@ -69,13 +77,14 @@ pub(crate) fn stats_sql(scope: &ExecutionScope) -> String {
            (SELECT CAST(AVG(duration_seconds) AS DOUBLE PRECISION) FROM executions \
               WHERE {s} AND started_at >= $4 AND started_at < $3 AND {COUNTED}) AS baseline, \
            (SELECT COUNT(*) FROM (SELECT 1 AS one FROM executions WHERE {s} AND {COUNTED} \
-              ORDER BY started_at DESC LIMIT 10) r) AS recent_runs, \
+              ORDER BY started_at DESC, run_id DESC LIMIT 10) r) AS recent_runs, \
            (SELECT COUNT(*) FROM (SELECT conclusion FROM executions WHERE {s} AND {COUNTED} \
-              ORDER BY started_at DESC LIMIT 10) r WHERE r.conclusion = 'success') AS recent_successes, \
+              ORDER BY started_at DESC, run_id DESC LIMIT 10) r WHERE r.conclusion = 'success') AS recent_successes, \
            (SELECT conclusion FROM executions WHERE {s} AND {COUNTED} \
-              ORDER BY started_at DESC, run_attempt DESC LIMIT 1) AS last_conclusion, \
+              ORDER BY started_at DESC, run_id DESC, run_attempt DESC LIMIT 1) AS last_conclusion, \
            (SELECT COUNT(*) FROM executions WHERE {s} AND status <> 'completed' AND status = 'in_progress') AS active, \
-           (SELECT COUNT(*) FROM executions WHERE {s} AND status <> 'completed' AND status <> 'in_progress') AS queued \
+           (SELECT COUNT(*) FROM executions WHERE {s} AND status <> 'completed' AND status <> 'in_progress') AS queued, \
+           (SELECT MAX(received_at) FROM deliveries WHERE repo_key = $1) AS last_delivery \
          FROM (SELECT COUNT(*) AS runs, \
                       COUNT(*) FILTER (WHERE conclusion = 'success') AS successes, \
                       CAST(AVG(duration_seconds) AS DOUBLE PRECISION) AS avg_duration \
@@ -83,9 +92,16 @@ pub(crate) fn stats_sql(scope: &ExecutionScope) -> String {
     )
 }
 
+/// The latest run of a scope, with the figures of its jobs.
 pub(crate) fn last_run_sql(scope: &ExecutionScope) -> String {
     format!(
-        "SELECT {EXECUTION_COLUMNS} FROM executions WHERE {} ORDER BY started_at DESC, run_attempt DESC LIMIT 1",
+        "SELECT {EXECUTION_COLUMNS}, \
+           (SELECT COUNT(*) FROM jobs j WHERE j.run_id = e.run_id AND j.run_attempt = e.run_attempt) AS jobs_total, \
+           (SELECT COUNT(*) FROM jobs j WHERE j.run_id = e.run_id AND j.run_attempt = e.run_attempt \
+              AND j.status = 'completed') AS jobs_completed, \
+           (SELECT j.name FROM jobs j WHERE j.run_id = e.run_id AND j.run_attempt = e.run_attempt \
+              AND j.status = 'in_progress' ORDER BY j.started_at, j.job_id LIMIT 1) AS current_job \
+         FROM executions e WHERE {} ORDER BY started_at DESC, run_id DESC, run_attempt DESC LIMIT 1",
         scope_clause(scope, 3)
     )
 }
@@ -95,7 +111,7 @@ macro_rules! pipeline_sql {
         use $crate::store::pipelines::{last_run_sql, scope_clause, stats_sql, EXECUTION_COLUMNS, PIPELINE_COLUMNS};
         use $crate::store::*;
         use chrono::{DateTime, Utc};
-        use sqlx::{AssertSqlSafe, Row};
+        use sqlx::{AssertSqlSafe, FromRow, Row};
 
         async fn insert_audit(tx: &mut sqlx::Transaction<'_, $db>, audit: &NewAudit) -> StoreResult<()> {
             sqlx::query(
@@ -109,6 +125,98 @@ macro_rules! pipeline_sql {
             .execute(&mut **tx)
             .await?;
             Ok(())
+        }
+
+    /// See `PipelineStore::upsert_execution`; on an open connection or transaction.
+    pub(in crate::store) async fn upsert_execution(
+        conn: &mut <$db as sqlx::Database>::Connection,
+        e: &ExecutionRecord,
+    ) -> StoreResult<bool> {
+            let result = sqlx::query(
+                "INSERT INTO executions (run_id, run_attempt, repository, repo_key, workflow_path, workflow_name, \
+                   status, status_rank, conclusion, branch, head_sha, event, run_number, actor, html_url, \
+                   created_at, started_at, updated_at, completed_at, duration_seconds, recorded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
+                 ON CONFLICT (run_id, run_attempt) DO UPDATE SET \
+                   status = excluded.status, status_rank = excluded.status_rank, \
+                   conclusion = COALESCE(excluded.conclusion, executions.conclusion), \
+                   workflow_name = COALESCE(excluded.workflow_name, executions.workflow_name), \
+                   branch = COALESCE(excluded.branch, executions.branch), \
+                   head_sha = COALESCE(excluded.head_sha, executions.head_sha), \
+                   event = COALESCE(excluded.event, executions.event), \
+                   run_number = COALESCE(excluded.run_number, executions.run_number), \
+                   actor = COALESCE(excluded.actor, executions.actor), \
+                   html_url = COALESCE(excluded.html_url, executions.html_url), \
+                   started_at = excluded.started_at, updated_at = excluded.updated_at, \
+                   completed_at = COALESCE(excluded.completed_at, executions.completed_at), \
+                   duration_seconds = COALESCE(excluded.duration_seconds, executions.duration_seconds), \
+                   recorded_at = excluded.recorded_at \
+                 WHERE excluded.status_rank > executions.status_rank \
+                    OR (excluded.status_rank = executions.status_rank AND excluded.updated_at > executions.updated_at)",
+            )
+            .bind(e.run_id)
+            .bind(e.run_attempt)
+            .bind(&e.repository)
+            .bind(e.repository.to_lowercase())
+            .bind(&e.workflow_path)
+            .bind(&e.workflow_name)
+            .bind(&e.status)
+            .bind($crate::domain::run_state::rank(&e.status))
+            .bind(&e.conclusion)
+            .bind(&e.branch)
+            .bind(&e.head_sha)
+            .bind(&e.event)
+            .bind(e.run_number)
+            .bind(&e.actor)
+            .bind(&e.html_url)
+            .bind(e.created_at)
+            .bind(e.started_at)
+            .bind(e.updated_at)
+            .bind(e.completed_at)
+            .bind(e.duration_seconds())
+            .bind($crate::domain::clock::now())
+            .execute(&mut *conn)
+            .await?;
+            Ok(result.rows_affected() > 0)
+        }
+
+        /// See `PipelineStore::upsert_job`; on an open connection or transaction.
+        pub(in crate::store) async fn upsert_job(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            j: &JobRecord,
+        ) -> StoreResult<bool> {
+            let result = sqlx::query(
+                "INSERT INTO jobs (job_id, run_id, run_attempt, repo_key, name, status, status_rank, conclusion, \
+                   runner_name, html_url, started_at, completed_at, updated_at, steps) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                 ON CONFLICT (job_id) DO UPDATE SET \
+                   name = excluded.name, status = excluded.status, status_rank = excluded.status_rank, \
+                   conclusion = COALESCE(excluded.conclusion, jobs.conclusion), \
+                   runner_name = COALESCE(excluded.runner_name, jobs.runner_name), \
+                   html_url = COALESCE(excluded.html_url, jobs.html_url), \
+                   started_at = COALESCE(excluded.started_at, jobs.started_at), \
+                   completed_at = COALESCE(excluded.completed_at, jobs.completed_at), \
+                   updated_at = excluded.updated_at, steps = excluded.steps \
+                 WHERE excluded.status_rank > jobs.status_rank \
+                    OR (excluded.status_rank = jobs.status_rank AND excluded.updated_at > jobs.updated_at)",
+            )
+            .bind(j.job_id)
+            .bind(j.run_id)
+            .bind(j.run_attempt)
+            .bind(j.repository.to_lowercase())
+            .bind(&j.name)
+            .bind(&j.status)
+            .bind($crate::domain::run_state::rank(&j.status))
+            .bind(&j.conclusion)
+            .bind(&j.runner_name)
+            .bind(&j.html_url)
+            .bind(j.started_at)
+            .bind(j.completed_at)
+            .bind(j.updated_at)
+            .bind(sqlx::types::Json(&j.steps))
+            .execute(&mut *conn)
+            .await?;
+            Ok(result.rows_affected() > 0)
         }
 
         #[async_trait::async_trait]
@@ -208,52 +316,30 @@ macro_rules! pipeline_sql {
             }
 
             async fn upsert_execution(&self, e: &ExecutionRecord) -> StoreResult<bool> {
-                let result = sqlx::query(
-                    "INSERT INTO executions (run_id, run_attempt, repository, repo_key, workflow_path, workflow_name, \
-                       status, status_rank, conclusion, branch, head_sha, event, run_number, actor, html_url, \
-                       created_at, started_at, updated_at, completed_at, duration_seconds, recorded_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
-                     ON CONFLICT (run_id, run_attempt) DO UPDATE SET \
-                       status = excluded.status, status_rank = excluded.status_rank, \
-                       conclusion = COALESCE(excluded.conclusion, executions.conclusion), \
-                       workflow_name = COALESCE(excluded.workflow_name, executions.workflow_name), \
-                       branch = COALESCE(excluded.branch, executions.branch), \
-                       head_sha = COALESCE(excluded.head_sha, executions.head_sha), \
-                       event = COALESCE(excluded.event, executions.event), \
-                       run_number = COALESCE(excluded.run_number, executions.run_number), \
-                       actor = COALESCE(excluded.actor, executions.actor), \
-                       html_url = COALESCE(excluded.html_url, executions.html_url), \
-                       started_at = excluded.started_at, updated_at = excluded.updated_at, \
-                       completed_at = COALESCE(excluded.completed_at, executions.completed_at), \
-                       duration_seconds = COALESCE(excluded.duration_seconds, executions.duration_seconds), \
-                       recorded_at = excluded.recorded_at \
-                     WHERE excluded.status_rank > executions.status_rank \
-                        OR (excluded.status_rank = executions.status_rank AND excluded.updated_at > executions.updated_at)",
+                let mut conn = self.pool.acquire().await?;
+                upsert_execution(&mut conn, e).await
+            }
+
+            async fn upsert_job(&self, job: &JobRecord) -> StoreResult<bool> {
+                let mut conn = self.pool.acquire().await?;
+                upsert_job(&mut conn, job).await
+            }
+
+            async fn get_execution(&self, run_id: i64, run_attempt: i64) -> StoreResult<Option<Execution>> {
+                let sql = format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE run_id = $1 AND run_attempt = $2");
+                Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(run_id).bind(run_attempt).fetch_optional(&self.pool).await?)
+            }
+
+            async fn list_jobs(&self, run_id: i64, run_attempt: i64) -> StoreResult<Vec<Job>> {
+                Ok(sqlx::query_as(
+                    "SELECT job_id, run_id, run_attempt, name, status, conclusion, runner_name, html_url, \
+                       started_at, completed_at, steps \
+                     FROM jobs WHERE run_id = $1 AND run_attempt = $2 ORDER BY started_at, job_id",
                 )
-                .bind(e.run_id)
-                .bind(e.run_attempt)
-                .bind(&e.repository)
-                .bind(e.repository.to_lowercase())
-                .bind(&e.workflow_path)
-                .bind(&e.workflow_name)
-                .bind(&e.status)
-                .bind($crate::domain::run_state::rank(&e.status))
-                .bind(&e.conclusion)
-                .bind(&e.branch)
-                .bind(&e.head_sha)
-                .bind(&e.event)
-                .bind(e.run_number)
-                .bind(&e.actor)
-                .bind(&e.html_url)
-                .bind(e.created_at)
-                .bind(e.started_at)
-                .bind(e.updated_at)
-                .bind(e.completed_at)
-                .bind(e.duration_seconds())
-                .bind($crate::domain::clock::now())
-                .execute(&self.pool)
-                .await?;
-                Ok(result.rows_affected() > 0)
+                .bind(run_id)
+                .bind(run_attempt)
+                .fetch_all(&self.pool)
+                .await?)
             }
 
             async fn list_executions(&self, scope: &ExecutionScope, limit: i64, offset: i64) -> StoreResult<Page<Execution>> {
@@ -269,7 +355,7 @@ macro_rules! pipeline_sql {
                 let n = 3 + scope.branches.len();
                 let sql = format!(
                     "SELECT {EXECUTION_COLUMNS} FROM executions WHERE {clause} \
-                     ORDER BY started_at DESC, run_attempt DESC LIMIT ${n} OFFSET ${}",
+                     ORDER BY started_at DESC, run_id DESC, run_attempt DESC LIMIT ${n} OFFSET ${}",
                     n + 1
                 );
                 let mut query = sqlx::query_as(AssertSqlSafe(sql))
@@ -294,13 +380,22 @@ macro_rules! pipeline_sql {
                     query = query.bind(branch);
                 }
                 let row = query.fetch_one(&self.pool).await?;
-                let mut last = sqlx::query_as(AssertSqlSafe(last_run_sql(scope)))
+                let mut last = sqlx::query(AssertSqlSafe(last_run_sql(scope)))
                     .bind(scope.repository.to_lowercase())
                     .bind(&scope.workflow_path);
                 for branch in &scope.branches {
                     last = last.bind(branch);
                 }
-                let last_run: Option<Execution> = last.fetch_optional(&self.pool).await?;
+                let last_row = last.fetch_optional(&self.pool).await?;
+                let last_run = last_row.as_ref().map(Execution::from_row).transpose()?;
+                let job_figure = |name: &str| -> StoreResult<i64> {
+                    Ok(last_row.as_ref().map(|r| r.try_get(name)).transpose()?.unwrap_or(0))
+                };
+                let (jobs_total, jobs_completed) = (job_figure("jobs_total")?, job_figure("jobs_completed")?);
+                let current_job = match &last_row {
+                    Some(row) => row.try_get("current_job")?,
+                    None => None,
+                };
                 Ok(StatsSnapshot {
                     runs_24h: row.try_get("runs")?,
                     successes_24h: row.try_get("successes")?,
@@ -312,6 +407,10 @@ macro_rules! pipeline_sql {
                     active_runs: row.try_get("active")?,
                     queued_runs: row.try_get("queued")?,
                     last_run,
+                    jobs_total,
+                    jobs_completed,
+                    current_job,
+                    last_delivery_at: row.try_get("last_delivery")?,
                 })
             }
 

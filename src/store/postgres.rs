@@ -42,3 +42,8 @@ mod installations {
     use super::PostgresStore;
     crate::store::installations::installation_sql!(PostgresStore, sqlx::Postgres);
 }
+
+mod deliveries {
+    use super::PostgresStore;
+    crate::store::deliveries::delivery_sql!(PostgresStore, sqlx::Postgres, "FOR UPDATE SKIP LOCKED");
+}

@@ -45,3 +45,8 @@ mod installations {
     use super::SqliteStore;
     crate::store::installations::installation_sql!(SqliteStore, sqlx::Sqlite);
 }
+
+mod deliveries {
+    use super::SqliteStore;
+    crate::store::deliveries::delivery_sql!(SqliteStore, sqlx::Sqlite, "");
+}

@@ -9,11 +9,12 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 
 use ccm::http::{ApiTokens, AppState, build_app};
-pub use ccm::store::PipelineStore;
 use ccm::store::{self, ExecutionRecord, Store};
+use ccm::webhook::WebhookSecrets;
 
 pub const TOKEN: &str = "test-token-0123456789";
 pub const OTHER_TOKEN: &str = "rotated-token-9876543210";
+pub const SECRET: &str = "webhook-secret-for-tests";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -95,10 +96,37 @@ impl TestApp {
     }
 
     pub async fn start_with(backend: Backend, tokens: &[&str]) -> Self {
-        let db = TestDb::new(backend).await;
-        let state = AppState { store: db.store.clone(), tokens: Arc::new(ApiTokens::new(tokens)) };
+        Self::on(TestDb::new(backend).await, tokens, &[SECRET])
+    }
+
+    /// The app over an existing database (as after a restart), with these tokens and secrets.
+    pub fn on(db: TestDb, tokens: &[&str], secrets: &[&str]) -> Self {
+        let state = AppState::start(db.store.clone(), ApiTokens::new(tokens), WebhookSecrets::new(secrets));
         let base = serve(state);
         TestApp { base, db, client: reqwest::Client::new() }
+    }
+
+    /// Posts a delivery the way GitHub does, signed with `SECRET`.
+    pub async fn deliver(&self, event: &str, guid: &str, body: &[u8]) -> Reply {
+        let signature = ccm::webhook::signature::sign(SECRET.as_bytes(), body);
+        self.deliver_signed(event, guid, body, &signature).await
+    }
+
+    pub async fn deliver_signed(&self, event: &str, guid: &str, body: &[u8], signature: &str) -> Reply {
+        let res = self
+            .client
+            .post(format!("{}/webhooks/github", self.base))
+            .header("X-GitHub-Event", event)
+            .header("X-GitHub-Delivery", guid)
+            .header("X-GitHub-Hook-ID", "4242")
+            .header("X-Hub-Signature-256", signature)
+            .header("User-Agent", "GitHub-Hookshot/test")
+            .header("Content-Type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("deliver");
+        reply(res).await
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -193,4 +221,80 @@ pub fn run(
         updated_at: completed.unwrap_or(started),
         completed_at: completed,
     }
+}
+
+/// A `workflow_run` body as GitHub sends it (the fields ccm reads, and a few it does not).
+#[allow(clippy::too_many_arguments)]
+pub fn workflow_run(
+    run_id: i64,
+    attempt: i64,
+    repo: &str,
+    branch: &str,
+    status: &str,
+    conclusion: Option<&str>,
+    started: DateTime<Utc>,
+    updated: DateTime<Utc>,
+) -> Vec<u8> {
+    let action = match status {
+        "completed" => "completed",
+        "in_progress" => "in_progress",
+        _ => "requested",
+    };
+    json!({
+        "action": action,
+        "workflow_run": {
+            "id": run_id, "run_attempt": attempt, "name": "Deploy", "path": ".github/workflows/deploy.yml",
+            "head_branch": branch, "head_sha": format!("{run_id:040x}"), "event": "push", "status": status,
+            "conclusion": conclusion, "run_number": run_id, "html_url": format!("https://github.com/{repo}/actions/runs/{run_id}"),
+            "actor": {"login": "octocat"}, "created_at": ccm::domain::clock::format(&started),
+            "updated_at": ccm::domain::clock::format(&updated), "run_started_at": ccm::domain::clock::format(&started),
+            "display_title": "not read by ccm", "workflow_id": 1
+        },
+        "repository": {"full_name": repo, "id": 1},
+        "installation": {"id": 77},
+        "sender": {"login": "octocat"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A `workflow_job` body.
+pub fn workflow_job(
+    job_id: i64,
+    run_id: i64,
+    repo: &str,
+    name: &str,
+    status: &str,
+    conclusion: Option<&str>,
+    at: DateTime<Utc>,
+) -> Vec<u8> {
+    let started = (status != "queued").then(|| ccm::domain::clock::format(&at));
+    let completed = (status == "completed").then(|| ccm::domain::clock::format(&(at + Duration::seconds(30))));
+    json!({
+        "action": status,
+        "workflow_job": {
+            "id": job_id, "run_id": run_id, "run_attempt": 1, "name": name, "status": status,
+            "conclusion": conclusion, "runner_name": "runner-1", "html_url": "https://github.com/x",
+            "created_at": ccm::domain::clock::format(&at), "started_at": started, "completed_at": completed,
+            "steps": [{"name": "Set up job", "status": status, "number": 1}]
+        },
+        "repository": {"full_name": repo}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Polls `check` every 20 ms for up to 5 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..250 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for: {what}");
 }

@@ -1,0 +1,113 @@
+//! What operators see of deliveries, and replay.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::paging::{self, DEFAULT_LIMIT};
+use super::{Actor, ApiError, AppState, method_not_allowed};
+use crate::domain::clock;
+use crate::store::{DeliveryFilter, DeliverySummary};
+use crate::webhook;
+
+const STATUSES: &[&str] = &["pending", "processed", "ignored", "failed", "parked"];
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/deliveries").route(web::get().to(list)).default_service(web::to(method_not_allowed)))
+        .service(
+            web::resource("/deliveries/{guid}").route(web::get().to(show)).default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/deliveries/{guid}/replay")
+                .route(web::post().to(replay))
+                .default_service(web::to(method_not_allowed)),
+        );
+}
+
+pub fn summary_json(d: &DeliverySummary) -> Value {
+    json!({
+        "delivery_id": d.guid,
+        "event": d.event,
+        "action": d.action,
+        "installation_id": d.installation_id,
+        "repository": d.repository,
+        "hook_id": d.hook_id,
+        "received_at": clock::format(&d.received_at),
+        "status": d.status,
+        "attempts": d.attempts,
+        "last_error": d.last_error,
+        "processed_at": d.processed_at.as_ref().map(clock::format),
+        "next_attempt_at": d.next_attempt_at.as_ref().map(clock::format),
+        "body_size": d.body_size,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    event: Option<String>,
+    repository: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    _actor: Actor,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, offset) = paging::resolve(query.limit, query.offset, DEFAULT_LIMIT)?;
+    if let Some(status) = &query.status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(ApiError::BadRequest(format!("status must be one of {}, got '{status}'", STATUSES.join(", "))));
+    }
+    let filter = DeliveryFilter {
+        status: query.status.clone(),
+        event: query.event.clone(),
+        repository: query.repository.clone(),
+        limit,
+        offset,
+    };
+    let page = state.store.list_deliveries(&filter).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "deliveries": page.items.iter().map(summary_json).collect::<Vec<_>>(),
+        "count": page.total,
+        "limit": limit,
+        "offset": offset,
+    })))
+}
+
+/// A delivery with its headers and its body (as JSON when it is JSON).
+async fn show(state: web::Data<AppState>, _actor: Actor, guid: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let stored = state
+        .store
+        .get_delivery(&guid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Delivery not found: {guid}")))?;
+    let body = webhook::body::decompress(&stored.body_encoding, &stored.body)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
+    let body: Value =
+        serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
+    let mut delivery = summary_json(&stored.summary);
+    delivery["headers"] = stored.headers.0.clone();
+    delivery["body"] = body;
+    Ok(HttpResponse::Ok().json(json!({"success": true, "delivery": delivery})))
+}
+
+/// Processes the stored body again, whatever its state (after a fix, or to re-apply).
+async fn replay(state: web::Data<AppState>, actor: Actor, guid: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let stored = state
+        .store
+        .get_delivery(&guid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Delivery not found: {guid}")))?;
+    let outcome = webhook::reprocess(state.store.as_ref(), &stored).await?;
+    tracing::info!(delivery_id = %guid, actor = %actor.0, status = %outcome.status, "delivery replayed");
+    let status = outcome.status.clone();
+    state.changes.send(vec![outcome]);
+    let summary = state.store.get_delivery(&guid).await?.map(|d| summary_json(&d.summary));
+    Ok(HttpResponse::Ok()
+        .json(json!({"success": true, "delivery_id": guid.as_str(), "status": status, "delivery": summary})))
+}

@@ -1,0 +1,78 @@
+//! Server-sent events: `GET /api/events` (everything) and `GET /api/pipelines/{id}/events`
+//! (one pipeline), with keep-alives and `Last-Event-ID` resume.
+
+use std::time::Duration;
+
+use actix_web::{HttpRequest, Responder, web};
+use actix_web_lab::sse;
+use tokio::sync::{broadcast, mpsc};
+
+use super::{Actor, ApiError, AppState, method_not_allowed};
+use crate::live::LiveEvent;
+
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/events").route(web::get().to(all_events)).default_service(web::to(method_not_allowed)))
+        .service(
+            web::resource("/pipelines/{id}/events")
+                .route(web::get().to(pipeline_events))
+                .default_service(web::to(method_not_allowed)),
+        );
+}
+
+async fn all_events(state: web::Data<AppState>, _actor: Actor, req: HttpRequest) -> impl Responder {
+    stream(&state, &req, None)
+}
+
+async fn pipeline_events(
+    state: web::Data<AppState>,
+    _actor: Actor,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<impl Responder, ApiError> {
+    if state.store.get_pipeline(&id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("Pipeline not found: {id}")));
+    }
+    Ok(stream(&state, &req, Some(id.into_inner())))
+}
+
+fn stream(state: &AppState, req: &HttpRequest, pipeline_id: Option<String>) -> impl Responder + use<> {
+    let last_id = req.headers().get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
+    let (backlog, mut receiver) = state.live.subscribe(last_id);
+    let (sender, events) = mpsc::channel(64);
+    let wanted = move |e: &LiveEvent| pipeline_id.is_none() || e.pipeline_id == pipeline_id;
+    tokio::spawn(async move {
+        for event in backlog.iter().filter(|e| wanted(e)) {
+            if sender.send(to_sse(event)).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            let received = tokio::select! {
+                _ = sender.closed() => return,
+                received = receiver.recv() => received,
+            };
+            let event = match received {
+                Ok(event) => event,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    // Too slow a reader: tell it to re-read the state it shows.
+                    let data = sse::Data::new(format!("{{\"missed\":{missed}}}")).event("resync");
+                    if sender.send(data.into()).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            if wanted(&event) && sender.send(to_sse(&event)).await.is_err() {
+                return;
+            }
+        }
+    });
+    sse::Sse::from_infallible_receiver(events).with_keep_alive(KEEP_ALIVE).with_retry_duration(Duration::from_secs(3))
+}
+
+fn to_sse(event: &LiveEvent) -> sse::Event {
+    sse::Data::new(event.data.to_string()).event(event.kind).id(event.id.to_string()).into()
+}

@@ -1,0 +1,98 @@
+//! Live updates: changes are published here and streamed to server-sent-event subscribers. A
+//! short history is kept so a client that reconnects with `Last-Event-ID` misses nothing recent.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+/// How many recent events are kept for clients that reconnect.
+const HISTORY: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveEvent {
+    pub id: u64,
+    /// `execution`, `job`, `stats` or `delivery`.
+    pub kind: &'static str,
+    /// The pipeline the event is about, if any.
+    pub pipeline_id: Option<String>,
+    pub data: Value,
+}
+
+pub struct Live {
+    sender: broadcast::Sender<Arc<LiveEvent>>,
+    state: Mutex<History>,
+}
+
+struct History {
+    next_id: u64,
+    recent: VecDeque<Arc<LiveEvent>>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Live {
+    pub fn new() -> Self {
+        // Ids start from the clock (microseconds), so after a restart they are larger than any
+        // id a client saw before and a resuming client gets the new events.
+        let start = chrono::Utc::now().timestamp_micros().max(1) as u64;
+        let (sender, _) = broadcast::channel(HISTORY);
+        Live { sender, state: Mutex::new(History { next_id: start, recent: VecDeque::with_capacity(HISTORY) }) }
+    }
+
+    pub fn has_subscribers(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
+
+    pub fn publish(&self, kind: &'static str, pipeline_id: Option<String>, data: Value) {
+        let mut state = self.state.lock().expect("live history lock");
+        let event = Arc::new(LiveEvent { id: state.next_id, kind, pipeline_id, data });
+        state.next_id += 1;
+        if state.recent.len() == HISTORY {
+            state.recent.pop_front();
+        }
+        state.recent.push_back(event.clone());
+        // No subscriber is not an error.
+        let _ = self.sender.send(event);
+    }
+
+    /// A receiver for new events, and the kept events after `last_id` (all kept ones when the
+    /// id is older than the history), with no gap and no overlap between the two.
+    pub fn subscribe(&self, last_id: Option<u64>) -> (Vec<Arc<LiveEvent>>, broadcast::Receiver<Arc<LiveEvent>>) {
+        let state = self.state.lock().expect("live history lock");
+        let receiver = self.sender.subscribe();
+        let backlog = match last_id {
+            Some(last) => state.recent.iter().filter(|e| e.id > last).cloned().collect(),
+            None => Vec::new(),
+        };
+        (backlog, receiver)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn resumes_after_the_last_seen_id() {
+        let live = Live::new();
+        live.publish("stats", Some("p".into()), json!(1));
+        let (_, mut first) = live.subscribe(None);
+        live.publish("stats", Some("p".into()), json!(2));
+        let seen = first.recv().await.unwrap();
+        assert_eq!(seen.data, json!(2));
+        live.publish("stats", None, json!(3));
+        let (backlog, _) = live.subscribe(Some(seen.id));
+        assert_eq!(backlog.iter().map(|e| e.data.clone()).collect::<Vec<_>>(), vec![json!(3)]);
+        let (all, _) = live.subscribe(Some(0));
+        assert_eq!(all.len(), 3);
+        assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    }
+}

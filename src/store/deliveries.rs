@@ -1,0 +1,319 @@
+//! Webhook deliveries: stored before they are acknowledged, processed in the same transaction
+//! when possible, retried and parked when not.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{Effect, Page, StoreResult};
+
+/// Failed deliveries are retried this many times in all, then parked.
+pub const MAX_ATTEMPTS: i64 = 5;
+
+/// How a delivery is to be processed, worked out from its body before any I/O.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Processing {
+    /// Apply these effects (possibly none); the delivery becomes `processed`.
+    Apply(Vec<Effect>),
+    /// An event ccm does not act on; the delivery becomes `ignored`.
+    Ignore,
+    /// The body could not be understood; the delivery becomes `failed` with this error.
+    Fail(String),
+}
+
+/// A verified delivery, ready to store.
+#[derive(Debug, Clone)]
+pub struct IncomingDelivery {
+    pub guid: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub installation_id: Option<i64>,
+    pub repository: Option<String>,
+    pub hook_id: Option<i64>,
+    pub received_at: DateTime<Utc>,
+    pub headers: Value,
+    /// The body, compressed (see `webhook::body`).
+    pub body: Vec<u8>,
+    pub body_size: i64,
+    pub processing: Processing,
+}
+
+/// What became of a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryOutcome {
+    pub guid: String,
+    /// processed | ignored | failed | parked | pending
+    pub status: String,
+    /// The GUID was already stored and needed nothing more.
+    pub duplicate: bool,
+    /// Effects that changed stored state (for live updates).
+    pub changed: Vec<Effect>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct DeliverySummary {
+    pub guid: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub installation_id: Option<i64>,
+    pub repository: Option<String>,
+    pub hook_id: Option<i64>,
+    pub received_at: DateTime<Utc>,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub body_size: i64,
+}
+
+/// A stored delivery with its headers and (still compressed) body.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredDelivery {
+    #[sqlx(flatten)]
+    pub summary: DeliverySummary,
+    pub headers: sqlx::types::Json<Value>,
+    pub body_encoding: String,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub status: Option<String>,
+    pub event: Option<String>,
+    pub repository: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[async_trait]
+pub trait DeliveryStore {
+    /// Stores a batch of deliveries and applies their effects, all in one transaction (one
+    /// commit for many deliveries). A GUID stored before is a duplicate unless its processing
+    /// had failed, in which case it is processed again.
+    async fn ingest(&self, batch: &[IncomingDelivery]) -> StoreResult<Vec<DeliveryOutcome>>;
+
+    /// Stores a batch as `pending` without processing it (the fallback when `ingest` fails).
+    async fn store_pending(&self, batch: &[IncomingDelivery]) -> StoreResult<Vec<DeliveryOutcome>>;
+
+    /// Claims up to `limit` deliveries due for (re)processing: pending ones, and failed ones whose
+    /// retry time has come. A claim holds for `lease` (other replicas skip them meanwhile).
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredDelivery>>;
+
+    /// Applies `processing` to a stored delivery and records the outcome; a failure past
+    /// `MAX_ATTEMPTS` parks it.
+    async fn process_stored(&self, guid: &str, processing: &Processing) -> StoreResult<DeliveryOutcome>;
+
+    async fn get_delivery(&self, guid: &str) -> StoreResult<Option<StoredDelivery>>;
+
+    async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<Page<DeliverySummary>>;
+}
+
+/// Seconds to wait before retry number `attempts` (1, 2, ...): 30 s doubling, at most 1 hour.
+pub fn retry_delay(attempts: i64) -> chrono::Duration {
+    chrono::Duration::seconds((30i64 << (attempts - 1).clamp(0, 7)).min(3600))
+}
+
+macro_rules! delivery_sql {
+    ($store:ident, $db:ty, $skip_locked:literal) => {
+        use chrono::{DateTime, Utc};
+        use sqlx::AssertSqlSafe;
+        use $crate::store::deliveries::*;
+        use $crate::store::*;
+
+        type Conn = <$db as sqlx::Database>::Connection;
+
+        const SUMMARY_COLUMNS: &str = "guid, event, action, installation_id, repository, hook_id, received_at, \
+             status, attempts, last_error, processed_at, next_attempt_at, body_size";
+
+        /// Applies effects, returning those that changed something.
+        async fn apply(conn: &mut Conn, effects: &[Effect]) -> StoreResult<Vec<Effect>> {
+            let mut changed = Vec::new();
+            for effect in effects {
+                let did_change = match effect {
+                    Effect::Execution(e) => super::pipelines::upsert_execution(conn, e).await?,
+                    Effect::Job(j) => super::pipelines::upsert_job(conn, j).await?,
+                    Effect::Installation(i) => {
+                        super::installations::apply_change(conn, i).await?;
+                        true
+                    }
+                };
+                if did_change {
+                    changed.push(effect.clone());
+                }
+            }
+            Ok(changed)
+        }
+
+        /// The state a delivery is left in after `processing`, given its attempts so far.
+        fn settle(processing: &Processing, attempts: i64, now: DateTime<Utc>) -> (&'static str, Option<String>, Option<DateTime<Utc>>) {
+            match processing {
+                Processing::Apply(_) => ("processed", None, None),
+                Processing::Ignore => ("ignored", None, None),
+                Processing::Fail(error) if attempts >= MAX_ATTEMPTS => ("parked", Some(error.clone()), None),
+                Processing::Fail(error) => ("failed", Some(error.clone()), Some(now + retry_delay(attempts))),
+            }
+        }
+
+        async fn insert(conn: &mut Conn, d: &IncomingDelivery, status: &str, attempts: i64, error: Option<&str>,
+                        processed_at: Option<DateTime<Utc>>, next_attempt_at: Option<DateTime<Utc>>) -> StoreResult<bool> {
+            let inserted: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO deliveries (guid, event, action, installation_id, repository, repo_key, hook_id, \
+                   received_at, headers, body, body_size, status, attempts, last_error, processed_at, next_attempt_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+                 ON CONFLICT (guid) DO NOTHING RETURNING id",
+            )
+            .bind(&d.guid)
+            .bind(&d.event)
+            .bind(&d.action)
+            .bind(d.installation_id)
+            .bind(&d.repository)
+            .bind(d.repository.as_ref().map(|r| r.to_lowercase()))
+            .bind(d.hook_id)
+            .bind(d.received_at)
+            .bind(sqlx::types::Json(&d.headers))
+            .bind(&d.body)
+            .bind(d.body_size)
+            .bind(status)
+            .bind(attempts)
+            .bind(error)
+            .bind(processed_at)
+            .bind(next_attempt_at)
+            .fetch_optional(&mut *conn)
+            .await?;
+            Ok(inserted.is_some())
+        }
+
+        /// Processes an already stored delivery whose processing failed before (a redelivery
+        /// or a retry), recording the new outcome.
+        async fn reprocess(conn: &mut Conn, guid: &str, attempts: i64, processing: &Processing) -> StoreResult<DeliveryOutcome> {
+            let now = $crate::domain::clock::now();
+            let changed = match processing {
+                Processing::Apply(effects) => apply(conn, effects).await?,
+                _ => Vec::new(),
+            };
+            let attempts = attempts + 1;
+            let (status, error, next) = settle(processing, attempts, now);
+            sqlx::query(
+                "UPDATE deliveries SET status = $2, attempts = $3, last_error = $4, processed_at = $5, \
+                   next_attempt_at = $6 WHERE guid = $1",
+            )
+            .bind(guid)
+            .bind(status)
+            .bind(attempts)
+            .bind(&error)
+            .bind(now)
+            .bind(next)
+            .execute(&mut *conn)
+            .await?;
+            Ok(DeliveryOutcome { guid: guid.to_string(), status: status.into(), duplicate: false, changed })
+        }
+
+        async fn existing_state(conn: &mut Conn, guid: &str) -> StoreResult<(String, i64)> {
+            Ok(sqlx::query_as("SELECT status, attempts FROM deliveries WHERE guid = $1")
+                .bind(guid)
+                .fetch_one(&mut *conn)
+                .await?)
+        }
+
+        #[async_trait::async_trait]
+        impl DeliveryStore for $store {
+            async fn ingest(&self, batch: &[IncomingDelivery]) -> StoreResult<Vec<DeliveryOutcome>> {
+                let now = $crate::domain::clock::now();
+                let mut tx = self.pool.begin().await?;
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for d in batch {
+                    let (status, error, next) = settle(&d.processing, 1, now);
+                    if insert(&mut tx, d, status, 1, error.as_deref(), Some(now), next).await? {
+                        let changed = match &d.processing {
+                            Processing::Apply(effects) => apply(&mut tx, effects).await?,
+                            _ => Vec::new(),
+                        };
+                        outcomes.push(DeliveryOutcome { guid: d.guid.clone(), status: status.into(), duplicate: false, changed });
+                        continue;
+                    }
+                    let (stored_status, attempts) = existing_state(&mut tx, &d.guid).await?;
+                    if stored_status == "failed" || stored_status == "parked" {
+                        outcomes.push(reprocess(&mut tx, &d.guid, attempts, &d.processing).await?);
+                    } else {
+                        outcomes.push(DeliveryOutcome { guid: d.guid.clone(), status: stored_status, duplicate: true, changed: Vec::new() });
+                    }
+                }
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+
+            async fn store_pending(&self, batch: &[IncomingDelivery]) -> StoreResult<Vec<DeliveryOutcome>> {
+                let now = $crate::domain::clock::now();
+                let mut tx = self.pool.begin().await?;
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for d in batch {
+                    let inserted = insert(&mut tx, d, "pending", 0, None, None, Some(now)).await?;
+                    let status = if inserted { "pending".to_string() } else { existing_state(&mut tx, &d.guid).await?.0 };
+                    outcomes.push(DeliveryOutcome { guid: d.guid.clone(), status, duplicate: !inserted, changed: Vec::new() });
+                }
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+
+            async fn claim_due(&self, now: DateTime<Utc>, lease: chrono::Duration, limit: i64) -> StoreResult<Vec<StoredDelivery>> {
+                let sql = format!(
+                    "UPDATE deliveries SET next_attempt_at = $2 WHERE id IN ( \
+                       SELECT id FROM deliveries WHERE status IN ('pending', 'failed') AND next_attempt_at <= $1 \
+                       ORDER BY next_attempt_at LIMIT $3 {}) \
+                     RETURNING {SUMMARY_COLUMNS}, headers, body_encoding, body",
+                    $skip_locked
+                );
+                Ok(sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(now + lease)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn process_stored(&self, guid: &str, processing: &Processing) -> StoreResult<DeliveryOutcome> {
+                let mut tx = self.pool.begin().await?;
+                let (_, attempts) = existing_state(&mut tx, guid).await?;
+                let outcome = reprocess(&mut tx, guid, attempts, processing).await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn get_delivery(&self, guid: &str) -> StoreResult<Option<StoredDelivery>> {
+                let sql = format!("SELECT {SUMMARY_COLUMNS}, headers, body_encoding, body FROM deliveries WHERE guid = $1");
+                Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(guid).fetch_optional(&self.pool).await?)
+            }
+
+            async fn list_deliveries(&self, f: &DeliveryFilter) -> StoreResult<Page<DeliverySummary>> {
+                let filter = "($1 IS NULL OR status = $1) AND ($2 IS NULL OR event = $2) AND ($3 IS NULL OR repo_key = $3)";
+                let repo_key = f.repository.as_ref().map(|r| r.to_lowercase());
+                let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM deliveries WHERE {filter}")))
+                    .bind(&f.status)
+                    .bind(&f.event)
+                    .bind(&repo_key)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let sql = format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM deliveries WHERE {filter} ORDER BY received_at DESC, id DESC LIMIT $4 OFFSET $5"
+                );
+                let items = sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(&f.status)
+                    .bind(&f.event)
+                    .bind(&repo_key)
+                    .bind(f.limit)
+                    .bind(f.offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(Page { items, total })
+            }
+        }
+    };
+}
+
+pub(crate) use delivery_sql;

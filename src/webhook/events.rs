@@ -1,0 +1,106 @@
+//! The few fields ccm reads from GitHub's payloads. Everything else in a payload is ignored
+//! here (and kept in the stored body).
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// Fields most events share; used to file a delivery before it is processed.
+#[derive(Debug, Default, Deserialize)]
+pub struct Envelope {
+    pub action: Option<String>,
+    pub installation: Option<Id>,
+    pub repository: Option<Repository>,
+    pub hook_id: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Id {
+    pub id: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Repository {
+    pub full_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Login {
+    pub login: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WorkflowRunEvent {
+    pub workflow_run: WorkflowRun,
+    pub repository: Repository,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WorkflowRun {
+    pub id: i64,
+    #[serde(default = "first_attempt")]
+    pub run_attempt: i64,
+    pub name: Option<String>,
+    pub path: String,
+    pub head_branch: Option<String>,
+    pub head_sha: Option<String>,
+    pub event: Option<String>,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub run_number: Option<i64>,
+    pub html_url: Option<String>,
+    pub actor: Option<Login>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub run_started_at: Option<DateTime<Utc>>,
+}
+
+fn first_attempt() -> i64 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WorkflowJobEvent {
+    pub workflow_job: WorkflowJob,
+    pub repository: Repository,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WorkflowJob {
+    pub id: i64,
+    pub run_id: i64,
+    #[serde(default = "first_attempt")]
+    pub run_attempt: i64,
+    pub name: String,
+    pub status: String,
+    pub conclusion: Option<String>,
+    pub runner_name: Option<String>,
+    pub html_url: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub steps: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InstallationEvent {
+    pub action: String,
+    pub installation: Installation,
+    pub repositories: Option<Vec<Repository>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Installation {
+    pub id: i64,
+    pub account: Option<Login>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InstallationRepositoriesEvent {
+    pub action: String,
+    pub installation: Installation,
+    #[serde(default)]
+    pub repositories_added: Vec<Repository>,
+    #[serde(default)]
+    pub repositories_removed: Vec<Repository>,
+}

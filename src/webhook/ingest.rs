@@ -1,0 +1,169 @@
+//! Group commit: deliveries arriving together are stored and applied in one transaction, and
+//! each request is answered once its delivery is durable. Failed ones are retried in the
+//! background, and deliveries left unprocessed by a crash are picked up at start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+
+use crate::store::{DeliveryOutcome, Effect, IncomingDelivery, Store};
+
+use super::publish::Changes;
+
+/// Most deliveries committed in one transaction.
+const MAX_BATCH: usize = 256;
+/// Requests waiting for a writer before new ones are refused (backpressure, bounded memory).
+const QUEUE: usize = 4096;
+
+struct Job {
+    delivery: IncomingDelivery,
+    reply: oneshot::Sender<Option<DeliveryOutcome>>,
+}
+
+/// Hands deliveries to the batch writers. Cheap to clone.
+#[derive(Clone)]
+pub struct Ingestor {
+    jobs: mpsc::Sender<Job>,
+    retry: Arc<Notify>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("too many deliveries waiting to be stored")]
+    Busy,
+    #[error("the delivery could not be stored")]
+    NotStored,
+}
+
+impl Ingestor {
+    /// Starts `writers` batch writers and the retry worker.
+    pub fn start(store: Arc<dyn Store>, changes: Changes, writers: usize) -> Self {
+        let (jobs, receiver) = mpsc::channel(QUEUE);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let retry = Arc::new(Notify::new());
+        for _ in 0..writers.max(1) {
+            tokio::spawn(write_batches(receiver.clone(), store.clone(), changes.clone(), retry.clone()));
+        }
+        tokio::spawn(retry_worker(store, changes, retry.clone()));
+        Ingestor { jobs, retry }
+    }
+
+    /// Stores (and, when possible, applies) a delivery; returns once it is durable.
+    pub async fn submit(&self, delivery: IncomingDelivery) -> Result<DeliveryOutcome, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.try_send(Job { delivery, reply }).map_err(|_| IngestError::Busy)?;
+        answer.await.ok().flatten().ok_or(IngestError::NotStored)
+    }
+
+    /// Wakes the retry worker (after a replay or a fallback store).
+    pub fn wake_retry(&self) {
+        self.retry.notify_one();
+    }
+}
+
+async fn write_batches(
+    receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
+    store: Arc<dyn Store>,
+    changes: Changes,
+    retry: Arc<Notify>,
+) {
+    loop {
+        let mut jobs = Vec::new();
+        {
+            let mut receiver = receiver.lock().await;
+            match receiver.recv().await {
+                Some(job) => jobs.push(job),
+                None => return,
+            }
+            while jobs.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        // One lock order for every writer (runs, then jobs, each by id) so that concurrent
+        // batches on PostgreSQL never deadlock on the same rows.
+        jobs.sort_by_key(|job| lock_key(&job.delivery));
+        let (deliveries, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.delivery, j.reply)).unzip();
+        let outcomes = match store.ingest(&deliveries).await {
+            Ok(outcomes) => Some(outcomes),
+            Err(err) => {
+                tracing::error!(error = %err, batch = deliveries.len(), "batch processing failed; storing the deliveries as pending");
+                match store.store_pending(&deliveries).await {
+                    Ok(outcomes) => {
+                        retry.notify_one();
+                        Some(outcomes)
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, batch = deliveries.len(), "deliveries could not be stored");
+                        None
+                    }
+                }
+            }
+        };
+        match outcomes {
+            Some(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(&outcomes) {
+                    let _ = reply.send(Some(outcome.clone()));
+                }
+                changes.send(outcomes);
+            }
+            None => {
+                for reply in replies {
+                    let _ = reply.send(None);
+                }
+            }
+        }
+    }
+}
+
+fn lock_key(d: &IncomingDelivery) -> (u8, i64) {
+    use crate::store::Processing;
+    match &d.processing {
+        Processing::Apply(effects) => match effects.first() {
+            Some(Effect::Execution(e)) => (0, e.run_id),
+            Some(Effect::Job(j)) => (1, j.job_id),
+            Some(Effect::Installation(_)) => (2, 0),
+            None => (3, 0),
+        },
+        _ => (3, 0),
+    }
+}
+
+/// Processes stored deliveries that are due: pending ones (left by a crash or a failed batch)
+/// and failed ones whose retry time has come.
+async fn retry_worker(store: Arc<dyn Store>, changes: Changes, wake: Arc<Notify>) {
+    const CLAIM: i64 = 100;
+    loop {
+        let claimed = match store.claim_due(crate::domain::clock::now(), chrono::Duration::seconds(120), CLAIM).await {
+            Ok(claimed) => claimed,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not look for deliveries to retry");
+                Vec::new()
+            }
+        };
+        let full = claimed.len() as i64 == CLAIM;
+        let mut outcomes = Vec::new();
+        for stored in claimed {
+            let guid = stored.summary.guid.clone();
+            match super::reprocess(store.as_ref(), &stored).await {
+                Ok(outcome) => {
+                    tracing::info!(delivery_id = %guid, status = %outcome.status, "delivery retried");
+                    outcomes.push(outcome);
+                }
+                Err(err) => tracing::warn!(delivery_id = %guid, error = %err, "delivery retry failed"),
+            }
+        }
+        if !outcomes.is_empty() {
+            changes.send(outcomes);
+        }
+        if !full {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! What a delivery changes, decided from its event name and body alone (no I/O), so it can be
+//! worked out on the request's thread and applied inside the batch transaction.
+
+use crate::store::{Effect, ExecutionRecord, InstallationChange, JobRecord, Processing};
+
+use super::events::*;
+
+/// The outcome of reading a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// Apply these effects; the delivery is then `processed`.
+    Apply(Vec<Effect>),
+    /// An event ccm does not act on; stored and marked `ignored`.
+    Ignore,
+}
+
+/// Events stored for later use (tasks sync) that need nothing now.
+const KEPT: &[&str] = &["ping", "issues", "pull_request", "push"];
+
+pub fn plan(event: &str, body: &[u8]) -> Result<Plan, String> {
+    let parse_error = |e: serde_json::Error| format!("{event} payload not understood: {e}");
+    match event {
+        "workflow_run" => {
+            let e: WorkflowRunEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            Ok(Plan::Apply(vec![Effect::Execution(execution(e))]))
+        }
+        "workflow_job" => {
+            let e: WorkflowJobEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            Ok(Plan::Apply(vec![Effect::Job(job(e))]))
+        }
+        "installation" => {
+            let e: InstallationEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            Ok(Plan::Apply(installation(e).into_iter().map(Effect::Installation).collect()))
+        }
+        "installation_repositories" => {
+            let e: InstallationRepositoriesEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            Ok(Plan::Apply(vec![Effect::Installation(installation_repositories(e))]))
+        }
+        e if KEPT.contains(&e) => Ok(Plan::Apply(Vec::new())),
+        _ => Ok(Plan::Ignore),
+    }
+}
+
+/// The plan as the store takes it: an unreadable body becomes a failure to record.
+pub fn processing(event: &str, body: &[u8]) -> Processing {
+    match plan(event, body) {
+        Ok(Plan::Apply(effects)) => Processing::Apply(effects),
+        Ok(Plan::Ignore) => Processing::Ignore,
+        Err(error) => Processing::Fail(error),
+    }
+}
+
+/// `.github/workflows/x.yml@refs/heads/main` (reusable or dynamic workflows) -> the file path.
+fn workflow_path(path: &str) -> String {
+    path.split('@').next().unwrap_or(path).to_string()
+}
+
+fn execution(e: WorkflowRunEvent) -> ExecutionRecord {
+    let run = e.workflow_run;
+    let completed = run.status == "completed";
+    ExecutionRecord {
+        run_id: run.id,
+        run_attempt: run.run_attempt,
+        repository: e.repository.full_name,
+        workflow_path: workflow_path(&run.path),
+        workflow_name: run.name.filter(|n| !n.is_empty()),
+        conclusion: if completed { run.conclusion } else { None },
+        status: run.status,
+        branch: run.head_branch,
+        head_sha: run.head_sha,
+        event: run.event,
+        run_number: run.run_number,
+        actor: run.actor.map(|a| a.login),
+        html_url: run.html_url,
+        created_at: run.created_at,
+        started_at: run.run_started_at.unwrap_or(run.created_at),
+        updated_at: run.updated_at,
+        completed_at: completed.then_some(run.updated_at),
+    }
+}
+
+fn job(e: WorkflowJobEvent) -> JobRecord {
+    let job = e.workflow_job;
+    let updated_at = job.completed_at.or(job.started_at).or(job.created_at).unwrap_or_else(crate::domain::clock::now);
+    JobRecord {
+        job_id: job.id,
+        run_id: job.run_id,
+        run_attempt: job.run_attempt,
+        repository: e.repository.full_name,
+        name: job.name,
+        conclusion: if job.status == "completed" { job.conclusion } else { None },
+        status: job.status,
+        runner_name: job.runner_name.filter(|r| !r.is_empty()),
+        html_url: job.html_url,
+        started_at: job.started_at,
+        completed_at: job.completed_at,
+        updated_at,
+        steps: serde_json::Value::Array(job.steps),
+    }
+}
+
+fn installation(e: InstallationEvent) -> Option<InstallationChange> {
+    let id = e.installation.id;
+    let account = e.installation.account.map(|a| a.login);
+    match e.action.as_str() {
+        "created" | "new_permissions_accepted" => Some(InstallationChange::Upsert {
+            id,
+            account,
+            repositories: e.repositories.map(|r| r.into_iter().map(|r| r.full_name).collect()),
+        }),
+        "deleted" => Some(InstallationChange::Deleted { id }),
+        "suspend" => Some(InstallationChange::Suspended { id, suspended: true }),
+        "unsuspend" => Some(InstallationChange::Suspended { id, suspended: false }),
+        _ => None,
+    }
+}
+
+fn installation_repositories(e: InstallationRepositoriesEvent) -> InstallationChange {
+    let id = e.installation.id;
+    let names = |repos: Vec<Repository>| repos.into_iter().map(|r| r.full_name).collect();
+    match e.action.as_str() {
+        "removed" => InstallationChange::RepositoriesRemoved { id, repositories: names(e.repositories_removed) },
+        _ => InstallationChange::RepositoriesAdded {
+            id,
+            account: e.installation.account.map(|a| a.login),
+            repositories: names(e.repositories_added),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run_body(status: &str, conclusion: Option<&str>) -> Vec<u8> {
+        json!({
+            "action": "x",
+            "workflow_run": {
+                "id": 5, "run_attempt": 2, "name": "CI", "path": ".github/workflows/ci.yml@refs/heads/main",
+                "head_branch": "main", "head_sha": "abc", "event": "push", "status": status,
+                "conclusion": conclusion, "run_number": 9, "html_url": "u", "actor": {"login": "me"},
+                "created_at": "2026-01-05T10:00:00Z", "updated_at": "2026-01-05T10:03:12Z",
+                "run_started_at": "2026-01-05T10:00:05Z"
+            },
+            "repository": {"full_name": "Octo/App"}
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn workflow_run_becomes_an_execution() {
+        let Plan::Apply(effects) = plan("workflow_run", &run_body("completed", Some("success"))).unwrap() else {
+            panic!("not applied")
+        };
+        let Effect::Execution(e) = &effects[0] else { panic!("not an execution") };
+        assert_eq!((e.run_id, e.run_attempt), (5, 2));
+        assert_eq!(e.workflow_path, ".github/workflows/ci.yml");
+        assert_eq!(e.repository, "Octo/App");
+        assert_eq!(e.conclusion.as_deref(), Some("success"));
+        assert_eq!(e.duration_seconds(), Some(187));
+        // A conclusion on a run that is not completed is not believed.
+        let Plan::Apply(effects) = plan("workflow_run", &run_body("in_progress", Some("success"))).unwrap() else {
+            panic!()
+        };
+        let Effect::Execution(e) = &effects[0] else { panic!() };
+        assert_eq!((e.conclusion.clone(), e.completed_at), (None, None));
+    }
+
+    #[test]
+    fn unknown_events_are_ignored_and_bad_shapes_are_errors() {
+        assert_eq!(plan("star", b"{}").unwrap(), Plan::Ignore);
+        assert_eq!(plan("push", b"{}").unwrap(), Plan::Apply(vec![]));
+        let err = plan("workflow_run", br#"{"workflow_run": {}}"#).unwrap_err();
+        assert!(err.starts_with("workflow_run payload not understood"), "{err}");
+        assert!(plan("workflow_job", b"not json").is_err());
+    }
+}
