@@ -2,12 +2,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use ccm::cli;
 use ccm::config::Settings;
 
 /// ccm: a webhook-driven CI/CD manager. It receives GitHub's webhooks, serves the CCM pipeline
 /// API (CCM-Token header) and keeps its data in SQLite (default) or PostgreSQL.
 ///
-/// Logging: RUST_LOG (e.g. info, ccm=debug).
+/// Logging: RUST_LOG (e.g. info, ccm=debug); CCM_LOG_FORMAT=json for JSON lines.
 #[derive(Parser)]
 #[command(name = "ccm", version, about, long_about)]
 struct Cli {
@@ -21,6 +22,17 @@ enum Command {
     Serve(Settings),
     /// Apply database migrations and exit.
     Migrate(Settings),
+    /// Webhook tools.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Sign a JSON file with the webhook secret and post it the way GitHub does.
+    Send(cli::webhook_send::SendArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,16 +41,6 @@ fn main() -> ExitCode {
         eprintln!("ccm: {err}");
         return ExitCode::from(2);
     }
-    let settings = match &cli.command {
-        Command::Serve(s) | Command::Migrate(s) => s,
-    };
-    let config = match settings.validate() {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("ccm: {err}");
-            return ExitCode::from(2);
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
@@ -46,16 +48,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve(_) => ccm::server::serve(config).await,
-            Command::Migrate(_) => {
-                ccm::server::open_store(&config).await?;
-                tracing::info!("migrations applied");
-                Ok(())
-            }
+    let result = match cli.command {
+        Command::Serve(settings) | Command::Migrate(settings) if let Err(err) = settings.validate() => {
+            eprintln!("ccm: {err}");
+            return ExitCode::from(2);
         }
-    });
+        Command::Serve(settings) => runtime.block_on(ccm::server::serve(settings.validate().expect("checked above"))),
+        Command::Migrate(settings) => runtime.block_on(async {
+            ccm::server::open_store(&settings.validate().expect("checked above")).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }),
+        Command::Webhook { command: WebhookCommand::Send(args) } => runtime.block_on(cli::webhook_send::run(args)),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

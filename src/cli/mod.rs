@@ -1,0 +1,3 @@
+//! Client commands: they talk to a running ccm (or to any webhook receiver) over HTTP.
+
+pub mod webhook_send;
