@@ -30,6 +30,9 @@ pub struct Settings {
     /// Most database connections this process opens.
     #[arg(long, env = "CCM_DB_MAX_CONNECTIONS", default_value = "10")]
     pub db_max_connections: String,
+
+    #[command(flatten)]
+    pub github: crate::github::GithubSettings,
 }
 
 /// Where the data lives.
@@ -56,6 +59,7 @@ pub struct Config {
     /// Empty when CCM_API_TOKEN is unset (a token file is used instead).
     pub api_tokens: Vec<String>,
     pub db_max_connections: u32,
+    pub github: crate::github::GithubConfig,
 }
 
 /// A setting that cannot be used; the message names it.
@@ -121,7 +125,9 @@ impl Settings {
                 )
             })?;
 
-        Ok(Config { bind, database, data_dir, api_tokens, db_max_connections })
+        let github = self.github.validate(&data_dir)?;
+
+        Ok(Config { bind, database, data_dir, api_tokens, db_max_connections, github })
     }
 }
 
@@ -140,6 +146,7 @@ mod tests {
             data_dir: Some("/tmp/ccm-test".into()),
             api_token: None,
             db_max_connections: "10".into(),
+            github: Default::default(),
         }
     }
 

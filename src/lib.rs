@@ -3,6 +3,7 @@
 pub mod config;
 pub mod data_dir;
 pub mod domain;
+pub mod github;
 pub mod http;
 pub mod server;
 pub mod store;

@@ -46,7 +46,21 @@ pub fn api_tokens(config: &Config) -> anyhow::Result<ApiTokens> {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let store = open_store(&config).await?;
-    let state = AppState { store, tokens: Arc::new(api_tokens(&config)?) };
+    let github = crate::github::GithubClient::new(config.github.clone())?;
+    let workers = github.as_ref().map(|client| {
+        crate::github::recovery::Workers::spawn(
+            crate::github::Github { store: store.clone(), client: client.clone() },
+            true,
+        )
+    });
+    match config.github.mode() {
+        Some(mode) => tracing::info!(mode, api_url = %config.github.api_url, "GitHub integration on"),
+        None => tracing::warn!(
+            "no GitHub App configured (GITHUB_APP_ID/GITHUB_PRIVATE_KEY, `ccm app register`) nor GHT: \
+             repositories are not verified and GitHub actions are unavailable"
+        ),
+    }
+    let state = AppState { store, tokens: Arc::new(api_tokens(&config)?), github };
     let server = actix_web::HttpServer::new(move || build_app(state.clone()))
         .bind(config.bind)
         .with_context(|| format!("binding {} (CCM_BIND)", config.bind))?
@@ -58,5 +72,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ready_ms = started.elapsed().as_millis() as u64,
         "ccm is ready"
     );
-    server.await.context("HTTP server")
+    let served = server.await.context("HTTP server");
+    if let Some(workers) = workers {
+        workers.stop().await;
+    }
+    served
 }

@@ -1,10 +1,13 @@
 //! The HTTP layer: `build_app` assembles every route, used by `ccm serve` and by the tests.
 
+mod actions;
 mod audit;
 pub mod auth;
 mod error;
 mod health;
+mod integrations;
 mod paging;
+pub(crate) mod pipeline_github;
 mod pipelines;
 
 use std::sync::Arc;
@@ -30,6 +33,18 @@ pub const API_BODY_LIMIT: usize = 1024 * 1024;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub tokens: Arc<ApiTokens>,
+    /// None when neither a GitHub App nor GHT is configured.
+    pub github: Option<Arc<crate::github::GithubClient>>,
+}
+
+impl AppState {
+    /// The GitHub side, or the JSON error saying the App is not configured.
+    pub fn github(&self) -> Result<crate::github::Github, ApiError> {
+        self.github
+            .as_ref()
+            .map(|client| crate::github::Github { store: self.store.clone(), client: client.clone() })
+            .ok_or(ApiError::GithubNotConfigured)
+    }
 }
 
 pub fn build_app(
@@ -52,7 +67,12 @@ pub fn build_app(
         .wrap(TracingLogger::default())
         .configure(health::routes)
         .service(
-            web::scope("/api").wrap(from_fn(auth::require_token)).configure(pipelines::routes).configure(audit::routes),
+            web::scope("/api")
+                .wrap(from_fn(auth::require_token))
+                .configure(pipelines::routes)
+                .configure(actions::routes)
+                .configure(integrations::routes)
+                .configure(audit::routes),
         )
         .default_service(web::to(not_found))
 }

@@ -62,6 +62,7 @@ fn audit(actor: &Actor, action: &str, pipeline_id: &str, details: Value) -> NewA
 
 async fn provision(state: web::Data<AppState>, actor: Actor, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     let req = rules::parse_provision(&body).map_err(ApiError::BadRequest)?;
+    let verified = super::pipeline_github::verify(&state, &req).await?;
     for _ in 0..SAVE_ATTEMPTS {
         match state.store.find_pipeline(&req.repo, &req.workflow_file).await? {
             Some(existing) if existing.is_active() => {
@@ -75,7 +76,8 @@ async fn provision(state: web::Data<AppState>, actor: Actor, body: web::Json<Val
             }
             Some(inactive) => {
                 if let Some(saved) = reactivate(&state, &actor, inactive, &req).await? {
-                    return Ok(provisioned(&saved, true));
+                    let github = super::pipeline_github::after_provision(&state, &saved, verified).await;
+                    return Ok(provisioned(&saved, true, github));
                 }
             }
             None => {
@@ -97,7 +99,8 @@ async fn provision(state: web::Data<AppState>, actor: Actor, body: web::Json<Val
                 match state.store.create_pipeline(&pipeline, &entry).await {
                     Ok(()) => {
                         tracing::info!(pipeline_id = %pipeline.id, repo = %pipeline.repository, "pipeline provisioned");
-                        return Ok(provisioned(&pipeline, false));
+                        let github = super::pipeline_github::after_provision(&state, &pipeline, verified).await;
+                        return Ok(provisioned(&pipeline, false, github));
                     }
                     // Another request provisioned the same repository and workflow just now.
                     Err(StoreError::Conflict(_)) => continue,
@@ -139,8 +142,8 @@ fn provision_details(req: &ProvisionRequest) -> Value {
     })
 }
 
-fn provisioned(p: &Pipeline, reactivated: bool) -> HttpResponse {
-    HttpResponse::Created().json(json!({
+fn provisioned(p: &Pipeline, reactivated: bool, github: serde_json::Map<String, Value>) -> HttpResponse {
+    let mut body = json!({
         "success": true,
         "pipeline_id": p.id,
         "status": p.status,
@@ -149,7 +152,11 @@ fn provisioned(p: &Pipeline, reactivated: bool) -> HttpResponse {
         "workflow_file": p.workflow_file,
         "reactivated": reactivated,
         "vps_integration": {"linked_domain": p.linked_domain, "linked_app": p.linked_app},
-    }))
+    });
+    if let Value::Object(map) = &mut body {
+        map.extend(github);
+    }
+    HttpResponse::Created().json(body)
 }
 
 #[derive(Debug, Deserialize)]
@@ -262,6 +269,7 @@ async fn pipeline_stats(
             "health_score": stats::health_score(&snapshot),
             "active_runs": snapshot.active_runs,
             "queue_length": snapshot.queued_runs,
+            "backfill_in_progress": super::pipeline_github::backfill_in_progress(&state, &pipeline.id).await?,
         }
     })))
 }
@@ -309,13 +317,17 @@ async fn teardown(
         let entry = audit(&actor, "pipeline.deactivated", &pipeline.id, json!({"preserve_repo": true}));
         if let Some(saved) = state.store.save_pipeline(&pipeline, &entry).await? {
             tracing::info!(pipeline_id = %saved.id, repo = %saved.repository, "pipeline deactivated");
-            return Ok(HttpResponse::Ok().json(json!({
+            let mut body = json!({
                 "success": true,
                 "pipeline_id": saved.id,
                 "status": "inactive",
                 "already_inactive": false,
                 "message": "Pipeline deactivated, repository preserved",
-            })));
+            });
+            if let Value::Object(map) = &mut body {
+                map.extend(super::pipeline_github::cancel_open_runs(&state, &saved).await);
+            }
+            return Ok(HttpResponse::Ok().json(body));
         }
     }
     Err(ApiError::Internal(anyhow::anyhow!("teardown of {id} kept losing races")))

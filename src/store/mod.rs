@@ -5,14 +5,18 @@
 //! statement is written once with `$n` placeholders, which SQLite accepts as well as PostgreSQL,
 //! in the subset of SQL both databases speak.
 
+mod github;
 mod installations;
 mod models;
+mod outbox;
 mod pipelines;
 mod postgres;
 mod sqlite;
 
+pub use github::{Backfill, GithubStore};
 pub use installations::{InstallationChange, InstallationStore};
 pub use models::*;
+pub use outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
 pub use pipelines::PipelineStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -48,7 +52,7 @@ pub enum Backend {
 }
 
 /// Everything ccm stores, one sub-trait per area, each implemented for both databases.
-pub trait Store: PipelineStore + InstallationStore + Send + Sync + 'static {
+pub trait Store: PipelineStore + InstallationStore + OutboxStore + GithubStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 }
 

@@ -42,3 +42,13 @@ mod installations {
     use super::PostgresStore;
     crate::store::installations::installation_sql!(PostgresStore, sqlx::Postgres);
 }
+
+mod outbox {
+    use super::PostgresStore;
+    crate::store::outbox::outbox_sql!(PostgresStore, sqlx::Postgres, "FOR UPDATE SKIP LOCKED");
+}
+
+mod github {
+    use super::PostgresStore;
+    crate::store::github::github_sql!(PostgresStore, sqlx::Postgres);
+}

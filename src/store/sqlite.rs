@@ -45,3 +45,13 @@ mod installations {
     use super::SqliteStore;
     crate::store::installations::installation_sql!(SqliteStore, sqlx::Sqlite);
 }
+
+mod outbox {
+    use super::SqliteStore;
+    crate::store::outbox::outbox_sql!(SqliteStore, sqlx::Sqlite, "");
+}
+
+mod github {
+    use super::SqliteStore;
+    crate::store::github::github_sql!(SqliteStore, sqlx::Sqlite);
+}
