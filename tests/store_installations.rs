@@ -2,7 +2,7 @@
 
 mod common;
 
-use ccm::store::{InstallationChange, InstallationStore};
+use ccm::store::InstallationChange;
 use common::*;
 
 on_both_databases!(tracks_installations_and_their_repositories);
