@@ -36,6 +36,9 @@ pub struct Settings {
     /// Most database connections this process opens.
     #[arg(long, env = "CCM_DB_MAX_CONNECTIONS", default_value = "10")]
     pub db_max_connections: String,
+
+    #[command(flatten)]
+    pub github: crate::github::GithubSettings,
 }
 
 /// Where the data lives.
@@ -64,6 +67,7 @@ pub struct Config {
     pub db_max_connections: u32,
     /// Empty when GITHUB_WEBHOOK_SECRET is unset.
     pub webhook_secrets: Vec<String>,
+    pub github: crate::github::GithubConfig,
 }
 
 /// A setting that cannot be used; the message names it.
@@ -139,7 +143,9 @@ impl Settings {
             }
         };
 
-        Ok(Config { bind, database, data_dir, api_tokens, db_max_connections, webhook_secrets })
+        let github = self.github.validate(&data_dir)?;
+
+        Ok(Config { bind, database, data_dir, api_tokens, db_max_connections, webhook_secrets, github })
     }
 }
 
@@ -164,6 +170,7 @@ mod tests {
             api_token: None,
             webhook_secret: None,
             db_max_connections: "10".into(),
+            github: Default::default(),
         }
     }
 

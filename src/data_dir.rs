@@ -9,8 +9,6 @@ use anyhow::Context;
 use rand::RngCore;
 
 pub const API_TOKEN_FILE: &str = "api-token";
-/// Written by `ccm app register`; used when GITHUB_WEBHOOK_SECRET is unset.
-pub const WEBHOOK_SECRET_FILE: &str = "webhook-secret";
 
 /// Creates the folder (and its parents) with mode 0700 if it does not exist.
 pub fn ensure(dir: &Path) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod data_dir;
 pub mod domain;
+pub mod github;
 pub mod http;
 pub mod live;
 pub mod server;

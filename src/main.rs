@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use ccm::cli;
 use ccm::config::Settings;
+use ccm::github::register::{RegisterOptions, RegisteredApp};
 
 /// ccm: a webhook-driven CI/CD manager. It receives GitHub's webhooks, serves the CCM pipeline
 /// API (CCM-Token header) and keeps its data in SQLite (default) or PostgreSQL.
@@ -22,11 +23,12 @@ enum Command {
     Serve(Settings),
     /// Apply database migrations and exit.
     Migrate(Settings),
+    /// The GitHub App.
+    #[command(subcommand)]
+    App(AppCommand),
     /// Webhook tools.
-    Webhook {
-        #[command(subcommand)]
-        command: WebhookCommand,
-    },
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
 }
 
 #[derive(Subcommand)]
@@ -35,12 +37,58 @@ enum WebhookCommand {
     Send(cli::webhook_send::SendArgs),
 }
 
+#[derive(Subcommand)]
+enum AppCommand {
+    /// Create ccm's GitHub App from app-manifest.json: serves a local page whose form sends the
+    /// manifest to GitHub, then stores the App's id, private key and webhook secret in
+    /// CCM_DATA_DIR.
+    Register(RegisterArgs),
+}
+
+#[derive(clap::Args)]
+struct RegisterArgs {
+    /// Create the App in this organization (default: your personal account).
+    #[arg(long)]
+    org: Option<String>,
+    /// Where GitHub reaches ccm (the App's homepage; webhooks go to PUBLIC_URL/webhooks/github).
+    /// Default: http://CCM_BIND.
+    #[arg(long, env = "CCM_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The App's name on GitHub (default: from app-manifest.json).
+    #[arg(long)]
+    name: Option<String>,
+    /// Address of the local registration page; GitHub sends the browser back to it.
+    #[arg(long, default_value = "127.0.0.1:8765")]
+    listen: String,
+    /// GitHub's web site (default: derived from GITHUB_API_URL).
+    #[arg(long)]
+    github_url: Option<String>,
+    /// Replace an App already registered in CCM_DATA_DIR.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    settings: Settings,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(err) = ccm::telemetry::init() {
         eprintln!("ccm: {err}");
         return ExitCode::from(2);
     }
+    // Client commands need no server settings; the others validate them all before anything.
+    let settings = match &cli.command {
+        Command::Serve(s) | Command::Migrate(s) => Some(s),
+        Command::App(AppCommand::Register(args)) => Some(&args.settings),
+        Command::Webhook(_) => None,
+    };
+    let config = match settings.map(Settings::validate).transpose() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("ccm: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
@@ -48,19 +96,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = match cli.command {
-        Command::Serve(settings) | Command::Migrate(settings) if let Err(err) = settings.validate() => {
-            eprintln!("ccm: {err}");
-            return ExitCode::from(2);
+    let result = runtime.block_on(async {
+        let config = || config.clone().expect("validated above for server commands");
+        match cli.command {
+            Command::Serve(_) => ccm::server::serve(config()).await,
+            Command::Migrate(_) => {
+                ccm::server::open_store(&config()).await?;
+                tracing::info!("migrations applied");
+                Ok(())
+            }
+            Command::App(AppCommand::Register(args)) => register(args, &config()).await,
+            Command::Webhook(WebhookCommand::Send(args)) => cli::webhook_send::run(args).await,
         }
-        Command::Serve(settings) => runtime.block_on(ccm::server::serve(settings.validate().expect("checked above"))),
-        Command::Migrate(settings) => runtime.block_on(async {
-            ccm::server::open_store(&settings.validate().expect("checked above")).await?;
-            tracing::info!("migrations applied");
-            Ok(())
-        }),
-        Command::Webhook { command: WebhookCommand::Send(args) } => runtime.block_on(cli::webhook_send::run(args)),
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -68,4 +116,44 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn register(args: RegisterArgs, config: &ccm::config::Config) -> anyhow::Result<()> {
+    let public_url = match args.public_url.filter(|u| !u.trim().is_empty()) {
+        Some(url) => {
+            anyhow::ensure!(
+                url.starts_with("https://") || url.starts_with("http://"),
+                "--public-url must be an http(s) URL"
+            );
+            url
+        }
+        None => {
+            let url = format!("http://{}", config.bind);
+            eprintln!(
+                "ccm: no --public-url: using {url}; GitHub cannot deliver webhooks there, change it in the App's settings later"
+            );
+            url
+        }
+    };
+    let options = RegisterOptions {
+        data_dir: config.data_dir.clone(),
+        api_url: config.github.api_url.clone(),
+        web_url: args.github_url,
+        public_url,
+        org: args.org,
+        name: args.name,
+        listen: args.listen,
+        force: args.force,
+    };
+    let app: RegisteredApp = ccm::github::register::run(options, |url| {
+        println!("Open {url} in a browser and press \"Create the GitHub App\".");
+        println!("(On a remote machine: ssh -L PORT:127.0.0.1:PORT to it first, with the page's port.)");
+    })
+    .await?;
+    println!("GitHub App registered: id {}{}", app.app_id, app.slug.map(|s| format!(" ({s})")).unwrap_or_default());
+    if let Some(url) = app.html_url {
+        println!("Install it on your repositories: {url}/installations/new");
+    }
+    println!("Its files are in {}; `ccm serve` uses them.", config.data_dir.display());
+    Ok(())
 }

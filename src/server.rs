@@ -49,7 +49,7 @@ pub fn webhook_secrets(config: &Config) -> anyhow::Result<WebhookSecrets> {
     if !config.webhook_secrets.is_empty() {
         return Ok(WebhookSecrets::new(&config.webhook_secrets));
     }
-    let path = config.data_dir.join(data_dir::WEBHOOK_SECRET_FILE);
+    let path = config.data_dir.join(crate::github::config::WEBHOOK_SECRET_FILE);
     if path.exists() {
         let secret = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         tracing::info!(path = %path.display(), "GITHUB_WEBHOOK_SECRET is unset: using the secret stored in this file");
@@ -65,7 +65,21 @@ pub fn webhook_secrets(config: &Config) -> anyhow::Result<WebhookSecrets> {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let store = open_store(&config).await?;
-    let state = AppState::start(store, api_tokens(&config)?, webhook_secrets(&config)?);
+    let github = crate::github::GithubClient::new(config.github.clone())?;
+    let workers = github.as_ref().map(|client| {
+        crate::github::recovery::Workers::spawn(
+            crate::github::Github { store: store.clone(), client: client.clone() },
+            true,
+        )
+    });
+    match config.github.mode() {
+        Some(mode) => tracing::info!(mode, api_url = %config.github.api_url, "GitHub integration on"),
+        None => tracing::warn!(
+            "no GitHub App configured (GITHUB_APP_ID/GITHUB_PRIVATE_KEY, `ccm app register`) nor GHT: \
+             repositories are not verified and GitHub actions are unavailable"
+        ),
+    }
+    let state = AppState::start(store, api_tokens(&config)?, webhook_secrets(&config)?, github);
     let server = actix_web::HttpServer::new(move || build_app(state.clone()))
         .bind(config.bind)
         .with_context(|| format!("binding {} (CCM_BIND)", config.bind))?
@@ -77,5 +91,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ready_ms = started.elapsed().as_millis() as u64,
         "ccm is ready"
     );
-    server.await.context("HTTP server")
+    let served = server.await.context("HTTP server");
+    if let Some(workers) = workers {
+        workers.stop().await;
+    }
+    served
 }

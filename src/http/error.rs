@@ -30,6 +30,15 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A feature that needs GitHub, without an App (or GHT) configured.
+    #[error(
+        "The GitHub App is not configured: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY (or run `ccm app register`), \
+         or GHT"
+    )]
+    GithubNotConfigured,
+    /// GitHub failed or refused a call the request needed.
+    #[error("{0}")]
+    Github(String),
     /// Anything unexpected. Its text goes to the log (inside the request's span, with its
     /// request id), never to the caller.
     #[error("Internal server error")]
@@ -39,6 +48,19 @@ pub enum ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         ApiError::Internal(err.into())
+    }
+}
+
+impl From<crate::github::GhError> for ApiError {
+    fn from(err: crate::github::GhError) -> Self {
+        use crate::github::GhError;
+        match err {
+            GhError::NotConfigured => ApiError::GithubNotConfigured,
+            GhError::Paused(_) | GhError::RateLimited(_) => {
+                ApiError::Unavailable(format!("GitHub: {err}; try again later"))
+            }
+            other => ApiError::Github(format!("GitHub call failed: {other}")),
+        }
     }
 }
 
@@ -69,6 +91,8 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::GithubNotConfigured => "github_not_configured",
+            ApiError::Github(_) => "github_error",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -84,7 +108,8 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::GithubNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Github(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

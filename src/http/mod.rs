@@ -1,12 +1,15 @@
 //! The HTTP layer: `build_app` assembles every route, used by `ccm serve` and by the tests.
 
+mod actions;
 mod audit;
 pub mod auth;
 mod deliveries;
 mod error;
 mod events;
 mod health;
+mod integrations;
 mod paging;
+pub(crate) mod pipeline_github;
 mod pipelines;
 mod webhooks;
 
@@ -40,12 +43,19 @@ pub struct AppState {
     pub live: Arc<Live>,
     pub ingestor: Ingestor,
     pub changes: Changes,
+    /// None when neither a GitHub App nor GHT is configured.
+    pub github: Option<Arc<crate::github::GithubClient>>,
 }
 
 impl AppState {
     /// Starts the background workers (batch writers, retries, live publisher) over `store`.
     /// Must run inside the async runtime.
-    pub fn start(store: Arc<dyn Store>, tokens: ApiTokens, secrets: WebhookSecrets) -> Self {
+    pub fn start(
+        store: Arc<dyn Store>,
+        tokens: ApiTokens,
+        secrets: WebhookSecrets,
+        github: Option<Arc<crate::github::GithubClient>>,
+    ) -> Self {
         let live = Arc::new(Live::new());
         let changes = Changes::start(store.clone(), live.clone());
         let writers = match store.backend() {
@@ -53,7 +63,15 @@ impl AppState {
             crate::store::Backend::Postgres => 2,
         };
         let ingestor = Ingestor::start(store.clone(), changes.clone(), writers);
-        AppState { store, tokens: Arc::new(tokens), secrets: Arc::new(secrets), live, ingestor, changes }
+        AppState { store, tokens: Arc::new(tokens), secrets: Arc::new(secrets), live, ingestor, changes, github }
+    }
+
+    /// The GitHub side, or the JSON error saying the App is not configured.
+    pub fn github(&self) -> Result<crate::github::Github, ApiError> {
+        self.github
+            .as_ref()
+            .map(|client| crate::github::Github { store: self.store.clone(), client: client.clone() })
+            .ok_or(ApiError::GithubNotConfigured)
     }
 }
 
@@ -83,6 +101,8 @@ pub fn build_app(
                 .configure(pipelines::routes)
                 .configure(events::routes)
                 .configure(deliveries::routes)
+                .configure(actions::routes)
+                .configure(integrations::routes)
                 .configure(audit::routes),
         )
         .default_service(web::to(not_found))

@@ -62,6 +62,7 @@ fn audit(actor: &Actor, action: &str, pipeline_id: &str, details: Value) -> NewA
 
 async fn provision(state: web::Data<AppState>, actor: Actor, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     let req = rules::parse_provision(&body).map_err(ApiError::BadRequest)?;
+    let verified = super::pipeline_github::verify(&state, &req).await?;
     for _ in 0..SAVE_ATTEMPTS {
         match state.store.find_pipeline(&req.repo, &req.workflow_file).await? {
             Some(existing) if existing.is_active() => {
@@ -75,7 +76,8 @@ async fn provision(state: web::Data<AppState>, actor: Actor, body: web::Json<Val
             }
             Some(inactive) => {
                 if let Some(saved) = reactivate(&state, &actor, inactive, &req).await? {
-                    return Ok(provisioned(&saved, true));
+                    let github = super::pipeline_github::after_provision(&state, &saved, verified).await;
+                    return Ok(provisioned(&saved, true, github));
                 }
             }
             None => {
@@ -97,7 +99,8 @@ async fn provision(state: web::Data<AppState>, actor: Actor, body: web::Json<Val
                 match state.store.create_pipeline(&pipeline, &entry).await {
                     Ok(()) => {
                         tracing::info!(pipeline_id = %pipeline.id, repo = %pipeline.repository, "pipeline provisioned");
-                        return Ok(provisioned(&pipeline, false));
+                        let github = super::pipeline_github::after_provision(&state, &pipeline, verified).await;
+                        return Ok(provisioned(&pipeline, false, github));
                     }
                     // Another request provisioned the same repository and workflow just now.
                     Err(StoreError::Conflict(_)) => continue,
@@ -139,8 +142,8 @@ fn provision_details(req: &ProvisionRequest) -> Value {
     })
 }
 
-fn provisioned(p: &Pipeline, reactivated: bool) -> HttpResponse {
-    HttpResponse::Created().json(json!({
+fn provisioned(p: &Pipeline, reactivated: bool, github: serde_json::Map<String, Value>) -> HttpResponse {
+    let mut body = json!({
         "success": true,
         "pipeline_id": p.id,
         "status": p.status,
@@ -149,7 +152,11 @@ fn provisioned(p: &Pipeline, reactivated: bool) -> HttpResponse {
         "workflow_file": p.workflow_file,
         "reactivated": reactivated,
         "vps_integration": {"linked_domain": p.linked_domain, "linked_app": p.linked_app},
-    }))
+    });
+    if let Value::Object(map) = &mut body {
+        map.extend(github);
+    }
+    HttpResponse::Created().json(body)
 }
 
 #[derive(Debug, Deserialize)]
@@ -249,7 +256,9 @@ async fn pipeline_stats(
 ) -> Result<HttpResponse, ApiError> {
     let pipeline = load(&state, &id).await?;
     let snapshot = state.store.stats_snapshot(&pipeline.execution_scope(), clock::now()).await?;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "stats": stats::stats_body(&pipeline, &snapshot)})))
+    let mut body = stats::stats_body(&pipeline, &snapshot);
+    body["backfill_in_progress"] = json!(super::pipeline_github::backfill_in_progress(&state, &pipeline.id).await?);
+    Ok(HttpResponse::Ok().json(json!({"success": true, "stats": body})))
 }
 
 #[derive(Debug, Deserialize)]
@@ -295,13 +304,17 @@ async fn teardown(
         let entry = audit(&actor, "pipeline.deactivated", &pipeline.id, json!({"preserve_repo": true}));
         if let Some(saved) = state.store.save_pipeline(&pipeline, &entry).await? {
             tracing::info!(pipeline_id = %saved.id, repo = %saved.repository, "pipeline deactivated");
-            return Ok(HttpResponse::Ok().json(json!({
+            let mut body = json!({
                 "success": true,
                 "pipeline_id": saved.id,
                 "status": "inactive",
                 "already_inactive": false,
                 "message": "Pipeline deactivated, repository preserved",
-            })));
+            });
+            if let Value::Object(map) = &mut body {
+                map.extend(super::pipeline_github::cancel_open_runs(&state, &saved).await);
+            }
+            return Ok(HttpResponse::Ok().json(body));
         }
     }
     Err(ApiError::Internal(anyhow::anyhow!("teardown of {id} kept losing races")))

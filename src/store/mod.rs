@@ -6,8 +6,10 @@
 //! in the subset of SQL both databases speak.
 
 pub mod deliveries;
+mod github;
 mod installations;
 mod models;
+mod outbox;
 mod pipelines;
 mod postgres;
 mod sqlite;
@@ -15,8 +17,10 @@ mod sqlite;
 pub use deliveries::{
     DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySummary, IncomingDelivery, Processing, StoredDelivery,
 };
+pub use github::{Backfill, GithubStore};
 pub use installations::{InstallationChange, InstallationStore};
 pub use models::*;
+pub use outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
 pub use pipelines::PipelineStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -52,7 +56,9 @@ pub enum Backend {
 }
 
 /// Everything ccm stores, one sub-trait per area, each implemented for both databases.
-pub trait Store: PipelineStore + InstallationStore + DeliveryStore + Send + Sync + 'static {
+pub trait Store:
+    PipelineStore + InstallationStore + DeliveryStore + OutboxStore + GithubStore + Send + Sync + 'static
+{
     fn backend(&self) -> Backend;
 }
 

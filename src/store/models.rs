@@ -118,6 +118,11 @@ pub struct Execution {
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     pub duration_seconds: Option<i64>,
+    /// A rollback replaced this run by an earlier successful one.
+    pub rolled_back: bool,
+    pub rollback_reason: Option<String>,
+    /// The execution the rollback re-ran.
+    pub rollback_previous_execution_id: Option<i64>,
 }
 
 /// A job of a workflow run attempt (`workflow_job` events).

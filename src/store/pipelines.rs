@@ -57,7 +57,7 @@ pub(crate) const PIPELINE_COLUMNS: &str = "id, repository, workflow_file, status
 
 pub(crate) const EXECUTION_COLUMNS: &str = "id, run_id, run_attempt, repository, workflow_path, workflow_name, status, \
      conclusion, branch, head_sha, event, run_number, actor, html_url, created_at, started_at, updated_at, \
-     completed_at, duration_seconds";
+     completed_at, duration_seconds, rolled_back, rollback_reason, rollback_previous_execution_id";
 
 /// `WHERE` clause selecting a pipeline's executions; binds `$1` (repo key) and `$2` (workflow
 /// path), and the branches from `$first_branch_param` on.

@@ -47,3 +47,13 @@ mod deliveries {
     use super::PostgresStore;
     crate::store::deliveries::delivery_sql!(PostgresStore, sqlx::Postgres, "FOR UPDATE SKIP LOCKED");
 }
+
+mod outbox {
+    use super::PostgresStore;
+    crate::store::outbox::outbox_sql!(PostgresStore, sqlx::Postgres, "FOR UPDATE SKIP LOCKED");
+}
+
+mod github {
+    use super::PostgresStore;
+    crate::store::github::github_sql!(PostgresStore, sqlx::Postgres);
+}

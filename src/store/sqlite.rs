@@ -50,3 +50,13 @@ mod deliveries {
     use super::SqliteStore;
     crate::store::deliveries::delivery_sql!(SqliteStore, sqlx::Sqlite, "");
 }
+
+mod outbox {
+    use super::SqliteStore;
+    crate::store::outbox::outbox_sql!(SqliteStore, sqlx::Sqlite, "");
+}
+
+mod github {
+    use super::SqliteStore;
+    crate::store::github::github_sql!(SqliteStore, sqlx::Sqlite);
+}

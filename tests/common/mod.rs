@@ -1,6 +1,8 @@
 //! Test harness: the real app on a loopback port, over either real database.
 #![allow(dead_code)]
 
+pub mod github;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -10,6 +12,8 @@ use sqlx::Connection;
 
 use ccm::http::{ApiTokens, AppState, build_app};
 use ccm::store::{self, ExecutionRecord, Store};
+#[allow(unused_imports)]
+pub use ccm::store::{GithubStore, OutboxStore, PipelineStore};
 use ccm::webhook::WebhookSecrets;
 
 pub const TOKEN: &str = "test-token-0123456789";
@@ -82,6 +86,9 @@ pub struct TestApp {
     pub base: String,
     pub db: TestDb,
     pub client: reqwest::Client,
+    /// With GitHub: the client the app uses (its health), and its background workers.
+    pub github: Option<ccm::github::Github>,
+    pub workers: Option<ccm::github::recovery::Workers>,
 }
 
 pub struct Reply {
@@ -101,9 +108,52 @@ impl TestApp {
 
     /// The app over an existing database (as after a restart), with these tokens and secrets.
     pub fn on(db: TestDb, tokens: &[&str], secrets: &[&str]) -> Self {
-        let state = AppState::start(db.store.clone(), ApiTokens::new(tokens), WebhookSecrets::new(secrets));
+        let state = AppState::start(db.store.clone(), ApiTokens::new(tokens), WebhookSecrets::new(secrets), None);
         let base = serve(state);
-        TestApp { base, db, client: reqwest::Client::new() }
+        TestApp { base, db, client: reqwest::Client::new(), github: None, workers: None }
+    }
+
+    /// The app with a GitHub App configured against `api_url` (a wiremock server), signing
+    /// with the test key, and its outbox worker running (not the periodic scans).
+    pub async fn start_with_github(backend: Backend, api_url: &str) -> Self {
+        Self::start_with_github_config(backend, github::test_config(api_url)).await
+    }
+
+    pub async fn start_with_github_config(backend: Backend, config: ccm::github::GithubConfig) -> Self {
+        let db = TestDb::new(backend).await;
+        let client = ccm::github::GithubClient::new(config).expect("GitHub client").expect("configured");
+        let gh = ccm::github::Github { store: db.store.clone(), client: client.clone() };
+        let workers = ccm::github::recovery::Workers::spawn(gh.clone(), false);
+        let state = AppState::start(
+            db.store.clone(),
+            ApiTokens::new(&[TOKEN, OTHER_TOKEN]),
+            WebhookSecrets::new(&[SECRET]),
+            Some(client),
+        );
+        let base = serve(state);
+        TestApp { base, db, client: reqwest::Client::new(), github: Some(gh), workers: Some(workers) }
+    }
+
+    pub fn gh(&self) -> &ccm::github::Github {
+        self.github.as_ref().expect("started with GitHub")
+    }
+
+    /// Waits until an outbox job is done or failed, and returns it.
+    pub async fn wait_job(&self, id: i64) -> ccm::store::OutboxJob {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let job = self.store().get_job(id).await.unwrap().expect("job exists");
+            if job.status == "done" || job.status == "failed" {
+                return job;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job {id} still {} after 30 s: {:?}",
+                job.status,
+                job.last_error
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Posts a delivery the way GitHub does, signed with `SECRET`.

@@ -1,0 +1,57 @@
+-- The GitHub App's side: the outbound-call queue, backfill state, the delivery-recovery cursor,
+-- stuck-run checks and rollback marks on executions.
+
+-- Every outbound GitHub call (or group of calls) is a job here, claimed by the outbox worker.
+-- kind names the handler; payload is its JSON input; dedupe_key, when set, allows one
+-- unfinished job per key.
+CREATE TABLE outbox_jobs (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind            TEXT NOT NULL,
+    payload         TEXT NOT NULL DEFAULT '{}',
+    dedupe_key      TEXT,
+    -- pending | running | done | failed
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    max_attempts    INTEGER NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    locked_until    TEXT,
+    last_error      TEXT,
+    result          TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    finished_at     TEXT
+);
+CREATE INDEX outbox_jobs_due ON outbox_jobs (next_attempt_at, id) WHERE status IN ('pending', 'running');
+CREATE UNIQUE INDEX outbox_jobs_dedupe ON outbox_jobs (dedupe_key) WHERE status IN ('pending', 'running');
+CREATE INDEX outbox_jobs_status ON outbox_jobs (status);
+
+-- The backfill of a pipeline's recent runs, started at provisioning.
+CREATE TABLE backfills (
+    pipeline_id TEXT PRIMARY KEY,
+    -- running | done | failed
+    status      TEXT NOT NULL,
+    runs_seen   INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT
+);
+
+-- Small named values: the delivery-recovery cursor.
+CREATE TABLE github_state (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+-- When a run that looked stuck was last re-read from the REST API.
+CREATE TABLE run_checks (
+    run_id      INTEGER NOT NULL,
+    run_attempt INTEGER NOT NULL,
+    checked_at  TEXT NOT NULL,
+    PRIMARY KEY (run_id, run_attempt)
+);
+
+-- Rollbacks (POST /api/pipelines/{id}/rollback) mark the execution they rolled back from.
+ALTER TABLE executions ADD COLUMN rolled_back BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE executions ADD COLUMN rollback_reason TEXT;
+ALTER TABLE executions ADD COLUMN rollback_previous_execution_id INTEGER;

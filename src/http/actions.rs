@@ -1,0 +1,194 @@
+//! Actions on a pipeline's workflow through GitHub: trigger (workflow_dispatch) and rollback
+//! (re-run of the last successful run). Both are queued in the outbox and answer 202 with the
+//! job's id (`GET /api/integrations/github/jobs/{id}` tells how it went).
+
+use actix_web::{HttpResponse, web};
+use serde_json::{Map, Value, json};
+
+use super::{Actor, ApiError, AppState, method_not_allowed};
+use crate::github::{jobs, outbox};
+use crate::store::{Execution, NewAudit, Pipeline};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/pipelines/{id}/trigger")
+            .route(web::post().to(trigger))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/pipelines/{id}/rollback")
+            .route(web::post().to(rollback))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+/// An optional JSON object body: empty means `{}`.
+fn object_body(body: &web::Bytes) -> Result<Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::BadRequest("Request body must be a JSON object".into())),
+        Err(e) => Err(ApiError::BadRequest(format!("Malformed JSON body: {e}"))),
+    }
+}
+
+async fn active_pipeline(state: &AppState, id: &str, action: &str) -> Result<Pipeline, ApiError> {
+    let pipeline =
+        state.store.get_pipeline(id).await?.ok_or_else(|| ApiError::NotFound(format!("Pipeline not found: {id}")))?;
+    if !pipeline.is_active() {
+        return Err(ApiError::Conflict {
+            message: format!("Pipeline {id} is inactive: provision it again to {action} it"),
+            pipeline_id: Some(pipeline.id),
+        });
+    }
+    Ok(pipeline)
+}
+
+fn valid_ref(r: &str) -> bool {
+    !r.is_empty() && r.len() <= 255 && !r.chars().any(|c| c.is_control() || c.is_whitespace()) && !r.contains("..")
+}
+
+/// `{"ref": "main", "inputs": {...}}`: starts the pipeline's workflow (workflow_dispatch). `ref`
+/// defaults to the first of the pipeline's trigger branches.
+async fn trigger(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body = object_body(&body)?;
+    if let Some(unknown) = body.keys().find(|k| *k != "ref" && *k != "inputs") {
+        return Err(ApiError::BadRequest(format!("Unknown field '{unknown}': expected ref and inputs")));
+    }
+    let inputs = match body.get("inputs") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(inputs)) => inputs.clone(),
+        Some(_) => return Err(ApiError::BadRequest("Field 'inputs' must be an object".into())),
+    };
+    if inputs.len() > 25 {
+        return Err(ApiError::BadRequest("Field 'inputs' may hold at most 25 inputs".into()));
+    }
+    if let Some((key, _)) = inputs.iter().find(|(_, v)| !(v.is_string() || v.is_number() || v.is_boolean())) {
+        return Err(ApiError::BadRequest(format!("Input '{key}' must be a string, a number or a boolean")));
+    }
+    let gh = state.github()?;
+    let pipeline = active_pipeline(&state, &id, "trigger").await?;
+    let git_ref = match body.get("ref") {
+        None | Some(Value::Null) => pipeline.trigger_branches().into_iter().next().ok_or_else(|| {
+            ApiError::BadRequest(
+                "Missing required fields: ref (the pipeline has no trigger_branches to default to)".into(),
+            )
+        })?,
+        Some(Value::String(r)) if valid_ref(r) => r.clone(),
+        Some(_) => return Err(ApiError::BadRequest("Field 'ref' must be a branch or tag name".into())),
+    };
+    let payload = json!({
+        "repo": pipeline.repository,
+        "workflow_file": pipeline.workflow_file,
+        "ref": git_ref,
+        "inputs": inputs,
+    });
+    let job_id = outbox::enqueue(&gh, jobs::DISPATCH_WORKFLOW, payload, None).await?;
+    state
+        .store
+        .add_audit(&NewAudit {
+            actor: actor.0.clone(),
+            action: "pipeline.triggered".into(),
+            pipeline_id: Some(pipeline.id.clone()),
+            details: json!({"ref": git_ref, "inputs": inputs, "job_id": job_id}),
+        })
+        .await?;
+    tracing::info!(pipeline_id = %pipeline.id, git_ref = %git_ref, job_id, "workflow dispatch queued");
+    Ok(HttpResponse::Accepted().json(json!({
+        "success": true,
+        "pipeline_id": pipeline.id,
+        "ref": git_ref,
+        "job_id": job_id,
+        "status": "queued",
+        "message": format!("Workflow dispatch of {} on {} queued", pipeline.workflow_file, git_ref),
+    })))
+}
+
+fn execution_json(e: &Execution) -> Value {
+    json!({
+        "id": e.id,
+        "run_id": e.run_id,
+        "run_attempt": e.run_attempt,
+        "status": e.status,
+        "conclusion": e.conclusion,
+        "branch": e.branch,
+        "head_sha": e.head_sha,
+        "html_url": e.html_url,
+    })
+}
+
+/// `{"reason": "..."}` (optional): re-runs the most recent successful run of the pipeline's
+/// workflow (a redeploy of the last good commit) and marks the run it replaces as rolled back.
+async fn rollback(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body = object_body(&body)?;
+    if let Some(unknown) = body.keys().find(|k| *k != "reason") {
+        return Err(ApiError::BadRequest(format!("Unknown field '{unknown}': expected reason")));
+    }
+    let reason = match body.get("reason") {
+        None | Some(Value::Null) => "rollback requested".to_string(),
+        Some(Value::String(r)) if !r.trim().is_empty() && r.len() <= 1000 => r.trim().to_string(),
+        Some(_) => {
+            return Err(ApiError::BadRequest("Field 'reason' must be a non-empty string (at most 1000 bytes)".into()));
+        }
+    };
+    let gh = state.github()?;
+    let pipeline = active_pipeline(&state, &id, "roll back").await?;
+    let scope = pipeline.execution_scope();
+    let target = state.store.last_successful_execution(&scope).await?.ok_or_else(|| ApiError::Conflict {
+        message: format!("No successful run of {} to roll back to", pipeline.workflow_file),
+        pipeline_id: Some(pipeline.id.clone()),
+    })?;
+    let replaced = state
+        .store
+        .latest_execution(&scope)
+        .await?
+        .filter(|latest| latest.run_id != target.run_id && latest.started_at >= target.started_at);
+    let job_id = outbox::enqueue(
+        &gh,
+        jobs::RERUN_RUN,
+        json!({"repo": pipeline.repository, "run_id": target.run_id}),
+        Some(format!("rerun:{}", target.run_id)),
+    )
+    .await?;
+    if let Some(replaced) = &replaced {
+        state.store.mark_rolled_back(replaced.id, &reason, target.id).await?;
+    }
+    state
+        .store
+        .add_audit(&NewAudit {
+            actor: actor.0.clone(),
+            action: "pipeline.rollback".into(),
+            pipeline_id: Some(pipeline.id.clone()),
+            details: json!({
+                "reason": reason,
+                "previous_execution_id": target.id,
+                "previous_run_id": target.run_id,
+                "rolled_back_execution_id": replaced.as_ref().map(|e| e.id),
+                "job_id": job_id,
+            }),
+        })
+        .await?;
+    tracing::info!(pipeline_id = %pipeline.id, run_id = target.run_id, job_id, "rollback queued");
+    Ok(HttpResponse::Accepted().json(json!({
+        "success": true,
+        "pipeline_id": pipeline.id,
+        "job_id": job_id,
+        "status": "queued",
+        "reason": reason,
+        "previous_execution": execution_json(&target),
+        "rolled_back_execution": replaced.as_ref().map(execution_json),
+        "message": format!("Re-run of run {} (commit {}) queued", target.run_id, target.head_sha.as_deref().unwrap_or("?")),
+    })))
+}

@@ -1,0 +1,68 @@
+//! `GET /api/integrations/github/health` and `GET /api/integrations/github/jobs/{id}`.
+
+use actix_web::{HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::{Actor, ApiError, AppState, method_not_allowed};
+use crate::domain::clock;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/integrations/github/health")
+            .route(web::get().to(health))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/integrations/github/jobs/{id}")
+            .route(web::get().to(job))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+/// Outbound call figures (since this process started), the pause, the rate-limit budget and
+/// the outbox's queue (from the database).
+async fn health(state: web::Data<AppState>, _actor: Actor) -> Result<HttpResponse, ApiError> {
+    let outbox = state.store.outbox_counts().await?;
+    let Some(client) = &state.github else {
+        return Ok(HttpResponse::Ok().json(json!({
+            "success": true,
+            "github": {
+                "configured": false,
+                "message": ApiError::GithubNotConfigured.to_string(),
+                "outbox": outbox,
+            }
+        })));
+    };
+    let snapshot = client.health.snapshot(clock::now());
+    let mut github = serde_json::to_value(&snapshot).map_err(|e| ApiError::Internal(e.into()))?;
+    if let Value::Object(map) = &mut github {
+        map.insert("configured".into(), Value::from(true));
+        map.insert("mode".into(), Value::from(client.config.mode()));
+        map.insert("api_url".into(), Value::from(client.config.api_url.clone()));
+        map.insert("concurrency".into(), Value::from(client.config.concurrency));
+        map.insert("outbox".into(), serde_json::to_value(&outbox).map_err(|e| ApiError::Internal(e.into()))?);
+    }
+    Ok(HttpResponse::Ok().json(json!({"success": true, "github": github})))
+}
+
+/// One outbox job: its kind, state, attempts, last error and result.
+async fn job(state: web::Data<AppState>, _actor: Actor, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let job_id: i64 = id.parse().map_err(|_| ApiError::BadRequest(format!("Invalid job id '{id}'")))?;
+    let job =
+        state.store.get_job(job_id).await?.ok_or_else(|| ApiError::NotFound(format!("Job not found: {job_id}")))?;
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "job": {
+            "id": job.id,
+            "kind": job.kind,
+            "status": job.status,
+            "attempts": job.attempts,
+            "max_attempts": job.max_attempts,
+            "next_attempt_at": clock::format(&job.next_attempt_at),
+            "last_error": job.last_error,
+            "result": job.result.map(|r| r.0),
+            "created_at": clock::format(&job.created_at),
+            "finished_at": job.finished_at.as_ref().map(clock::format),
+        }
+    })))
+}

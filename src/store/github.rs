@@ -1,0 +1,275 @@
+//! What the GitHub App side keeps besides the outbox: backfill state, small named values (the
+//! delivery-recovery cursor), stuck-run checks, rollback marks, and the queries over executions
+//! and deliveries it needs.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{Execution, ExecutionScope, NewAudit, StoreResult};
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Backfill {
+    pub pipeline_id: String,
+    /// running | done | failed
+    pub status: String,
+    pub runs_seen: i64,
+    pub last_error: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait GithubStore {
+    /// Marks a pipeline's backfill as running (again).
+    async fn start_backfill(&self, pipeline_id: &str) -> StoreResult<()>;
+
+    /// Ends a backfill with `status` done or failed.
+    async fn finish_backfill(
+        &self,
+        pipeline_id: &str,
+        status: &str,
+        runs_seen: i64,
+        error: Option<&str>,
+    ) -> StoreResult<()>;
+
+    async fn get_backfill(&self, pipeline_id: &str) -> StoreResult<Option<Backfill>>;
+
+    async fn get_state(&self, key: &str) -> StoreResult<Option<String>>;
+
+    async fn set_state(&self, key: &str, value: &str) -> StoreResult<()>;
+
+    /// Which of these delivery GUIDs ccm has stored.
+    async fn known_delivery_guids(&self, guids: &[String]) -> StoreResult<std::collections::HashSet<String>>;
+
+    /// A pipeline's runs that are not completed.
+    async fn open_executions(&self, scope: &ExecutionScope) -> StoreResult<Vec<Execution>>;
+
+    /// Runs not completed whose last change is older than `changed_before`, and that were not
+    /// re-read since `checked_before`; oldest first.
+    async fn stuck_executions(
+        &self,
+        changed_before: DateTime<Utc>,
+        checked_before: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Execution>>;
+
+    async fn mark_run_checked(&self, run_id: i64, run_attempt: i64) -> StoreResult<()>;
+
+    /// The pipeline's most recent successful run.
+    async fn last_successful_execution(&self, scope: &ExecutionScope) -> StoreResult<Option<Execution>>;
+
+    /// The pipeline's most recent run, in any state.
+    async fn latest_execution(&self, scope: &ExecutionScope) -> StoreResult<Option<Execution>>;
+
+    /// Writes an audit entry on its own (for actions that change no pipeline).
+    async fn add_audit(&self, audit: &NewAudit) -> StoreResult<()>;
+
+    /// Records on an execution that a rollback replaced it by an earlier one.
+    async fn mark_rolled_back(&self, execution_id: i64, reason: &str, previous_execution_id: i64) -> StoreResult<()>;
+}
+
+macro_rules! github_sql {
+    ($store:ident, $db:ty) => {
+        use $crate::store::github::{Backfill, GithubStore};
+        use $crate::store::pipelines::{scope_clause, EXECUTION_COLUMNS};
+        use $crate::store::*;
+        use chrono::{DateTime, Utc};
+        use sqlx::AssertSqlSafe;
+
+        #[async_trait::async_trait]
+        impl GithubStore for $store {
+            async fn start_backfill(&self, pipeline_id: &str) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO backfills (pipeline_id, status, runs_seen, started_at) VALUES ($1, 'running', 0, $2) \
+                     ON CONFLICT (pipeline_id) DO UPDATE SET status = 'running', runs_seen = 0, last_error = NULL, \
+                       started_at = excluded.started_at, finished_at = NULL",
+                )
+                .bind(pipeline_id)
+                .bind($crate::domain::clock::now())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn finish_backfill(
+                &self,
+                pipeline_id: &str,
+                status: &str,
+                runs_seen: i64,
+                error: Option<&str>,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE backfills SET status = $2, runs_seen = $3, last_error = $4, finished_at = $5 \
+                     WHERE pipeline_id = $1",
+                )
+                .bind(pipeline_id)
+                .bind(status)
+                .bind(runs_seen)
+                .bind(error)
+                .bind($crate::domain::clock::now())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_backfill(&self, pipeline_id: &str) -> StoreResult<Option<Backfill>> {
+                Ok(sqlx::query_as(
+                    "SELECT pipeline_id, status, runs_seen, last_error, started_at, finished_at FROM backfills \
+                     WHERE pipeline_id = $1",
+                )
+                .bind(pipeline_id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn get_state(&self, key: &str) -> StoreResult<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT value FROM github_state WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn set_state(&self, key: &str, value: &str) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO github_state (key, value, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                )
+                .bind(key)
+                .bind(value)
+                .bind($crate::domain::clock::now())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn known_delivery_guids(
+                &self,
+                guids: &[String],
+            ) -> StoreResult<std::collections::HashSet<String>> {
+                let mut known = std::collections::HashSet::new();
+                for chunk in guids.chunks(100) {
+                    let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!("SELECT guid FROM deliveries WHERE guid IN ({})", params.join(", "));
+                    let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+                    for guid in chunk {
+                        query = query.bind(guid);
+                    }
+                    known.extend(query.fetch_all(&self.pool).await?);
+                }
+                Ok(known)
+            }
+
+            async fn open_executions(&self, scope: &ExecutionScope) -> StoreResult<Vec<Execution>> {
+                let sql = format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions WHERE {} AND status <> 'completed' \
+                     ORDER BY started_at DESC",
+                    scope_clause(scope, 3)
+                );
+                let mut query =
+                    sqlx::query_as(AssertSqlSafe(sql)).bind(scope.repository.to_lowercase()).bind(&scope.workflow_path);
+                for branch in &scope.branches {
+                    query = query.bind(branch);
+                }
+                Ok(query.fetch_all(&self.pool).await?)
+            }
+
+            async fn stuck_executions(
+                &self,
+                changed_before: DateTime<Utc>,
+                checked_before: DateTime<Utc>,
+                limit: i64,
+            ) -> StoreResult<Vec<Execution>> {
+                let columns: Vec<String> = EXECUTION_COLUMNS.split(',').map(|c| format!("e.{}", c.trim())).collect();
+                let sql = format!(
+                    "SELECT {} FROM executions e LEFT JOIN run_checks c \
+                       ON c.run_id = e.run_id AND c.run_attempt = e.run_attempt \
+                     WHERE e.status <> 'completed' AND e.updated_at < $1 \
+                       AND (c.checked_at IS NULL OR c.checked_at < $2) \
+                     ORDER BY e.updated_at LIMIT $3",
+                    columns.join(", ")
+                );
+                Ok(sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(changed_before)
+                    .bind(checked_before)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn mark_run_checked(&self, run_id: i64, run_attempt: i64) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO run_checks (run_id, run_attempt, checked_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (run_id, run_attempt) DO UPDATE SET checked_at = excluded.checked_at",
+                )
+                .bind(run_id)
+                .bind(run_attempt)
+                .bind($crate::domain::clock::now())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn last_successful_execution(&self, scope: &ExecutionScope) -> StoreResult<Option<Execution>> {
+                let sql = format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions WHERE {} AND status = 'completed' \
+                       AND conclusion = 'success' ORDER BY started_at DESC, run_attempt DESC LIMIT 1",
+                    scope_clause(scope, 3)
+                );
+                let mut query =
+                    sqlx::query_as(AssertSqlSafe(sql)).bind(scope.repository.to_lowercase()).bind(&scope.workflow_path);
+                for branch in &scope.branches {
+                    query = query.bind(branch);
+                }
+                Ok(query.fetch_optional(&self.pool).await?)
+            }
+
+            async fn latest_execution(&self, scope: &ExecutionScope) -> StoreResult<Option<Execution>> {
+                let sql = format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions WHERE {} \
+                     ORDER BY started_at DESC, run_attempt DESC LIMIT 1",
+                    scope_clause(scope, 3)
+                );
+                let mut query =
+                    sqlx::query_as(AssertSqlSafe(sql)).bind(scope.repository.to_lowercase()).bind(&scope.workflow_path);
+                for branch in &scope.branches {
+                    query = query.bind(branch);
+                }
+                Ok(query.fetch_optional(&self.pool).await?)
+            }
+
+            async fn add_audit(&self, audit: &NewAudit) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO audit_log (at, actor, action, pipeline_id, details) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind($crate::domain::clock::now())
+                .bind(&audit.actor)
+                .bind(&audit.action)
+                .bind(&audit.pipeline_id)
+                .bind(sqlx::types::Json(&audit.details))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn mark_rolled_back(
+                &self,
+                execution_id: i64,
+                reason: &str,
+                previous_execution_id: i64,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE executions SET rolled_back = TRUE, rollback_reason = $2, \
+                       rollback_previous_execution_id = $3 WHERE id = $1",
+                )
+                .bind(execution_id)
+                .bind(reason)
+                .bind(previous_execution_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use github_sql;
