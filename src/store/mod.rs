@@ -60,6 +60,11 @@ pub trait Store:
     PipelineStore + InstallationStore + DeliveryStore + OutboxStore + GithubStore + Send + Sync + 'static
 {
     fn backend(&self) -> Backend;
+
+    /// The PostgreSQL pool, for LISTEN/NOTIFY between replicas; `None` on SQLite.
+    fn postgres_pool(&self) -> Option<sqlx::PgPool> {
+        None
+    }
 }
 
 /// Opens the store named by `database_url` (a `postgres://` URL or a `sqlite:` URL) and applies

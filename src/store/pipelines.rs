@@ -37,6 +37,8 @@ pub trait PipelineStore {
 
     async fn get_execution(&self, run_id: i64, run_attempt: i64) -> StoreResult<Option<Execution>>;
 
+    async fn get_workflow_job(&self, job_id: i64) -> StoreResult<Option<Job>>;
+
     /// The jobs of a run attempt, in the order they started.
     async fn list_jobs(&self, run_id: i64, run_attempt: i64) -> StoreResult<Vec<Job>>;
 
@@ -328,6 +330,16 @@ macro_rules! pipeline_sql {
             async fn get_execution(&self, run_id: i64, run_attempt: i64) -> StoreResult<Option<Execution>> {
                 let sql = format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE run_id = $1 AND run_attempt = $2");
                 Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(run_id).bind(run_attempt).fetch_optional(&self.pool).await?)
+            }
+
+            async fn get_workflow_job(&self, job_id: i64) -> StoreResult<Option<Job>> {
+                Ok(sqlx::query_as(
+                    "SELECT job_id, run_id, run_attempt, name, status, conclusion, runner_name, html_url, \
+                       started_at, completed_at, steps FROM jobs WHERE job_id = $1",
+                )
+                .bind(job_id)
+                .fetch_optional(&self.pool)
+                .await?)
             }
 
             async fn list_jobs(&self, run_id: i64, run_attempt: i64) -> StoreResult<Vec<Job>> {

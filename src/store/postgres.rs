@@ -31,6 +31,10 @@ impl super::Store for PostgresStore {
     fn backend(&self) -> super::Backend {
         super::Backend::Postgres
     }
+
+    fn postgres_pool(&self) -> Option<sqlx::PgPool> {
+        Some(self.pool.clone())
+    }
 }
 
 mod pipelines {

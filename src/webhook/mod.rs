@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod events;
+pub mod fanout;
 pub mod ingest;
 pub mod plan;
 pub mod publish;

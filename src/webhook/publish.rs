@@ -1,49 +1,100 @@
 //! Turns what deliveries changed into live events: the execution or job, and the new stats of
-//! each pipeline it belongs to.
+//! each pipeline it belongs to. On PostgreSQL the changes are also announced to the other
+//! replicas (see `fanout`), so an SSE client sees every delivery whichever replica received it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use super::fanout::{self, Announcement, Key};
 use crate::domain::{clock, stats};
 use crate::live::Live;
 use crate::store::{DeliveryOutcome, Effect, Pipeline, Store};
 
+/// What the publisher is asked to publish.
+pub enum Batch {
+    /// Outcomes of deliveries processed by this replica.
+    Local(Vec<DeliveryOutcome>),
+    /// Changes another replica announced (re-read from the database).
+    Remote(Announcement),
+}
+
 /// Where batch writers send their outcomes. Live updates are best effort: when the publisher
 /// falls far behind, outcomes are dropped (they are stored; only the push is lost).
 #[derive(Clone)]
-pub struct Changes(mpsc::Sender<Vec<DeliveryOutcome>>);
+pub struct Changes(mpsc::Sender<Batch>);
 
 impl Changes {
     pub fn start(store: Arc<dyn Store>, live: Arc<Live>) -> Self {
         let (sender, receiver) = mpsc::channel(4096);
-        tokio::spawn(publish(receiver, store, live));
-        Changes(sender)
+        let changes = Changes(sender);
+        let origin = uuid::Uuid::new_v4().to_string();
+        if let Some(pool) = store.postgres_pool() {
+            tokio::spawn(fanout::listen(pool, origin.clone(), changes.clone()));
+        }
+        tokio::spawn(publish(receiver, store, live, origin));
+        changes
     }
 
     pub fn send(&self, outcomes: Vec<DeliveryOutcome>) {
-        if self.0.try_send(outcomes).is_err() {
+        self.push(Batch::Local(outcomes));
+    }
+
+    pub(super) fn push(&self, batch: Batch) {
+        if self.0.try_send(batch).is_err() {
             tracing::warn!("live updates are falling behind; some were dropped");
         }
     }
 }
 
-async fn publish(mut receiver: mpsc::Receiver<Vec<DeliveryOutcome>>, store: Arc<dyn Store>, live: Arc<Live>) {
-    while let Some(mut outcomes) = receiver.recv().await {
+/// A change, with the run it belongs to, ready to publish.
+struct Touch {
+    kind: &'static str,
+    repository: String,
+    workflow_path: String,
+    branch: Option<String>,
+    data: Value,
+}
+
+async fn publish(mut receiver: mpsc::Receiver<Batch>, store: Arc<dyn Store>, live: Arc<Live>, origin: String) {
+    while let Some(first) = receiver.recv().await {
         // Whatever else arrived meanwhile is published together, each pipeline's stats once.
+        let mut batches = vec![first];
         while let Ok(more) = receiver.try_recv() {
-            outcomes.extend(more);
+            batches.push(more);
         }
-        if let Err(err) = publish_outcomes(&outcomes, store.as_ref(), &live).await {
+        let mut local = Vec::new();
+        let mut touches = Vec::new();
+        for batch in batches {
+            let result = match batch {
+                Batch::Local(outcomes) => {
+                    local_touches(&outcomes, store.as_ref(), &live, &mut touches).await.map(|_| {
+                        local.extend(outcomes);
+                    })
+                }
+                Batch::Remote(announcement) => remote_touches(&announcement, store.as_ref(), &live, &mut touches).await,
+            };
+            if let Err(err) = result {
+                tracing::warn!(error = %err, "live update failed");
+            }
+        }
+        if let Err(err) = publish_touches(touches, store.as_ref(), &live).await {
             tracing::warn!(error = %err, "live update failed");
+        }
+        if !local.is_empty() {
+            fanout::announce(store.as_ref(), &origin, &local).await;
         }
     }
 }
 
-async fn publish_outcomes(outcomes: &[DeliveryOutcome], store: &dyn Store, live: &Live) -> anyhow::Result<()> {
-    let mut touched: BTreeMap<String, Pipeline> = BTreeMap::new();
+async fn local_touches(
+    outcomes: &[DeliveryOutcome],
+    store: &dyn Store,
+    live: &Live,
+    touches: &mut Vec<Touch>,
+) -> anyhow::Result<()> {
     for outcome in outcomes {
         live.publish(
             "delivery",
@@ -52,29 +103,84 @@ async fn publish_outcomes(outcomes: &[DeliveryOutcome], store: &dyn Store, live:
         );
         for effect in &outcome.changed {
             match effect {
-                Effect::Execution(e) => {
-                    if let Some(p) = pipeline_of(store, &e.repository, &e.workflow_path, e.branch.as_deref()).await? {
-                        live.publish("execution", Some(p.id.clone()), json!({"pipeline_id": p.id, "execution": e}));
-                        touched.insert(p.id.clone(), p);
-                    }
-                }
+                Effect::Execution(e) => touches.push(Touch {
+                    kind: "execution",
+                    repository: e.repository.clone(),
+                    workflow_path: e.workflow_path.clone(),
+                    branch: e.branch.clone(),
+                    data: json!(e),
+                }),
                 Effect::Job(j) => {
-                    let Some(run) = store.get_execution(j.run_id, j.run_attempt).await? else { continue };
-                    if let Some(p) =
-                        pipeline_of(store, &run.repository, &run.workflow_path, run.branch.as_deref()).await?
-                    {
-                        live.publish("job", Some(p.id.clone()), json!({"pipeline_id": p.id, "job": j}));
-                        touched.insert(p.id.clone(), p);
+                    if let Some(run) = store.get_execution(j.run_id, j.run_attempt).await? {
+                        touches.push(Touch {
+                            kind: "job",
+                            repository: run.repository,
+                            workflow_path: run.workflow_path,
+                            branch: run.branch,
+                            data: json!(j),
+                        });
                     }
                 }
                 Effect::Installation(_) => {}
             }
         }
     }
+    Ok(())
+}
+
+async fn remote_touches(
+    a: &Announcement,
+    store: &dyn Store,
+    live: &Live,
+    touches: &mut Vec<Touch>,
+) -> anyhow::Result<()> {
+    for key in &a.changes {
+        match key {
+            Key::Delivery(guid, status, duplicate) => {
+                live.publish("delivery", None, json!({"guid": guid, "status": status, "duplicate": duplicate}));
+            }
+            Key::Execution(run_id, attempt) => {
+                if let Some(e) = store.get_execution(*run_id, *attempt).await? {
+                    touches.push(Touch {
+                        kind: "execution",
+                        repository: e.repository.clone(),
+                        workflow_path: e.workflow_path.clone(),
+                        branch: e.branch.clone(),
+                        data: json!(e),
+                    });
+                }
+            }
+            Key::Job(job_id) => {
+                let Some(job) = store.get_workflow_job(*job_id).await? else { continue };
+                if let Some(run) = store.get_execution(job.run_id, job.run_attempt).await? {
+                    touches.push(Touch {
+                        kind: "job",
+                        repository: run.repository,
+                        workflow_path: run.workflow_path,
+                        branch: run.branch,
+                        data: json!(job),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn publish_touches(touches: Vec<Touch>, store: &dyn Store, live: &Live) -> anyhow::Result<()> {
+    let mut pipelines: BTreeMap<String, Pipeline> = BTreeMap::new();
+    for touch in touches {
+        let Some(p) = pipeline_of(store, &touch.repository, &touch.workflow_path, touch.branch.as_deref()).await?
+        else {
+            continue;
+        };
+        live.publish(touch.kind, Some(p.id.clone()), json!({"pipeline_id": p.id, touch.kind: touch.data}));
+        pipelines.insert(p.id.clone(), p);
+    }
     if !live.has_subscribers() {
         return Ok(());
     }
-    for (id, pipeline) in touched {
+    for (id, pipeline) in pipelines {
         let snapshot = store.stats_snapshot(&pipeline.execution_scope(), clock::now()).await?;
         live.publish("stats", Some(id), stats::stats_body(&pipeline, &snapshot));
     }

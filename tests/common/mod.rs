@@ -156,6 +156,13 @@ impl TestApp {
         }
     }
 
+    /// A second replica: its own process state and connection pool over the same database.
+    pub async fn replica(&self) -> TestApp {
+        let store = store::connect(&self.db.url, 5).await.expect("open the database again");
+        let db = TestDb { store, url: self.db.url.clone(), _dir: tempfile::tempdir().expect("temp dir") };
+        TestApp::on(db, &[TOKEN, OTHER_TOKEN], &[SECRET])
+    }
+
     /// Posts a delivery the way GitHub does, signed with `SECRET`.
     pub async fn deliver(&self, event: &str, guid: &str, body: &[u8]) -> Reply {
         let signature = ccm::webhook::signature::sign(SECRET.as_bytes(), body);

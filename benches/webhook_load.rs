@@ -1,0 +1,362 @@
+//! Load benchmark for the webhook receiver: starts the real `ccm serve` (release build) on a
+//! fresh database, posts signed `workflow_run` deliveries at a chosen concurrency, and reports
+//! deliveries/s, latency percentiles, peak RSS, and how soon a delivery's effect is visible in
+//! stats and on the SSE stream. It checks that every delivery answered 2xx is stored.
+//!
+//!   cargo bench --bench webhook_load -- --backend sqlite
+//!   scripts/with-postgres cargo bench --bench webhook_load -- --backend postgres
+//!
+//! Options: --deliveries N (30000) --concurrency C (64) --repos R (50) --probes P (300)
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+const SECRET: &str = "bench-webhook-secret";
+const TOKEN: &str = "bench-api-token-0123456789";
+const WF: &str = ".github/workflows/deploy.yml";
+
+struct Options {
+    backend: String,
+    deliveries: usize,
+    concurrency: usize,
+    repos: usize,
+    probes: usize,
+}
+
+fn options() -> Options {
+    let mut o = Options { backend: "sqlite".into(), deliveries: 30_000, concurrency: 64, repos: 50, probes: 300 };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--backend" => o.backend = value,
+            "--deliveries" => o.deliveries = value.parse().expect("--deliveries N"),
+            "--concurrency" => o.concurrency = value.parse().expect("--concurrency N"),
+            "--repos" => o.repos = value.parse().expect("--repos N"),
+            "--probes" => o.probes = value.parse().expect("--probes N"),
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    o
+}
+
+/// A body shaped and sized like GitHub's (about 20 KB: the repository object and its URL
+/// fields appear three times, as in real deliveries).
+fn body(run_id: i64, repo: &str, status: &str, conclusion: Option<&str>, started: &str, updated: &str) -> Vec<u8> {
+    let mut repository = serde_json::Map::new();
+    repository.insert("full_name".into(), json!(repo));
+    repository.insert("id".into(), json!(123456));
+    for i in 0..45 {
+        repository.insert(
+            format!("field_{i}_url"),
+            json!(format!("https://api.github.com/repos/{repo}/things/{i}{{/number}}")),
+        );
+    }
+    let repository = Value::Object(repository);
+    json!({
+        "action": if status == "completed" { "completed" } else { status },
+        "workflow_run": {
+            "id": run_id, "run_attempt": 1, "name": "Deploy", "path": WF, "head_branch": "main",
+            "head_sha": format!("{run_id:040x}"), "event": "push", "status": status, "conclusion": conclusion,
+            "run_number": run_id, "html_url": format!("https://github.com/{repo}/actions/runs/{run_id}"),
+            "actor": {"login": "octocat", "id": 1}, "created_at": started, "updated_at": updated,
+            "run_started_at": started, "repository": repository, "head_repository": repository,
+            "head_commit": {"id": format!("{run_id:040x}"), "message": "Update the thing", "author": {"name": "Octo Cat", "email": "octo@example.com"}}
+        },
+        "repository": repository,
+        "organization": {"login": "octo-org", "id": 1},
+        "sender": {"login": "octocat", "id": 1},
+        "installation": {"id": 77}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn sign(body: &[u8]) -> String {
+    ccm::webhook::signature::sign(SECRET.as_bytes(), body)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn rss_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn database_url(backend: &str, dir: &std::path::Path) -> String {
+    match backend {
+        "sqlite" => format!("sqlite://{}", dir.join("ccm.db").display()),
+        "postgres" => {
+            let admin = std::env::var("CCM_TEST_DATABASE_URL")
+                .expect("CCM_TEST_DATABASE_URL: run under scripts/with-postgres for --backend postgres");
+            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect");
+            let name = format!("ccm_bench_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+            format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+        }
+        other => panic!("--backend sqlite|postgres, not {other}"),
+    }
+}
+
+async fn start_server(backend: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(backend, dir.path()).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_ccm"))
+        .arg("serve")
+        .env("CCM_BIND", format!("127.0.0.1:{port}"))
+        .env("CCM_DATA_DIR", dir.path())
+        .env("DATABASE_URL", url)
+        .env("CCM_API_TOKEN", TOKEN)
+        .env("GITHUB_WEBHOOK_SECRET", SECRET)
+        .env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn ccm serve");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return Server { child, base, _dir: dir };
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("ccm serve did not become ready");
+}
+
+struct Delivery {
+    guid: String,
+    body: Vec<u8>,
+    signature: String,
+}
+
+async fn post(client: &reqwest::Client, base: &str, d: &Delivery) -> bool {
+    client
+        .post(format!("{base}/webhooks/github"))
+        .header("X-GitHub-Event", "workflow_run")
+        .header("X-GitHub-Delivery", &d.guid)
+        .header("X-Hub-Signature-256", &d.signature)
+        .header("Content-Type", "application/json")
+        .body(d.body.clone())
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+#[tokio::main]
+async fn main() {
+    let o = options();
+    let server = start_server(&o.backend).await;
+    let pid = server.child.id();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(o.concurrency * 2).build().unwrap();
+    let repos: Vec<String> = (0..o.repos).map(|i| format!("bench-org/app-{i}")).collect();
+    for repo in repos.iter().chain(std::iter::once(&"bench-org/probe".to_string())) {
+        let r = client
+            .post(format!("{}/api/pipelines/provision", server.base))
+            .header("CCM-Token", TOKEN)
+            .json(&json!({"repo": repo, "workflow_file": WF}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+
+    // Each run is delivered three times (requested, in_progress, completed), like GitHub does.
+    let now = chrono::Utc::now();
+    let started = (now - chrono::Duration::minutes(30)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let done = (now - chrono::Duration::minutes(27)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let deliveries: Arc<Vec<Delivery>> = Arc::new(
+        (0..o.deliveries)
+            .map(|i| {
+                let run = (i / 3) as i64 + 1;
+                let repo = &repos[(run as usize) % repos.len()];
+                let (status, conclusion, updated) = match i % 3 {
+                    0 => ("requested", None, &started),
+                    1 => ("in_progress", None, &started),
+                    _ => ("completed", Some(if run % 10 == 0 { "failure" } else { "success" }), &done),
+                };
+                let body = body(run, repo, status, conclusion, &started, updated);
+                Delivery { guid: format!("bench-{i}"), signature: sign(&body), body }
+            })
+            .collect(),
+    );
+    let body_size = deliveries[0].body.len();
+
+    // Peak RSS, sampled throughout.
+    let peak = Arc::new(AtomicUsize::new(0));
+    let sampling = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kb(pid, "VmRSS:") as usize, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+
+    // Probes: a delivery for a run of its own, timed until its stats show it (via GET) and until
+    // the SSE stream carries its stats, while the load runs.
+    let probes = {
+        let (base, client, n) = (server.base.clone(), client.clone(), o.probes);
+        tokio::spawn(async move { probe(&client, &base, n).await })
+    };
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let clock = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..o.concurrency {
+        let (client, base, deliveries, next) = (client.clone(), server.base.clone(), deliveries.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failed = 0usize;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(d) = deliveries.get(i) else { break };
+                let t = Instant::now();
+                if post(&client, &base, d).await {
+                    latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                } else {
+                    failed += 1;
+                }
+            }
+            (latencies, failed)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    for w in workers {
+        let (l, f) = w.await.unwrap();
+        latencies.extend(l);
+        failed += f;
+    }
+    let elapsed = clock.elapsed().as_secs_f64();
+    let (sse, stats_visible) = probes.await.unwrap();
+    sampling.abort();
+    let hwm = rss_kb(pid, "VmHWM:");
+
+    // Every 2xx delivery is stored.
+    let stored: Value = client
+        .get(format!("{}/api/deliveries?limit=1", server.base))
+        .header("CCM-Token", TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stored = stored["count"].as_u64().unwrap() as usize;
+    let acknowledged = latencies.len();
+
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "backend: {}  deliveries: {}  concurrency: {}  body: {} bytes",
+        o.backend, o.deliveries, o.concurrency, body_size
+    );
+    println!("| backend | deliveries/s | p50 ms | p99 ms | max ms | peak RSS MB | stats visible p99 ms | SSE p99 ms |");
+    println!(
+        "| {} | {:.0} | {:.2} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        o.backend,
+        acknowledged as f64 / elapsed,
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or(f64::NAN),
+        peak.load(Ordering::Relaxed).max(hwm as usize) as f64 / 1024.0,
+        percentile(&stats_visible, 0.99),
+        percentile(&sse, 0.99),
+    );
+    println!(
+        "acknowledged: {acknowledged}  failed: {failed}  stored (incl. {} probes): {stored}  SSE p50 {:.1} ms  stats p50 {:.1} ms",
+        stats_visible.len(),
+        percentile(&sse, 0.5),
+        percentile(&stats_visible, 0.5)
+    );
+    assert_eq!(failed, 0, "some deliveries were refused");
+    assert_eq!(stored, acknowledged + stats_visible.len(), "a delivery answered 2xx is missing from the store");
+}
+
+/// Sends `n` probe deliveries, one every 20 ms, each a new completed run of bench-org/probe.
+/// Returns the SSE latencies and the stats latencies (ms from sending to seeing the run).
+async fn probe(client: &reqwest::Client, base: &str, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut stream = client.get(format!("{base}/api/events")).header("CCM-Token", TOKEN).send().await.unwrap();
+    let id = {
+        let list: Value = client
+            .get(format!("{base}/api/pipelines?repository=bench-org/probe"))
+            .header("CCM-Token", TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        list["pipelines"][0]["pipeline_id"].as_str().unwrap().to_string()
+    };
+    let (mut sse, mut visible) = (Vec::new(), Vec::new());
+    let mut buffer = String::new();
+    let base_time = chrono::Utc::now() - chrono::Duration::minutes(20);
+    for k in 0..n {
+        let run_id = 10_000_000 + k as i64;
+        let at = (base_time + chrono::Duration::seconds(k as i64)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let body = body(run_id, "bench-org/probe", "completed", Some("success"), &at, &at);
+        let d = Delivery { guid: format!("probe-{k}"), signature: sign(&body), body };
+        let t = Instant::now();
+        assert!(post(client, base, &d).await, "probe refused");
+        let stats: Value = client
+            .get(format!("{base}/api/pipelines/{id}/stats"))
+            .header("CCM-Token", TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(stats["stats"]["last_run"]["run_id"], run_id, "stats do not show the acknowledged run");
+        visible.push(t.elapsed().as_secs_f64() * 1000.0);
+        let needle = format!("\"run_id\":{run_id}");
+        'wait: loop {
+            while let Some(end) = buffer.find("\n\n") {
+                let frame: String = buffer.drain(..end + 2).collect();
+                if frame.contains("event: stats") && frame.contains(&needle) {
+                    sse.push(t.elapsed().as_secs_f64() * 1000.0);
+                    break 'wait;
+                }
+            }
+            match tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await {
+                Ok(Ok(Some(chunk))) => buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                _ => panic!("no SSE stats event for probe {k}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (sse, visible)
+}

@@ -1,0 +1,122 @@
+//! Live updates across replicas (PostgreSQL): after publishing its own changes, a replica
+//! announces their keys with `NOTIFY`; every other replica `LISTEN`s, re-reads the rows and
+//! publishes them to its own SSE subscribers.
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+
+use super::publish::{Batch, Changes};
+use crate::store::{DeliveryOutcome, Effect, Store};
+
+pub const CHANNEL: &str = "ccm_live";
+/// NOTIFY payloads must stay under 8000 bytes.
+const MAX_PAYLOAD: usize = 7000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Key {
+    Delivery(String, String, bool),
+    Execution(i64, i64),
+    Job(i64),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Announcement {
+    pub origin: String,
+    pub changes: Vec<Key>,
+}
+
+/// The payloads announcing `outcomes`, each small enough for NOTIFY.
+pub fn payloads(origin: &str, outcomes: &[DeliveryOutcome]) -> Vec<String> {
+    let mut keys = Vec::new();
+    for o in outcomes {
+        keys.push(Key::Delivery(o.guid.clone(), o.status.clone(), o.duplicate));
+        for effect in &o.changed {
+            match effect {
+                Effect::Execution(e) => keys.push(Key::Execution(e.run_id, e.run_attempt)),
+                Effect::Job(j) => keys.push(Key::Job(j.job_id)),
+                Effect::Installation(_) => {}
+            }
+        }
+    }
+    let mut payloads = Vec::new();
+    let mut current = Announcement { origin: origin.to_string(), changes: Vec::new() };
+    for key in keys {
+        current.changes.push(key);
+        let size = serde_json::to_string(&current).map(|s| s.len()).unwrap_or(usize::MAX);
+        if size > MAX_PAYLOAD {
+            let key = current.changes.pop().expect("just pushed");
+            payloads.push(serde_json::to_string(&current).expect("serializable"));
+            current.changes = vec![key];
+        }
+    }
+    if !current.changes.is_empty() {
+        payloads.push(serde_json::to_string(&current).expect("serializable"));
+    }
+    payloads
+}
+
+/// Announces this replica's changes (PostgreSQL only; nothing on SQLite).
+pub async fn announce(store: &dyn Store, origin: &str, outcomes: &[DeliveryOutcome]) {
+    let Some(pool) = store.postgres_pool() else { return };
+    for payload in payloads(origin, outcomes) {
+        if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(&payload).execute(&pool).await {
+            tracing::warn!(error = %err, "could not announce live changes to other replicas");
+        }
+    }
+}
+
+/// Listens for other replicas' announcements for as long as the process runs, reconnecting
+/// after errors.
+pub async fn listen(pool: PgPool, origin: String, changes: Changes) {
+    loop {
+        match PgListener::connect_with(&pool).await {
+            Ok(mut listener) => {
+                if let Err(err) = listener.listen(CHANNEL).await {
+                    tracing::warn!(error = %err, "LISTEN failed");
+                } else {
+                    loop {
+                        match listener.recv().await {
+                            Ok(note) => match serde_json::from_str::<Announcement>(note.payload()) {
+                                Ok(a) if a.origin != origin => changes.push(Batch::Remote(a)),
+                                Ok(_) => {}
+                                Err(err) => tracing::warn!(error = %err, "unreadable live announcement"),
+                            },
+                            Err(err) => {
+                                tracing::warn!(error = %err, "live announcements interrupted; reconnecting");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot listen for other replicas' live changes"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_large_announcements() {
+        let outcomes: Vec<DeliveryOutcome> = (0..500)
+            .map(|i| DeliveryOutcome {
+                guid: format!("0000000-{i:08}-aaaa-bbbb-cccccccccccc"),
+                status: "processed".into(),
+                duplicate: false,
+                changed: vec![],
+            })
+            .collect();
+        let payloads = payloads("me", &outcomes);
+        assert!(payloads.len() > 1);
+        let mut seen = 0;
+        for p in &payloads {
+            assert!(p.len() <= MAX_PAYLOAD);
+            seen += serde_json::from_str::<Announcement>(p).unwrap().changes.len();
+        }
+        assert_eq!(seen, 500);
+    }
+}

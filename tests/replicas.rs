@@ -1,0 +1,39 @@
+//! Several replicas over one PostgreSQL database: a change received by one reaches the SSE
+//! clients of another. (SQLite is a single-process deployment, so this is PostgreSQL only.)
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use serde_json::json;
+
+#[actix_web::test]
+async fn live_updates_cross_replicas() {
+    let a = TestApp::start(Backend::Postgres).await;
+    let b = a.replica().await;
+    let id = a.provision("octo-org/app", ".github/workflows/deploy.yml", json!({})).await;
+    let mut stream =
+        b.client.get(format!("{}/api/pipelines/{id}/events", b.base)).header("CCM-Token", TOKEN).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    // Give B's listener a moment to subscribe before A announces.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let now = ccm::domain::clock::now();
+    let body =
+        workflow_run(501, 1, "octo-org/app", "main", "completed", Some("success"), now - Duration::minutes(5), now);
+    assert_eq!(a.deliver("workflow_run", "replica-1", &body).await.status, 200);
+
+    let mut buffer = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .expect("event from the other replica")
+            .unwrap()
+            .unwrap();
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        if buffer.contains("event: stats") && buffer.contains("\"run_count\":1") {
+            break;
+        }
+    }
+    assert!(buffer.contains("event: execution") && buffer.contains("\"run_id\":501"), "{buffer}");
+}
