@@ -144,11 +144,11 @@ async fn start_server(backend: &str) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn ccm serve");
-    let base = format!("http://127.0.0.1:{port}");
+    let server = Server { child, base: format!("http://127.0.0.1:{port}"), _dir: dir };
     let client = reqwest::Client::new();
     for _ in 0..200 {
-        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            return Server { child, base, _dir: dir };
+        if client.get(format!("{}/readyz", server.base)).send().await.is_ok_and(|r| r.status().is_success()) {
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
