@@ -4,6 +4,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use clap::Args;
+use clap::builder::TypedValueParser;
 
 /// Settings shared by `ccm serve` and `ccm migrate`.
 #[derive(Debug, Clone, Args)]
@@ -19,7 +20,9 @@ pub struct Settings {
 
     /// Folder for the SQLite database, the generated API token and the App's files
     /// [default: ~/.ccm].
-    #[arg(long, env = "CCM_DATA_DIR")]
+    // Parsed as any OS string so that an empty value reaches `validate` (one line naming
+    // CCM_DATA_DIR) instead of clap's multi-line "a value is required for '--data-dir'".
+    #[arg(long, env = "CCM_DATA_DIR", value_parser = clap::builder::OsStringValueParser::new().map(PathBuf::from))]
     pub data_dir: Option<PathBuf>,
 
     /// API token(s) callers send in the CCM-Token header; several separated by commas, so a
@@ -192,6 +195,8 @@ mod tests {
         assert!(err.to_string().starts_with("invalid CCM_API_TOKEN:"));
         let err = Settings { db_max_connections: "0".into(), ..settings() }.validate().unwrap_err();
         assert!(err.to_string().starts_with("invalid CCM_DB_MAX_CONNECTIONS:"));
+        let err = Settings { data_dir: Some("".into()), ..settings() }.validate().unwrap_err();
+        assert!(err.to_string().starts_with("invalid CCM_DATA_DIR:"));
     }
 
     #[test]

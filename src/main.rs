@@ -9,7 +9,8 @@ use ccm::github::register::{RegisterOptions, RegisteredApp};
 /// ccm: a webhook-driven CI/CD manager. It receives GitHub's webhooks, serves the CCM pipeline
 /// API (CCM-Token header) and keeps its data in SQLite (default) or PostgreSQL.
 ///
-/// Logging: RUST_LOG (e.g. info, ccm=debug); CCM_LOG_FORMAT=json for JSON lines.
+/// Logging: RUST_LOG sets the levels (e.g. info, ccm=debug); CCM_LOG_FORMAT=json writes one JSON
+/// object a line instead of text.
 #[derive(Parser)]
 #[command(name = "ccm", version, about, long_about)]
 struct Cli {
@@ -17,11 +18,18 @@ struct Cli {
     command: Command,
 }
 
+/// The logging settings, which every command reads; shown under each command's settings.
+const LOGGING_HELP: &str = "Logging:
+  RUST_LOG        Log levels, e.g. info or ccm=debug
+  CCM_LOG_FORMAT  text (default) or json (one JSON object a line)";
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server (applies migrations first).
+    #[command(after_help = LOGGING_HELP)]
     Serve(Settings),
     /// Apply database migrations and exit.
+    #[command(after_help = LOGGING_HELP)]
     Migrate(Settings),
     /// The GitHub App.
     #[command(subcommand)]

@@ -1,6 +1,8 @@
 //! Logging: human-readable on a terminal, JSON lines with `CCM_LOG_FORMAT=json`; levels from
 //! `RUST_LOG`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::ConfigError;
@@ -21,7 +23,9 @@ pub fn init() -> Result<(), ConfigError> {
             return Err(ConfigError { setting: "CCM_LOG_FORMAT", reason: format!("'{other}' is not text or json") });
         }
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: a log file or journal gets no escape codes. NO_COLOR still wins.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let result = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
     // A second init (tests) keeps the first subscriber.
     let _ = result;

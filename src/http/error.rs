@@ -46,8 +46,17 @@ pub enum ApiError {
 }
 
 impl From<StoreError> for ApiError {
+    /// A database that cannot be reached is a 503 (retry later); anything else is internal.
     fn from(err: StoreError) -> Self {
-        ApiError::Internal(err.into())
+        match &err {
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed,
+            ) => {
+                tracing::error!(error = %err, "database unavailable");
+                ApiError::Unavailable("Database unavailable, retry later".into())
+            }
+            _ => ApiError::Internal(err.into()),
+        }
     }
 }
 

@@ -69,7 +69,7 @@ pub fn postgres_admin_url() -> String {
     })
 }
 
-async fn fresh_postgres_database() -> String {
+pub async fn fresh_postgres_database() -> String {
     let admin = postgres_admin_url();
     let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to CCM_TEST_DATABASE_URL");
     let name = format!("ccm_test_{}", uuid::Uuid::new_v4().simple());
