@@ -100,6 +100,15 @@ fn rss_kb(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) a process has used, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks: f64 = fields.get(11..13).map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
 struct Server {
     child: Child,
     base: String,
@@ -233,6 +242,7 @@ async fn main() {
     };
 
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = cpu_seconds(pid);
     let clock = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..o.concurrency {
@@ -261,7 +271,10 @@ async fn main() {
         failed += f;
     }
     let elapsed = clock.elapsed().as_secs_f64();
-    let (sse, stats_visible) = probes.await.unwrap();
+    let server_cpu = cpu_seconds(pid) - cpu_before;
+    let (mut sse, mut stats_visible) = probes.await.unwrap();
+    sse.sort_by(f64::total_cmp);
+    stats_visible.sort_by(f64::total_cmp);
     sampling.abort();
     let hwm = rss_kb(pid, "VmHWM:");
 
@@ -301,6 +314,7 @@ async fn main() {
         percentile(&sse, 0.5),
         percentile(&stats_visible, 0.5)
     );
+    println!("server CPU: {:.2} cores on average during the load", server_cpu / elapsed);
     assert_eq!(failed, 0, "some deliveries were refused");
     assert_eq!(stored, acknowledged + stats_visible.len(), "a delivery answered 2xx is missing from the store");
 }
@@ -308,6 +322,9 @@ async fn main() {
 /// Sends `n` probe deliveries, one every 20 ms, each a new completed run of bench-org/probe.
 /// Returns the SSE latencies and the stats latencies (ms from sending to seeing the run).
 async fn probe(client: &reqwest::Client, base: &str, n: usize) -> (Vec<f64>, Vec<f64>) {
+    if n == 0 {
+        return (Vec::new(), Vec::new());
+    }
     let mut stream = client.get(format!("{base}/api/events")).header("CCM-Token", TOKEN).send().await.unwrap();
     let id = {
         let list: Value = client

@@ -28,6 +28,7 @@ on_both_databases!(
     stats_show_the_last_delivery_time,
     sse_streams_changes_and_resumes,
     real_github_payloads_are_accepted,
+    concurrent_deliveries_batch_without_loss_or_double_counting,
 );
 
 fn run_body(run_id: i64, status: &str, conclusion: Option<&str>, minutes_after: i64) -> Vec<u8> {
@@ -495,4 +496,40 @@ async fn real_github_payloads_are_accepted(backend: Backend) {
     assert_eq!(e.run_number, Some(163));
     let listed = app.get("/api/deliveries?limit=1000&status=failed").await.body;
     assert_eq!(listed["count"], 0, "{listed}");
+}
+
+/// Many deliveries at once (committed together in batches): three states of 20 runs, in a
+/// shuffled order, each posted twice under one GUID and once under another.
+async fn concurrent_deliveries_batch_without_loss_or_double_counting(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let id = app.provision(REPO, WF, json!({})).await;
+    let mut posts = Vec::new();
+    for run in 0..20i64 {
+        for (step, (status, conclusion, minutes)) in
+            [("requested", None, 0), ("in_progress", None, 1), ("completed", Some("success"), 2)]
+                .into_iter()
+                .enumerate()
+        {
+            let body = run_body(1000 + run, status, conclusion, minutes);
+            posts.push((format!("c-{run}-{step}"), body.clone()));
+            posts.push((format!("c-{run}-{step}"), body.clone()));
+            posts.push((format!("c-{run}-{step}-other-hook"), body));
+        }
+    }
+    // A fixed shuffle: later states often arrive first.
+    posts.sort_by_key(|(guid, _)| guid.bytes().rev().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64)));
+    let replies =
+        futures_util::future::join_all(posts.iter().map(|(guid, body)| app.deliver("workflow_run", guid, body))).await;
+    assert!(replies.iter().all(|r| r.status == 200), "every delivery acknowledged");
+    let duplicates = replies.iter().filter(|r| r.body["duplicate"] == true).count();
+    assert_eq!(duplicates, 60, "each GUID posted twice is a duplicate once");
+    assert_eq!(app.get("/api/deliveries").await.body["count"], 120);
+    let s = stats(&app, &id).await;
+    assert_eq!(s["metrics_24h"]["run_count"], 20);
+    assert_eq!(s["metrics_24h"]["success_count"], 20);
+    assert_eq!(s["metrics_24h"]["avg_duration_seconds"], 120);
+    assert_eq!((s["active_runs"].clone(), s["queue_length"].clone()), (json!(0), json!(0)));
+    let details = app.get(&format!("/api/pipelines/{id}?limit=100")).await.body;
+    assert_eq!(details["executions_count"], 20);
+    assert!(details["executions"].as_array().unwrap().iter().all(|e| e["status"] == "completed"));
 }

@@ -214,6 +214,60 @@ macro_rules! delivery_sql {
             Ok(DeliveryOutcome { guid: guid.to_string(), status: status.into(), duplicate: false, changed })
         }
 
+        fn effects(d: &IncomingDelivery) -> &[Effect] {
+            match &d.processing {
+                Processing::Apply(effects) => effects,
+                _ => &[],
+            }
+        }
+
+        /// Stores deliveries with one multi-row INSERT; returns the GUIDs that were not stored
+        /// before.
+        async fn insert_many(
+            conn: &mut Conn,
+            batch: &[IncomingDelivery],
+            settled: &[(&'static str, Option<String>, Option<DateTime<Utc>>)],
+            now: DateTime<Utc>,
+        ) -> StoreResult<std::collections::HashSet<String>> {
+            if batch.is_empty() {
+                return Ok(Default::default());
+            }
+            const COLUMNS: usize = 16;
+            let rows: Vec<String> = (0..batch.len())
+                .map(|r| {
+                    let params: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", r * COLUMNS + c)).collect();
+                    format!("({})", params.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO deliveries (guid, event, action, installation_id, repository, repo_key, hook_id, \
+                   received_at, headers, body, body_size, status, attempts, last_error, processed_at, next_attempt_at) \
+                 VALUES {} ON CONFLICT (guid) DO NOTHING RETURNING guid",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+            for (d, (status, error, next)) in batch.iter().zip(settled) {
+                query = query
+                    .bind(&d.guid)
+                    .bind(&d.event)
+                    .bind(&d.action)
+                    .bind(d.installation_id)
+                    .bind(&d.repository)
+                    .bind(d.repository.as_ref().map(|r| r.to_lowercase()))
+                    .bind(d.hook_id)
+                    .bind(d.received_at)
+                    .bind(sqlx::types::Json(&d.headers))
+                    .bind(&d.body)
+                    .bind(d.body_size)
+                    .bind(*status)
+                    .bind(1i64)
+                    .bind(error)
+                    .bind(now)
+                    .bind(*next);
+            }
+            Ok(query.fetch_all(&mut *conn).await?.into_iter().collect())
+        }
+
         async fn existing_state(conn: &mut Conn, guid: &str) -> StoreResult<(String, i64)> {
             Ok(sqlx::query_as("SELECT status, attempts FROM deliveries WHERE guid = $1")
                 .bind(guid)
@@ -226,15 +280,38 @@ macro_rules! delivery_sql {
             async fn ingest(&self, batch: &[IncomingDelivery]) -> StoreResult<Vec<DeliveryOutcome>> {
                 let now = $crate::domain::clock::now();
                 let mut tx = self.pool.begin().await?;
+                // One statement stores every delivery of the batch; the GUIDs it returns are new.
+                let settled: Vec<_> = batch.iter().map(|d| settle(&d.processing, 1, now)).collect();
+                let mut inserted = insert_many(&mut tx, batch, &settled, now).await?;
+                let is_new: Vec<bool> = batch.iter().map(|d| inserted.remove(&d.guid)).collect();
+                // One statement applies every run of the new deliveries.
+                let runs: Vec<&ExecutionRecord> = batch
+                    .iter()
+                    .zip(&is_new)
+                    .filter(|(_, new)| **new)
+                    .flat_map(|(d, _)| effects(d))
+                    .filter_map(|e| match e {
+                        Effect::Execution(run) => Some(run),
+                        _ => None,
+                    })
+                    .collect();
+                let mut moved: std::collections::HashSet<(i64, i64)> =
+                    super::pipelines::upsert_executions(&mut tx, &runs).await?.into_iter().collect();
                 let mut outcomes = Vec::with_capacity(batch.len());
-                for d in batch {
-                    let (status, error, next) = settle(&d.processing, 1, now);
-                    if insert(&mut tx, d, status, 1, error.as_deref(), Some(now), next).await? {
-                        let changed = match &d.processing {
-                            Processing::Apply(effects) => apply(&mut tx, effects).await?,
-                            _ => Vec::new(),
-                        };
-                        outcomes.push(DeliveryOutcome { guid: d.guid.clone(), status: status.into(), duplicate: false, changed });
+                for ((d, new), (status, _, _)) in batch.iter().zip(is_new).zip(&settled) {
+                    if new {
+                        let mut changed = Vec::new();
+                        for effect in effects(d) {
+                            match effect {
+                                Effect::Execution(run) => {
+                                    if moved.remove(&(run.run_id, run.run_attempt)) {
+                                        changed.push(effect.clone());
+                                    }
+                                }
+                                other => changed.extend(apply(&mut tx, std::slice::from_ref(other)).await?),
+                            }
+                        }
+                        outcomes.push(DeliveryOutcome { guid: d.guid.clone(), status: (*status).into(), duplicate: false, changed });
                         continue;
                     }
                     let (stored_status, attempts) = existing_state(&mut tx, &d.guid).await?;

@@ -131,14 +131,42 @@ macro_rules! pipeline_sql {
 
     /// See `PipelineStore::upsert_execution`; on an open connection or transaction.
     pub(in crate::store) async fn upsert_execution(
-        conn: &mut <$db as sqlx::Database>::Connection,
-        e: &ExecutionRecord,
-    ) -> StoreResult<bool> {
-            let result = sqlx::query(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            e: &ExecutionRecord,
+        ) -> StoreResult<bool> {
+            Ok(!upsert_executions(conn, &[e]).await?.is_empty())
+        }
+
+        /// Many run attempts in one statement (a batch of deliveries costs one round trip).
+        /// Records of the same attempt are merged first, keeping the most advanced one. Returns
+        /// the attempts that were inserted or moved forward.
+        pub(in crate::store) async fn upsert_executions(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            records: &[&ExecutionRecord],
+        ) -> StoreResult<Vec<(i64, i64)>> {
+            let mut latest: std::collections::BTreeMap<(i64, i64), &ExecutionRecord> = std::collections::BTreeMap::new();
+            for e in records {
+                let rank = |r: &ExecutionRecord| ($crate::domain::run_state::rank(&r.status), r.updated_at);
+                let slot = latest.entry((e.run_id, e.run_attempt)).or_insert(e);
+                if rank(e) > rank(slot) {
+                    *slot = e;
+                }
+            }
+            if latest.is_empty() {
+                return Ok(Vec::new());
+            }
+            const COLUMNS: usize = 21;
+            let rows: Vec<String> = (0..latest.len())
+                .map(|r| {
+                    let params: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", r * COLUMNS + c)).collect();
+                    format!("({})", params.join(", "))
+                })
+                .collect();
+            let sql = format!(
                 "INSERT INTO executions (run_id, run_attempt, repository, repo_key, workflow_path, workflow_name, \
                    status, status_rank, conclusion, branch, head_sha, event, run_number, actor, html_url, \
                    created_at, started_at, updated_at, completed_at, duration_seconds, recorded_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
+                 VALUES {} \
                  ON CONFLICT (run_id, run_attempt) DO UPDATE SET \
                    status = excluded.status, status_rank = excluded.status_rank, \
                    conclusion = COALESCE(excluded.conclusion, executions.conclusion), \
@@ -154,32 +182,37 @@ macro_rules! pipeline_sql {
                    duration_seconds = COALESCE(excluded.duration_seconds, executions.duration_seconds), \
                    recorded_at = excluded.recorded_at \
                  WHERE excluded.status_rank > executions.status_rank \
-                    OR (excluded.status_rank = executions.status_rank AND excluded.updated_at > executions.updated_at)",
-            )
-            .bind(e.run_id)
-            .bind(e.run_attempt)
-            .bind(&e.repository)
-            .bind(e.repository.to_lowercase())
-            .bind(&e.workflow_path)
-            .bind(&e.workflow_name)
-            .bind(&e.status)
-            .bind($crate::domain::run_state::rank(&e.status))
-            .bind(&e.conclusion)
-            .bind(&e.branch)
-            .bind(&e.head_sha)
-            .bind(&e.event)
-            .bind(e.run_number)
-            .bind(&e.actor)
-            .bind(&e.html_url)
-            .bind(e.created_at)
-            .bind(e.started_at)
-            .bind(e.updated_at)
-            .bind(e.completed_at)
-            .bind(e.duration_seconds())
-            .bind($crate::domain::clock::now())
-            .execute(&mut *conn)
-            .await?;
-            Ok(result.rows_affected() > 0)
+                    OR (excluded.status_rank = executions.status_rank AND excluded.updated_at > executions.updated_at) \
+                 RETURNING run_id, run_attempt",
+                rows.join(", ")
+            );
+            let now = $crate::domain::clock::now();
+            let mut query = sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(sql));
+            for e in latest.values() {
+                query = query
+                    .bind(e.run_id)
+                    .bind(e.run_attempt)
+                    .bind(&e.repository)
+                    .bind(e.repository.to_lowercase())
+                    .bind(&e.workflow_path)
+                    .bind(&e.workflow_name)
+                    .bind(&e.status)
+                    .bind($crate::domain::run_state::rank(&e.status))
+                    .bind(&e.conclusion)
+                    .bind(&e.branch)
+                    .bind(&e.head_sha)
+                    .bind(&e.event)
+                    .bind(e.run_number)
+                    .bind(&e.actor)
+                    .bind(&e.html_url)
+                    .bind(e.created_at)
+                    .bind(e.started_at)
+                    .bind(e.updated_at)
+                    .bind(e.completed_at)
+                    .bind(e.duration_seconds())
+                    .bind(now);
+            }
+            Ok(query.fetch_all(&mut *conn).await?)
         }
 
         /// See `PipelineStore::upsert_job`; on an open connection or transaction.

@@ -58,7 +58,37 @@ struct Touch {
     data: Value,
 }
 
+/// Pipelines by (repository, workflow), remembered briefly: a busy repository's deliveries would
+/// otherwise cost a lookup each. A change to a pipeline shows in live events within `TTL`.
+#[derive(Default)]
+struct PipelineCache(std::collections::HashMap<(String, String), (std::time::Instant, Option<Pipeline>)>);
+
+impl PipelineCache {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+    async fn get(
+        &mut self,
+        store: &dyn Store,
+        repository: &str,
+        workflow_path: &str,
+    ) -> anyhow::Result<Option<Pipeline>> {
+        let key = (repository.to_lowercase(), workflow_path.to_string());
+        if let Some((at, pipeline)) = self.0.get(&key)
+            && at.elapsed() < Self::TTL
+        {
+            return Ok(pipeline.clone());
+        }
+        let pipeline = store.find_pipeline(repository, workflow_path).await?;
+        if self.0.len() > 10_000 {
+            self.0.clear();
+        }
+        self.0.insert(key, (std::time::Instant::now(), pipeline.clone()));
+        Ok(pipeline)
+    }
+}
+
 async fn publish(mut receiver: mpsc::Receiver<Batch>, store: Arc<dyn Store>, live: Arc<Live>, origin: String) {
+    let mut cache = PipelineCache::default();
     while let Some(first) = receiver.recv().await {
         // Whatever else arrived meanwhile is published together, each pipeline's stats once.
         let mut batches = vec![first];
@@ -80,7 +110,7 @@ async fn publish(mut receiver: mpsc::Receiver<Batch>, store: Arc<dyn Store>, liv
                 tracing::warn!(error = %err, "live update failed");
             }
         }
-        if let Err(err) = publish_touches(touches, store.as_ref(), &live).await {
+        if let Err(err) = publish_touches(touches, store.as_ref(), &live, &mut cache).await {
             tracing::warn!(error = %err, "live update failed");
         }
         if !local.is_empty() {
@@ -167,13 +197,21 @@ async fn remote_touches(
     Ok(())
 }
 
-async fn publish_touches(touches: Vec<Touch>, store: &dyn Store, live: &Live) -> anyhow::Result<()> {
+async fn publish_touches(
+    touches: Vec<Touch>,
+    store: &dyn Store,
+    live: &Live,
+    cache: &mut PipelineCache,
+) -> anyhow::Result<()> {
     let mut pipelines: BTreeMap<String, Pipeline> = BTreeMap::new();
     for touch in touches {
-        let Some(p) = pipeline_of(store, &touch.repository, &touch.workflow_path, touch.branch.as_deref()).await?
-        else {
+        // Runs of branches outside the pipeline's trigger branches are not its runs.
+        let Some(p) = cache.get(store, &touch.repository, &touch.workflow_path).await? else { continue };
+        let branches = p.trigger_branches();
+        let branch = touch.branch.as_deref();
+        if !(branches.is_empty() || branch.is_some_and(|b| branches.iter().any(|t| t == b))) {
             continue;
-        };
+        }
         live.publish(touch.kind, Some(p.id.clone()), json!({"pipeline_id": p.id, touch.kind: touch.data}));
         pipelines.insert(p.id.clone(), p);
     }
@@ -185,17 +223,4 @@ async fn publish_touches(touches: Vec<Touch>, store: &dyn Store, live: &Live) ->
         live.publish("stats", Some(id), stats::stats_body(&pipeline, &snapshot));
     }
     Ok(())
-}
-
-/// The pipeline a run belongs to, if one is provisioned for its workflow and branch.
-async fn pipeline_of(
-    store: &dyn Store,
-    repository: &str,
-    workflow_path: &str,
-    branch: Option<&str>,
-) -> anyhow::Result<Option<Pipeline>> {
-    let Some(pipeline) = store.find_pipeline(repository, workflow_path).await? else { return Ok(None) };
-    let branches = pipeline.trigger_branches();
-    let in_scope = branches.is_empty() || branch.is_some_and(|b| branches.iter().any(|t| t == b));
-    Ok(in_scope.then_some(pipeline))
 }
