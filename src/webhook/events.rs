@@ -132,7 +132,8 @@ pub struct Issue {
     pub html_url: Option<String>,
     pub title: String,
     pub body: Option<String>,
-    pub state: String,
+    /// Absent from some events (`pinned`, `unpinned`).
+    pub state: Option<String>,
     #[serde(default)]
     pub labels: Vec<Label>,
     pub updated_at: DateTime<Utc>,

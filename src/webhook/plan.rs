@@ -42,6 +42,10 @@ pub fn plan(event: &str, body: &[u8]) -> Result<Plan, String> {
         }
         "issues" => {
             let e: IssuesEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            if e.issue.state.is_none() {
+                // An event without the issue's state (pinned, unpinned) says nothing to sync.
+                return Ok(Plan::Apply(Vec::new()));
+            }
             Ok(Plan::Apply(vec![Effect::Issue(issue_change(e))]))
         }
         "pull_request" => {
@@ -131,7 +135,12 @@ pub fn issue_from(action: &str, repository: &str, issue: &Issue) -> IssueChange 
     IssueChange {
         action: action.to_string(),
         link: issue_link(repository, issue),
-        issue: IssueState::new(&issue.title, issue.body.as_deref().unwrap_or(""), &issue.state, &labels),
+        issue: IssueState::new(
+            &issue.title,
+            issue.body.as_deref().unwrap_or(""),
+            issue.state.as_deref().unwrap_or("open"),
+            &labels,
+        ),
         updated_at: issue.updated_at,
         sender: None,
         sender_is_bot: false,
@@ -263,5 +272,33 @@ mod tests {
         let err = plan("workflow_run", br#"{"workflow_run": {}}"#).unwrap_err();
         assert!(err.starts_with("workflow_run payload not understood"), "{err}");
         assert!(plan("workflow_job", b"not json").is_err());
+    }
+
+    #[test]
+    fn issues_pull_requests_and_pushes_are_planned() {
+        let issue = json!({"number": 4, "title": "T", "body": null, "state": "open", "labels": [{"name": "urgent"}],
+                           "updated_at": "2026-01-05T10:00:00Z"});
+        let body = json!({"action": "opened", "issue": issue, "repository": {"full_name": "o/r"},
+                          "sender": {"login": "ccm[bot]", "type": "Bot"}});
+        let Plan::Apply(effects) = plan("issues", body.to_string().as_bytes()).unwrap() else { panic!() };
+        let Effect::Issue(c) = &effects[0] else { panic!("not an issue") };
+        assert_eq!((c.link.number, c.issue.body.as_str(), c.sender_is_bot), (4, "", true));
+        let pinned = json!({"action": "pinned", "issue": {"number": 4, "title": "T", "updated_at": "2026-01-05T10:00:00Z"},
+                            "repository": {"full_name": "o/r"}});
+        assert_eq!(plan("issues", pinned.to_string().as_bytes()).unwrap(), Plan::Apply(vec![]));
+        let pr = json!({"action": "opened", "repository": {"full_name": "o/r"}, "pull_request": {
+            "number": 9, "title": "Fixes #4", "body": null, "state": "open", "head": {"sha": "abc"},
+            "updated_at": "2026-01-05T10:00:00Z"}});
+        let Plan::Apply(effects) = plan("pull_request", pr.to_string().as_bytes()).unwrap() else { panic!() };
+        let Effect::PullRequest(p) = &effects[0] else { panic!("not a pull request") };
+        assert_eq!((p.closes.len(), p.merged, p.head_sha.as_deref()), (1, false, Some("abc")));
+        let push = |r: &str| {
+            json!({"ref": r, "before": "a", "after": "b", "repository": {"full_name": "o/r", "default_branch": "main"},
+                   "commits": []})
+            .to_string()
+        };
+        let Plan::Apply(effects) = plan("push", push("refs/heads/main").as_bytes()).unwrap() else { panic!() };
+        assert!(matches!(&effects[0], Effect::Push(p) if p.after == "b"));
+        assert_eq!(plan("push", push("refs/heads/dev").as_bytes()).unwrap(), Plan::Apply(vec![]));
     }
 }
