@@ -4,3 +4,4 @@ pub mod clock;
 pub mod pipeline;
 pub mod run_state;
 pub mod stats;
+pub mod tasks;

@@ -42,6 +42,7 @@ pub enum As {
 pub enum Method {
     Get,
     Post,
+    Patch,
 }
 
 impl Method {
@@ -49,6 +50,7 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
+            Method::Patch => "PATCH",
         }
     }
 }
@@ -249,6 +251,7 @@ impl GithubClient {
         let sent = match method {
             Method::Get => client._get(path).await,
             Method::Post => client._post(path, body).await,
+            Method::Patch => client._patch(path, body).await,
         };
         let response = match sent {
             Ok(response) => response,

@@ -107,6 +107,8 @@ pub async fn run(gh: &Github, job: &OutboxJob) -> Result<Value, GhError> {
         BACKFILL => backfill(gh, &string(p, "pipeline_id")?).await,
         RECOVER_DELIVERIES => super::recovery::recover_deliveries(gh).await,
         CORRECT_STUCK_RUNS => super::recovery::correct_stuck_runs(gh).await,
+        super::tasks::CREATE_ISSUE => super::tasks::create_issue(gh, int(p, "task_id")?, &string(p, "repo")?).await,
+        super::tasks::UPDATE_ISSUE => super::tasks::update_issue(gh, int(p, "task_id")?).await,
         other => Err(GhError::Refused { status: 0, message: format!("unknown outbox job kind '{other}'") }),
     }
 }

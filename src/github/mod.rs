@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod recovery;
 pub mod register;
 pub mod runs;
+pub mod tasks;
 pub mod verify;
 
 use std::sync::Arc;

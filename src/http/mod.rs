@@ -11,6 +11,8 @@ mod integrations;
 mod paging;
 pub(crate) mod pipeline_github;
 mod pipelines;
+mod sync;
+mod tasks;
 mod webhooks;
 
 use std::sync::Arc;
@@ -103,6 +105,8 @@ pub fn build_app(
                 .configure(deliveries::routes)
                 .configure(actions::routes)
                 .configure(integrations::routes)
+                .configure(tasks::routes)
+                .configure(sync::routes)
                 .configure(audit::routes),
         )
         .default_service(web::to(not_found))

@@ -142,6 +142,9 @@ macro_rules! delivery_sql {
                         super::installations::apply_change(conn, i).await?;
                         true
                     }
+                    Effect::Issue(c) => super::tasks::apply_issue_change(conn, c, false).await?.changed,
+                    Effect::PullRequest(p) => super::tasks::apply_pull_request(conn, p).await?,
+                    Effect::Push(p) => super::tasks::record_push(conn, p).await?,
                 };
                 if did_change {
                     changed.push(effect.clone());

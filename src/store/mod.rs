@@ -13,6 +13,7 @@ mod outbox;
 mod pipelines;
 mod postgres;
 mod sqlite;
+pub mod tasks;
 
 pub use deliveries::{
     DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySummary, IncomingDelivery, Processing, StoredDelivery,
@@ -24,6 +25,10 @@ pub use outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
 pub use pipelines::PipelineStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use tasks::{
+    IssueApplied, IssueChange, IssueLink, NewTask, PullRequest, PullRequestRecord, Push, PushRecord, SyncSettings,
+    Task, TaskFilter, TaskStore,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -57,7 +62,7 @@ pub enum Backend {
 
 /// Everything ccm stores, one sub-trait per area, each implemented for both databases.
 pub trait Store:
-    PipelineStore + InstallationStore + DeliveryStore + OutboxStore + GithubStore + Send + Sync + 'static
+    PipelineStore + InstallationStore + DeliveryStore + OutboxStore + GithubStore + TaskStore + Send + Sync + 'static
 {
     fn backend(&self) -> Backend;
 

@@ -165,6 +165,12 @@ pub enum Effect {
     Execution(ExecutionRecord),
     Job(JobRecord),
     Installation(super::InstallationChange),
+    /// An `issues` event: the linked task follows.
+    Issue(super::IssueChange),
+    /// A `pull_request` event: stored, linked to the tasks it closes.
+    PullRequest(super::PullRequestRecord),
+    /// A push to a repository's default branch.
+    Push(super::PushRecord),
 }
 
 /// Raw figures for one pipeline's stats, computed by the database in one round trip.

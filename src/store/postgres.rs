@@ -61,3 +61,8 @@ mod github {
     use super::PostgresStore;
     crate::store::github::github_sql!(PostgresStore, sqlx::Postgres);
 }
+
+mod tasks {
+    use super::PostgresStore;
+    crate::store::tasks::task_sql!(PostgresStore, sqlx::Postgres);
+}

@@ -60,3 +60,8 @@ mod github {
     use super::SqliteStore;
     crate::store::github::github_sql!(SqliteStore, sqlx::Sqlite);
 }
+
+mod tasks {
+    use super::SqliteStore;
+    crate::store::tasks::task_sql!(SqliteStore, sqlx::Sqlite);
+}

@@ -104,3 +104,106 @@ pub struct InstallationRepositoriesEvent {
     #[serde(default)]
     pub repositories_removed: Vec<Repository>,
 }
+
+/// A user or bot: `type` is `Bot` for GitHub Apps' bots (`<slug>[bot]`).
+#[derive(Debug, Deserialize)]
+pub struct Sender {
+    pub login: String,
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+}
+
+impl Sender {
+    pub fn is_bot(&self) -> bool {
+        self.kind.as_deref() == Some("Bot") && self.login.ends_with("[bot]")
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Label {
+    pub name: String,
+}
+
+/// An issue, as events and the REST API give it.
+#[derive(Debug, Deserialize)]
+pub struct Issue {
+    pub number: i64,
+    pub node_id: Option<String>,
+    pub html_url: Option<String>,
+    pub title: String,
+    pub body: Option<String>,
+    /// Absent from some events (`pinned`, `unpinned`).
+    pub state: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IssuesEvent {
+    pub action: String,
+    pub issue: Issue,
+    pub repository: Repository,
+    pub sender: Option<Sender>,
+    pub changes: Option<IssueChanges>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IssueChanges {
+    pub new_issue: Option<Issue>,
+    pub new_repository: Option<Repository>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PullRequestEvent {
+    pub action: String,
+    pub pull_request: PullRequestPayload,
+    pub repository: Repository,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PullRequestPayload {
+    pub number: i64,
+    pub title: String,
+    pub body: Option<String>,
+    pub state: String,
+    #[serde(default)]
+    pub draft: bool,
+    #[serde(default)]
+    pub merged: Option<bool>,
+    pub merged_at: Option<DateTime<Utc>>,
+    pub head: PullRequestHead,
+    pub user: Option<Login>,
+    pub html_url: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PullRequestHead {
+    pub sha: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PushEvent {
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    #[serde(default)]
+    pub before: String,
+    #[serde(default)]
+    pub after: String,
+    pub repository: PushRepository,
+    pub pusher: Option<Pusher>,
+    #[serde(default)]
+    pub commits: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PushRepository {
+    pub full_name: String,
+    pub default_branch: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Pusher {
+    pub name: Option<String>,
+}

@@ -1,7 +1,11 @@
 //! What a delivery changes, decided from its event name and body alone (no I/O), so it can be
 //! worked out on the request's thread and applied inside the batch transaction.
 
-use crate::store::{Effect, ExecutionRecord, InstallationChange, JobRecord, Processing};
+use crate::domain::tasks::{IssueState, closing_refs};
+use crate::store::{
+    Effect, ExecutionRecord, InstallationChange, IssueChange, IssueLink, JobRecord, Processing, PullRequestRecord,
+    PushRecord,
+};
 
 use super::events::*;
 
@@ -14,8 +18,8 @@ pub enum Plan {
     Ignore,
 }
 
-/// Events stored for later use (tasks sync) that need nothing now.
-const KEPT: &[&str] = &["ping", "issues", "pull_request", "push"];
+/// Events stored that need nothing done.
+const KEPT: &[&str] = &["ping"];
 
 pub fn plan(event: &str, body: &[u8]) -> Result<Plan, String> {
     let parse_error = |e: serde_json::Error| format!("{event} payload not understood: {e}");
@@ -35,6 +39,23 @@ pub fn plan(event: &str, body: &[u8]) -> Result<Plan, String> {
         "installation_repositories" => {
             let e: InstallationRepositoriesEvent = serde_json::from_slice(body).map_err(parse_error)?;
             Ok(Plan::Apply(vec![Effect::Installation(installation_repositories(e))]))
+        }
+        "issues" => {
+            let e: IssuesEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            if e.issue.state.is_none() {
+                // An event without the issue's state (pinned, unpinned) says nothing to sync.
+                return Ok(Plan::Apply(Vec::new()));
+            }
+            Ok(Plan::Apply(vec![Effect::Issue(issue_change(e))]))
+        }
+        "pull_request" => {
+            let e: PullRequestEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            Ok(Plan::Apply(vec![Effect::PullRequest(pull_request(e))]))
+        }
+        "push" => {
+            let e: PushEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            // Only pushes to the default branch are recorded; others are stored, nothing done.
+            Ok(Plan::Apply(push(e).map(Effect::Push).into_iter().collect()))
         }
         e if KEPT.contains(&e) => Ok(Plan::Apply(Vec::new())),
         _ => Ok(Plan::Ignore),
@@ -97,6 +118,81 @@ fn job(e: WorkflowJobEvent) -> JobRecord {
         updated_at,
         steps: serde_json::Value::Array(job.steps),
     }
+}
+
+fn issue_link(repository: &str, issue: &Issue) -> IssueLink {
+    IssueLink {
+        repository: repository.to_string(),
+        number: issue.number,
+        node_id: issue.node_id.clone(),
+        url: issue.html_url.clone(),
+    }
+}
+
+/// An issue (from an event or the REST API) as a change to apply.
+pub fn issue_from(action: &str, repository: &str, issue: &Issue) -> IssueChange {
+    let labels: Vec<String> = issue.labels.iter().map(|l| l.name.clone()).collect();
+    IssueChange {
+        action: action.to_string(),
+        link: issue_link(repository, issue),
+        issue: IssueState::new(
+            &issue.title,
+            issue.body.as_deref().unwrap_or(""),
+            issue.state.as_deref().unwrap_or("open"),
+            &labels,
+        ),
+        updated_at: issue.updated_at,
+        sender: None,
+        sender_is_bot: false,
+        transferred_to: None,
+    }
+}
+
+fn issue_change(e: IssuesEvent) -> IssueChange {
+    let mut change = issue_from(&e.action, &e.repository.full_name, &e.issue);
+    change.sender_is_bot = e.sender.as_ref().is_some_and(Sender::is_bot);
+    change.sender = e.sender.map(|s| s.login);
+    if let Some(changes) = e.changes
+        && let (Some(issue), Some(repo)) = (changes.new_issue, changes.new_repository)
+    {
+        change.transferred_to = Some(issue_link(&repo.full_name, &issue));
+    }
+    change
+}
+
+fn pull_request(e: PullRequestEvent) -> PullRequestRecord {
+    let pr = e.pull_request;
+    let repository = e.repository.full_name;
+    let closes = closing_refs(&repository, &[&pr.title, pr.body.as_deref().unwrap_or("")]);
+    PullRequestRecord {
+        action: e.action,
+        number: pr.number,
+        title: pr.title,
+        state: pr.state,
+        draft: pr.draft,
+        merged: pr.merged.unwrap_or(false) || pr.merged_at.is_some(),
+        head_sha: pr.head.sha,
+        author: pr.user.map(|u| u.login),
+        url: pr.html_url,
+        updated_at: pr.updated_at,
+        closes,
+        repository,
+    }
+}
+
+fn push(e: PushEvent) -> Option<PushRecord> {
+    let default = e.repository.default_branch?;
+    if e.git_ref != format!("refs/heads/{default}") {
+        return None;
+    }
+    Some(PushRecord {
+        repository: e.repository.full_name,
+        git_ref: e.git_ref,
+        before: e.before,
+        after: e.after,
+        pusher: e.pusher.and_then(|p| p.name),
+        commits_count: e.commits.len() as i64,
+    })
 }
 
 fn installation(e: InstallationEvent) -> Option<InstallationChange> {
@@ -171,9 +267,38 @@ mod tests {
     #[test]
     fn unknown_events_are_ignored_and_bad_shapes_are_errors() {
         assert_eq!(plan("star", b"{}").unwrap(), Plan::Ignore);
-        assert_eq!(plan("push", b"{}").unwrap(), Plan::Apply(vec![]));
+        assert_eq!(plan("ping", b"{}").unwrap(), Plan::Apply(vec![]));
+        assert!(plan("push", b"{}").is_err());
         let err = plan("workflow_run", br#"{"workflow_run": {}}"#).unwrap_err();
         assert!(err.starts_with("workflow_run payload not understood"), "{err}");
         assert!(plan("workflow_job", b"not json").is_err());
+    }
+
+    #[test]
+    fn issues_pull_requests_and_pushes_are_planned() {
+        let issue = json!({"number": 4, "title": "T", "body": null, "state": "open", "labels": [{"name": "urgent"}],
+                           "updated_at": "2026-01-05T10:00:00Z"});
+        let body = json!({"action": "opened", "issue": issue, "repository": {"full_name": "o/r"},
+                          "sender": {"login": "ccm[bot]", "type": "Bot"}});
+        let Plan::Apply(effects) = plan("issues", body.to_string().as_bytes()).unwrap() else { panic!() };
+        let Effect::Issue(c) = &effects[0] else { panic!("not an issue") };
+        assert_eq!((c.link.number, c.issue.body.as_str(), c.sender_is_bot), (4, "", true));
+        let pinned = json!({"action": "pinned", "issue": {"number": 4, "title": "T", "updated_at": "2026-01-05T10:00:00Z"},
+                            "repository": {"full_name": "o/r"}});
+        assert_eq!(plan("issues", pinned.to_string().as_bytes()).unwrap(), Plan::Apply(vec![]));
+        let pr = json!({"action": "opened", "repository": {"full_name": "o/r"}, "pull_request": {
+            "number": 9, "title": "Fixes #4", "body": null, "state": "open", "head": {"sha": "abc"},
+            "updated_at": "2026-01-05T10:00:00Z"}});
+        let Plan::Apply(effects) = plan("pull_request", pr.to_string().as_bytes()).unwrap() else { panic!() };
+        let Effect::PullRequest(p) = &effects[0] else { panic!("not a pull request") };
+        assert_eq!((p.closes.len(), p.merged, p.head_sha.as_deref()), (1, false, Some("abc")));
+        let push = |r: &str| {
+            json!({"ref": r, "before": "a", "after": "b", "repository": {"full_name": "o/r", "default_branch": "main"},
+                   "commits": []})
+            .to_string()
+        };
+        let Plan::Apply(effects) = plan("push", push("refs/heads/main").as_bytes()).unwrap() else { panic!() };
+        assert!(matches!(&effects[0], Effect::Push(p) if p.after == "b"));
+        assert_eq!(plan("push", push("refs/heads/dev").as_bytes()).unwrap(), Plan::Apply(vec![]));
     }
 }

@@ -151,7 +151,7 @@ async fn local_touches(
                         });
                     }
                 }
-                Effect::Installation(_) => {}
+                Effect::Installation(_) | Effect::Issue(_) | Effect::PullRequest(_) | Effect::Push(_) => {}
             }
         }
     }

@@ -1,0 +1,245 @@
+//! Sync between tasks and GitHub issues: per-repository settings, the explicit sync calls
+//! (`POST /api/sync/issue-to-task`, `POST /api/sync/task-to-issue`, request and response shapes
+//! as CommandCenter's), and a pipeline's pushes to its repository's default branch.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::tasks::task_json;
+use super::{Actor, ApiError, AppState, method_not_allowed};
+use crate::github::{outbox, tasks as gh_tasks};
+use crate::store::tasks::audit;
+use crate::store::{OutboxJob, SyncSettings};
+
+/// How long the explicit sync calls wait for their outbox job before answering `queued`.
+const WAIT_FOR_JOB: Duration = Duration::from_secs(20);
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/sync/repositories/{owner}/{repo}")
+            .route(web::get().to(get_settings))
+            .route(web::put().to(put_settings))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/sync/issue-to-task")
+            .route(web::post().to(issue_to_task))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/sync/task-to-issue")
+            .route(web::post().to(task_to_issue))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/pipelines/{id}/pushes")
+            .route(web::get().to(pushes))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+fn repo_name(owner: &str, name: &str) -> Result<String, ApiError> {
+    let ok = |s: &str| {
+        !s.is_empty() && s != "." && s != ".." && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    if !ok(owner) || !ok(name) {
+        return Err(ApiError::BadRequest(format!("Invalid repository '{owner}/{name}'")));
+    }
+    Ok(format!("{owner}/{name}"))
+}
+
+fn settings_json(repository: &str, s: &SyncSettings, is_default: bool) -> Value {
+    json!({
+        "success": true,
+        "repository": repository,
+        "auto_sync": s.auto_sync,
+        "default_labels": s.default_labels,
+        "default": is_default,
+    })
+}
+
+async fn get_settings(
+    state: web::Data<AppState>,
+    _actor: Actor,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let repository = repo_name(&path.0, &path.1)?;
+    let stored = state.store.sync_settings(&repository).await?;
+    let is_default = stored.is_none();
+    Ok(HttpResponse::Ok().json(settings_json(&repository, &stored.unwrap_or_default(), is_default)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsBody {
+    auto_sync: Option<bool>,
+    default_labels: Option<Vec<String>>,
+}
+
+async fn put_settings(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<(String, String)>,
+    body: web::Json<SettingsBody>,
+) -> Result<HttpResponse, ApiError> {
+    let repository = repo_name(&path.0, &path.1)?;
+    let mut settings = state.store.sync_settings(&repository).await?.unwrap_or_default();
+    if let Some(a) = body.auto_sync {
+        settings.auto_sync = a;
+    }
+    if let Some(labels) = &body.default_labels {
+        if labels.iter().any(|l| l.trim().is_empty() || l.chars().count() > 50) {
+            return Err(ApiError::BadRequest("default_labels must be non-empty names of at most 50 characters".into()));
+        }
+        settings.default_labels = crate::domain::tasks::normalize_labels(labels);
+    }
+    let details =
+        json!({"repository": repository, "auto_sync": settings.auto_sync, "default_labels": settings.default_labels});
+    state.store.put_sync_settings(&repository, &settings, &audit(&actor.0, "sync.settings_updated", details)).await?;
+    Ok(HttpResponse::Ok().json(settings_json(&repository, &settings, false)))
+}
+
+#[derive(Debug, Deserialize)]
+struct RepositoryRef {
+    owner: String,
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct IssueToTask {
+    issue_number: i64,
+    repository: RepositoryRef,
+}
+
+/// Reads the issue through the API and creates or updates its task.
+async fn issue_to_task(
+    state: web::Data<AppState>,
+    _actor: Actor,
+    body: web::Json<IssueToTask>,
+) -> Result<HttpResponse, ApiError> {
+    let repository = repo_name(&body.repository.owner, &body.repository.name)?;
+    if body.issue_number <= 0 {
+        return Err(ApiError::BadRequest("issue_number must be a positive number".into()));
+    }
+    let gh = state.github()?;
+    let issue = gh_tasks::read_issue(&gh, &repository, body.issue_number)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Issue not found: {repository}#{}", body.issue_number)))?;
+    if issue.get("pull_request").is_some() {
+        return Err(ApiError::BadRequest(format!("{repository}#{} is a pull request", body.issue_number)));
+    }
+    let parsed: crate::webhook::events::Issue = serde_json::from_value(issue)
+        .map_err(|e| ApiError::Github(format!("GitHub's issue could not be read: {e}")))?;
+    let change = crate::webhook::plan::issue_from("sync", &repository, &parsed);
+    let applied = state.store.apply_issue(&change, true).await?;
+    let task_id = applied.task_id.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("issue sync made no task")))?;
+    let task = state.store.get_task(task_id).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "task_id": task_id,
+        "issue_number": body.issue_number,
+        "url": parsed.html_url,
+        "action": if applied.created { "created" } else { "updated" },
+        "task": task.as_ref().map(task_json),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+struct TaskToIssue {
+    task_id: i64,
+    repository: RepositoryRef,
+}
+
+async fn wait_for(state: &AppState, job_id: i64) -> Result<Option<OutboxJob>, ApiError> {
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_JOB;
+    loop {
+        if let Some(job) = state.store.get_job(job_id).await?
+            && (job.status == "done" || job.status == "failed")
+        {
+            return Ok(Some(job));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Creates the task's issue (or updates the issue it already has), through the outbox, and
+/// answers `{"issue_number", "url", "action"}` once GitHub has.
+async fn task_to_issue(
+    state: web::Data<AppState>,
+    _actor: Actor,
+    body: web::Json<TaskToIssue>,
+) -> Result<HttpResponse, ApiError> {
+    let repository = repo_name(&body.repository.owner, &body.repository.name)?;
+    let task = state
+        .store
+        .get_task(body.task_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Task not found: {}", body.task_id)))?;
+    let gh = state.github()?;
+    let linked = task.issue_number.is_some() && !task.issue_deleted;
+    let (kind, payload, action) = match &task.repository {
+        Some(repo) if linked && !repo.eq_ignore_ascii_case(&repository) => {
+            return Err(ApiError::Conflict {
+                message: format!("Task {} is linked to an issue of {repo}", task.id),
+                pipeline_id: None,
+            });
+        }
+        _ if linked => (gh_tasks::UPDATE_ISSUE, json!({"task_id": task.id}), "updated"),
+        _ => (gh_tasks::CREATE_ISSUE, json!({"task_id": task.id, "repo": repository}), "created"),
+    };
+    let dedupe = (action == "created").then(|| format!("task-issue:{}", task.id));
+    let job_id = outbox::enqueue(&gh, kind, payload, dedupe).await?;
+    let Some(job) = wait_for(&state, job_id).await? else {
+        return Ok(HttpResponse::Accepted().json(json!({
+            "issue_number": task.issue_number, "url": task.issue_url, "action": "queued", "job_id": job_id,
+        })));
+    };
+    if job.status == "failed" {
+        return Err(ApiError::Github(format!(
+            "GitHub refused the issue {}: {}",
+            if action == "created" { "creation" } else { "update" },
+            job.last_error.unwrap_or_default()
+        )));
+    }
+    let task = state.store.get_task(task.id).await?.unwrap_or(task);
+    let result = job.result.map(|r| r.0).unwrap_or(Value::Null);
+    let action = result.get("action").and_then(Value::as_str).unwrap_or(action).to_string();
+    Ok(HttpResponse::Ok().json(json!({
+        "issue_number": task.issue_number,
+        "url": task.issue_url,
+        "action": action,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+struct PushesQuery {
+    limit: Option<i64>,
+}
+
+/// Pushes to the default branch of a pipeline's repository, newest first.
+async fn pushes(
+    state: web::Data<AppState>,
+    _actor: Actor,
+    id: web::Path<String>,
+    q: web::Query<PushesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, _) = super::paging::resolve(q.limit, None, 20)?;
+    let pipeline =
+        state.store.get_pipeline(&id).await?.ok_or_else(|| ApiError::NotFound(format!("Pipeline not found: {id}")))?;
+    let pushes = state.store.list_pushes(&pipeline.repository, limit).await?;
+    let items: Vec<Value> = pushes
+        .iter()
+        .map(|p| {
+            json!({
+                "ref": p.git_ref, "before": p.before_sha, "after": p.after_sha, "pusher": p.pusher,
+                "commits_count": p.commits_count, "received_at": crate::domain::clock::format(&p.received_at),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"success": true, "repository": pipeline.repository, "pushes": items})))
+}

@@ -1,0 +1,274 @@
+//! Research tasks: `GET/POST /api/tasks`, `GET/PATCH/DELETE /api/tasks/{id}`. A change to a
+//! task linked to an issue is written to the issue through the outbox.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Actor, ApiError, AppState, method_not_allowed, paging};
+use crate::domain::clock;
+use crate::domain::tasks::{PRIORITIES, STATUSES, labels_with_priority, priority_from_labels};
+use crate::github::{outbox, tasks as gh_tasks};
+use crate::store::tasks::audit;
+use crate::store::{NewTask, Task, TaskFilter};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/tasks")
+            .route(web::get().to(list))
+            .route(web::post().to(create))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/tasks/{id}")
+            .route(web::get().to(get))
+            .route(web::patch().to(update))
+            .route(web::delete().to(delete))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+pub(crate) fn task_json(t: &Task) -> Value {
+    let issue = match (&t.repository, t.issue_number) {
+        (Some(repository), Some(number)) => json!({
+            "repository": repository,
+            "number": number,
+            "node_id": t.issue_node_id,
+            "url": t.issue_url,
+            "deleted": t.issue_deleted,
+        }),
+        _ => Value::Null,
+    };
+    json!({
+        "id": t.id,
+        "title": t.title,
+        "description": t.description,
+        "status": t.status,
+        "priority": t.priority,
+        "labels": t.labels.0,
+        "origin": t.origin,
+        "issue": issue,
+        "sync": {
+            "pending": t.local_changed_at.is_some(),
+            "issue_updated_at": t.synced_at.as_ref().map(clock::format),
+        },
+        "version": t.version,
+        "created_at": clock::format(&t.created_at),
+        "updated_at": clock::format(&t.updated_at),
+    })
+}
+
+pub(crate) fn parse_id(id: &str) -> Result<i64, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound(format!("Task not found: {id}")))
+}
+
+fn check(value: &str, allowed: &[&str], what: &str) -> Result<(), ApiError> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!("{what} must be one of {}, got '{value}'", allowed.join(", "))))
+    }
+}
+
+fn check_title(title: &str) -> Result<String, ApiError> {
+    let title = title.trim();
+    if title.is_empty() || title.chars().count() > 256 {
+        return Err(ApiError::BadRequest("title must be 1 to 256 characters".into()));
+    }
+    Ok(title.to_string())
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    priority: Option<String>,
+    repository: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn list(state: web::Data<AppState>, _actor: Actor, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+    let (limit, offset) = paging::resolve(q.limit, q.offset, paging::DEFAULT_LIMIT)?;
+    if let Some(s) = &q.status {
+        check(s, &STATUSES, "status")?;
+    }
+    if let Some(p) = &q.priority {
+        check(p, &PRIORITIES, "priority")?;
+    }
+    let filter = TaskFilter {
+        status: q.status.clone(),
+        priority: q.priority.clone(),
+        repository: q.repository.clone().filter(|r| !r.is_empty()),
+        limit,
+        offset,
+    };
+    let page = state.store.list_tasks(&filter).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "tasks": page.items.iter().map(task_json).collect::<Vec<_>>(),
+        "count": page.total,
+        "limit": limit,
+        "offset": offset,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    title: String,
+    #[serde(default)]
+    description: String,
+    status: Option<String>,
+    priority: Option<String>,
+    #[serde(default)]
+    labels: Vec<String>,
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    actor: Actor,
+    body: web::Json<CreateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let title = check_title(&body.title)?;
+    let status = body.status.unwrap_or_else(|| "todo".into());
+    check(&status, &STATUSES, "status")?;
+    let (priority, labels) = match body.priority {
+        Some(p) => {
+            check(&p, &PRIORITIES, "priority")?;
+            let labels = labels_with_priority(&body.labels, &p);
+            (p, labels)
+        }
+        None => (priority_from_labels(&body.labels).to_string(), body.labels),
+    };
+    let task = NewTask { title, description: body.description, status, priority, labels, origin: "api".into() };
+    let task = state.store.create_task(&task, &actor.0).await?;
+    Ok(HttpResponse::Created().json(json!({"success": true, "task": task_json(&task)})))
+}
+
+async fn load(state: &AppState, id: &str) -> Result<Task, ApiError> {
+    let task_id = parse_id(id)?;
+    state.store.get_task(task_id).await?.ok_or_else(|| ApiError::NotFound(format!("Task not found: {task_id}")))
+}
+
+async fn get(state: web::Data<AppState>, _actor: Actor, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let task = load(&state, &id).await?;
+    let mut pulls = Vec::new();
+    for pr in state.store.task_pull_requests(task.id).await? {
+        let executions = match &pr.head_sha {
+            Some(sha) => state.store.executions_for_commit(&pr.repository, sha).await?,
+            None => Vec::new(),
+        };
+        let mut value = serde_json::to_value(&pr).map_err(|e| ApiError::Internal(e.into()))?;
+        value["updated_at"] = Value::from(clock::format(&pr.updated_at));
+        value["executions"] = serde_json::to_value(&executions).map_err(|e| ApiError::Internal(e.into()))?;
+        pulls.push(value);
+    }
+    let mut body = task_json(&task);
+    body["pull_requests"] = Value::from(pulls);
+    Ok(HttpResponse::Ok().json(json!({"success": true, "task": body})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    title: Option<String>,
+    description: Option<String>,
+    status: Option<String>,
+    priority: Option<String>,
+    labels: Option<Vec<String>>,
+}
+
+/// Queues the write of a linked task to its issue; what happened, for the response.
+pub(crate) async fn queue_issue_write(state: &AppState, task: &Task) -> Value {
+    let gh = match state.github() {
+        Ok(gh) => gh,
+        Err(_) => return json!({"queued": false, "reason": "github_not_configured"}),
+    };
+    match outbox::enqueue(&gh, gh_tasks::UPDATE_ISSUE, json!({"task_id": task.id}), None).await {
+        Ok(job_id) => json!({"queued": true, "job_id": job_id}),
+        Err(err) => {
+            tracing::error!(task_id = task.id, error = %err, "queueing an issue update failed");
+            json!({"queued": false, "reason": "the issue update could not be queued"})
+        }
+    }
+}
+
+async fn update(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<String>,
+    body: web::Json<UpdateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    if let Some(s) = &body.status {
+        check(s, &STATUSES, "status")?;
+    }
+    if let Some(p) = &body.priority {
+        check(p, &PRIORITIES, "priority")?;
+    }
+    let title = body.title.as_deref().map(check_title).transpose()?;
+    // Optimistic: re-read and apply again when a webhook changed the task meanwhile.
+    for _ in 0..5 {
+        let before = load(&state, &id).await?;
+        let mut task = before.clone();
+        if let Some(title) = &title {
+            task.title = title.clone();
+        }
+        if let Some(d) = &body.description {
+            task.description = d.clone();
+        }
+        if let Some(s) = &body.status {
+            task.status = s.clone();
+        }
+        if let Some(labels) = &body.labels {
+            task.labels.0 = labels.clone();
+            task.priority = priority_from_labels(labels).to_string();
+        }
+        if let Some(p) = &body.priority {
+            task.labels.0 = labels_with_priority(&task.labels.0, p);
+            task.priority = p.clone();
+        }
+        if task == before {
+            return Ok(HttpResponse::Ok().json(json!({"success": true, "task": task_json(&task), "issue_sync": null})));
+        }
+        let now = clock::now();
+        let linked = task.issue_number.is_some() && !task.issue_deleted;
+        let auto_sync = match &task.repository {
+            Some(repo) if linked => state.store.sync_settings(repo).await?.unwrap_or_default().auto_sync,
+            _ => false,
+        };
+        // Only what the issue shows is written back (title, body, state, labels).
+        let issue_changed = task.issue_state() != before.issue_state();
+        if linked && auto_sync && issue_changed {
+            task.local_changed_at = Some(now);
+        }
+        task.updated_at = now;
+        let details = json!({
+            "task_id": task.id,
+            "before": {"title": before.title, "description": before.description, "status": before.status,
+                       "priority": before.priority, "labels": before.labels.0},
+            "after": {"title": task.title, "description": task.description, "status": task.status,
+                      "priority": task.priority, "labels": task.labels.0},
+        });
+        let Some(saved) = state.store.save_task(&task, &audit(&actor.0, "task.updated", details)).await? else {
+            continue;
+        };
+        let issue_sync =
+            if linked && auto_sync && issue_changed { queue_issue_write(&state, &saved).await } else { Value::Null };
+        return Ok(
+            HttpResponse::Ok().json(json!({"success": true, "task": task_json(&saved), "issue_sync": issue_sync}))
+        );
+    }
+    Err(ApiError::Conflict { message: "The task kept changing; try again".into(), pipeline_id: None })
+}
+
+async fn delete(state: web::Data<AppState>, actor: Actor, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let task = load(&state, &id).await?;
+    let details = json!({"task_id": task.id, "title": task.title, "issue_number": task.issue_number,
+                         "repository": task.repository});
+    if !state.store.delete_task(task.id, &audit(&actor.0, "task.deleted", details)).await? {
+        return Err(ApiError::NotFound(format!("Task not found: {}", task.id)));
+    }
+    Ok(HttpResponse::Ok().json(json!({"success": true, "deleted": task.id})))
+}
