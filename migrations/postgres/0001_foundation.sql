@@ -44,7 +44,10 @@ CREATE TABLE executions (
     recorded_at      TIMESTAMPTZ NOT NULL,
     UNIQUE (run_id, run_attempt)
 );
-CREATE INDEX executions_scope_created ON executions (repo_key, workflow_path, started_at DESC);
+-- A pipeline's runs, newest attempt first, carrying every column the stats read, so that its
+-- aggregates are index-only scans.
+CREATE INDEX executions_scope_started ON executions (repo_key, workflow_path, started_at DESC, run_id DESC, run_attempt DESC)
+    INCLUDE (status, conclusion, duration_seconds, branch);
 CREATE INDEX executions_scope_open ON executions (repo_key, workflow_path, status) WHERE status <> 'completed';
 
 CREATE TABLE audit_log (

@@ -44,7 +44,11 @@ CREATE TABLE executions (
     recorded_at      TEXT NOT NULL,
     UNIQUE (run_id, run_attempt)
 );
-CREATE INDEX executions_scope_created ON executions (repo_key, workflow_path, started_at DESC);
+-- A pipeline's runs, newest attempt first, carrying every column the stats read, so that its
+-- aggregates never touch the table.
+CREATE INDEX executions_scope_started ON executions (
+    repo_key, workflow_path, started_at DESC, run_id DESC, run_attempt DESC, status, conclusion, duration_seconds, branch
+);
 CREATE INDEX executions_scope_open ON executions (repo_key, workflow_path, status) WHERE status <> 'completed';
 
 CREATE TABLE audit_log (

@@ -94,6 +94,33 @@ pub(crate) fn stats_sql(scope: &ExecutionScope) -> String {
     )
 }
 
+/// `WHERE` clause of a pipeline listing with only the filters that are set (`$1` the status,
+/// then the repo key), so that each combination gets its own plan: an index serves the status
+/// filter, where `($1 IS NULL OR status = $1)` made both databases scan every pipeline.
+pub(crate) fn pipeline_filter_clause(filter: &PipelineFilter) -> String {
+    let mut conditions = Vec::new();
+    if filter.status.is_some() {
+        conditions.push(format!("status = ${}", conditions.len() + 1));
+    }
+    if filter.repository.is_some() {
+        conditions.push(format!("repo_key = ${}", conditions.len() + 1));
+    }
+    if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) }
+}
+
+/// One page of pipelines, newest first. The inner query walks past `OFFSET` rows in an index
+/// holding all it reads (status, created_at, id); only the page's rows are then fetched.
+pub(crate) fn pipeline_page_sql(filter: &PipelineFilter) -> String {
+    let n = 1 + usize::from(filter.status.is_some()) + usize::from(filter.repository.is_some());
+    format!(
+        "SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id IN \
+           (SELECT id FROM pipelines {} ORDER BY created_at DESC, id LIMIT ${n} OFFSET ${}) \
+         ORDER BY created_at DESC, id",
+        pipeline_filter_clause(filter),
+        n + 1
+    )
+}
+
 /// The latest run of a scope, with the figures of its jobs.
 pub(crate) fn last_run_sql(scope: &ExecutionScope) -> String {
     format!(
@@ -110,7 +137,10 @@ pub(crate) fn last_run_sql(scope: &ExecutionScope) -> String {
 
 macro_rules! pipeline_sql {
     ($store:ident, $db:ty) => {
-        use $crate::store::pipelines::{last_run_sql, scope_clause, stats_sql, EXECUTION_COLUMNS, PIPELINE_COLUMNS};
+        use $crate::store::pipelines::{
+            last_run_sql, pipeline_filter_clause, pipeline_page_sql, scope_clause, stats_sql, EXECUTION_COLUMNS,
+            PIPELINE_COLUMNS,
+        };
         use $crate::store::*;
         use chrono::{DateTime, Utc};
         use sqlx::{AssertSqlSafe, FromRow, Row};
@@ -303,25 +333,18 @@ macro_rules! pipeline_sql {
             }
 
             async fn list_pipelines(&self, f: &PipelineFilter) -> StoreResult<Page<Pipeline>> {
-                // $1 status, $2 repo key; a NULL parameter leaves that filter out.
-                let filter = "($1 IS NULL OR status = $1) AND ($2 IS NULL OR repo_key = $2)";
                 let repo_key = f.repository.as_ref().map(|r| r.to_lowercase());
-                let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM pipelines WHERE {filter}")))
-                    .bind(&f.status)
-                    .bind(&repo_key)
-                    .fetch_one(&self.pool)
-                    .await?;
-                let sql = format!(
-                    "SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE {filter} \
-                     ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
-                );
-                let items = sqlx::query_as(AssertSqlSafe(sql))
-                    .bind(&f.status)
-                    .bind(&repo_key)
-                    .bind(f.limit)
-                    .bind(f.offset)
-                    .fetch_all(&self.pool)
-                    .await?;
+                // One connection for both statements: one pool checkout (and its ping) less.
+                let mut conn = self.pool.acquire().await?;
+                let count_sql = format!("SELECT COUNT(*) FROM pipelines {}", pipeline_filter_clause(f));
+                let mut count = sqlx::query_scalar(AssertSqlSafe(count_sql));
+                let mut page = sqlx::query_as(AssertSqlSafe(pipeline_page_sql(f)));
+                for value in [&f.status, &repo_key].into_iter().flatten() {
+                    count = count.bind(value);
+                    page = page.bind(value);
+                }
+                let total: i64 = count.fetch_one(&mut *conn).await?;
+                let items = page.bind(f.limit).bind(f.offset).fetch_all(&mut *conn).await?;
                 Ok(Page { items, total })
             }
 
@@ -424,14 +447,16 @@ macro_rules! pipeline_sql {
                 for branch in &scope.branches {
                     query = query.bind(branch);
                 }
-                let row = query.fetch_one(&self.pool).await?;
+                // One connection for both statements: one pool checkout (and its ping) less.
+                let mut conn = self.pool.acquire().await?;
+                let row = query.fetch_one(&mut *conn).await?;
                 let mut last = sqlx::query(AssertSqlSafe(last_run_sql(scope)))
                     .bind(scope.repository.to_lowercase())
                     .bind(&scope.workflow_path);
                 for branch in &scope.branches {
                     last = last.bind(branch);
                 }
-                let last_row = last.fetch_optional(&self.pool).await?;
+                let last_row = last.fetch_optional(&mut *conn).await?;
                 let last_run = last_row.as_ref().map(Execution::from_row).transpose()?;
                 let job_figure = |name: &str| -> StoreResult<i64> {
                     Ok(last_row.as_ref().map(|r| r.try_get(name)).transpose()?.unwrap_or(0))

@@ -1,0 +1,185 @@
+//! Latency of the pipeline API on a large database, and start-up time of `ccm serve`.
+//!
+//!   cargo bench --bench api_latency -- --backend sqlite
+//!   scripts/with-postgres cargo bench --bench api_latency -- --backend postgres
+//!
+//! Seeds a fresh database (SQLite in a temporary folder; for PostgreSQL a new database in the
+//! cluster named by CCM_TEST_DATABASE_URL), measures how long the release `ccm serve` binary takes
+//! to answer `/readyz`, then drives it over loopback HTTP and prints markdown tables.
+
+mod load;
+mod seed;
+
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use sqlx::Connection;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Parser)]
+struct Args {
+    #[arg(long, value_enum)]
+    backend: Backend,
+    #[arg(long, default_value_t = 10_000)]
+    pipelines: usize,
+    #[arg(long, default_value_t = 1_000_000)]
+    executions: usize,
+    /// Measured requests per endpoint (after a warm-up of a fifth as many).
+    #[arg(long, default_value_t = 5_000)]
+    requests: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// How many times `ccm serve` is started to time its start-up.
+    #[arg(long, default_value_t = 10)]
+    startups: usize,
+    /// The `ccm` binary to serve with [default: the one cargo built with this benchmark].
+    #[arg(long)]
+    server: Option<std::path::PathBuf>,
+    /// Keep the seeded database (SQLite file or PostgreSQL database) and print its URL.
+    #[arg(long)]
+    keep: bool,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    anyhow::ensure!(args.pipelines >= 100 && args.requests > 0 && args.concurrency > 0 && args.startups > 0);
+    let dir = tempfile::Builder::new().prefix("ccm-bench").disable_cleanup(args.keep).tempdir()?;
+    let url = match args.backend {
+        Backend::Sqlite => ccm::config::sqlite_url(&dir.path().join("ccm.db")),
+        Backend::Postgres => create_postgres_database().await?,
+    };
+
+    eprintln!("seeding {} pipelines and {} executions", args.pipelines, args.executions);
+    let started = Instant::now();
+    let db = match args.backend {
+        Backend::Sqlite => seed::Db::Sqlite(ccm::store::SqliteStore::connect(&url, 1).await?.pool().clone()),
+        Backend::Postgres => seed::Db::Postgres(ccm::store::PostgresStore::connect(&url, 1).await?.pool().clone()),
+    };
+    let seeded = seed::seed(&db, args.pipelines, args.executions).await?;
+    let seeding = started.elapsed();
+    match db {
+        seed::Db::Sqlite(pool) => pool.close().await,
+        seed::Db::Postgres(pool) => pool.close().await,
+    }
+    eprintln!("seeded in {:.1} s", seeding.as_secs_f64());
+
+    let load_before = load_average();
+    let server_bin = args.server.clone().unwrap_or_else(|| env!("CARGO_BIN_EXE_ccm").into());
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let mut startups = Vec::new();
+    for _ in 0..args.startups {
+        let (server, ready) = load::start(&server_bin, &client, &url, dir.path()).await?;
+        drop(server);
+        startups.push(ready);
+    }
+    startups.sort();
+
+    let (server, _) = load::start(&server_bin, &client, &url, dir.path()).await?;
+    let mut rng = SmallRng::seed_from_u64(7);
+    let ids = &seeded.pipeline_ids;
+    let pages = |rng: &mut SmallRng, status: &str, rows: usize| {
+        format!("/api/pipelines?{status}limit=50&offset={}", rng.random_range(0..rows.saturating_sub(50).max(1)))
+    };
+    type PathFn<'a> = Box<dyn Fn(&mut SmallRng) -> String + 'a>;
+    let endpoints: [(&str, PathFn); 3] = [
+        (
+            "GET /api/pipelines/{id}/stats",
+            Box::new(|rng| format!("/api/pipelines/{}/stats", ids[rng.random_range(0..ids.len())])),
+        ),
+        ("GET /api/pipelines?limit=50&offset=random", Box::new(|rng| pages(rng, "", ids.len()))),
+        (
+            "GET /api/pipelines?status=active&limit=50&offset=random",
+            Box::new(|rng| pages(rng, "status=active&", seeded.active_pipelines)),
+        ),
+    ];
+    let mut results = Vec::new();
+    for (name, path) in &endpoints {
+        let warm_up: Vec<String> = (0..args.requests.div_ceil(5)).map(|_| path(&mut rng)).collect();
+        load::drive(&client, &server.base, &warm_up, args.concurrency).await?;
+        let paths: Vec<String> = (0..args.requests).map(|_| path(&mut rng)).collect();
+        results.push((*name, load::drive(&client, &server.base, &paths, args.concurrency).await?));
+    }
+    drop(server);
+    if args.keep {
+        eprintln!("kept the database: {url}");
+    } else if args.backend == Backend::Postgres {
+        drop_postgres_database(&url).await?;
+    }
+
+    let backend = format!("{:?}", args.backend).to_lowercase();
+    println!();
+    println!(
+        "{backend}: {} pipelines, {} executions, seeded in {:.1} s; {} requests per endpoint, concurrency {}",
+        args.pipelines,
+        args.executions,
+        seeding.as_secs_f64(),
+        args.requests,
+        args.concurrency
+    );
+    println!("load average before and after: {load_before} / {}", load_average());
+    println!();
+    println!("| database | endpoint | requests | req/s | p50 ms | p90 ms | p99 ms | max ms |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    for (name, s) in &results {
+        println!(
+            "| {backend} | `{name}` | {} | {:.0} | {} | {} | {} | {} |",
+            s.latencies.len(),
+            s.throughput(),
+            ms(s.percentile(50.0)),
+            ms(s.percentile(90.0)),
+            ms(s.percentile(99.0)),
+            ms(s.percentile(100.0)),
+        );
+    }
+    println!();
+    println!("| database | `ccm serve` start-ups | median ms | max ms |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| {backend} | {} | {} | {} |",
+        startups.len(),
+        ms(startups[startups.len() / 2]),
+        ms(startups[startups.len() - 1])
+    );
+    Ok(())
+}
+
+/// The 1-minute load average: other work on the machine inflates latencies.
+fn load_average() -> String {
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    loadavg.split_whitespace().next().unwrap_or("?").to_string()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+/// A new, empty database in the cluster named by CCM_TEST_DATABASE_URL (as the tests do).
+async fn create_postgres_database() -> anyhow::Result<String> {
+    let admin = std::env::var("CCM_TEST_DATABASE_URL")
+        .map_err(|_| anyhow::anyhow!("CCM_TEST_DATABASE_URL is unset: run under scripts/with-postgres"))?;
+    let name = format!("ccm_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
+    let base = admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin);
+    Ok(format!("{base}/{name}"))
+}
+
+async fn drop_postgres_database(url: &str) -> anyhow::Result<()> {
+    let admin = std::env::var("CCM_TEST_DATABASE_URL")?;
+    let name = url.rsplit_once('/').map(|(_, name)| name).unwrap_or_default();
+    let mut conn = sqlx::PgConnection::connect(&admin).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)"))).execute(&mut conn).await?;
+    Ok(())
+}
