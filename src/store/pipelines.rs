@@ -108,16 +108,18 @@ pub(crate) fn pipeline_filter_clause(filter: &PipelineFilter) -> String {
     if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) }
 }
 
-/// One page of pipelines, newest first. The inner query walks past `OFFSET` rows in an index
-/// holding all it reads (status, created_at, id); only the page's rows are then fetched.
+/// One page of pipelines, newest first; binds `$n` (the offset) after the filters. The inner
+/// query walks past `OFFSET` rows in an index holding all it reads (status, created_at, id); only
+/// the page's rows are then fetched. The limit is written into the text (it is a number) so that
+/// PostgreSQL's generic plan knows the page is small and fetches its rows by id.
 pub(crate) fn pipeline_page_sql(filter: &PipelineFilter) -> String {
     let n = 1 + usize::from(filter.status.is_some()) + usize::from(filter.repository.is_some());
     format!(
         "SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id IN \
-           (SELECT id FROM pipelines {} ORDER BY created_at DESC, id LIMIT ${n} OFFSET ${}) \
+           (SELECT id FROM pipelines {} ORDER BY created_at DESC, id LIMIT {} OFFSET ${n}) \
          ORDER BY created_at DESC, id",
         pipeline_filter_clause(filter),
-        n + 1
+        filter.limit
     )
 }
 
@@ -344,7 +346,7 @@ macro_rules! pipeline_sql {
                     page = page.bind(value);
                 }
                 let total: i64 = count.fetch_one(&mut *conn).await?;
-                let items = page.bind(f.limit).bind(f.offset).fetch_all(&mut *conn).await?;
+                let items = page.bind(f.offset).fetch_all(&mut *conn).await?;
                 Ok(Page { items, total })
             }
 
