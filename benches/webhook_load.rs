@@ -7,6 +7,10 @@
 //!   scripts/with-postgres cargo bench --bench webhook_load -- --backend postgres
 //!
 //! Options: --deliveries N (30000) --concurrency C (64) --repos R (50) --probes P (300)
+//! --server PATH (another `ccm` binary, e.g. one built with debug info for perf)
+
+#[path = "support/process.rs"]
+mod process;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -14,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use process::{cpu_seconds, status_kb};
 use sqlx::Connection;
 
 const SECRET: &str = "bench-webhook-secret";
@@ -26,10 +31,12 @@ struct Options {
     concurrency: usize,
     repos: usize,
     probes: usize,
+    /// The `ccm` binary to serve with (default: the one cargo built with this benchmark).
+    server: Option<String>,
 }
 
 fn options() -> Options {
-    let mut o = Options { backend: "sqlite".into(), deliveries: 30_000, concurrency: 64, repos: 50, probes: 300 };
+    let mut o = Options { backend: "sqlite".into(), deliveries: 30_000, concurrency: 64, repos: 50, probes: 300, server: None };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -40,6 +47,7 @@ fn options() -> Options {
             "--concurrency" => o.concurrency = value.parse().expect("--concurrency N"),
             "--repos" => o.repos = value.parse().expect("--repos N"),
             "--probes" => o.probes = value.parse().expect("--probes N"),
+            "--server" => o.server = Some(value),
             _ => {
                 i += 1;
                 continue;
@@ -93,21 +101,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn rss_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
-}
 
-/// CPU time (user + system) a process has used, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-    let ticks: f64 = fields.get(11..13).map(|f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()).unwrap_or(0.0);
-    ticks / 100.0
-}
 
 struct Server {
     child: Child,
@@ -137,11 +131,11 @@ async fn database_url(backend: &str, dir: &std::path::Path) -> String {
     }
 }
 
-async fn start_server(backend: &str) -> Server {
+async fn start_server(backend: &str, bin: Option<&str>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let url = database_url(backend, dir.path()).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_ccm"))
+    let child = Command::new(bin.unwrap_or(env!("CARGO_BIN_EXE_ccm")))
         .arg("serve")
         .env("CCM_BIND", format!("127.0.0.1:{port}"))
         .env("CCM_DATA_DIR", dir.path())
@@ -186,7 +180,7 @@ async fn post(client: &reqwest::Client, base: &str, d: &Delivery) -> bool {
 #[tokio::main]
 async fn main() {
     let o = options();
-    let server = start_server(&o.backend).await;
+    let server = start_server(&o.backend, o.server.as_deref()).await;
     let pid = server.child.id();
     let client = reqwest::Client::builder().pool_max_idle_per_host(o.concurrency * 2).build().unwrap();
     let repos: Vec<String> = (0..o.repos).map(|i| format!("bench-org/app-{i}")).collect();
@@ -228,7 +222,7 @@ async fn main() {
         let peak = peak.clone();
         tokio::spawn(async move {
             loop {
-                peak.fetch_max(rss_kb(pid, "VmRSS:") as usize, Ordering::Relaxed);
+                peak.fetch_max(status_kb(pid, "VmRSS:") as usize, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         })
@@ -276,7 +270,7 @@ async fn main() {
     sse.sort_by(f64::total_cmp);
     stats_visible.sort_by(f64::total_cmp);
     sampling.abort();
-    let hwm = rss_kb(pid, "VmHWM:");
+    let hwm = status_kb(pid, "VmHWM:");
 
     // Every 2xx delivery is stored.
     let stored: Value = client

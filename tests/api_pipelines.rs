@@ -17,6 +17,7 @@ on_both_databases!(
     second_provision_is_409_naming_the_existing_pipeline,
     teardown_then_provision_reactivates_with_id_and_history,
     list_filters_and_pages,
+    list_pages_by_cursor_and_keeps_counts,
     details_show_config_link_and_executions,
     patch_changes_config_branches_and_links,
     teardown_deactivates_and_is_idempotent,
@@ -232,6 +233,50 @@ async fn list_filters_and_pages(backend: Backend) {
     assert_eq!(beyond["pipelines"], json!([]));
 
     for bad in ["?status=paused", "?limit=0", "?limit=5000", "?offset=-1", "?limit=ten"] {
+        let reply = app.get(&format!("/api/pipelines{bad}")).await;
+        assert_eq!(reply.status, 400, "{bad}");
+        assert_eq!(reply.body["success"], false);
+    }
+}
+
+async fn list_pages_by_cursor_and_keeps_counts(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        ids.push(app.provision(&format!("octo/keyset-{i}"), WF, json!({})).await);
+    }
+    app.delete(&format!("/api/pipelines/{}", ids[2])).await;
+    app.delete(&format!("/api/pipelines/{}", ids[5])).await;
+
+    let ids_of = |body: &Value| -> Vec<String> {
+        body["pipelines"].as_array().unwrap().iter().map(|p| p["pipeline_id"].as_str().unwrap().to_string()).collect()
+    };
+    let everything = app.get("/api/pipelines").await.body;
+    assert_eq!(everything["next"], Value::Null, "a page that is not full has no next cursor");
+    // Following `next` from page to page lists every pipeline once, in the unpaged order.
+    for (filter, expected_count) in [("", 7), ("status=active&", 5), ("status=inactive&", 2)] {
+        let unpaged = ids_of(&app.get(&format!("/api/pipelines?{filter}")).await.body);
+        let mut paged = Vec::new();
+        let mut path = format!("/api/pipelines?{filter}limit=2");
+        loop {
+            let page = app.get(&path).await.body;
+            assert_eq!(page["count"], expected_count, "{path}");
+            paged.extend(ids_of(&page));
+            match page["next"].as_str() {
+                Some(next) => path = format!("/api/pipelines?{filter}limit=2&after={next}"),
+                None => break,
+            }
+        }
+        assert_eq!(paged, unpaged, "{filter}");
+        assert_eq!(paged.len(), expected_count);
+    }
+    // Reactivating moves a pipeline between the counts kept by the database.
+    app.provision("octo/keyset-2", WF, json!({})).await;
+    assert_eq!(app.get("/api/pipelines?status=active").await.body["count"], 6);
+    assert_eq!(app.get("/api/pipelines?status=inactive").await.body["count"], 1);
+    assert_eq!(app.get("/api/pipelines").await.body["count"], 7);
+
+    for bad in ["?after=nonsense", "?after=12.", "?after=x.pipe_1", "?after=1.pipe_1&offset=2"] {
         let reply = app.get(&format!("/api/pipelines{bad}")).await;
         assert_eq!(reply.status, 400, "{bad}");
         assert_eq!(reply.body["success"], false);

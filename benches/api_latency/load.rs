@@ -16,6 +16,12 @@ pub struct Server {
     pub base: String,
 }
 
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -113,4 +119,20 @@ pub async fn drive(
     }
     latencies.sort();
     Ok(Summary { latencies, wall })
+}
+
+/// The `next` cursors of every page of 50 of `GET /api/pipelines?{filter}`, in order.
+pub async fn cursors(client: &reqwest::Client, base: &str, filter: &str) -> anyhow::Result<Vec<String>> {
+    let mut cursors = Vec::new();
+    let mut path = format!("/api/pipelines?{filter}limit=50");
+    loop {
+        let res = client.get(format!("{base}{path}")).header("CCM-Token", TOKEN).send().await?;
+        anyhow::ensure!(res.status() == reqwest::StatusCode::OK, "GET {path}: {}", res.status());
+        let page: serde_json::Value = res.json().await?;
+        let Some(next) = page["next"].as_str() else { break };
+        cursors.push(next.to_string());
+        path = format!("/api/pipelines?{filter}limit=50&after={next}");
+    }
+    anyhow::ensure!(!cursors.is_empty(), "GET /api/pipelines?{filter} has a single page");
+    Ok(cursors)
 }

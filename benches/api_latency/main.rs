@@ -8,6 +8,8 @@
 //! to answer `/readyz`, then drives it over loopback HTTP and prints markdown tables.
 
 mod load;
+#[path = "../support/process.rs"]
+mod process;
 mod seed;
 
 use std::time::{Duration, Instant};
@@ -46,6 +48,9 @@ struct Args {
     /// Keep the seeded database (SQLite file or PostgreSQL database) and print its URL.
     #[arg(long)]
     keep: bool,
+    /// Measure a database kept by an earlier `--keep` run instead of seeding a new one.
+    #[arg(long, value_name = "DATABASE_URL")]
+    reuse: Option<String>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -56,18 +61,23 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(args.pipelines >= 100 && args.requests > 0 && args.concurrency > 0 && args.startups > 0);
     let dir = tempfile::Builder::new().prefix("ccm-bench").disable_cleanup(args.keep).tempdir()?;
-    let url = match args.backend {
-        Backend::Sqlite => ccm::config::sqlite_url(&dir.path().join("ccm.db")),
-        Backend::Postgres => create_postgres_database().await?,
+    let url = match (&args.reuse, args.backend) {
+        (Some(url), _) => url.clone(),
+        (None, Backend::Sqlite) => ccm::config::sqlite_url(&dir.path().join("ccm.db")),
+        (None, Backend::Postgres) => create_postgres_database().await?,
     };
 
-    eprintln!("seeding {} pipelines and {} executions", args.pipelines, args.executions);
     let started = Instant::now();
     let db = match args.backend {
         Backend::Sqlite => seed::Db::Sqlite(ccm::store::SqliteStore::connect(&url, 1).await?.pool().clone()),
         Backend::Postgres => seed::Db::Postgres(ccm::store::PostgresStore::connect(&url, 1).await?.pool().clone()),
     };
-    let seeded = seed::seed(&db, args.pipelines, args.executions).await?;
+    let seeded = if args.reuse.is_some() {
+        seed::existing(&db).await?
+    } else {
+        eprintln!("seeding {} pipelines and {} executions", args.pipelines, args.executions);
+        seed::seed(&db, args.pipelines, args.executions).await?
+    };
     let seeding = started.elapsed();
     match db {
         seed::Db::Sqlite(pool) => pool.close().await,
@@ -92,8 +102,15 @@ async fn main() -> anyhow::Result<()> {
     let pages = |rng: &mut SmallRng, status: &str, rows: usize| {
         format!("/api/pipelines?{status}limit=50&offset={}", rng.random_range(0..rows.saturating_sub(50).max(1)))
     };
+    // Every page's `next` cursor, collected by paging through once: keyset pages at random
+    // positions then cost what a client paging through the whole list pays per page.
+    let all_cursors = load::cursors(&client, &server.base, "").await?;
+    let active_cursors = load::cursors(&client, &server.base, "status=active&").await?;
+    let keyset = |rng: &mut SmallRng, status: &str, cursors: &[String]| {
+        format!("/api/pipelines?{status}limit=50&after={}", cursors[rng.random_range(0..cursors.len())])
+    };
     type PathFn<'a> = Box<dyn Fn(&mut SmallRng) -> String + 'a>;
-    let endpoints: [(&str, PathFn); 3] = [
+    let endpoints: [(&str, PathFn); 5] = [
         (
             "GET /api/pipelines/{id}/stats",
             Box::new(|rng| format!("/api/pipelines/{}/stats", ids[rng.random_range(0..ids.len())])),
@@ -103,16 +120,25 @@ async fn main() -> anyhow::Result<()> {
             "GET /api/pipelines?status=active&limit=50&offset=random",
             Box::new(|rng| pages(rng, "status=active&", seeded.active_pipelines)),
         ),
+        ("GET /api/pipelines?limit=50&after=random", Box::new(|rng| keyset(rng, "", &all_cursors))),
+        (
+            "GET /api/pipelines?status=active&limit=50&after=random",
+            Box::new(|rng| keyset(rng, "status=active&", &active_cursors)),
+        ),
     ];
     let mut results = Vec::new();
     for (name, path) in &endpoints {
         let warm_up: Vec<String> = (0..args.requests.div_ceil(5)).map(|_| path(&mut rng)).collect();
         load::drive(&client, &server.base, &warm_up, args.concurrency).await?;
         let paths: Vec<String> = (0..args.requests).map(|_| path(&mut rng)).collect();
-        results.push((*name, load::drive(&client, &server.base, &paths, args.concurrency).await?));
+        let cpu_before = process::cpu_seconds(server.pid());
+        let summary = load::drive(&client, &server.base, &paths, args.concurrency).await?;
+        let cpu_per_request = (process::cpu_seconds(server.pid()) - cpu_before) / paths.len() as f64;
+        results.push((*name, summary, cpu_per_request));
     }
+    let peak_rss_mb = process::status_kb(server.pid(), "VmHWM:") as f64 / 1024.0;
     drop(server);
-    if args.keep {
+    if args.keep || args.reuse.is_some() {
         eprintln!("kept the database: {url}");
     } else if args.backend == Backend::Postgres {
         drop_postgres_database(&url).await?;
@@ -121,26 +147,29 @@ async fn main() -> anyhow::Result<()> {
     let backend = format!("{:?}", args.backend).to_lowercase();
     println!();
     println!(
-        "{backend}: {} pipelines, {} executions, seeded in {:.1} s; {} requests per endpoint, concurrency {}",
-        args.pipelines,
-        args.executions,
-        seeding.as_secs_f64(),
+        "{backend}: {} pipelines, {}; {} requests per endpoint, concurrency {}",
+        seeded.pipeline_ids.len(),
+        match &args.reuse {
+            Some(_) => "a database seeded earlier (--reuse)".to_string(),
+            None => format!("{} executions, seeded in {:.1} s", args.executions, seeding.as_secs_f64()),
+        },
         args.requests,
         args.concurrency
     );
-    println!("load average before and after: {load_before} / {}", load_average());
+    println!("load average before and after: {load_before} / {}; ccm peak RSS {peak_rss_mb:.1} MB", load_average());
     println!();
-    println!("| database | endpoint | requests | req/s | p50 ms | p90 ms | p99 ms | max ms |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
-    for (name, s) in &results {
+    println!("| database | endpoint | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | ccm CPU ms/req |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, s, cpu) in &results {
         println!(
-            "| {backend} | `{name}` | {} | {:.0} | {} | {} | {} | {} |",
+            "| {backend} | `{name}` | {} | {:.0} | {} | {} | {} | {} | {:.3} |",
             s.latencies.len(),
             s.throughput(),
             ms(s.percentile(50.0)),
             ms(s.percentile(90.0)),
             ms(s.percentile(99.0)),
             ms(s.percentile(100.0)),
+            cpu * 1000.0,
         );
     }
     println!();

@@ -280,3 +280,16 @@ macro_rules! inserts {
 
 inserts!(sqlite, sqlx::Sqlite);
 inserts!(postgres, sqlx::Postgres);
+
+/// The pipelines of a database seeded by an earlier run (`--keep`), for `--reuse`.
+pub async fn existing(db: &Db) -> sqlx::Result<Seeded> {
+    const SQL: &str = "SELECT id, status FROM pipelines ORDER BY created_at DESC, id";
+    let rows: Vec<(String, String)> = match db {
+        Db::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await?,
+        Db::Postgres(pool) => sqlx::query_as(SQL).fetch_all(pool).await?,
+    };
+    Ok(Seeded {
+        active_pipelines: rows.iter().filter(|(_, status)| status == "active").count(),
+        pipeline_ids: rows.into_iter().map(|(id, _)| id).collect(),
+    })
+}

@@ -1,7 +1,8 @@
 //! The CCM pipeline API: provision, list, details, change, stats, teardown.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::paging::{self, DEFAULT_LIMIT, MAX_LIMIT};
@@ -34,22 +35,42 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// How often a write that lost an optimistic-concurrency race is decided again.
 const SAVE_ATTEMPTS: usize = 5;
 
-/// A pipeline as the API shows it (the old registry's structure, plus timestamps).
-pub fn pipeline_json(p: &Pipeline) -> Value {
-    json!({
-        "pipeline_id": p.id,
-        "repository": p.repository,
-        "workflow_file": p.workflow_file,
-        "status": p.status,
-        "created_at": clock::format(&p.created_at),
-        "updated_at": clock::format(&p.updated_at),
-        "deactivated_at": p.deactivated_at.as_ref().map(clock::format),
-        "config": p.config.0,
-        "vps_integration": {
-            "linked_domain": p.linked_domain,
-            "linked_app": p.linked_app,
-        },
-    })
+/// A pipeline as the API shows it (the old registry's structure, plus timestamps), serialized
+/// straight from the stored row: a listing of a thousand pipelines builds no `Value` tree.
+#[derive(Serialize)]
+pub struct PipelineView<'a> {
+    pipeline_id: &'a str,
+    repository: &'a str,
+    workflow_file: &'a str,
+    status: &'a str,
+    #[serde(with = "clock::serde_secs")]
+    created_at: DateTime<Utc>,
+    #[serde(with = "clock::serde_secs")]
+    updated_at: DateTime<Utc>,
+    #[serde(with = "clock::serde_secs::option")]
+    deactivated_at: Option<DateTime<Utc>>,
+    config: &'a Value,
+    vps_integration: VpsIntegration<'a>,
+}
+
+#[derive(Serialize)]
+struct VpsIntegration<'a> {
+    linked_domain: &'a Option<String>,
+    linked_app: &'a Option<String>,
+}
+
+pub fn pipeline_json(p: &Pipeline) -> PipelineView<'_> {
+    PipelineView {
+        pipeline_id: &p.id,
+        repository: &p.repository,
+        workflow_file: &p.workflow_file,
+        status: &p.status,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+        deactivated_at: p.deactivated_at,
+        config: &p.config.0,
+        vps_integration: VpsIntegration { linked_domain: &p.linked_domain, linked_app: &p.linked_app },
+    }
 }
 
 async fn load(state: &AppState, id: &str) -> Result<Pipeline, ApiError> {
@@ -165,6 +186,24 @@ struct ListQuery {
     repository: Option<String>,
     limit: Option<i64>,
     offset: Option<i64>,
+    /// The `next` cursor of the previous page.
+    after: Option<String>,
+}
+
+/// A keyset cursor: the creation time (microseconds since the epoch) and id of the last
+/// pipeline of a page. Opaque to clients, who pass back the `next` value they were given.
+fn cursor(p: &Pipeline) -> String {
+    format!("{}.{}", p.created_at.timestamp_micros(), p.id)
+}
+
+fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, String), ApiError> {
+    let invalid = || ApiError::BadRequest(format!("after is not a cursor given by this API: '{cursor}'"));
+    let (micros, id) = cursor.split_once('.').ok_or_else(invalid)?;
+    let at = micros.parse().ok().and_then(DateTime::from_timestamp_micros).ok_or_else(invalid)?;
+    if id.is_empty() {
+        return Err(invalid());
+    }
+    Ok((at, id.to_string()))
 }
 
 async fn list(
@@ -180,21 +219,31 @@ async fn list(
     {
         return Err(ApiError::BadRequest(format!("status must be active or inactive, got '{status}'")));
     }
+    let after = query.after.as_deref().filter(|a| !a.is_empty()).map(parse_cursor).transpose()?;
+    if after.is_some() && offset > 0 {
+        return Err(ApiError::BadRequest("after and offset cannot be combined: page with one or the other".into()));
+    }
     let filter = PipelineFilter {
         status: query.status.clone(),
         repository: query.repository.clone().filter(|r| !r.is_empty()),
         limit,
         offset,
+        after,
     };
     let page = state.store.list_pipelines(&filter).await?;
-    let pipelines: Vec<Value> = page.items.iter().map(pipeline_json).collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "pipelines": pipelines,
-        "count": page.total,
-        "limit": limit,
-        "offset": offset,
-    })))
+    #[derive(Serialize)]
+    struct Listing<'a> {
+        success: bool,
+        pipelines: Vec<PipelineView<'a>>,
+        count: i64,
+        limit: i64,
+        offset: i64,
+        /// Pass as `after` for the next page; null when this page is not full.
+        next: Option<String>,
+    }
+    let next = page.items.last().filter(|_| page.items.len() as i64 == limit).map(cursor);
+    let pipelines = page.items.iter().map(pipeline_json).collect();
+    Ok(HttpResponse::Ok().json(Listing { success: true, pipelines, count: page.total, limit, offset, next }))
 }
 
 #[derive(Debug, Deserialize)]

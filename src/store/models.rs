@@ -54,6 +54,8 @@ pub struct PipelineFilter {
     pub repository: Option<String>,
     pub limit: i64,
     pub offset: i64,
+    /// Keyset paging: only pipelines listed after this one (its creation time and id).
+    pub after: Option<(DateTime<Utc>, String)>,
 }
 
 /// Which executions belong to a pipeline: its repository (case-insensitive), its workflow file,

@@ -72,10 +72,14 @@ pub(crate) fn scope_clause(scope: &ExecutionScope, first_branch_param: usize) ->
     clause
 }
 
+/// Every figure of a pipeline's stats in one statement: the 24-hour window, the 7-day baseline,
+/// the last ten runs, the open runs and the latest run with its jobs (`l.*`, NULL without runs).
+/// Binds `$1` repo key, `$2` workflow path, `$3` 24 hours ago, `$4` the baseline's start, then
+/// the branches.
 pub(crate) fn stats_sql(scope: &ExecutionScope) -> String {
     let s = scope_clause(scope, 5);
     format!(
-        "SELECT w.runs, w.successes, w.avg_duration, \
+        "SELECT l.*, w.runs, w.successes, w.avg_duration, \
            (SELECT CAST(AVG(duration_seconds) AS DOUBLE PRECISION) FROM executions \
               WHERE {s} AND started_at >= $4 AND started_at < $3 AND {COUNTED}) AS baseline, \
            (SELECT COUNT(*) FROM (SELECT 1 AS one FROM executions WHERE {s} AND {COUNTED} \
@@ -90,7 +94,9 @@ pub(crate) fn stats_sql(scope: &ExecutionScope) -> String {
          FROM (SELECT COUNT(*) AS runs, \
                       COUNT(*) FILTER (WHERE conclusion = 'success') AS successes, \
                       CAST(AVG(duration_seconds) AS DOUBLE PRECISION) AS avg_duration \
-               FROM executions WHERE {s} AND started_at >= $3 AND {COUNTED}) w"
+               FROM executions WHERE {s} AND started_at >= $3 AND {COUNTED}) w \
+         LEFT JOIN ({}) l ON 1 = 1",
+        last_run_sql(scope)
     )
 }
 
@@ -108,23 +114,30 @@ pub(crate) fn pipeline_filter_clause(filter: &PipelineFilter) -> String {
     if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) }
 }
 
-/// One page of pipelines, newest first; binds `$n` (the offset) after the filters. The inner
-/// query walks past `OFFSET` rows in an index holding all it reads (status, created_at, id); only
-/// the page's rows are then fetched. The limit is written into the text (it is a number) so that
-/// PostgreSQL's generic plan knows the page is small and fetches its rows by id.
+/// One page of pipelines, newest first, after the filters' parameters: `$n` the offset, or with
+/// keyset paging `$n`, `$n+1` the creation time and id of the last pipeline already listed.
+/// With an offset the inner query walks past `OFFSET` entries of an index holding all it reads
+/// (status, created_at, id) and only the page's rows are fetched; with a key the walk starts at
+/// the key. The limit is written into the text (it is a number) so that PostgreSQL's generic plan
+/// knows the page is small and fetches its rows by id.
 pub(crate) fn pipeline_page_sql(filter: &PipelineFilter) -> String {
     let n = 1 + usize::from(filter.status.is_some()) + usize::from(filter.repository.is_some());
+    let filters = pipeline_filter_clause(filter);
+    let (condition, offset) = match (&filter.after, filters.is_empty()) {
+        (None, _) => (filters, format!("OFFSET ${n}")),
+        (Some(_), true) => (format!("WHERE (created_at, id) < (${n}, ${})", n + 1), String::new()),
+        (Some(_), false) => (format!("{filters} AND (created_at, id) < (${n}, ${})", n + 1), String::new()),
+    };
     format!(
         "SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id IN \
-           (SELECT id FROM pipelines {} ORDER BY created_at DESC, id LIMIT {} OFFSET ${n}) \
-         ORDER BY created_at DESC, id",
-        pipeline_filter_clause(filter),
+           (SELECT id FROM pipelines {condition} ORDER BY created_at DESC, id DESC LIMIT {} {offset}) \
+         ORDER BY created_at DESC, id DESC",
         filter.limit
     )
 }
 
-/// The latest run of a scope, with the figures of its jobs.
-pub(crate) fn last_run_sql(scope: &ExecutionScope) -> String {
+/// The latest run of a scope, with the figures of its jobs (branches bound from `$5`).
+fn last_run_sql(scope: &ExecutionScope) -> String {
     format!(
         "SELECT {EXECUTION_COLUMNS}, \
            (SELECT COUNT(*) FROM jobs j WHERE j.run_id = e.run_id AND j.run_attempt = e.run_attempt) AS jobs_total, \
@@ -133,14 +146,14 @@ pub(crate) fn last_run_sql(scope: &ExecutionScope) -> String {
            (SELECT j.name FROM jobs j WHERE j.run_id = e.run_id AND j.run_attempt = e.run_attempt \
               AND j.status = 'in_progress' ORDER BY j.started_at, j.job_id LIMIT 1) AS current_job \
          FROM executions e WHERE {} ORDER BY started_at DESC, run_id DESC, run_attempt DESC LIMIT 1",
-        scope_clause(scope, 3)
+        scope_clause(scope, 5)
     )
 }
 
 macro_rules! pipeline_sql {
     ($store:ident, $db:ty) => {
         use $crate::store::pipelines::{
-            last_run_sql, pipeline_filter_clause, pipeline_page_sql, scope_clause, stats_sql, EXECUTION_COLUMNS,
+            pipeline_filter_clause, pipeline_page_sql, scope_clause, stats_sql, EXECUTION_COLUMNS,
             PIPELINE_COLUMNS,
         };
         use $crate::store::*;
@@ -338,7 +351,11 @@ macro_rules! pipeline_sql {
                 let repo_key = f.repository.as_ref().map(|r| r.to_lowercase());
                 // One connection for both statements: one pool checkout (and its ping) less.
                 let mut conn = self.pool.acquire().await?;
-                let count_sql = format!("SELECT COUNT(*) FROM pipelines {}", pipeline_filter_clause(f));
+                let count_sql = match f.repository {
+                    // Kept by triggers (migration 0005): one row read, however many pipelines.
+                    None => format!("SELECT CAST(COALESCE(SUM(pipelines), 0) AS BIGINT) FROM pipeline_counts {}", pipeline_filter_clause(f)),
+                    Some(_) => format!("SELECT COUNT(*) FROM pipelines {}", pipeline_filter_clause(f)),
+                };
                 let mut count = sqlx::query_scalar(AssertSqlSafe(count_sql));
                 let mut page = sqlx::query_as(AssertSqlSafe(pipeline_page_sql(f)));
                 for value in [&f.status, &repo_key].into_iter().flatten() {
@@ -346,7 +363,12 @@ macro_rules! pipeline_sql {
                     page = page.bind(value);
                 }
                 let total: i64 = count.fetch_one(&mut *conn).await?;
-                let items = page.bind(f.offset).fetch_all(&mut *conn).await?;
+                let items = match &f.after {
+                    None => page.bind(f.offset),
+                    Some((created_at, id)) => page.bind(*created_at).bind(id),
+                }
+                .fetch_all(&mut *conn)
+                .await?;
                 Ok(Page { items, total })
             }
 
@@ -449,24 +471,13 @@ macro_rules! pipeline_sql {
                 for branch in &scope.branches {
                     query = query.bind(branch);
                 }
-                // One connection for both statements: one pool checkout (and its ping) less.
-                let mut conn = self.pool.acquire().await?;
-                let row = query.fetch_one(&mut *conn).await?;
-                let mut last = sqlx::query(AssertSqlSafe(last_run_sql(scope)))
-                    .bind(scope.repository.to_lowercase())
-                    .bind(&scope.workflow_path);
-                for branch in &scope.branches {
-                    last = last.bind(branch);
-                }
-                let last_row = last.fetch_optional(&mut *conn).await?;
-                let last_run = last_row.as_ref().map(Execution::from_row).transpose()?;
-                let job_figure = |name: &str| -> StoreResult<i64> {
-                    Ok(last_row.as_ref().map(|r| r.try_get(name)).transpose()?.unwrap_or(0))
-                };
-                let (jobs_total, jobs_completed) = (job_figure("jobs_total")?, job_figure("jobs_completed")?);
-                let current_job = match &last_row {
-                    Some(row) => row.try_get("current_job")?,
-                    None => None,
+                let row = query.fetch_one(&self.pool).await?;
+                let has_run = row.try_get::<Option<i64>, _>("run_id")?.is_some();
+                let last_run = if has_run { Some(Execution::from_row(&row)?) } else { None };
+                let (jobs_total, jobs_completed, current_job) = if has_run {
+                    (row.try_get("jobs_total")?, row.try_get("jobs_completed")?, row.try_get("current_job")?)
+                } else {
+                    (0, 0, None)
                 };
                 Ok(StatsSnapshot {
                     runs_24h: row.try_get("runs")?,

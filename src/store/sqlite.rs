@@ -19,8 +19,17 @@ impl SqliteStore {
             // FULL: a commit is on disk before we answer; a delivery acknowledged is never lost.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(max_connections.max(1)).connect_with(options).await?;
+            .foreign_keys(true)
+            // Rows cross from the connection's thread in a bounded channel; once it is full,
+            // every row taken wakes the blocked thread. Room for the largest page (1000) avoids it.
+            .row_channel_size(1024);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            // An embedded database has no connection to lose: a ping before each use only costs
+            // a round trip to the connection's thread.
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }

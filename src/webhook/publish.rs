@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -61,10 +62,10 @@ struct Touch {
 /// Pipelines by (repository, workflow), remembered briefly: a busy repository's deliveries would
 /// otherwise cost a lookup each. A change to a pipeline shows in live events within `TTL`.
 #[derive(Default)]
-struct PipelineCache(std::collections::HashMap<(String, String), (std::time::Instant, Option<Pipeline>)>);
+struct PipelineCache(std::collections::HashMap<(String, String), (Instant, Option<Pipeline>)>);
 
 impl PipelineCache {
-    const TTL: std::time::Duration = std::time::Duration::from_secs(2);
+    const TTL: Duration = Duration::from_secs(2);
 
     async fn get(
         &mut self,
@@ -82,39 +83,130 @@ impl PipelineCache {
         if self.0.len() > 10_000 {
             self.0.clear();
         }
-        self.0.insert(key, (std::time::Instant::now(), pipeline.clone()));
+        self.0.insert(key, (Instant::now(), pipeline.clone()));
         Ok(pipeline)
     }
 }
 
 async fn publish(mut receiver: mpsc::Receiver<Batch>, store: Arc<dyn Store>, live: Arc<Live>, origin: String) {
     let mut cache = PipelineCache::default();
-    while let Some(first) = receiver.recv().await {
-        // Whatever else arrived meanwhile is published together, each pipeline's stats once.
-        let mut batches = vec![first];
-        while let Ok(more) = receiver.try_recv() {
-            batches.push(more);
-        }
-        let mut local = Vec::new();
-        let mut touches = Vec::new();
-        for batch in batches {
-            let result = match batch {
-                Batch::Local(outcomes) => {
-                    local_touches(&outcomes, store.as_ref(), &live, &mut touches).await.map(|_| {
-                        local.extend(outcomes);
-                    })
+    let mut schedule = StatsSchedule::default();
+    loop {
+        let wake = schedule.next_due();
+        tokio::select! {
+            batch = receiver.recv() => {
+                let Some(first) = batch else { return };
+                // Whatever else arrived meanwhile is handled together.
+                let mut batches = vec![first];
+                while let Ok(more) = receiver.try_recv() {
+                    batches.push(more);
                 }
-                Batch::Remote(announcement) => remote_touches(&announcement, store.as_ref(), &live, &mut touches).await,
-            };
-            if let Err(err) = result {
-                tracing::warn!(error = %err, "live update failed");
+                handle(batches, store.as_ref(), &live, &origin, &mut cache, &mut schedule).await;
             }
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake.unwrap_or_else(Instant::now))), if wake.is_some() => {}
         }
-        if let Err(err) = publish_touches(touches, store.as_ref(), &live, &mut cache).await {
+        if !live.has_subscribers() {
+            schedule.clear();
+            continue;
+        }
+        publish_stats(schedule.take_due(), store.as_ref(), &live, &mut schedule).await;
+    }
+}
+
+async fn handle(
+    batches: Vec<Batch>,
+    store: &dyn Store,
+    live: &Live,
+    origin: &str,
+    cache: &mut PipelineCache,
+    schedule: &mut StatsSchedule,
+) {
+    let mut local = Vec::new();
+    let mut touches = Vec::new();
+    for batch in batches {
+        let result = match batch {
+            Batch::Local(outcomes) => {
+                local_touches(&outcomes, store, live, &mut touches).await.map(|_| local.extend(outcomes))
+            }
+            Batch::Remote(announcement) => remote_touches(&announcement, store, live, &mut touches).await,
+        };
+        if let Err(err) = result {
             tracing::warn!(error = %err, "live update failed");
         }
-        if !local.is_empty() {
-            fanout::announce(store.as_ref(), &origin, &local).await;
+    }
+    if let Err(err) = publish_touches(touches, store, live, cache, schedule).await {
+        tracing::warn!(error = %err, "live update failed");
+    }
+    if !local.is_empty() {
+        fanout::announce(store, origin, &local).await;
+    }
+}
+
+/// When each touched pipeline's stats are published: at once when they were not published in
+/// the last `INTERVAL`, else when it ends. A pipeline busy with many runs costs one stats query
+/// per interval, not one per delivery, and its latest state always goes out.
+#[derive(Default)]
+struct StatsSchedule {
+    due: BTreeMap<String, Pipeline>,
+    published: std::collections::HashMap<String, Instant>,
+}
+
+impl StatsSchedule {
+    const INTERVAL: Duration = Duration::from_millis(25);
+
+    fn touch(&mut self, pipeline: Pipeline) {
+        self.due.insert(pipeline.id.clone(), pipeline);
+    }
+
+    fn due_at(&self, id: &str) -> Option<Instant> {
+        self.published.get(id).map(|at| *at + Self::INTERVAL)
+    }
+
+    /// The earliest time a touched pipeline's stats may be published.
+    fn next_due(&self) -> Option<Instant> {
+        let now = Instant::now();
+        self.due.keys().map(|id| self.due_at(id).unwrap_or(now)).min()
+    }
+
+    fn take_due(&mut self) -> Vec<Pipeline> {
+        let now = Instant::now();
+        let ready: Vec<String> =
+            self.due.keys().filter(|id| self.due_at(id).is_none_or(|at| at <= now)).cloned().collect();
+        // Pipelines quiet for longer than the interval need no memory of their last publish.
+        self.published.retain(|_, at| now.duration_since(*at) < Self::INTERVAL);
+        ready.iter().filter_map(|id| self.due.remove(id)).collect()
+    }
+
+    fn published(&mut self, id: String) {
+        self.published.insert(id, Instant::now());
+    }
+
+    fn clear(&mut self) {
+        self.due.clear();
+        self.published.clear();
+    }
+}
+
+/// Stats queries run a few at a time: on PostgreSQL and on SQLite in WAL mode, reads proceed in
+/// parallel on separate connections.
+const STATS_CONCURRENCY: usize = 4;
+
+async fn publish_stats(pipelines: Vec<Pipeline>, store: &dyn Store, live: &Live, schedule: &mut StatsSchedule) {
+    use futures_util::StreamExt;
+    let now = clock::now();
+    let mut results = futures_util::stream::iter(pipelines)
+        .map(|pipeline| async move {
+            let snapshot = store.stats_snapshot(&pipeline.execution_scope(), now).await;
+            (pipeline, snapshot)
+        })
+        .buffer_unordered(STATS_CONCURRENCY);
+    while let Some((pipeline, snapshot)) = results.next().await {
+        match snapshot {
+            Ok(snapshot) => {
+                live.publish("stats", Some(pipeline.id.clone()), stats::stats_body(&pipeline, &snapshot));
+                schedule.published(pipeline.id);
+            }
+            Err(err) => tracing::warn!(error = %err, pipeline_id = %pipeline.id, "live stats failed"),
         }
     }
 }
@@ -202,8 +294,8 @@ async fn publish_touches(
     store: &dyn Store,
     live: &Live,
     cache: &mut PipelineCache,
+    schedule: &mut StatsSchedule,
 ) -> anyhow::Result<()> {
-    let mut pipelines: BTreeMap<String, Pipeline> = BTreeMap::new();
     for touch in touches {
         // Runs of branches outside the pipeline's trigger branches are not its runs.
         let Some(p) = cache.get(store, &touch.repository, &touch.workflow_path).await? else { continue };
@@ -213,14 +305,7 @@ async fn publish_touches(
             continue;
         }
         live.publish(touch.kind, Some(p.id.clone()), json!({"pipeline_id": p.id, touch.kind: touch.data}));
-        pipelines.insert(p.id.clone(), p);
-    }
-    if !live.has_subscribers() {
-        return Ok(());
-    }
-    for (id, pipeline) in pipelines {
-        let snapshot = store.stats_snapshot(&pipeline.execution_scope(), clock::now()).await?;
-        live.publish("stats", Some(id), stats::stats_body(&pipeline, &snapshot));
+        schedule.touch(p);
     }
     Ok(())
 }
