@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
 use process::{cpu_seconds, status_kb};
+use serde_json::{Value, json};
 use sqlx::Connection;
 
 const SECRET: &str = "bench-webhook-secret";
@@ -36,7 +36,8 @@ struct Options {
 }
 
 fn options() -> Options {
-    let mut o = Options { backend: "sqlite".into(), deliveries: 30_000, concurrency: 64, repos: 50, probes: 300, server: None };
+    let mut o =
+        Options { backend: "sqlite".into(), deliveries: 30_000, concurrency: 64, repos: 50, probes: 300, server: None };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -100,8 +101,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
-
-
 
 struct Server {
     child: Child,

@@ -22,7 +22,7 @@ impl SqliteStore {
             .foreign_keys(true)
             // Rows cross from the connection's thread in a bounded channel; once it is full,
             // every row taken wakes the blocked thread. Room for the largest page (1000) avoids it.
-            .row_channel_size(1024);
+            .row_buffer_size(1024);
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             // An embedded database has no connection to lose: a ping before each use only costs
