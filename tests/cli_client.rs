@@ -103,7 +103,10 @@ async fn pipelines_commands_print_tables_and_json(backend: Backend) {
 
     let list = ccm.run(&["pipelines", "list"]).await;
     list.assert_code(0);
-    assert!(list.stdout.starts_with("ID                 REPOSITORY     WORKFLOW    STATUS  DOMAIN            APP"), "{list:?}");
+    assert!(
+        list.stdout.starts_with("ID                 REPOSITORY     WORKFLOW    STATUS  DOMAIN            APP"),
+        "{list:?}"
+    );
     let cells = row(&list.stdout, &id);
     assert_eq!(cells[..6], [id.as_str(), "myorg/webshop", "deploy.yml", "active", "shop.example.com", "webshop"]);
     assert!(list.stdout.ends_with("\n1 of 1 pipelines\n"), "{list:?}");
@@ -174,7 +177,10 @@ async fn server_errors_exit_1_with_the_servers_message(backend: Backend) {
     let id = provision_webshop(&app).await;
     let twice = ccm.run(&["pipelines", "provision", "--repo", "myorg/webshop", "--workflow-file", WORKFLOW]).await;
     twice.assert_code(1);
-    assert!(twice.stderr.contains(&format!("already exists for myorg/webshop {WORKFLOW}: {id} (HTTP 409)")), "{twice:?}");
+    assert!(
+        twice.stderr.contains(&format!("already exists for myorg/webshop {WORKFLOW}: {id} (HTTP 409)")),
+        "{twice:?}"
+    );
     let trigger = ccm.run(&["pipelines", "trigger", &id, "--ref", "main"]).await;
     trigger.assert_code(1);
     assert!(trigger.stderr.starts_with("ccm: The GitHub App is not configured"), "{trigger:?}");
@@ -236,7 +242,10 @@ async fn usage_errors_exit_2_before_anything_is_sent() {
         (vec!["pipelines", "show"], "<ID>"),
         (vec!["pipelines", "update", "pipe_abc123def456"], "--branch"),
         (vec!["pipelines", "list", "--status", "paused"], "paused"),
-        (vec!["pipelines", "provision", "--repo", "o/r", "--workflow-file", WORKFLOW, "--config", "[1]"], "JSON object"),
+        (
+            vec!["pipelines", "provision", "--repo", "o/r", "--workflow-file", WORKFLOW, "--config", "[1]"],
+            "JSON object",
+        ),
         (vec!["tasks", "create"], "--title"),
         (vec!["import", not_json.to_str().unwrap()], "is not valid JSON"),
         (vec!["import", not_registry.to_str().unwrap()], "A registry is a JSON list"),
@@ -267,7 +276,8 @@ async fn the_token_comes_from_the_data_folder_when_unset() {
     let app = TestApp::start(Backend::Sqlite).await;
     let data = tempfile::tempdir().unwrap();
     std::fs::write(data.path().join("api-token"), format!("{OTHER_TOKEN}\n")).unwrap();
-    let run = Ccm::new(&app.base, None).env("CCM_DATA_DIR", data.path().to_str().unwrap()).run(&["tasks", "list"]).await;
+    let run =
+        Ccm::new(&app.base, None).env("CCM_DATA_DIR", data.path().to_str().unwrap()).run(&["tasks", "list"]).await;
     run.assert_code(0);
     assert!(!run.stdout.contains(OTHER_TOKEN) && !run.stderr.contains(OTHER_TOKEN));
     // The default folder is ~/.ccm.
@@ -323,7 +333,10 @@ async fn tasks_commands_print_tables_and_json(backend: Backend) {
     let list = ccm.run(&["tasks", "list", "--priority", "high"]).await;
     list.assert_code(0);
     assert!(list.stdout.starts_with("ID  STATUS  PRIORITY  TITLE"), "{list:?}");
-    assert_eq!(row(&list.stdout, &format!("{id} "))[..5], [id.as_str(), "todo", "high", "Benchmark the new index", "-"]);
+    assert_eq!(
+        row(&list.stdout, &format!("{id} "))[..5],
+        [id.as_str(), "todo", "high", "Benchmark the new index", "-"]
+    );
     assert!(list.stdout.ends_with("\n1 of 1 tasks\n"), "{list:?}");
     assert_eq!(ccm.run(&["tasks", "list", "--json"]).await.json(), app.get("/api/tasks").await.body);
 
@@ -451,7 +464,19 @@ async fn watch_redraws_when_a_webhook_changes_a_pipeline(backend: Backend) {
     // 0% of 1 run, the latest failed: 0.6 * 0 + 0.3 * 0 + 0.1 * 100 = 10.
     assert_eq!(
         row(&last, &id),
-        [&id, "myorg/webshop", "deploy.yml", "active", "0.0% of 1", "2m 00s", "10", "0", "0", "failure", "shop.example.com"]
+        [
+            &id,
+            "myorg/webshop",
+            "deploy.yml",
+            "active",
+            "0.0% of 1",
+            "2m 00s",
+            "10",
+            "0",
+            "0",
+            "failure",
+            "shop.example.com"
+        ]
     );
     assert!(last.contains(&format!("1 pipelines (1 active), 3 live events, last: stats of {id}\n")), "{last}");
 

@@ -16,7 +16,8 @@ on_both_databases!(
     the_import_endpoint_reports_each_entry,
 );
 
-const SHAPES: [&str; 5] = ["list.json", "map.json", "map-with-version.json", "versioned-map.json", "versioned-list.json"];
+const SHAPES: [&str; 5] =
+    ["list.json", "map.json", "map-with-version.json", "versioned-map.json", "versioned-list.json"];
 const SHOP: &str = "pipe_1a2b3c4d5e6f";
 const BLOG: &str = "pipe_7a8b9c0d1e2f";
 const BAD: &str = "pipe_0f0f0f0f0f0f";
@@ -126,7 +127,8 @@ async fn export_is_a_backup_that_import_reads_back_on_either_database(backend: B
     let source = TestApp::start(backend).await;
     let ccm = Ccm::new(&source.base, Some(TOKEN));
     ccm.run(&["import", &fixture("list.json")]).await.assert_code(1);
-    let api = source.provision("myorg/api", ".github/workflows/release.yml", json!({"trigger_branches": ["main"]})).await;
+    let api =
+        source.provision("myorg/api", ".github/workflows/release.yml", json!({"trigger_branches": ["main"]})).await;
     let linked = source.patch(&format!("/api/pipelines/{api}"), json!({"linked_domain": "api.example.com"})).await;
     assert_eq!(linked.status, 200);
 
@@ -173,7 +175,10 @@ async fn the_import_endpoint_reports_each_entry(backend: Backend) {
 
     let not_a_registry = app.post("/api/pipelines/import", json!("pipelines")).await;
     assert_eq!(not_a_registry.status, 400);
-    assert_eq!(not_a_registry.body["error"], "A registry is a JSON list of pipelines or an object keyed by pipeline id, got a string");
+    assert_eq!(
+        not_a_registry.body["error"],
+        "A registry is a JSON list of pipelines or an object keyed by pipeline id, got a string"
+    );
     let future = app.post("/api/pipelines/import", json!({"version": "3.0", "pipelines": []})).await;
     assert_eq!(future.status, 400);
     assert!(future.body["error"].as_str().unwrap().starts_with("Unsupported registry version '3.0'"));
@@ -209,12 +214,17 @@ async fn the_import_endpoint_reports_each_entry(backend: Backend) {
             Value::Null,
         ]
     );
-    assert_eq!(reply.body["results"][1], json!({"entry": 2, "pipeline_id": null, "result": "invalid", "reason": reasons[1]}));
+    assert_eq!(
+        reply.body["results"][1],
+        json!({"entry": 2, "pipeline_id": null, "result": "invalid", "reason": reasons[1]})
+    );
     assert_eq!(reply.body["results"][4]["result"], "already_present");
 
-    let keyed = app
-        .post("/api/pipelines/import", json!({"pipe_dddddddddddd": entry("pipe_eeeeeeeeeeee", "myorg/keys")}))
-        .await;
-    assert_eq!(keyed.body["results"][0]["reason"], "Key 'pipe_dddddddddddd' and pipeline_id 'pipe_eeeeeeeeeeee' differ");
+    let keyed =
+        app.post("/api/pipelines/import", json!({"pipe_dddddddddddd": entry("pipe_eeeeeeeeeeee", "myorg/keys")})).await;
+    assert_eq!(
+        keyed.body["results"][0]["reason"],
+        "Key 'pipe_dddddddddddd' and pipeline_id 'pipe_eeeeeeeeeeee' differ"
+    );
     assert_eq!(app.get("/api/pipelines").await.body["count"], 2);
 }

@@ -35,8 +35,8 @@ pub struct Client {
 impl Client {
     pub fn new(args: &ClientArgs) -> Result<Self, CliError> {
         let base = args.url.trim().trim_end_matches('/').to_string();
-        let parsed = reqwest::Url::parse(&base)
-            .map_err(|e| CliError::Usage(format!("CCM_URL '{base}' is not a URL: {e}")))?;
+        let parsed =
+            reqwest::Url::parse(&base).map_err(|e| CliError::Usage(format!("CCM_URL '{base}' is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
             return Err(CliError::Usage(format!("CCM_URL '{base}' must be an http:// or https:// URL")));
         }
@@ -110,18 +110,16 @@ impl Client {
         if err.is_connect() || err.is_timeout() || err.is_request() {
             CliError::Unreachable { url: self.base.clone(), detail }
         } else {
-            CliError::Other(anyhow::anyhow!("{}: {detail}", self.base))
+            CliError::Other(anyhow::anyhow!("the connection to {} broke: {detail}", self.base))
         }
     }
 }
 
 fn server_error(status: u16, body: Option<Value>, text: &str) -> CliError {
-    let message = body
-        .as_ref()
-        .and_then(|b| b.get("error"))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("the server answered without a JSON error: {}", text.chars().take(200).collect::<String>()));
+    let message =
+        body.as_ref().and_then(|b| b.get("error")).and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| {
+            format!("the server answered without a JSON error: {}", text.chars().take(200).collect::<String>())
+        });
     CliError::Server { status, message, body: body.unwrap_or(Value::Null) }
 }
 

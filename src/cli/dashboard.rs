@@ -133,11 +133,8 @@ pub fn render(d: &Dashboard, now: DateTime<Utc>) -> String {
             format!("disconnected ({reason}); reconnecting in {retry_in_secs}s")
         }
     };
-    let mut out = format!(
-        "ccm pipelines watch  {}  {connection}  {}\n\n",
-        d.server,
-        now.format("%Y-%m-%d %H:%M:%S UTC")
-    );
+    let mut out =
+        format!("ccm pipelines watch  {}  {connection}  {}\n\n", d.server, now.format("%Y-%m-%d %H:%M:%S UTC"));
     let mut rows: Vec<(&String, &Row)> = d.rows.iter().collect();
     rows.sort_by(|(a_id, a), (b_id, b)| {
         (a.status != "active", &a.repository, &a.workflow_file, a_id).cmp(&(
@@ -148,15 +145,28 @@ pub fn render(d: &Dashboard, now: DateTime<Utc>) -> String {
         ))
     });
     let mut table = Table::new(&[
-        "PIPELINE", "REPOSITORY", "WORKFLOW", "STATUS", "SUCCESS 24H", "AVG TIME", "HEALTH", "ACTIVE", "QUEUED",
-        "LAST RUN", "DOMAIN",
+        "PIPELINE",
+        "REPOSITORY",
+        "WORKFLOW",
+        "STATUS",
+        "SUCCESS 24H",
+        "AVG TIME",
+        "HEALTH",
+        "ACTIVE",
+        "QUEUED",
+        "LAST RUN",
+        "DOMAIN",
     ]);
     for (id, row) in &rows {
         let workflow = row.workflow_file.strip_prefix(".github/workflows/").unwrap_or(&row.workflow_file);
         let mut cells = vec![id.to_string(), row.repository.clone(), workflow.to_string(), row.status.clone()];
         match &row.stats {
             Some(s) => cells.extend([
-                if s.run_count == 0 { "- (0 runs)".to_string() } else { format!("{:.1}% of {}", s.success_rate, s.run_count) },
+                if s.run_count == 0 {
+                    "- (0 runs)".to_string()
+                } else {
+                    format!("{:.1}% of {}", s.success_rate, s.run_count)
+                },
                 if s.run_count == 0 { "-".to_string() } else { duration(s.avg_duration_seconds) },
                 s.health_score.to_string(),
                 s.active_runs.to_string(),
@@ -224,8 +234,19 @@ mod tests {
         let cells: Vec<&str> = row.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
         assert_eq!(
             cells,
-            ["pipe_000000000001", "o/web", "deploy.yml", "active", "95.2% of 21", "3m 12s", "95", "1", "2",
-             "in_progress: build (50%)", "example.com"]
+            [
+                "pipe_000000000001",
+                "o/web",
+                "deploy.yml",
+                "active",
+                "95.2% of 21",
+                "3m 12s",
+                "95",
+                "1",
+                "2",
+                "in_progress: build (50%)",
+                "example.com"
+            ]
         );
         assert!(frame.contains("1 live events, last: stats of pipe_000000000001"), "{frame}");
     }
@@ -246,7 +267,9 @@ mod tests {
         let mut d = Dashboard::new("http://x");
         d.connection = Connection::Reconnecting { reason: "connection refused".into(), retry_in_secs: 3 };
         let frame = render(&d, at());
-        assert!(frame.starts_with("ccm pipelines watch  http://x  disconnected (connection refused); reconnecting in 3s"));
+        assert!(
+            frame.starts_with("ccm pipelines watch  http://x  disconnected (connection refused); reconnecting in 3s")
+        );
         assert!(frame.contains("No pipelines yet."));
         let mut quiet = stats("pipe_000000000001");
         quiet["metrics_24h"]["run_count"] = json!(0);

@@ -41,8 +41,11 @@ pub enum ClientCommand {
     /// Webhook deliveries a running ccm received: list, show, replay.
     #[command(after_help = CLIENT_HELP)]
     Deliveries(deliveries::DeliveriesArgs),
-    /// Import the old CCM's pipeline registry (~/.ccm/pipelines.json) into a running ccm, keeping
-    /// ids, status and VPS links. Safe to run again: pipelines already present are skipped.
+    /// Import the old CCM's pipeline registry (~/.ccm/pipelines.json) into a running ccm.
+    ///
+    /// Each pipeline keeps its id, status, config and VPS link. Safe to run again: pipelines
+    /// already present are skipped. An invalid entry is reported and does not stop the others
+    /// (the exit code is then 1).
     #[command(after_help = CLIENT_HELP)]
     Import(registry::ImportArgs),
     /// Write every pipeline of a running ccm as an old-CCM registry (a backup `ccm import` reads).

@@ -282,13 +282,12 @@ fn details(answer: &Value) -> String {
             text(&e["head_sha"]).chars().take(7).collect(),
         ]);
     }
-    let runs = if executions.is_empty() { "No runs yet.\n".to_string() } else { runs.render() };
-    format!(
-        "{}\nRuns ({} of {}):\n{runs}",
-        pipeline_fields(&answer["pipeline"]),
-        executions.len(),
-        text(&answer["executions_count"])
-    )
+    let runs = if executions.is_empty() {
+        "Runs: none yet.\n".to_string()
+    } else {
+        format!("Runs ({} of {}):\n{}", executions.len(), text(&answer["executions_count"]), runs.render())
+    };
+    format!("{}\n{runs}", pipeline_fields(&answer["pipeline"]))
 }
 
 fn stats(answer: &Value) -> String {
@@ -315,13 +314,17 @@ fn stats(answer: &Value) -> String {
         ("last run", last_run),
         (
             "last 24h",
-            format!(
-                "{} runs, {} succeeded ({}%), average {}",
-                text(&m["run_count"]),
-                text(&m["success_count"]),
-                text(&m["success_rate"]),
-                duration_of(&m["avg_duration_seconds"])
-            ),
+            if m["run_count"] == 0 {
+                "no completed runs".to_string()
+            } else {
+                format!(
+                    "{} runs, {} succeeded ({}%), average {}",
+                    text(&m["run_count"]),
+                    text(&m["success_count"]),
+                    text(&m["success_rate"]),
+                    duration_of(&m["avg_duration_seconds"])
+                )
+            },
         ),
         ("active runs", text(&s["active_runs"])),
         ("queued", text(&s["queue_length"])),

@@ -86,7 +86,8 @@ mod tests {
 
     #[test]
     fn reads_events_split_anywhere() {
-        let stream = b"retry: 3000\n\n: keep-alive\n\nevent: stats\nid: 7\ndata: {\"a\":\r\ndata: 1}\n\ndata: plain\n\n";
+        let stream =
+            b"retry: 3000\n\n: keep-alive\n\nevent: stats\nid: 7\ndata: {\"a\":\r\ndata: 1}\n\ndata: plain\n\n";
         for split in 1..stream.len() {
             let mut reader = SseReader::default();
             let mut events = reader.feed(&stream[..split]);

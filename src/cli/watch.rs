@@ -152,7 +152,11 @@ async fn follow(
                     Ok(Ok(None)) => return dropped("the server closed the stream"),
                     Ok(Ok(Some(bytes))) => bytes,
                 };
-                for event in reader.feed(&bytes) {
+                let events = reader.feed(&bytes);
+                if events.is_empty() {
+                    continue; // a keep-alive, the retry delay, part of an event: nothing to show
+                }
+                for event in events {
                     let data = serde_json::from_str(&event.data).unwrap_or(Value::Null);
                     reload |= dash.apply(&event.kind, &data);
                     *seen += 1;

@@ -9,7 +9,9 @@ use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use serde_json::{Map, Value, json};
 use sqlx::types::Json;
 
-use super::pipeline::{is_pipeline_id, linked_field, type_name, validate_config, validate_repo, validate_workflow_file};
+use super::pipeline::{
+    is_pipeline_id, linked_field, type_name, validate_config, validate_repo, validate_workflow_file,
+};
 use crate::store::Pipeline;
 
 /// The registry version written by `ccm export` (the old CCM's registry was version 2.0).
@@ -57,7 +59,10 @@ pub fn read(doc: &Value) -> Result<Document, String> {
             match &obj["pipelines"] {
                 Value::Array(items) => Ok(list(items)),
                 Value::Object(map) => Ok(keyed(map, false)),
-                other => Err(format!("'pipelines' must be a list or an object keyed by pipeline id, got {}", type_name(other))),
+                other => Err(format!(
+                    "'pipelines' must be a list or an object keyed by pipeline id, got {}",
+                    type_name(other)
+                )),
             }
         }
         Value::Object(obj) => {
@@ -110,7 +115,8 @@ fn check_version(version: Option<&Value>) -> Result<(), String> {
 /// Checks an entry and makes the pipeline it describes: its own id, status, config, VPS link and
 /// timestamps (`now` where the entry has none).
 pub fn to_pipeline(entry: &Entry, now: DateTime<Utc>) -> Result<Pipeline, String> {
-    let obj = entry.value.as_object().ok_or_else(|| format!("Entry must be an object, got {}", type_name(&entry.value)))?;
+    let obj =
+        entry.value.as_object().ok_or_else(|| format!("Entry must be an object, got {}", type_name(&entry.value)))?;
     let id = match (obj.get("pipeline_id"), &entry.key) {
         (None | Some(Value::Null), Some(key)) => key.clone(),
         (Some(Value::String(id)), Some(key)) if id != key => {
@@ -203,10 +209,8 @@ fn timestamp(obj: &Map<String, Value>, name: &str) -> Result<Option<DateTime<Utc
 /// A registry document (versioned, keyed by pipeline id) holding these pipelines as the API shows
 /// them: the old registry's fields, plus `updated_at` and `deactivated_at`, which import reads back.
 pub fn export_document(pipelines: &[Value], exported_at: &str) -> Value {
-    let map: Map<String, Value> = pipelines
-        .iter()
-        .filter_map(|p| Some((p.get("pipeline_id")?.as_str()?.to_string(), p.clone())))
-        .collect();
+    let map: Map<String, Value> =
+        pipelines.iter().filter_map(|p| Some((p.get("pipeline_id")?.as_str()?.to_string(), p.clone()))).collect();
     json!({"version": REGISTRY_VERSION, "exported_at": exported_at, "pipelines": map})
 }
 
@@ -249,7 +253,9 @@ mod tests {
     fn refuses_what_is_not_a_registry() {
         assert!(read(&json!("x")).unwrap_err().contains("got a string"));
         assert!(read(&json!({"pipelines": 3})).unwrap_err().contains("'pipelines' must be"));
-        assert!(read(&json!({"version": "3.0", "pipelines": []})).unwrap_err().contains("Unsupported registry version"));
+        assert!(
+            read(&json!({"version": "3.0", "pipelines": []})).unwrap_err().contains("Unsupported registry version")
+        );
         assert!(read(&old_entry()).unwrap_err().contains("one pipeline"));
     }
 

@@ -72,7 +72,8 @@ async fn import_one(state: &AppState, actor: &Actor, p: &Pipeline) -> Result<Out
     // Twice: a concurrent import of the same registry may create the row between check and insert.
     for _ in 0..2 {
         if let Some(existing) = state.store.get_pipeline(&p.id).await? {
-            let same = existing.repository.eq_ignore_ascii_case(&p.repository) && existing.workflow_file == p.workflow_file;
+            let same =
+                existing.repository.eq_ignore_ascii_case(&p.repository) && existing.workflow_file == p.workflow_file;
             return Ok(if same {
                 Outcome::AlreadyPresent
             } else {

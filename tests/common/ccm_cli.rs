@@ -152,10 +152,20 @@ impl Running {
             if let Ok(Some(status)) = self.child.try_wait() {
                 // It exited: one last look at what it printed.
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                assert!(check(&self.stdout()), "ccm exited ({status}) before {what}:\n{}\n{}", self.stdout(), self.stderr());
+                assert!(
+                    check(&self.stdout()),
+                    "ccm exited ({status}) before {what}:\n{}\n{}",
+                    self.stdout(),
+                    self.stderr()
+                );
                 return;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}:\n{}\nstderr:\n{}", self.stdout(), self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}:\n{}\nstderr:\n{}",
+                self.stdout(),
+                self.stderr()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -167,7 +177,12 @@ impl Running {
             if let Some(status) = self.child.try_wait().expect("wait for ccm") {
                 break status;
             }
-            assert!(Instant::now() < deadline, "ccm still running after {limit:?}:\n{}\n{}", self.stdout(), self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "ccm still running after {limit:?}:\n{}\n{}",
+                self.stdout(),
+                self.stderr()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         // The readers reach the pipes' end once the process is gone.
