@@ -5,7 +5,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use chrono::Utc;
+use serde_json::{Value, json};
 
 /// Settings of the server commands and of logging, never inherited from the test's environment.
 const CLEARED: [&str; 9] = [
@@ -198,4 +199,42 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+// Fixtures of the client tests: a pipeline, its runs, and reading tables back.
+
+pub const WORKFLOW: &str = ".github/workflows/deploy.yml";
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A completed run of myorg/webshop's deploy.yml on main, started 3 minutes ago, 2 minutes long.
+pub fn finished_run(run_id: i64, conclusion: &str) -> Vec<u8> {
+    let now = Utc::now();
+    super::workflow_run(
+        run_id,
+        1,
+        "myorg/webshop",
+        "main",
+        "completed",
+        Some(conclusion),
+        now - chrono::Duration::minutes(3),
+        now - chrono::Duration::minutes(1),
+    )
+}
+
+/// The cells of the table row that starts with `first` (cells are two or more spaces apart).
+pub fn row(table: &str, first: &str) -> Vec<String> {
+    let line = table.lines().find(|l| l.starts_with(first)).unwrap_or_else(|| panic!("no row {first}:\n{table}"));
+    line.split("  ").map(str::trim).filter(|c| !c.is_empty()).map(str::to_string).collect()
+}
+
+pub async fn provision_webshop(app: &super::TestApp) -> String {
+    let reply = app
+        .post(
+            "/api/pipelines/provision",
+            json!({"repo": "myorg/webshop", "workflow_file": WORKFLOW, "config": {"trigger_branches": ["main"]},
+                   "linked_domain": "shop.example.com", "linked_app": "webshop"}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.body["pipeline_id"].as_str().unwrap().to_string()
 }
