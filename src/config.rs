@@ -97,9 +97,7 @@ impl Settings {
         let data_dir = match &self.data_dir {
             Some(dir) if dir.as_os_str().is_empty() => return Err(invalid("CCM_DATA_DIR", "is empty")),
             Some(dir) => dir.clone(),
-            None => std::env::home_dir()
-                .filter(|home| !home.as_os_str().is_empty())
-                .map(|home| home.join(".ccm"))
+            None => crate::data_dir::default_dir()
                 .ok_or_else(|| invalid("CCM_DATA_DIR", "is unset and the home folder is unknown"))?,
         };
 

@@ -10,6 +10,11 @@ use rand::RngCore;
 
 pub const API_TOKEN_FILE: &str = "api-token";
 
+/// `~/.ccm`, where the data lives when CCM_DATA_DIR is unset; `None` when the home folder is unknown.
+pub fn default_dir() -> Option<PathBuf> {
+    std::env::home_dir().filter(|home| !home.as_os_str().is_empty()).map(|home| home.join(".ccm"))
+}
+
 /// Creates the folder (and its parents) with mode 0700 if it does not exist.
 pub fn ensure(dir: &Path) -> anyhow::Result<()> {
     if !dir.exists() {

@@ -42,6 +42,8 @@ enum Command {
     /// Webhook tools.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 #[derive(Subcommand)]
@@ -93,7 +95,7 @@ fn main() -> ExitCode {
     let settings = match &cli.command {
         Command::Serve(s) | Command::Migrate(s) => Some(s),
         Command::App(AppCommand::Register(args)) => Some(&args.settings),
-        Command::Webhook(_) => None,
+        Command::Webhook(_) | Command::Client(_) => None,
     };
     let config = match settings.map(Settings::validate).transpose() {
         Ok(config) => config,
@@ -109,9 +111,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let command = match cli.command {
+        Command::Client(command) => return runtime.block_on(cli::run(command)),
+        other => other,
+    };
     let result = runtime.block_on(async {
         let config = || config.clone().expect("validated above for server commands");
-        match cli.command {
+        match command {
             Command::Serve(_) => ccm::server::serve(config()).await,
             Command::Migrate(_) => {
                 ccm::server::open_store(&config()).await?;
@@ -120,6 +126,7 @@ fn main() -> ExitCode {
             }
             Command::App(AppCommand::Register(args)) => register(args, &config()).await,
             Command::Webhook(WebhookCommand::Send(args)) => cli::webhook_send::run(args).await,
+            Command::Client(_) => unreachable!("run above"),
         }
     });
     match result {

@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod pipeline;
+pub mod registry;
 pub mod run_state;
 pub mod stats;
 pub mod tasks;

@@ -139,7 +139,7 @@ fn optional_string(obj: &Map<String, Value>, name: &str) -> Result<Option<String
     }
 }
 
-fn linked_field(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
+pub(crate) fn linked_field(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
     let value = optional_string(obj, name)?;
     if let Some(v) = &value
         && (v.len() > 255 || v.chars().any(char::is_control))
@@ -149,7 +149,7 @@ fn linked_field(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, 
     Ok(value)
 }
 
-fn type_name(value: &Value) -> &'static str {
+pub(crate) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -195,7 +195,7 @@ pub fn validate_workflow_file(path: &str) -> Result<(), String> {
     }
 }
 
-fn validate_config(config: &Value) -> Result<(), String> {
+pub(crate) fn validate_config(config: &Value) -> Result<(), String> {
     let obj =
         config.as_object().ok_or_else(|| format!("Field 'config' must be an object, got {}", type_name(config)))?;
     if let Some(branches) = obj.get("trigger_branches")

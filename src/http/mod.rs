@@ -7,6 +7,7 @@ mod deliveries;
 mod error;
 mod events;
 mod health;
+mod import;
 mod integrations;
 mod paging;
 pub(crate) mod pipeline_github;
@@ -100,6 +101,8 @@ pub fn build_app(
         .service(
             web::scope("/api")
                 .wrap(from_fn(auth::require_token))
+                // Before pipelines: `/pipelines/{id}` would take `/pipelines/import` otherwise.
+                .configure(import::routes)
                 .configure(pipelines::routes)
                 .configure(events::routes)
                 .configure(deliveries::routes)

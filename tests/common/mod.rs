@@ -1,6 +1,7 @@
 //! Test harness: the real app on a loopback port, over either real database.
 #![allow(dead_code)]
 
+pub mod ccm_cli;
 pub mod github;
 
 use std::net::TcpListener;

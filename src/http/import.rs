@@ -1,0 +1,111 @@
+//! `POST /api/pipelines/import`: creates the pipelines of an old CCM registry with their original
+//! ids, status and VPS link. Idempotent: a pipeline whose id is already stored is reported as
+//! already present and left alone; an invalid entry is reported and does not stop the others.
+
+use actix_web::{HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::{Actor, ApiError, AppState, method_not_allowed};
+use crate::domain::{clock, registry};
+use crate::store::{NewAudit, Pipeline, StoreError};
+
+/// Most entries one request may hold (a larger registry is sent in parts, as `ccm import` does).
+pub const MAX_ENTRIES: usize = 1000;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/pipelines/import").route(web::post().to(import)).default_service(web::to(method_not_allowed)),
+    );
+}
+
+enum Outcome {
+    Created,
+    AlreadyPresent,
+    Invalid(String),
+}
+
+async fn import(state: web::Data<AppState>, actor: Actor, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    let doc = registry::read(&body).map_err(ApiError::BadRequest)?;
+    if doc.entries.len() > MAX_ENTRIES {
+        return Err(ApiError::BadRequest(format!(
+            "At most {MAX_ENTRIES} pipelines per request, got {}: send the registry in parts",
+            doc.entries.len()
+        )));
+    }
+    let now = clock::now();
+    let (mut created, mut present, mut invalid) = (0, 0, 0);
+    let mut results = Vec::with_capacity(doc.entries.len());
+    for entry in &doc.entries {
+        let outcome = match registry::to_pipeline(entry, now) {
+            Ok(pipeline) => import_one(&state, &actor, &pipeline).await?,
+            Err(reason) => Outcome::Invalid(reason),
+        };
+        let mut result = json!({"entry": entry.position, "pipeline_id": entry.id()});
+        match outcome {
+            Outcome::Created => {
+                created += 1;
+                result["result"] = json!("created");
+            }
+            Outcome::AlreadyPresent => {
+                present += 1;
+                result["result"] = json!("already_present");
+            }
+            Outcome::Invalid(reason) => {
+                invalid += 1;
+                result["result"] = json!("invalid");
+                result["reason"] = json!(reason);
+            }
+        }
+        results.push(result);
+    }
+    tracing::info!(created, already_present = present, invalid, "registry imported");
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "created": created,
+        "already_present": present,
+        "invalid": invalid,
+        "results": results,
+    })))
+}
+
+async fn import_one(state: &AppState, actor: &Actor, p: &Pipeline) -> Result<Outcome, ApiError> {
+    // Twice: a concurrent import of the same registry may create the row between check and insert.
+    for _ in 0..2 {
+        if let Some(existing) = state.store.get_pipeline(&p.id).await? {
+            let same =
+                existing.repository.eq_ignore_ascii_case(&p.repository) && existing.workflow_file == p.workflow_file;
+            return Ok(if same {
+                Outcome::AlreadyPresent
+            } else {
+                Outcome::Invalid(format!(
+                    "pipeline_id {} is already used by {} {}",
+                    p.id, existing.repository, existing.workflow_file
+                ))
+            });
+        }
+        if let Some(other) = state.store.find_pipeline(&p.repository, &p.workflow_file).await? {
+            return Ok(Outcome::Invalid(format!(
+                "{} {} already has another pipeline: {}",
+                other.repository, other.workflow_file, other.id
+            )));
+        }
+        let audit = NewAudit {
+            actor: actor.0.clone(),
+            action: "pipeline.imported".into(),
+            pipeline_id: Some(p.id.clone()),
+            details: json!({
+                "repository": p.repository,
+                "workflow_file": p.workflow_file,
+                "status": p.status,
+                "linked_domain": p.linked_domain,
+                "linked_app": p.linked_app,
+            }),
+        };
+        match state.store.create_pipeline(p, &audit).await {
+            Ok(()) => return Ok(Outcome::Created),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(Outcome::Invalid(format!("{} {} conflicts with a pipeline created meanwhile", p.repository, p.workflow_file)))
+}
