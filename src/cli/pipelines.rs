@@ -213,25 +213,21 @@ pub async fn run(args: PipelinesArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Every pipeline, page after page (newest first).
+/// Every pipeline, page after page (newest first), following the `next` cursor: a pipeline
+/// provisioned meanwhile cannot shift a page and list another twice.
 pub async fn all(client: &Client) -> Result<Vec<Value>, CliError> {
     const PAGE: usize = 1000; // the API's largest page
     let mut pipelines: Vec<Value> = Vec::new();
+    let mut after: Option<String> = None;
     loop {
-        let path = with_query(
-            "/api/pipelines",
-            &[("limit", Some(PAGE.to_string())), ("offset", Some(pipelines.len().to_string()))],
-        );
+        let path = with_query("/api/pipelines", &[("limit", Some(PAGE.to_string())), ("after", after.take())]);
         let mut answer = client.get(&path).await?;
-        let total = answer["count"].as_u64().unwrap_or(0) as usize;
-        let page = match answer["pipelines"].take() {
-            Value::Array(page) => page,
-            _ => Vec::new(),
-        };
-        let last = page.len() < PAGE;
-        pipelines.extend(page);
-        if last || pipelines.len() >= total {
-            return Ok(pipelines);
+        if let Value::Array(page) = answer["pipelines"].take() {
+            pipelines.extend(page);
+        }
+        match answer["next"].as_str() {
+            Some(next) => after = Some(next.to_string()),
+            None => return Ok(pipelines),
         }
     }
 }
