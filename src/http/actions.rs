@@ -5,21 +5,15 @@
 use actix_web::{HttpResponse, web};
 use serde_json::{Map, Value, json};
 
-use super::{Actor, ApiError, AppState, method_not_allowed};
+use super::routes::{Routes, resource};
+use super::{Actor, ApiError, AppState};
 use crate::github::{jobs, outbox};
 use crate::store::{Execution, NewAudit, Pipeline};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/pipelines/{id}/trigger")
-            .route(web::post().to(trigger))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/pipelines/{id}/rollback")
-            .route(web::post().to(rollback))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(routes: &mut Routes) {
+    routes
+        .add(resource("/pipelines/{id}/trigger").post(trigger))
+        .add(resource("/pipelines/{id}/rollback").post(rollback));
 }
 
 /// An optional JSON object body: empty means `{}`.

@@ -3,12 +3,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::paging::{self, DEFAULT_LIMIT};
-use super::{Actor, ApiError, AppState, method_not_allowed};
+use super::routes::{Routes, resource};
+use super::{Actor, ApiError, AppState};
 use crate::domain::clock;
 use crate::store::AuditFilter;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/audit").route(web::get().to(list_audit)).default_service(web::to(method_not_allowed)));
+pub fn routes(routes: &mut Routes) {
+    routes.add(resource("/audit").get(list_audit));
 }
 
 #[derive(Debug, Deserialize)]

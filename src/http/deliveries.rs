@@ -5,23 +5,19 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::paging::{self, DEFAULT_LIMIT};
-use super::{Actor, ApiError, AppState, method_not_allowed};
+use super::routes::{Routes, resource};
+use super::{Actor, ApiError, AppState};
 use crate::domain::clock;
 use crate::store::{DeliveryFilter, DeliverySummary};
 use crate::webhook;
 
 const STATUSES: &[&str] = &["pending", "processed", "ignored", "failed", "parked"];
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/deliveries").route(web::get().to(list)).default_service(web::to(method_not_allowed)))
-        .service(
-            web::resource("/deliveries/{guid}").route(web::get().to(show)).default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/deliveries/{guid}/replay")
-                .route(web::post().to(replay))
-                .default_service(web::to(method_not_allowed)),
-        );
+pub fn routes(routes: &mut Routes) {
+    routes
+        .add(resource("/deliveries").get(list))
+        .add(resource("/deliveries/{guid}").get(show))
+        .add(resource("/deliveries/{guid}/replay").post(replay));
 }
 
 pub fn summary_json(d: &DeliverySummary) -> Value {
@@ -106,7 +102,9 @@ async fn replay(state: web::Data<AppState>, actor: Actor, guid: web::Path<String
     let outcome = webhook::reprocess(state.store.as_ref(), &stored).await?;
     tracing::info!(delivery_id = %guid, actor = %actor.0, status = %outcome.status, "delivery replayed");
     let status = outcome.status.clone();
-    state.changes.send(vec![outcome]);
+    let outcomes = vec![outcome];
+    state.metrics.runs_changed(&outcomes);
+    state.changes.send(outcomes);
     let summary = state.store.get_delivery(&guid).await?.map(|d| summary_json(&d.summary));
     Ok(HttpResponse::Ok()
         .json(json!({"success": true, "delivery_id": guid.as_str(), "status": status, "delivery": summary})))

@@ -7,18 +7,14 @@ use actix_web::{HttpRequest, Responder, web};
 use actix_web_lab::sse;
 use tokio::sync::{broadcast, mpsc};
 
-use super::{Actor, ApiError, AppState, method_not_allowed};
+use super::routes::{Routes, resource};
+use super::{Actor, ApiError, AppState};
 use crate::live::LiveEvent;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/events").route(web::get().to(all_events)).default_service(web::to(method_not_allowed)))
-        .service(
-            web::resource("/pipelines/{id}/events")
-                .route(web::get().to(pipeline_events))
-                .default_service(web::to(method_not_allowed)),
-        );
+pub fn routes(routes: &mut Routes) {
+    routes.add(resource("/events").get(all_events)).add(resource("/pipelines/{id}/events").get(pipeline_events));
 }
 
 async fn all_events(state: web::Data<AppState>, _actor: Actor, req: HttpRequest) -> impl Responder {

@@ -1,11 +1,11 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use super::{ApiError, AppState, method_not_allowed};
+use super::routes::{Routes, resource};
+use super::{ApiError, AppState};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").route(web::get().to(healthz)).default_service(web::to(method_not_allowed)))
-        .service(web::resource("/readyz").route(web::get().to(readyz)).default_service(web::to(method_not_allowed)));
+pub fn routes(routes: &mut Routes) {
+    routes.add(resource("/healthz").get(healthz)).add(resource("/readyz").get(readyz));
 }
 
 /// The process is up.

@@ -3,20 +3,14 @@
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::{Actor, ApiError, AppState, method_not_allowed};
+use super::routes::{Routes, resource};
+use super::{Actor, ApiError, AppState};
 use crate::domain::clock;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/integrations/github/health")
-            .route(web::get().to(health))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/integrations/github/jobs/{id}")
-            .route(web::get().to(job))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(routes: &mut Routes) {
+    routes
+        .add(resource("/integrations/github/health").get(health))
+        .add(resource("/integrations/github/jobs/{id}").get(job));
 }
 
 /// Outbound call figures (since this process started), the pause, the rate-limit budget and

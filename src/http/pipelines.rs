@@ -5,30 +5,18 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::paging::{self, DEFAULT_LIMIT, MAX_LIMIT};
-use super::{Actor, ApiError, AppState, method_not_allowed};
+use super::routes::{Routes, resource};
+use super::{Actor, ApiError, AppState};
 use crate::domain::pipeline::{self as rules, ProvisionRequest};
 use crate::domain::{clock, stats};
 use crate::store::{NewAudit, Pipeline, PipelineFilter, StoreError};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/pipelines/provision")
-            .route(web::post().to(provision))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(web::resource("/pipelines").route(web::get().to(list)).default_service(web::to(method_not_allowed)))
-    .service(
-        web::resource("/pipelines/{id}")
-            .route(web::get().to(show))
-            .route(web::patch().to(change))
-            .route(web::delete().to(teardown))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/pipelines/{id}/stats")
-            .route(web::get().to(pipeline_stats))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(routes: &mut Routes) {
+    routes
+        .add(resource("/pipelines/provision").post(provision))
+        .add(resource("/pipelines").get(list))
+        .add(resource("/pipelines/{id}").get(show).patch(change).delete(teardown))
+        .add(resource("/pipelines/{id}/stats").get(pipeline_stats));
 }
 
 /// How often a write that lost an optimistic-concurrency race is decided again.

@@ -8,8 +8,9 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::routes::{Routes, resource};
 use super::tasks::task_json;
-use super::{Actor, ApiError, AppState, method_not_allowed};
+use super::{Actor, ApiError, AppState};
 use crate::github::{outbox, tasks as gh_tasks};
 use crate::store::tasks::audit;
 use crate::store::{OutboxJob, SyncSettings};
@@ -17,28 +18,12 @@ use crate::store::{OutboxJob, SyncSettings};
 /// How long the explicit sync calls wait for their outbox job before answering `queued`.
 const WAIT_FOR_JOB: Duration = Duration::from_secs(20);
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/sync/repositories/{owner}/{repo}")
-            .route(web::get().to(get_settings))
-            .route(web::put().to(put_settings))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/sync/issue-to-task")
-            .route(web::post().to(issue_to_task))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/sync/task-to-issue")
-            .route(web::post().to(task_to_issue))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/pipelines/{id}/pushes")
-            .route(web::get().to(pushes))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(routes: &mut Routes) {
+    routes
+        .add(resource("/sync/repositories/{owner}/{repo}").get(get_settings).put(put_settings))
+        .add(resource("/sync/issue-to-task").post(issue_to_task))
+        .add(resource("/sync/task-to-issue").post(task_to_issue))
+        .add(resource("/pipelines/{id}/pushes").get(pushes));
 }
 
 fn repo_name(owner: &str, name: &str) -> Result<String, ApiError> {

@@ -5,27 +5,18 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Actor, ApiError, AppState, method_not_allowed, paging};
+use super::routes::{Routes, resource};
+use super::{Actor, ApiError, AppState, paging};
 use crate::domain::clock;
 use crate::domain::tasks::{PRIORITIES, STATUSES, labels_with_priority, priority_from_labels};
 use crate::github::{outbox, tasks as gh_tasks};
 use crate::store::tasks::audit;
 use crate::store::{NewTask, Task, TaskFilter};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/tasks")
-            .route(web::get().to(list))
-            .route(web::post().to(create))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/tasks/{id}")
-            .route(web::get().to(get))
-            .route(web::patch().to(update))
-            .route(web::delete().to(delete))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(routes: &mut Routes) {
+    routes
+        .add(resource("/tasks").get(list).post(create))
+        .add(resource("/tasks/{id}").get(get).patch(update).delete(delete));
 }
 
 pub(crate) fn task_json(t: &Task) -> Value {
