@@ -18,7 +18,7 @@ pub struct RateHeaders {
     pub retry_after: Option<Duration>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct RateBudget {
     pub limit: Option<i64>,
     pub remaining: Option<i64>,

@@ -5,6 +5,8 @@
 use actix_web::{HttpResponse, web};
 use serde_json::{Map, Value, json};
 
+use super::error::ErrorBody;
+use super::openapi::{RollbackQueued, RollbackRequest, TriggerQueued, TriggerRequest};
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
 use crate::github::{jobs, outbox};
@@ -15,6 +17,10 @@ pub fn routes(routes: &mut Routes) {
         .add(resource("/pipelines/{id}/trigger").post(trigger))
         .add(resource("/pipelines/{id}/rollback").post(rollback));
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(trigger, rollback))]
+pub(super) struct Api;
 
 /// An optional JSON object body: empty means `{}`.
 fn object_body(body: &web::Bytes) -> Result<Map<String, Value>, ApiError> {
@@ -46,6 +52,16 @@ fn valid_ref(r: &str) -> bool {
 
 /// `{"ref": "main", "inputs": {...}}`: starts the pipeline's workflow (workflow_dispatch). `ref`
 /// defaults to the first of the pipeline's trigger branches.
+#[utoipa::path(post, path = "/api/pipelines/{id}/trigger", tag = "runs",
+    params(("id" = String, Path, description = "The pipeline id (pipe_...)")),
+    request_body(content = TriggerRequest, description = "Optional"),
+    responses(
+        (status = 202, description = "The workflow dispatch is queued", body = TriggerQueued),
+        (status = 400, description = "Invalid ref or inputs, or no ref to default to", body = ErrorBody),
+        (status = 404, description = "No such pipeline", body = ErrorBody),
+        (status = 409, description = "The pipeline is inactive", body = ErrorBody),
+        (status = 503, description = "No GitHub App configured (`github_not_configured`)", body = ErrorBody),
+    ))]
 async fn trigger(
     state: web::Data<AppState>,
     actor: Actor,
@@ -120,6 +136,16 @@ fn execution_json(e: &Execution) -> Value {
 
 /// `{"reason": "..."}` (optional): re-runs the most recent successful run of the pipeline's
 /// workflow (a redeploy of the last good commit) and marks the run it replaces as rolled back.
+#[utoipa::path(post, path = "/api/pipelines/{id}/rollback", tag = "runs",
+    params(("id" = String, Path, description = "The pipeline id (pipe_...)")),
+    request_body(content = RollbackRequest, description = "Optional"),
+    responses(
+        (status = 202, description = "The re-run of the last successful run is queued", body = RollbackQueued),
+        (status = 400, description = "Invalid reason", body = ErrorBody),
+        (status = 404, description = "No such pipeline", body = ErrorBody),
+        (status = 409, description = "The pipeline is inactive or has no successful run", body = ErrorBody),
+        (status = 503, description = "No GitHub App configured (`github_not_configured`)", body = ErrorBody),
+    ))]
 async fn rollback(
     state: web::Data<AppState>,
     actor: Actor,

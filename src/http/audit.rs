@@ -2,6 +2,8 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::error::ErrorBody;
+use super::openapi::AuditList;
 use super::paging::{self, DEFAULT_LIMIT};
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
@@ -12,7 +14,12 @@ pub fn routes(routes: &mut Routes) {
     routes.add(resource("/audit").get(list_audit));
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list_audit))]
+pub(super) struct Api;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
     pipeline_id: Option<String>,
     action: Option<String>,
@@ -21,6 +28,12 @@ struct AuditQuery {
 }
 
 /// Who did what to which pipeline, newest first.
+#[utoipa::path(get, path = "/api/audit", tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "Audit entries, newest first", body = AuditList),
+        (status = 400, description = "Invalid paging", body = ErrorBody),
+    ))]
 async fn list_audit(
     state: web::Data<AppState>,
     _actor: Actor,

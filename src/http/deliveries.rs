@@ -4,6 +4,8 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::error::ErrorBody;
+use super::openapi::{DeliveryDetails, DeliveryList, Replayed};
 use super::paging::{self, DEFAULT_LIMIT};
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
@@ -19,6 +21,10 @@ pub fn routes(routes: &mut Routes) {
         .add(resource("/deliveries/{guid}").get(show))
         .add(resource("/deliveries/{guid}/replay").post(replay));
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, show, replay))]
+pub(super) struct Api;
 
 pub fn summary_json(d: &DeliverySummary) -> Value {
     json!({
@@ -38,7 +44,8 @@ pub fn summary_json(d: &DeliverySummary) -> Value {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     status: Option<String>,
     event: Option<String>,
@@ -47,6 +54,12 @@ struct ListQuery {
     offset: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/deliveries", tag = "webhooks",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Deliveries, newest first", body = DeliveryList),
+        (status = 400, description = "Invalid filter or paging", body = ErrorBody),
+    ))]
 async fn list(
     state: web::Data<AppState>,
     _actor: Actor,
@@ -76,6 +89,12 @@ async fn list(
 }
 
 /// A delivery with its headers and its body (as JSON when it is JSON).
+#[utoipa::path(get, path = "/api/deliveries/{guid}", tag = "webhooks",
+    params(("guid" = String, Path, description = "The delivery id (X-GitHub-Delivery)")),
+    responses(
+        (status = 200, description = "The delivery with its headers and body", body = DeliveryDetails),
+        (status = 404, description = "No such delivery", body = ErrorBody),
+    ))]
 async fn show(state: web::Data<AppState>, _actor: Actor, guid: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let stored = state
         .store
@@ -93,6 +112,12 @@ async fn show(state: web::Data<AppState>, _actor: Actor, guid: web::Path<String>
 }
 
 /// Processes the stored body again, whatever its state (after a fix, or to re-apply).
+#[utoipa::path(post, path = "/api/deliveries/{guid}/replay", tag = "webhooks",
+    params(("guid" = String, Path, description = "The delivery id (X-GitHub-Delivery)")),
+    responses(
+        (status = 200, description = "Processed again from its stored body", body = Replayed),
+        (status = 404, description = "No such delivery", body = ErrorBody),
+    ))]
 async fn replay(state: web::Data<AppState>, actor: Actor, guid: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let stored = state
         .store

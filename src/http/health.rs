@@ -1,6 +1,8 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
+use super::error::ErrorBody;
+use super::openapi::HealthStatus;
 use super::routes::{Routes, resource};
 use super::{ApiError, AppState};
 
@@ -8,12 +10,23 @@ pub fn routes(routes: &mut Routes) {
     routes.add(resource("/healthz").get(healthz)).add(resource("/readyz").get(readyz));
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz, readyz))]
+pub(super) struct Api;
+
 /// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is up", body = HealthStatus)))]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"success": true, "status": "ok"}))
 }
 
 /// The database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = HealthStatus),
+        (status = 503, description = "The database does not answer", body = ErrorBody),
+    ))]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     match state.store.ping().await {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({"success": true, "status": "ready"}))),

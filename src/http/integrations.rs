@@ -3,6 +3,8 @@
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
+use super::error::ErrorBody;
+use super::openapi::{GithubHealthResponse, OutboxJobResponse};
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
 use crate::domain::clock;
@@ -13,8 +15,14 @@ pub fn routes(routes: &mut Routes) {
         .add(resource("/integrations/github/jobs/{id}").get(job));
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(health, job))]
+pub(super) struct Api;
+
 /// Outbound call figures (since this process started), the pause, the rate-limit budget and
 /// the outbox's queue (from the database).
+#[utoipa::path(get, path = "/api/integrations/github/health", tag = "github",
+    responses((status = 200, description = "The GitHub integration's state", body = GithubHealthResponse)))]
 async fn health(state: web::Data<AppState>, _actor: Actor) -> Result<HttpResponse, ApiError> {
     let outbox = state.store.outbox_counts().await?;
     let Some(client) = &state.github else {
@@ -40,6 +48,13 @@ async fn health(state: web::Data<AppState>, _actor: Actor) -> Result<HttpRespons
 }
 
 /// One outbox job: its kind, state, attempts, last error and result.
+#[utoipa::path(get, path = "/api/integrations/github/jobs/{id}", tag = "github",
+    params(("id" = i64, Path, description = "The outbox job id")),
+    responses(
+        (status = 200, description = "The job", body = OutboxJobResponse),
+        (status = 400, description = "Not a job id", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+    ))]
 async fn job(state: web::Data<AppState>, _actor: Actor, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let job_id: i64 = id.parse().map_err(|_| ApiError::BadRequest(format!("Invalid job id '{id}'")))?;
     let job =

@@ -10,6 +10,13 @@ pub fn routes(routes: &mut Routes) {
     routes.add(resource("/metrics").get(metrics));
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(metrics))]
+pub(super) struct Api;
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4 (the metrics are listed in the README)",
+        body = String, content_type = "text/plain; version=0.0.4; charset=utf-8")))]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     crate::metrics::scrape::refresh(&state.metrics, state.store.as_ref(), state.github.as_deref()).await;
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())

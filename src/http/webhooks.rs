@@ -4,6 +4,8 @@
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::json;
 
+use super::error::ErrorBody;
+use super::openapi::DeliveryAccepted;
 use super::routes::{Routes, resource};
 use super::{ApiError, AppState, Received};
 use crate::store::{Effect, Processing};
@@ -16,6 +18,32 @@ pub fn routes(routes: &mut Routes) {
     routes.add(resource("/webhooks/github").post(receive));
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(receive))]
+pub(super) struct Api;
+
+#[utoipa::path(post, path = "/webhooks/github", tag = "webhooks",
+    description = "GitHub's deliveries (JSON, or form-encoded with a `payload` field), up to 25 MB. The \
+        signature is checked against each configured secret before anything is parsed; the answer comes once \
+        the delivery is durably stored.",
+    params(
+        ("X-GitHub-Event" = String, Header, description = "The event name (`workflow_run`, `ping`, ...)"),
+        ("X-GitHub-Delivery" = String, Header, description = "The delivery's GUID (at most 100 characters)"),
+        ("X-Hub-Signature-256" = String, Header,
+            description = "`sha256=` and the hex HMAC-SHA256 of the raw body with the webhook secret"),
+        ("X-GitHub-Hook-ID" = Option<i64>, Header, description = "The hook that sent it"),
+    ),
+    request_body(content = Object, description = "The event's payload, as GitHub sends it",
+        content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored (and processed when it could be), or a duplicate",
+            body = DeliveryAccepted),
+        (status = 400, description = "A GitHub header is missing or the body is not understood", body = ErrorBody),
+        (status = 401, description = "Missing or wrong X-Hub-Signature-256", body = ErrorBody),
+        (status = 413, description = "Larger than 25 MB", body = ErrorBody),
+        (status = 503, description = "No webhook secret configured, overloaded, or the database is unavailable",
+            body = ErrorBody),
+    ))]
 async fn receive(
     state: web::Data<AppState>,
     req: HttpRequest,
