@@ -52,7 +52,7 @@ fn valid_ref(r: &str) -> bool {
 
 /// `{"ref": "main", "inputs": {...}}`: starts the pipeline's workflow (workflow_dispatch). `ref`
 /// defaults to the first of the pipeline's trigger branches.
-#[utoipa::path(post, path = "/api/pipelines/{id}/trigger", tag = "runs",
+#[utoipa::path(post, path = "/api/pipelines/{id}/trigger", operation_id = "trigger_pipeline", tag = "runs",
     params(("id" = String, Path, description = "The pipeline id (pipe_...)")),
     request_body(content = TriggerRequest, description = "Optional"),
     responses(
@@ -136,7 +136,7 @@ fn execution_json(e: &Execution) -> Value {
 
 /// `{"reason": "..."}` (optional): re-runs the most recent successful run of the pipeline's
 /// workflow (a redeploy of the last good commit) and marks the run it replaces as rolled back.
-#[utoipa::path(post, path = "/api/pipelines/{id}/rollback", tag = "runs",
+#[utoipa::path(post, path = "/api/pipelines/{id}/rollback", operation_id = "rollback_pipeline", tag = "runs",
     params(("id" = String, Path, description = "The pipeline id (pipe_...)")),
     request_body(content = RollbackRequest, description = "Optional"),
     responses(

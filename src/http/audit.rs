@@ -28,7 +28,7 @@ struct AuditQuery {
 }
 
 /// Who did what to which pipeline, newest first.
-#[utoipa::path(get, path = "/api/audit", tag = "audit",
+#[utoipa::path(get, path = "/api/audit", operation_id = "list_audit", tag = "audit",
     params(AuditQuery),
     responses(
         (status = 200, description = "Audit entries, newest first", body = AuditList),

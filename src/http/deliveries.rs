@@ -54,7 +54,7 @@ struct ListQuery {
     offset: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/deliveries", tag = "webhooks",
+#[utoipa::path(get, path = "/api/deliveries", operation_id = "list_deliveries", tag = "webhooks",
     params(ListQuery),
     responses(
         (status = 200, description = "Deliveries, newest first", body = DeliveryList),
@@ -89,7 +89,7 @@ async fn list(
 }
 
 /// A delivery with its headers and its body (as JSON when it is JSON).
-#[utoipa::path(get, path = "/api/deliveries/{guid}", tag = "webhooks",
+#[utoipa::path(get, path = "/api/deliveries/{guid}", operation_id = "get_delivery", tag = "webhooks",
     params(("guid" = String, Path, description = "The delivery id (X-GitHub-Delivery)")),
     responses(
         (status = 200, description = "The delivery with its headers and body", body = DeliveryDetails),
@@ -112,7 +112,7 @@ async fn show(state: web::Data<AppState>, _actor: Actor, guid: web::Path<String>
 }
 
 /// Processes the stored body again, whatever its state (after a fix, or to re-apply).
-#[utoipa::path(post, path = "/api/deliveries/{guid}/replay", tag = "webhooks",
+#[utoipa::path(post, path = "/api/deliveries/{guid}/replay", operation_id = "replay_delivery", tag = "webhooks",
     params(("guid" = String, Path, description = "The delivery id (X-GitHub-Delivery)")),
     responses(
         (status = 200, description = "Processed again from its stored body", body = Replayed),

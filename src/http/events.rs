@@ -22,7 +22,7 @@ pub fn routes(routes: &mut Routes) {
 #[openapi(paths(all_events, pipeline_events))]
 pub(super) struct Api;
 
-#[utoipa::path(get, path = "/api/events", tag = "runs",
+#[utoipa::path(get, path = "/api/events", operation_id = "stream_events", tag = "runs",
     description = "Server-sent events: `execution`, `job`, `stats` and `delivery`, each with an id (send \
         `Last-Event-ID` to resume) and JSON data; `resync` when the reader fell behind; keep-alive comments \
         every 15 s.",
@@ -32,7 +32,7 @@ async fn all_events(state: web::Data<AppState>, _actor: Actor, req: HttpRequest)
     stream(&state, &req, None)
 }
 
-#[utoipa::path(get, path = "/api/pipelines/{id}/events", tag = "runs",
+#[utoipa::path(get, path = "/api/pipelines/{id}/events", operation_id = "stream_pipeline_events", tag = "runs",
     description = "The events of one pipeline (see `/api/events`).",
     params(("id" = String, Path, description = "The pipeline id"),
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event")),

@@ -15,14 +15,14 @@ pub fn routes(routes: &mut Routes) {
 pub(super) struct Api;
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations",
     responses((status = 200, description = "The process is up", body = HealthStatus)))]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"success": true, "status": "ok"}))
 }
 
 /// The database answers.
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
     responses(
         (status = 200, description = "The database answers", body = HealthStatus),
         (status = 503, description = "The database does not answer", body = ErrorBody),

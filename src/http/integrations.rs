@@ -21,7 +21,7 @@ pub(super) struct Api;
 
 /// Outbound call figures (since this process started), the pause, the rate-limit budget and
 /// the outbox's queue (from the database).
-#[utoipa::path(get, path = "/api/integrations/github/health", tag = "github",
+#[utoipa::path(get, path = "/api/integrations/github/health", operation_id = "get_github_health", tag = "github",
     responses((status = 200, description = "The GitHub integration's state", body = GithubHealthResponse)))]
 async fn health(state: web::Data<AppState>, _actor: Actor) -> Result<HttpResponse, ApiError> {
     let outbox = state.store.outbox_counts().await?;
@@ -48,7 +48,7 @@ async fn health(state: web::Data<AppState>, _actor: Actor) -> Result<HttpRespons
 }
 
 /// One outbox job: its kind, state, attempts, last error and result.
-#[utoipa::path(get, path = "/api/integrations/github/jobs/{id}", tag = "github",
+#[utoipa::path(get, path = "/api/integrations/github/jobs/{id}", operation_id = "get_github_job", tag = "github",
     params(("id" = i64, Path, description = "The outbox job id")),
     responses(
         (status = 200, description = "The job", body = OutboxJobResponse),

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
@@ -43,43 +43,43 @@ impl RootSpanBuilder for RequestSpan {
     fn on_request_end<B: MessageBody>(_span: Span, _outcome: &Result<ServiceResponse<B>, actix_web::Error>) {}
 }
 
-/// Answers errors that middleware returned (such as a refused token) as responses, so that
-/// every request gets its `x-request-id`, its metrics and its log line.
+/// Logs and counts every request, and returns its id in `x-request-id`.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     req.extensions_mut().insert(Received(started));
     let request_id = req.extensions().get::<RequestId>().map(ToString::to_string).unwrap_or_default();
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let http_req = req.request().clone();
-    let mut res = match next.call(req).await {
-        Ok(res) => res.map_into_left_body(),
-        Err(err) => ServiceResponse::new(http_req, err.error_response()).map_into_right_body(),
+    // Worked out before the call: the request cannot be kept (routing needs it unshared).
+    let method = method_label(req.method());
+    let route = req.match_pattern().unwrap_or_else(|| UNMATCHED.into());
+    let path = req.path().to_string();
+    let result = next.call(req).await;
+    let (status, actor) = match &result {
+        Ok(res) => (res.status(), res.request().extensions().get::<Actor>().map(|a| a.0.clone())),
+        // An error a middleware returned: actix turns it into its response after this.
+        Err(err) => (err.as_response_error().status_code(), None),
     };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
-    }
     let elapsed = started.elapsed();
-    let request = res.request();
-    let method = method_label(request.method());
-    let route = request.match_pattern();
-    let status = res.status().as_u16();
-    let actor = request.extensions().get::<Actor>().map(|a| a.0.clone());
     tracing::info!(
         parent: None,
         request_id = %request_id,
         method,
-        route = route.as_deref().unwrap_or(UNMATCHED),
-        path = %request.path(),
-        status,
+        route = %route,
+        path = %path,
+        status = status.as_u16(),
         duration_ms = (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
         actor = actor.as_deref(),
         "http request"
     );
     if let Some(state) = state {
-        state.metrics.http_request(method, route.unwrap_or_else(|| UNMATCHED.into()), status, elapsed);
+        state.metrics.http_request(method, route, status.as_u16(), elapsed);
+    }
+    let mut res = result?;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
     }
     Ok(res)
 }

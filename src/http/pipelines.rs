@@ -57,7 +57,7 @@ fn audit(actor: &Actor, action: &str, pipeline_id: &str, details: Value) -> NewA
     NewAudit { actor: actor.0.clone(), action: action.into(), pipeline_id: Some(pipeline_id.into()), details }
 }
 
-#[utoipa::path(post, path = "/api/pipelines/provision", tag = "pipelines",
+#[utoipa::path(post, path = "/api/pipelines/provision", operation_id = "provision_pipeline", tag = "pipelines",
     request_body = ProvisionBody,
     responses(
         (status = 201, description = "Provisioned (or reactivated)", body = Provisioned),
@@ -177,7 +177,7 @@ struct ListQuery {
     offset: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/pipelines", tag = "pipelines",
+#[utoipa::path(get, path = "/api/pipelines", operation_id = "list_pipelines", tag = "pipelines",
     params(ListQuery),
     responses(
         (status = 200, description = "Pipelines, newest first", body = PipelineList),
@@ -221,7 +221,7 @@ struct DetailsQuery {
 }
 
 /// A pipeline with its config, VPS link and a page of its executions (newest first).
-#[utoipa::path(get, path = "/api/pipelines/{id}", tag = "pipelines",
+#[utoipa::path(get, path = "/api/pipelines/{id}", operation_id = "get_pipeline", tag = "pipelines",
     params(("id" = String, Path, description = "The pipeline id (pipe_...)"), DetailsQuery),
     responses(
         (status = 200, description = "The pipeline and a page of its executions", body = PipelineDetails),
@@ -248,7 +248,7 @@ async fn show(
 }
 
 /// Changes config (RFC 7396 merge patch), trigger branches and the VPS link.
-#[utoipa::path(patch, path = "/api/pipelines/{id}", tag = "pipelines",
+#[utoipa::path(patch, path = "/api/pipelines/{id}", operation_id = "update_pipeline", tag = "pipelines",
     params(("id" = String, Path, description = "The pipeline id (pipe_...)")),
     request_body = PipelineChange,
     responses(
@@ -281,7 +281,7 @@ async fn change(
     Err(ApiError::Internal(anyhow::anyhow!("update of {id} kept losing races")))
 }
 
-#[utoipa::path(get, path = "/api/pipelines/{id}/stats", tag = "pipelines",
+#[utoipa::path(get, path = "/api/pipelines/{id}/stats", operation_id = "get_pipeline_stats", tag = "pipelines",
     params(("id" = String, Path, description = "The pipeline id (pipe_...)")),
     responses(
         (status = 200, description = "Stats computed from the stored runs", body = StatsResponse),
@@ -306,7 +306,7 @@ struct TeardownQuery {
 }
 
 /// Deactivates a pipeline. Repositories are never deleted.
-#[utoipa::path(delete, path = "/api/pipelines/{id}", tag = "pipelines",
+#[utoipa::path(delete, path = "/api/pipelines/{id}", operation_id = "teardown_pipeline", tag = "pipelines",
     params(("id" = String, Path, description = "The pipeline id (pipe_...)"), TeardownQuery),
     responses(
         (status = 200, description = "Deactivated (or already inactive); the repository is kept", body = TornDown),

@@ -14,7 +14,7 @@ pub fn routes(routes: &mut Routes) {
 #[openapi(paths(metrics))]
 pub(super) struct Api;
 
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format 0.0.4 (the metrics are listed in the README)",
         body = String, content_type = "text/plain; version=0.0.4; charset=utf-8")))]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -52,7 +52,7 @@ fn settings_json(repository: &str, s: &SyncSettings, is_default: bool) -> Value 
     })
 }
 
-#[utoipa::path(get, path = "/api/sync/repositories/{owner}/{repo}", tag = "tasks",
+#[utoipa::path(get, path = "/api/sync/repositories/{owner}/{repo}", operation_id = "get_sync_settings", tag = "tasks",
     params(("owner" = String, Path, description = "The repository owner"), ("repo" = String, Path, description = "The repository name")),
     responses(
         (status = 200, description = "The repository's sync settings", body = SettingsReply),
@@ -77,7 +77,7 @@ struct SettingsBody {
     default_labels: Option<Vec<String>>,
 }
 
-#[utoipa::path(put, path = "/api/sync/repositories/{owner}/{repo}", tag = "tasks",
+#[utoipa::path(put, path = "/api/sync/repositories/{owner}/{repo}", operation_id = "put_sync_settings", tag = "tasks",
     params(("owner" = String, Path, description = "The repository owner"), ("repo" = String, Path, description = "The repository name")),
     request_body = SettingsBody,
     responses(
@@ -121,7 +121,7 @@ struct IssueToTask {
 }
 
 /// Reads the issue through the API and creates or updates its task.
-#[utoipa::path(post, path = "/api/sync/issue-to-task", tag = "tasks",
+#[utoipa::path(post, path = "/api/sync/issue-to-task", operation_id = "sync_issue_to_task", tag = "tasks",
     request_body = IssueToTask,
     responses(
         (status = 200, description = "The issue's task, created or updated", body = IssueSynced),
@@ -185,7 +185,7 @@ async fn wait_for(state: &AppState, job_id: i64) -> Result<Option<OutboxJob>, Ap
 
 /// Creates the task's issue (or updates the issue it already has), through the outbox, and
 /// answers `{"issue_number", "url", "action"}` once GitHub has.
-#[utoipa::path(post, path = "/api/sync/task-to-issue", tag = "tasks",
+#[utoipa::path(post, path = "/api/sync/task-to-issue", operation_id = "sync_task_to_issue", tag = "tasks",
     request_body = TaskToIssue,
     responses(
         (status = 200, description = "The issue, created or updated", body = IssueWritten),
@@ -250,7 +250,7 @@ struct PushesQuery {
 }
 
 /// Pushes to the default branch of a pipeline's repository, newest first.
-#[utoipa::path(get, path = "/api/pipelines/{id}/pushes", tag = "pipelines",
+#[utoipa::path(get, path = "/api/pipelines/{id}/pushes", operation_id = "list_pipeline_pushes", tag = "pipelines",
     params(("id" = String, Path, description = "The pipeline id"), PushesQuery),
     responses(
         (status = 200, description = "Pushes to the default branch of the pipeline's repository", body = Pushes),

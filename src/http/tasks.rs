@@ -85,7 +85,7 @@ struct ListQuery {
     offset: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/tasks", tag = "tasks",
+#[utoipa::path(get, path = "/api/tasks", operation_id = "list_tasks", tag = "tasks",
     params(ListQuery),
     responses(
         (status = 200, description = "Tasks", body = TaskList),
@@ -129,7 +129,7 @@ struct CreateBody {
     labels: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/api/tasks", tag = "tasks",
+#[utoipa::path(post, path = "/api/tasks", operation_id = "create_task", tag = "tasks",
     request_body = CreateBody,
     responses(
         (status = 201, description = "The new task", body = TaskResponse),
@@ -162,7 +162,7 @@ async fn load(state: &AppState, id: &str) -> Result<Task, ApiError> {
     state.store.get_task(task_id).await?.ok_or_else(|| ApiError::NotFound(format!("Task not found: {task_id}")))
 }
 
-#[utoipa::path(get, path = "/api/tasks/{id}", tag = "tasks",
+#[utoipa::path(get, path = "/api/tasks/{id}", operation_id = "get_task", tag = "tasks",
     params(("id" = i64, Path, description = "The task id")),
     responses(
         (status = 200, description = "The task with the pull requests that close its issue", body = TaskDetails),
@@ -212,7 +212,7 @@ pub(crate) async fn queue_issue_write(state: &AppState, task: &Task) -> Value {
     }
 }
 
-#[utoipa::path(patch, path = "/api/tasks/{id}", tag = "tasks",
+#[utoipa::path(patch, path = "/api/tasks/{id}", operation_id = "update_task", tag = "tasks",
     params(("id" = i64, Path, description = "The task id")),
     request_body = UpdateBody,
     responses(
@@ -290,7 +290,7 @@ async fn update(
     Err(ApiError::Conflict { message: "The task kept changing; try again".into(), pipeline_id: None })
 }
 
-#[utoipa::path(delete, path = "/api/tasks/{id}", tag = "tasks",
+#[utoipa::path(delete, path = "/api/tasks/{id}", operation_id = "delete_task", tag = "tasks",
     params(("id" = i64, Path, description = "The task id")),
     responses(
         (status = 200, description = "Deleted (its issue is left as it is)", body = TaskDeleted),

@@ -22,7 +22,7 @@ pub fn routes(routes: &mut Routes) {
 #[openapi(paths(receive))]
 pub(super) struct Api;
 
-#[utoipa::path(post, path = "/webhooks/github", tag = "webhooks",
+#[utoipa::path(post, path = "/webhooks/github", operation_id = "receive_github_webhook", tag = "webhooks",
     description = "GitHub's deliveries (JSON, or form-encoded with a `payload` field), up to 25 MB. The \
         signature is checked against each configured secret before anything is parsed; the answer comes once \
         the delivery is durably stored.",

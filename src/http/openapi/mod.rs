@@ -98,7 +98,7 @@ fn secure_api(doc: &mut Document) {
 /// This document.
 #[utoipa::path(
     get,
-    path = "/api/openapi.json",
+    path = "/api/openapi.json", operation_id = "openapi_document",
     tag = "operations",
     responses((status = 200, description = "The OpenAPI document of this API", body = Object)),
 )]
