@@ -21,9 +21,13 @@ pub(super) struct Api;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// Only this pipeline's entries
     pipeline_id: Option<String>,
+    /// Only this action (`pipeline.provisioned`, ...)
     action: Option<String>,
+    /// 1 to 1000; default 100
     limit: Option<i64>,
+    /// Entries to skip
     offset: Option<i64>,
 }
 

@@ -47,10 +47,15 @@ pub fn summary_json(d: &DeliverySummary) -> Value {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// pending, processed, ignored, failed or parked
     status: Option<String>,
+    /// The X-GitHub-Event name
     event: Option<String>,
+    /// owner/name
     repository: Option<String>,
+    /// 1 to 1000; default 100
     limit: Option<i64>,
+    /// Deliveries to skip
     offset: Option<i64>,
 }
 

@@ -171,9 +171,13 @@ fn provisioned(p: &Pipeline, reactivated: bool, github: serde_json::Map<String, 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// active or inactive
     status: Option<String>,
+    /// owner/name (case-insensitive)
     repository: Option<String>,
+    /// 1 to 1000; default 1000 (everything, for unpaged callers)
     limit: Option<i64>,
+    /// Pipelines to skip
     offset: Option<i64>,
 }
 
@@ -216,7 +220,9 @@ async fn list(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct DetailsQuery {
+    /// Executions per page, 1 to 1000; default 100
     limit: Option<i64>,
+    /// Executions to skip
     offset: Option<i64>,
 }
 
@@ -302,6 +308,7 @@ async fn pipeline_stats(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct TeardownQuery {
+    /// true (the default); false is refused: repositories are never deleted
     preserve_repo: Option<String>,
 }
 

@@ -246,6 +246,7 @@ async fn task_to_issue(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct PushesQuery {
+    /// 1 to 1000; default 20
     limit: Option<i64>,
 }
 

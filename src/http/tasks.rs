@@ -78,10 +78,15 @@ fn check_title(title: &str) -> Result<String, ApiError> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// todo, in_progress, ...
     status: Option<String>,
+    /// high, medium or low
     priority: Option<String>,
+    /// owner/name of the linked issues
     repository: Option<String>,
+    /// 1 to 1000; default 100
     limit: Option<i64>,
+    /// Tasks to skip
     offset: Option<i64>,
 }
 

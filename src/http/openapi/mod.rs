@@ -7,6 +7,8 @@ mod deliveries;
 mod pipelines;
 mod tasks;
 
+use std::sync::OnceLock;
+
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
@@ -103,5 +105,7 @@ fn secure_api(doc: &mut Document) {
     responses((status = 200, description = "The OpenAPI document of this API", body = Object)),
 )]
 async fn document() -> HttpResponse {
-    HttpResponse::Ok().json(openapi())
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    let json = DOCUMENT.get_or_init(|| serde_json::to_string(&openapi()).expect("the document serializes"));
+    HttpResponse::Ok().content_type("application/json").body(json.as_str())
 }
