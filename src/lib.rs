@@ -7,6 +7,7 @@ pub mod domain;
 pub mod github;
 pub mod http;
 pub mod live;
+pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod telemetry;

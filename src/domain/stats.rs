@@ -47,7 +47,7 @@ pub fn progress_percentage(s: &StatsSnapshot) -> u8 {
     ((s.jobs_completed * 100) / s.jobs_total).clamp(0, 100) as u8
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LastRun {
     #[serde(with = "serde_secs")]
     pub timestamp: chrono::DateTime<chrono::Utc>,
@@ -86,7 +86,7 @@ impl From<&Execution> for LastRun {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Metrics24h {
     pub run_count: i64,
     pub success_count: i64,

@@ -257,6 +257,14 @@ impl GithubClient {
             Ok(response) => response,
             Err(err) => {
                 let error = classify_octocrab_error(&what, &err);
+                match &err {
+                    // Signing failed: nothing was sent.
+                    octocrab::Error::JWT { .. } => {}
+                    octocrab::Error::GitHub { source, .. } => {
+                        self.health.record_call(Some(source.status_code.as_u16()))
+                    }
+                    _ => self.health.record_call(None),
+                }
                 let now = clock::now();
                 self.health.record_failure(&error.to_string(), now);
                 tracing::warn!(call = %what, error = %error, "GitHub call failed");
@@ -264,6 +272,7 @@ impl GithubClient {
             }
         };
         let status = response.status().as_u16();
+        self.health.record_call(Some(status));
         let headers = rate_headers(response.headers(), clock::now());
         let next = response
             .headers()

@@ -18,7 +18,7 @@ pub struct RateHeaders {
     pub retry_after: Option<Duration>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct RateBudget {
     pub limit: Option<i64>,
     pub remaining: Option<i64>,
@@ -36,6 +36,8 @@ struct State {
     paused_until: Option<DateTime<Utc>>,
     rate_limited_until: Option<DateTime<Utc>>,
     budget: RateBudget,
+    /// Calls sent, by response status (`error`: no response).
+    calls: std::collections::BTreeMap<String, u64>,
 }
 
 /// Why calls may not be made now, and until when.
@@ -116,6 +118,17 @@ impl Health {
         {
             state.rate_limited_until = Some(state.rate_limited_until.map_or(reset, |r| r.max(reset)));
         }
+    }
+
+    /// A call that went out: its response status, or `error` when none came back.
+    pub fn record_call(&self, status: Option<u16>) {
+        let status = status.map_or_else(|| "error".to_string(), |s| s.to_string());
+        *self.lock().calls.entry(status).or_default() += 1;
+    }
+
+    /// Calls sent since start, by response status.
+    pub fn calls_by_status(&self) -> Vec<(String, u64)> {
+        self.lock().calls.iter().map(|(status, n)| (status.clone(), *n)).collect()
     }
 
     pub fn record_success(&self, now: DateTime<Utc>) {

@@ -5,22 +5,22 @@
 use actix_web::{HttpResponse, web};
 use serde_json::{Map, Value, json};
 
-use super::{Actor, ApiError, AppState, method_not_allowed};
+use super::error::ErrorBody;
+use super::openapi::{RollbackQueued, RollbackRequest, TriggerQueued, TriggerRequest};
+use super::routes::{Routes, resource};
+use super::{Actor, ApiError, AppState};
 use crate::github::{jobs, outbox};
 use crate::store::{Execution, NewAudit, Pipeline};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/pipelines/{id}/trigger")
-            .route(web::post().to(trigger))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/pipelines/{id}/rollback")
-            .route(web::post().to(rollback))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(routes: &mut Routes) {
+    routes
+        .add(resource("/pipelines/{id}/trigger").post(trigger))
+        .add(resource("/pipelines/{id}/rollback").post(rollback));
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(trigger, rollback))]
+pub(super) struct Api;
 
 /// An optional JSON object body: empty means `{}`.
 fn object_body(body: &web::Bytes) -> Result<Map<String, Value>, ApiError> {
@@ -52,6 +52,16 @@ fn valid_ref(r: &str) -> bool {
 
 /// `{"ref": "main", "inputs": {...}}`: starts the pipeline's workflow (workflow_dispatch). `ref`
 /// defaults to the first of the pipeline's trigger branches.
+#[utoipa::path(post, path = "/api/pipelines/{id}/trigger", operation_id = "trigger_pipeline", tag = "runs",
+    params(("id" = String, Path, description = "The pipeline id (pipe_...)")),
+    request_body(content = TriggerRequest, description = "Optional"),
+    responses(
+        (status = 202, description = "The workflow dispatch is queued", body = TriggerQueued),
+        (status = 400, description = "Invalid ref or inputs, or no ref to default to", body = ErrorBody),
+        (status = 404, description = "No such pipeline", body = ErrorBody),
+        (status = 409, description = "The pipeline is inactive", body = ErrorBody),
+        (status = 503, description = "No GitHub App configured (`github_not_configured`)", body = ErrorBody),
+    ))]
 async fn trigger(
     state: web::Data<AppState>,
     actor: Actor,
@@ -126,6 +136,16 @@ fn execution_json(e: &Execution) -> Value {
 
 /// `{"reason": "..."}` (optional): re-runs the most recent successful run of the pipeline's
 /// workflow (a redeploy of the last good commit) and marks the run it replaces as rolled back.
+#[utoipa::path(post, path = "/api/pipelines/{id}/rollback", operation_id = "rollback_pipeline", tag = "runs",
+    params(("id" = String, Path, description = "The pipeline id (pipe_...)")),
+    request_body(content = RollbackRequest, description = "Optional"),
+    responses(
+        (status = 202, description = "The re-run of the last successful run is queued", body = RollbackQueued),
+        (status = 400, description = "Invalid reason", body = ErrorBody),
+        (status = 404, description = "No such pipeline", body = ErrorBody),
+        (status = 409, description = "The pipeline is inactive or has no successful run", body = ErrorBody),
+        (status = 503, description = "No GitHub App configured (`github_not_configured`)", body = ErrorBody),
+    ))]
 async fn rollback(
     state: web::Data<AppState>,
     actor: Actor,

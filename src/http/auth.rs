@@ -2,7 +2,7 @@
 
 use std::future::{Ready, ready};
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
@@ -71,7 +71,7 @@ impl FromRequest for Actor {
 pub async fn require_token(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered by build_app");
     let actor = req
         .headers()
@@ -82,9 +82,11 @@ pub async fn require_token(
         Some(actor) => {
             tracing::Span::current().record("actor", actor.0.as_str());
             req.extensions_mut().insert(actor);
-            next.call(req).await
+            next.call(req).await.map(ServiceResponse::map_into_left_body)
         }
-        None => Err(ApiError::Unauthorized.into()),
+        // Answered here rather than returned as an error, so the outer middleware still sees a
+        // response (its x-request-id, its log line).
+        None => Ok(req.error_response(ApiError::Unauthorized).map_into_right_body()),
     }
 }
 

@@ -4,25 +4,27 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::error::ErrorBody;
+use super::openapi::{DeliveryDetails, DeliveryList, Replayed};
 use super::paging::{self, DEFAULT_LIMIT};
-use super::{Actor, ApiError, AppState, method_not_allowed};
+use super::routes::{Routes, resource};
+use super::{Actor, ApiError, AppState};
 use crate::domain::clock;
 use crate::store::{DeliveryFilter, DeliverySummary};
 use crate::webhook;
 
 const STATUSES: &[&str] = &["pending", "processed", "ignored", "failed", "parked"];
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/deliveries").route(web::get().to(list)).default_service(web::to(method_not_allowed)))
-        .service(
-            web::resource("/deliveries/{guid}").route(web::get().to(show)).default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/deliveries/{guid}/replay")
-                .route(web::post().to(replay))
-                .default_service(web::to(method_not_allowed)),
-        );
+pub fn routes(routes: &mut Routes) {
+    routes
+        .add(resource("/deliveries").get(list))
+        .add(resource("/deliveries/{guid}").get(show))
+        .add(resource("/deliveries/{guid}/replay").post(replay));
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, show, replay))]
+pub(super) struct Api;
 
 pub fn summary_json(d: &DeliverySummary) -> Value {
     json!({
@@ -42,15 +44,27 @@ pub fn summary_json(d: &DeliverySummary) -> Value {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// pending, processed, ignored, failed or parked
     status: Option<String>,
+    /// The X-GitHub-Event name
     event: Option<String>,
+    /// owner/name
     repository: Option<String>,
+    /// 1 to 1000; default 100
     limit: Option<i64>,
+    /// Deliveries to skip
     offset: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/deliveries", operation_id = "list_deliveries", tag = "webhooks",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Deliveries, newest first", body = DeliveryList),
+        (status = 400, description = "Invalid filter or paging", body = ErrorBody),
+    ))]
 async fn list(
     state: web::Data<AppState>,
     _actor: Actor,
@@ -80,6 +94,12 @@ async fn list(
 }
 
 /// A delivery with its headers and its body (as JSON when it is JSON).
+#[utoipa::path(get, path = "/api/deliveries/{guid}", operation_id = "get_delivery", tag = "webhooks",
+    params(("guid" = String, Path, description = "The delivery id (X-GitHub-Delivery)")),
+    responses(
+        (status = 200, description = "The delivery with its headers and body", body = DeliveryDetails),
+        (status = 404, description = "No such delivery", body = ErrorBody),
+    ))]
 async fn show(state: web::Data<AppState>, _actor: Actor, guid: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let stored = state
         .store
@@ -97,6 +117,12 @@ async fn show(state: web::Data<AppState>, _actor: Actor, guid: web::Path<String>
 }
 
 /// Processes the stored body again, whatever its state (after a fix, or to re-apply).
+#[utoipa::path(post, path = "/api/deliveries/{guid}/replay", operation_id = "replay_delivery", tag = "webhooks",
+    params(("guid" = String, Path, description = "The delivery id (X-GitHub-Delivery)")),
+    responses(
+        (status = 200, description = "Processed again from its stored body", body = Replayed),
+        (status = 404, description = "No such delivery", body = ErrorBody),
+    ))]
 async fn replay(state: web::Data<AppState>, actor: Actor, guid: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let stored = state
         .store
@@ -106,7 +132,9 @@ async fn replay(state: web::Data<AppState>, actor: Actor, guid: web::Path<String
     let outcome = webhook::reprocess(state.store.as_ref(), &stored).await?;
     tracing::info!(delivery_id = %guid, actor = %actor.0, status = %outcome.status, "delivery replayed");
     let status = outcome.status.clone();
-    state.changes.send(vec![outcome]);
+    let outcomes = vec![outcome];
+    state.metrics.runs_changed(&outcomes);
+    state.changes.send(outcomes);
     let summary = state.store.get_delivery(&guid).await?.map(|d| summary_json(&d.summary));
     Ok(HttpResponse::Ok()
         .json(json!({"success": true, "delivery_id": guid.as_str(), "status": status, "delivery": summary})))

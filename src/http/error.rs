@@ -79,13 +79,23 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every error response: `success` is false, `error` says what is wrong, `code` is stable for
+/// programs.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody {
+    #[schema(example = false)]
     success: bool,
-    error: &'a str,
-    code: &'a str,
+    #[schema(example = "Pipeline not found: pipe_3f9a0c1b2d4e")]
+    error: String,
+    /// bad_request, unauthorized, invalid_signature, not_found, method_not_allowed, conflict,
+    /// payload_too_large, unsupported_media_type, unavailable, github_not_configured,
+    /// github_error or internal.
+    #[schema(example = "not_found")]
+    code: &'static str,
+    /// With `conflict`: the pipeline the conflict is about.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pipeline_id: Option<&'a str>,
+    pipeline_id: Option<String>,
 }
 
 impl ApiError {
@@ -128,12 +138,12 @@ impl ResponseError for ApiError {
             tracing::error!(error = format!("{err:#}"), "request failed");
         }
         let pipeline_id = match self {
-            ApiError::Conflict { pipeline_id, .. } => pipeline_id.as_deref(),
+            ApiError::Conflict { pipeline_id, .. } => pipeline_id.clone(),
             _ => None,
         };
         HttpResponse::build(self.status_code()).json(ErrorBody {
             success: false,
-            error: &self.to_string(),
+            error: self.to_string(),
             code: self.code(),
             pipeline_id,
         })

@@ -7,24 +7,39 @@ use actix_web::{HttpRequest, Responder, web};
 use actix_web_lab::sse;
 use tokio::sync::{broadcast, mpsc};
 
-use super::{Actor, ApiError, AppState, method_not_allowed};
+use super::error::ErrorBody;
+use super::routes::{Routes, resource};
+use super::{Actor, ApiError, AppState};
 use crate::live::LiveEvent;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/events").route(web::get().to(all_events)).default_service(web::to(method_not_allowed)))
-        .service(
-            web::resource("/pipelines/{id}/events")
-                .route(web::get().to(pipeline_events))
-                .default_service(web::to(method_not_allowed)),
-        );
+pub fn routes(routes: &mut Routes) {
+    routes.add(resource("/events").get(all_events)).add(resource("/pipelines/{id}/events").get(pipeline_events));
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(all_events, pipeline_events))]
+pub(super) struct Api;
+
+#[utoipa::path(get, path = "/api/events", operation_id = "stream_events", tag = "runs",
+    description = "Server-sent events: `execution`, `job`, `stats` and `delivery`, each with an id (send \
+        `Last-Event-ID` to resume) and JSON data; `resync` when the reader fell behind; keep-alive comments \
+        every 15 s.",
+    params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event")),
+    responses((status = 200, description = "The event stream", body = String, content_type = "text/event-stream")))]
 async fn all_events(state: web::Data<AppState>, _actor: Actor, req: HttpRequest) -> impl Responder {
     stream(&state, &req, None)
 }
 
+#[utoipa::path(get, path = "/api/pipelines/{id}/events", operation_id = "stream_pipeline_events", tag = "runs",
+    description = "The events of one pipeline (see `/api/events`).",
+    params(("id" = String, Path, description = "The pipeline id"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event")),
+    responses(
+        (status = 200, description = "The event stream", body = String, content_type = "text/event-stream"),
+        (status = 404, description = "No such pipeline", body = ErrorBody),
+    ))]
 async fn pipeline_events(
     state: web::Data<AppState>,
     _actor: Actor,

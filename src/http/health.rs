@@ -1,19 +1,32 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use super::{ApiError, AppState, method_not_allowed};
+use super::error::ErrorBody;
+use super::openapi::HealthStatus;
+use super::routes::{Routes, resource};
+use super::{ApiError, AppState};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").route(web::get().to(healthz)).default_service(web::to(method_not_allowed)))
-        .service(web::resource("/readyz").route(web::get().to(readyz)).default_service(web::to(method_not_allowed)));
+pub fn routes(routes: &mut Routes) {
+    routes.add(resource("/healthz").get(healthz)).add(resource("/readyz").get(readyz));
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz, readyz))]
+pub(super) struct Api;
+
 /// The process is up.
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations",
+    responses((status = 200, description = "The process is up", body = HealthStatus)))]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"success": true, "status": "ok"}))
 }
 
 /// The database answers.
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = HealthStatus),
+        (status = 503, description = "The database does not answer", body = ErrorBody),
+    ))]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     match state.store.ping().await {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({"success": true, "status": "ready"}))),

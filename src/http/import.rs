@@ -5,18 +5,23 @@
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::{Actor, ApiError, AppState, method_not_allowed};
+use super::error::ErrorBody;
+use super::openapi::{ImportReport, ImportRequest};
+use super::routes::{Routes, resource};
+use super::{Actor, ApiError, AppState};
 use crate::domain::{clock, registry};
 use crate::store::{NewAudit, Pipeline, StoreError};
 
 /// Most entries one request may hold (a larger registry is sent in parts, as `ccm import` does).
 pub const MAX_ENTRIES: usize = 1000;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/pipelines/import").route(web::post().to(import)).default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(routes: &mut Routes) {
+    routes.add(resource("/pipelines/import").post(import));
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(import))]
+pub(super) struct Api;
 
 enum Outcome {
     Created,
@@ -24,6 +29,15 @@ enum Outcome {
     Invalid(String),
 }
 
+#[utoipa::path(post, path = "/api/pipelines/import", operation_id = "import_pipelines", tag = "pipelines",
+    request_body = ImportRequest,
+    responses(
+        (status = 200, description = "Each entry created, already present (left alone) or invalid with its reason",
+            body = ImportReport),
+        (status = 400, description = "Not a registry, or more than 1000 entries", body = ErrorBody),
+        (status = 413, description = "Body larger than the API's limit", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+    ))]
 async fn import(state: web::Data<AppState>, actor: Actor, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     let doc = registry::read(&body).map_err(ApiError::BadRequest)?;
     if doc.entries.len() > MAX_ENTRIES {

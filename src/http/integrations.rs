@@ -3,24 +3,26 @@
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::{Actor, ApiError, AppState, method_not_allowed};
+use super::error::ErrorBody;
+use super::openapi::{GithubHealthResponse, OutboxJobResponse};
+use super::routes::{Routes, resource};
+use super::{Actor, ApiError, AppState};
 use crate::domain::clock;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/integrations/github/health")
-            .route(web::get().to(health))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/integrations/github/jobs/{id}")
-            .route(web::get().to(job))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(routes: &mut Routes) {
+    routes
+        .add(resource("/integrations/github/health").get(health))
+        .add(resource("/integrations/github/jobs/{id}").get(job));
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(health, job))]
+pub(super) struct Api;
 
 /// Outbound call figures (since this process started), the pause, the rate-limit budget and
 /// the outbox's queue (from the database).
+#[utoipa::path(get, path = "/api/integrations/github/health", operation_id = "get_github_health", tag = "github",
+    responses((status = 200, description = "The GitHub integration's state", body = GithubHealthResponse)))]
 async fn health(state: web::Data<AppState>, _actor: Actor) -> Result<HttpResponse, ApiError> {
     let outbox = state.store.outbox_counts().await?;
     let Some(client) = &state.github else {
@@ -46,6 +48,13 @@ async fn health(state: web::Data<AppState>, _actor: Actor) -> Result<HttpRespons
 }
 
 /// One outbox job: its kind, state, attempts, last error and result.
+#[utoipa::path(get, path = "/api/integrations/github/jobs/{id}", operation_id = "get_github_job", tag = "github",
+    params(("id" = i64, Path, description = "The outbox job id")),
+    responses(
+        (status = 200, description = "The job", body = OutboxJobResponse),
+        (status = 400, description = "Not a job id", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+    ))]
 async fn job(state: web::Data<AppState>, _actor: Actor, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let job_id: i64 = id.parse().map_err(|_| ApiError::BadRequest(format!("Invalid job id '{id}'")))?;
     let job =

@@ -9,9 +9,13 @@ mod events;
 mod health;
 mod import;
 mod integrations;
+mod observe;
+mod openapi;
 mod paging;
 pub(crate) mod pipeline_github;
 mod pipelines;
+mod prometheus;
+pub mod routes;
 mod sync;
 mod tasks;
 mod webhooks;
@@ -21,15 +25,17 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::{ErrorHandlers, Next, from_fn};
-use actix_web::{App, HttpMessage, HttpRequest, web};
-use tracing_actix_web::{RequestId, TracingLogger};
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::{App, HttpRequest, web};
+use tracing_actix_web::TracingLogger;
 
 pub use auth::{Actor, ApiTokens};
 pub use error::ApiError;
+pub use observe::Received;
+pub use routes::Endpoint;
 
 use crate::live::Live;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::webhook::publish::Changes;
 use crate::webhook::{Ingestor, WebhookSecrets};
@@ -48,6 +54,8 @@ pub struct AppState {
     pub changes: Changes,
     /// None when neither a GitHub App nor GHT is configured.
     pub github: Option<Arc<crate::github::GithubClient>>,
+    /// This app's Prometheus registry.
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -59,14 +67,25 @@ impl AppState {
         secrets: WebhookSecrets,
         github: Option<Arc<crate::github::GithubClient>>,
     ) -> Self {
+        let metrics = Metrics::new();
+        metrics.start_upkeep();
         let live = Arc::new(Live::new());
         let changes = Changes::start(store.clone(), live.clone());
         let writers = match store.backend() {
             crate::store::Backend::Sqlite => 1,
             crate::store::Backend::Postgres => 2,
         };
-        let ingestor = Ingestor::start(store.clone(), changes.clone(), writers);
-        AppState { store, tokens: Arc::new(tokens), secrets: Arc::new(secrets), live, ingestor, changes, github }
+        let ingestor = Ingestor::start(store.clone(), changes.clone(), writers, metrics.clone());
+        AppState {
+            store,
+            tokens: Arc::new(tokens),
+            secrets: Arc::new(secrets),
+            live,
+            ingestor,
+            changes,
+            github,
+            metrics,
+        }
     }
 
     /// The GitHub side, or the JSON error saying the App is not configured.
@@ -94,25 +113,40 @@ pub fn build_app(
         .app_data(web::JsonConfig::default().limit(API_BODY_LIMIT).error_handler(json_error))
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .wrap(ErrorHandlers::new().default_handler(error::json_error_fallback))
-        .wrap(from_fn(request_id_header))
-        .wrap(TracingLogger::default())
-        .configure(health::routes)
-        .configure(webhooks::routes)
-        .service(
-            web::scope("/api")
-                .wrap(from_fn(auth::require_token))
-                // Before pipelines: `/pipelines/{id}` would take `/pipelines/import` otherwise.
-                .configure(import::routes)
-                .configure(pipelines::routes)
-                .configure(events::routes)
-                .configure(deliveries::routes)
-                .configure(actions::routes)
-                .configure(integrations::routes)
-                .configure(tasks::routes)
-                .configure(sync::routes)
-                .configure(audit::routes),
-        )
+        .wrap(from_fn(observe::observe))
+        .wrap(TracingLogger::<observe::RequestSpan>::new())
+        .configure(|cfg| register(cfg, &mut Vec::new()))
         .default_service(web::to(not_found))
+}
+
+/// Registers every route; `seen` receives each method and path.
+fn register(cfg: &mut web::ServiceConfig, seen: &mut Vec<Endpoint>) {
+    let mut root = routes::Routes::new(cfg, "", seen);
+    health::routes(&mut root);
+    webhooks::routes(&mut root);
+    prometheus::routes(&mut root);
+    // Before the /api scope, which would ask for a token: the document is public.
+    openapi::routes(&mut root);
+    cfg.service(web::scope("/api").wrap(from_fn(auth::require_token)).configure(|cfg| {
+        let mut api = routes::Routes::new(cfg, "/api", seen);
+        // Before pipelines: `/pipelines/{id}` would take `/pipelines/import` otherwise.
+        import::routes(&mut api);
+        pipelines::routes(&mut api);
+        events::routes(&mut api);
+        deliveries::routes(&mut api);
+        actions::routes(&mut api);
+        integrations::routes(&mut api);
+        tasks::routes(&mut api);
+        sync::routes(&mut api);
+        audit::routes(&mut api);
+    }));
+}
+
+/// Every method and path the app serves, from the same registration as `build_app`.
+pub fn endpoints() -> Vec<Endpoint> {
+    let mut seen = Vec::new();
+    let _ = App::new().configure(|cfg| register(cfg, &mut seen));
+    seen
 }
 
 /// For resources whose path matched but whose methods did not.
@@ -144,17 +178,4 @@ fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
         other => other.to_string(),
     };
     ApiError::BadRequest(format!("Invalid query string: {detail}")).into()
-}
-
-/// Returns the request id (the one in every log line of the request) as `x-request-id`.
-async fn request_id_header(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
-    let mut res = next.call(req).await?;
-    if let Some(id) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-        res.headers_mut().insert(HeaderName::from_static("x-request-id"), id);
-    }
-    Ok(res)
 }

@@ -5,32 +5,29 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::error::ErrorBody;
+use super::openapi::{
+    PipelineChange, PipelineDetails, PipelineList, PipelineUpdated, ProvisionRequest as ProvisionBody, Provisioned,
+    StatsResponse, TornDown,
+};
 use super::paging::{self, DEFAULT_LIMIT, MAX_LIMIT};
-use super::{Actor, ApiError, AppState, method_not_allowed};
+use super::routes::{Routes, resource};
+use super::{Actor, ApiError, AppState};
 use crate::domain::pipeline::{self as rules, ProvisionRequest};
 use crate::domain::{clock, stats};
 use crate::store::{NewAudit, Pipeline, PipelineFilter, StoreError};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/pipelines/provision")
-            .route(web::post().to(provision))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(web::resource("/pipelines").route(web::get().to(list)).default_service(web::to(method_not_allowed)))
-    .service(
-        web::resource("/pipelines/{id}")
-            .route(web::get().to(show))
-            .route(web::patch().to(change))
-            .route(web::delete().to(teardown))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/pipelines/{id}/stats")
-            .route(web::get().to(pipeline_stats))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(routes: &mut Routes) {
+    routes
+        .add(resource("/pipelines/provision").post(provision))
+        .add(resource("/pipelines").get(list))
+        .add(resource("/pipelines/{id}").get(show).patch(change).delete(teardown))
+        .add(resource("/pipelines/{id}/stats").get(pipeline_stats));
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(provision, list, show, change, pipeline_stats, teardown))]
+pub(super) struct Api;
 
 /// How often a write that lost an optimistic-concurrency race is decided again.
 const SAVE_ATTEMPTS: usize = 5;
@@ -81,6 +78,18 @@ fn audit(actor: &Actor, action: &str, pipeline_id: &str, details: Value) -> NewA
     NewAudit { actor: actor.0.clone(), action: action.into(), pipeline_id: Some(pipeline_id.into()), details }
 }
 
+#[utoipa::path(post, path = "/api/pipelines/provision", operation_id = "provision_pipeline", tag = "pipelines",
+    request_body = ProvisionBody,
+    responses(
+        (status = 201, description = "Provisioned (or reactivated)", body = Provisioned),
+        (status = 400, description = "Missing or invalid fields, or (with GitHub) no such workflow file",
+            body = ErrorBody),
+        (status = 404, description = "(With GitHub) repository not found or App not installed", body = ErrorBody),
+        (status = 409, description = "An active pipeline exists for this repository and workflow file; \
+            `pipeline_id` names it", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+    ))]
 async fn provision(state: web::Data<AppState>, actor: Actor, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     let req = rules::parse_provision(&body).map_err(ApiError::BadRequest)?;
     let verified = super::pipeline_github::verify(&state, &req).await?;
@@ -180,11 +189,16 @@ fn provisioned(p: &Pipeline, reactivated: bool, github: serde_json::Map<String, 
     HttpResponse::Created().json(body)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// active or inactive
     status: Option<String>,
+    /// owner/name (case-insensitive)
     repository: Option<String>,
+    /// 1 to 1000; default 1000 (everything, for unpaged callers)
     limit: Option<i64>,
+    /// Pipelines to skip
     offset: Option<i64>,
     /// The `next` cursor of the previous page.
     after: Option<String>,
@@ -206,6 +220,12 @@ fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, String), ApiError> {
     Ok((at, id.to_string()))
 }
 
+#[utoipa::path(get, path = "/api/pipelines", operation_id = "list_pipelines", tag = "pipelines",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Pipelines, newest first", body = PipelineList),
+        (status = 400, description = "Invalid filter or paging", body = ErrorBody),
+    ))]
 async fn list(
     state: web::Data<AppState>,
     _actor: Actor,
@@ -246,13 +266,23 @@ async fn list(
     Ok(HttpResponse::Ok().json(Listing { success: true, pipelines, count: page.total, limit, offset, next }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DetailsQuery {
+    /// Executions per page, 1 to 1000; default 100
     limit: Option<i64>,
+    /// Executions to skip
     offset: Option<i64>,
 }
 
 /// A pipeline with its config, VPS link and a page of its executions (newest first).
+#[utoipa::path(get, path = "/api/pipelines/{id}", operation_id = "get_pipeline", tag = "pipelines",
+    params(("id" = String, Path, description = "The pipeline id (pipe_...)"), DetailsQuery),
+    responses(
+        (status = 200, description = "The pipeline and a page of its executions", body = PipelineDetails),
+        (status = 400, description = "Invalid paging", body = ErrorBody),
+        (status = 404, description = "No such pipeline", body = ErrorBody),
+    ))]
 async fn show(
     state: web::Data<AppState>,
     _actor: Actor,
@@ -273,6 +303,14 @@ async fn show(
 }
 
 /// Changes config (RFC 7396 merge patch), trigger branches and the VPS link.
+#[utoipa::path(patch, path = "/api/pipelines/{id}", operation_id = "update_pipeline", tag = "pipelines",
+    params(("id" = String, Path, description = "The pipeline id (pipe_...)")),
+    request_body = PipelineChange,
+    responses(
+        (status = 200, description = "The changed pipeline", body = PipelineUpdated),
+        (status = 400, description = "Nothing to change, an unknown field or an invalid value", body = ErrorBody),
+        (status = 404, description = "No such pipeline", body = ErrorBody),
+    ))]
 async fn change(
     state: web::Data<AppState>,
     actor: Actor,
@@ -298,6 +336,12 @@ async fn change(
     Err(ApiError::Internal(anyhow::anyhow!("update of {id} kept losing races")))
 }
 
+#[utoipa::path(get, path = "/api/pipelines/{id}/stats", operation_id = "get_pipeline_stats", tag = "pipelines",
+    params(("id" = String, Path, description = "The pipeline id (pipe_...)")),
+    responses(
+        (status = 200, description = "Stats computed from the stored runs", body = StatsResponse),
+        (status = 404, description = "No such pipeline", body = ErrorBody),
+    ))]
 async fn pipeline_stats(
     state: web::Data<AppState>,
     _actor: Actor,
@@ -310,12 +354,21 @@ async fn pipeline_stats(
     Ok(HttpResponse::Ok().json(json!({"success": true, "stats": body})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TeardownQuery {
+    /// true (the default); false is refused: repositories are never deleted
     preserve_repo: Option<String>,
 }
 
 /// Deactivates a pipeline. Repositories are never deleted.
+#[utoipa::path(delete, path = "/api/pipelines/{id}", operation_id = "teardown_pipeline", tag = "pipelines",
+    params(("id" = String, Path, description = "The pipeline id (pipe_...)"), TeardownQuery),
+    responses(
+        (status = 200, description = "Deactivated (or already inactive); the repository is kept", body = TornDown),
+        (status = 400, description = "preserve_repo=false (repositories are never deleted)", body = ErrorBody),
+        (status = 404, description = "No such pipeline", body = ErrorBody),
+    ))]
 async fn teardown(
     state: web::Data<AppState>,
     actor: Actor,

@@ -8,8 +8,11 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::error::ErrorBody;
+use super::openapi::{IssueSynced, IssueWritten, Pushes, SyncSettings as SettingsReply};
+use super::routes::{Routes, resource};
 use super::tasks::task_json;
-use super::{Actor, ApiError, AppState, method_not_allowed};
+use super::{Actor, ApiError, AppState};
 use crate::github::{outbox, tasks as gh_tasks};
 use crate::store::tasks::audit;
 use crate::store::{OutboxJob, SyncSettings};
@@ -17,29 +20,17 @@ use crate::store::{OutboxJob, SyncSettings};
 /// How long the explicit sync calls wait for their outbox job before answering `queued`.
 const WAIT_FOR_JOB: Duration = Duration::from_secs(20);
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/sync/repositories/{owner}/{repo}")
-            .route(web::get().to(get_settings))
-            .route(web::put().to(put_settings))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/sync/issue-to-task")
-            .route(web::post().to(issue_to_task))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/sync/task-to-issue")
-            .route(web::post().to(task_to_issue))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/pipelines/{id}/pushes")
-            .route(web::get().to(pushes))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(routes: &mut Routes) {
+    routes
+        .add(resource("/sync/repositories/{owner}/{repo}").get(get_settings).put(put_settings))
+        .add(resource("/sync/issue-to-task").post(issue_to_task))
+        .add(resource("/sync/task-to-issue").post(task_to_issue))
+        .add(resource("/pipelines/{id}/pushes").get(pushes));
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(get_settings, put_settings, issue_to_task, task_to_issue, pushes))]
+pub(super) struct Api;
 
 fn repo_name(owner: &str, name: &str) -> Result<String, ApiError> {
     let ok = |s: &str| {
@@ -61,6 +52,12 @@ fn settings_json(repository: &str, s: &SyncSettings, is_default: bool) -> Value 
     })
 }
 
+#[utoipa::path(get, path = "/api/sync/repositories/{owner}/{repo}", operation_id = "get_sync_settings", tag = "tasks",
+    params(("owner" = String, Path, description = "The repository owner"), ("repo" = String, Path, description = "The repository name")),
+    responses(
+        (status = 200, description = "The repository's sync settings", body = SettingsReply),
+        (status = 400, description = "Invalid repository name", body = ErrorBody),
+    ))]
 async fn get_settings(
     state: web::Data<AppState>,
     _actor: Actor,
@@ -72,13 +69,21 @@ async fn get_settings(
     Ok(HttpResponse::Ok().json(settings_json(&repository, &stored.unwrap_or_default(), is_default)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = SyncSettingsChange)]
 #[serde(deny_unknown_fields)]
 struct SettingsBody {
     auto_sync: Option<bool>,
     default_labels: Option<Vec<String>>,
 }
 
+#[utoipa::path(put, path = "/api/sync/repositories/{owner}/{repo}", operation_id = "put_sync_settings", tag = "tasks",
+    params(("owner" = String, Path, description = "The repository owner"), ("repo" = String, Path, description = "The repository name")),
+    request_body = SettingsBody,
+    responses(
+        (status = 200, description = "The settings now stored", body = SettingsReply),
+        (status = 400, description = "Invalid repository name or fields", body = ErrorBody),
+    ))]
 async fn put_settings(
     state: web::Data<AppState>,
     actor: Actor,
@@ -102,19 +107,29 @@ async fn put_settings(
     Ok(HttpResponse::Ok().json(settings_json(&repository, &settings, false)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct RepositoryRef {
     owner: String,
     name: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = IssueToTaskRequest)]
 struct IssueToTask {
     issue_number: i64,
     repository: RepositoryRef,
 }
 
 /// Reads the issue through the API and creates or updates its task.
+#[utoipa::path(post, path = "/api/sync/issue-to-task", operation_id = "sync_issue_to_task", tag = "tasks",
+    request_body = IssueToTask,
+    responses(
+        (status = 200, description = "The issue's task, created or updated", body = IssueSynced),
+        (status = 400, description = "Invalid fields, or the number is a pull request's", body = ErrorBody),
+        (status = 404, description = "No such issue", body = ErrorBody),
+        (status = 502, description = "GitHub failed", body = ErrorBody),
+        (status = 503, description = "No GitHub App configured (`github_not_configured`)", body = ErrorBody),
+    ))]
 async fn issue_to_task(
     state: web::Data<AppState>,
     _actor: Actor,
@@ -146,7 +161,8 @@ async fn issue_to_task(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = TaskToIssueRequest)]
 struct TaskToIssue {
     task_id: i64,
     repository: RepositoryRef,
@@ -169,6 +185,17 @@ async fn wait_for(state: &AppState, job_id: i64) -> Result<Option<OutboxJob>, Ap
 
 /// Creates the task's issue (or updates the issue it already has), through the outbox, and
 /// answers `{"issue_number", "url", "action"}` once GitHub has.
+#[utoipa::path(post, path = "/api/sync/task-to-issue", operation_id = "sync_task_to_issue", tag = "tasks",
+    request_body = TaskToIssue,
+    responses(
+        (status = 200, description = "The issue, created or updated", body = IssueWritten),
+        (status = 202, description = "Queued: GitHub had not answered within 20 s", body = IssueWritten),
+        (status = 400, description = "Invalid fields", body = ErrorBody),
+        (status = 404, description = "No such task", body = ErrorBody),
+        (status = 409, description = "The task is linked to another repository's issue", body = ErrorBody),
+        (status = 502, description = "GitHub refused", body = ErrorBody),
+        (status = 503, description = "No GitHub App configured (`github_not_configured`)", body = ErrorBody),
+    ))]
 async fn task_to_issue(
     state: web::Data<AppState>,
     _actor: Actor,
@@ -216,12 +243,21 @@ async fn task_to_issue(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PushesQuery {
+    /// 1 to 1000; default 20
     limit: Option<i64>,
 }
 
 /// Pushes to the default branch of a pipeline's repository, newest first.
+#[utoipa::path(get, path = "/api/pipelines/{id}/pushes", operation_id = "list_pipeline_pushes", tag = "pipelines",
+    params(("id" = String, Path, description = "The pipeline id"), PushesQuery),
+    responses(
+        (status = 200, description = "Pushes to the default branch of the pipeline's repository", body = Pushes),
+        (status = 400, description = "Invalid limit", body = ErrorBody),
+        (status = 404, description = "No such pipeline", body = ErrorBody),
+    ))]
 async fn pushes(
     state: web::Data<AppState>,
     _actor: Actor,

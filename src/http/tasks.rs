@@ -5,28 +5,25 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Actor, ApiError, AppState, method_not_allowed, paging};
+use super::error::ErrorBody;
+use super::openapi::{TaskDeleted, TaskDetails, TaskList, TaskResponse, TaskUpdated};
+use super::routes::{Routes, resource};
+use super::{Actor, ApiError, AppState, paging};
 use crate::domain::clock;
 use crate::domain::tasks::{PRIORITIES, STATUSES, labels_with_priority, priority_from_labels};
 use crate::github::{outbox, tasks as gh_tasks};
 use crate::store::tasks::audit;
 use crate::store::{NewTask, Task, TaskFilter};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/tasks")
-            .route(web::get().to(list))
-            .route(web::post().to(create))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/tasks/{id}")
-            .route(web::get().to(get))
-            .route(web::patch().to(update))
-            .route(web::delete().to(delete))
-            .default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(routes: &mut Routes) {
+    routes
+        .add(resource("/tasks").get(list).post(create))
+        .add(resource("/tasks/{id}").get(get).patch(update).delete(delete));
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, get, update, delete))]
+pub(super) struct Api;
 
 pub(crate) fn task_json(t: &Task) -> Value {
     let issue = match (&t.repository, t.issue_number) {
@@ -78,15 +75,27 @@ fn check_title(title: &str) -> Result<String, ApiError> {
     Ok(title.to_string())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// todo, in_progress, ...
     status: Option<String>,
+    /// high, medium or low
     priority: Option<String>,
+    /// owner/name of the linked issues
     repository: Option<String>,
+    /// 1 to 1000; default 100
     limit: Option<i64>,
+    /// Tasks to skip
     offset: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/tasks", operation_id = "list_tasks", tag = "tasks",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Tasks", body = TaskList),
+        (status = 400, description = "Invalid filter or paging", body = ErrorBody),
+    ))]
 async fn list(state: web::Data<AppState>, _actor: Actor, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = paging::resolve(q.limit, q.offset, paging::DEFAULT_LIMIT)?;
     if let Some(s) = &q.status {
@@ -112,7 +121,8 @@ async fn list(state: web::Data<AppState>, _actor: Actor, q: web::Query<ListQuery
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = TaskCreate)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     title: String,
@@ -124,6 +134,12 @@ struct CreateBody {
     labels: Vec<String>,
 }
 
+#[utoipa::path(post, path = "/api/tasks", operation_id = "create_task", tag = "tasks",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "The new task", body = TaskResponse),
+        (status = 400, description = "Invalid or unknown fields", body = ErrorBody),
+    ))]
 async fn create(
     state: web::Data<AppState>,
     actor: Actor,
@@ -151,6 +167,12 @@ async fn load(state: &AppState, id: &str) -> Result<Task, ApiError> {
     state.store.get_task(task_id).await?.ok_or_else(|| ApiError::NotFound(format!("Task not found: {task_id}")))
 }
 
+#[utoipa::path(get, path = "/api/tasks/{id}", operation_id = "get_task", tag = "tasks",
+    params(("id" = i64, Path, description = "The task id")),
+    responses(
+        (status = 200, description = "The task with the pull requests that close its issue", body = TaskDetails),
+        (status = 404, description = "No such task", body = ErrorBody),
+    ))]
 async fn get(state: web::Data<AppState>, _actor: Actor, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let task = load(&state, &id).await?;
     let mut pulls = Vec::new();
@@ -169,7 +191,8 @@ async fn get(state: web::Data<AppState>, _actor: Actor, id: web::Path<String>) -
     Ok(HttpResponse::Ok().json(json!({"success": true, "task": body})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = TaskChange)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
     title: Option<String>,
@@ -194,6 +217,15 @@ pub(crate) async fn queue_issue_write(state: &AppState, task: &Task) -> Value {
     }
 }
 
+#[utoipa::path(patch, path = "/api/tasks/{id}", operation_id = "update_task", tag = "tasks",
+    params(("id" = i64, Path, description = "The task id")),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = "The task; a linked issue's update is queued", body = TaskUpdated),
+        (status = 400, description = "Invalid or unknown fields", body = ErrorBody),
+        (status = 404, description = "No such task", body = ErrorBody),
+        (status = 409, description = "The task kept changing meanwhile", body = ErrorBody),
+    ))]
 async fn update(
     state: web::Data<AppState>,
     actor: Actor,
@@ -263,6 +295,12 @@ async fn update(
     Err(ApiError::Conflict { message: "The task kept changing; try again".into(), pipeline_id: None })
 }
 
+#[utoipa::path(delete, path = "/api/tasks/{id}", operation_id = "delete_task", tag = "tasks",
+    params(("id" = i64, Path, description = "The task id")),
+    responses(
+        (status = 200, description = "Deleted (its issue is left as it is)", body = TaskDeleted),
+        (status = 404, description = "No such task", body = ErrorBody),
+    ))]
 async fn delete(state: web::Data<AppState>, actor: Actor, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let task = load(&state, &id).await?;
     let details = json!({"task_id": task.id, "title": task.title, "issue_number": task.issue_number,

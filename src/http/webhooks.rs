@@ -1,61 +1,115 @@
-//! `POST /webhooks/github`: GitHub's deliveries, answered once durable.
+//! `POST /webhooks/github`: GitHub's deliveries, answered once durable. Every delivery, accepted
+//! or refused, is logged once (`webhook delivery`) with its id, event, repository and outcome.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::json;
-use tracing::Instrument;
 
-use super::{ApiError, AppState, method_not_allowed};
+use super::error::ErrorBody;
+use super::openapi::DeliveryAccepted;
+use super::routes::{Routes, resource};
+use super::{ApiError, AppState, Received};
 use crate::store::{Effect, Processing};
 use crate::webhook::{self, IngestError, SignedDelivery};
 
 /// Bodies larger than this are prepared off the request thread.
 const BLOCKING_PREPARE: usize = 256 * 1024;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/webhooks/github").route(web::post().to(receive)).default_service(web::to(method_not_allowed)),
-    );
+pub fn routes(routes: &mut Routes) {
+    routes.add(resource("/webhooks/github").post(receive));
 }
 
-async fn receive(state: web::Data<AppState>, delivery: SignedDelivery) -> Result<HttpResponse, ApiError> {
-    let span = tracing::info_span!(
-        "delivery",
-        delivery_id = %delivery.guid,
-        event = %delivery.event,
-        repo = tracing::field::Empty,
-        run_id = tracing::field::Empty,
-    );
-    async move {
-        let incoming = if delivery.payload.len() > BLOCKING_PREPARE {
-            web::block(move || webhook::prepare(delivery)).await.map_err(|e| ApiError::Internal(e.into()))?
-        } else {
-            webhook::prepare(delivery)
-        };
-        let span = tracing::Span::current();
-        if let Some(repo) = &incoming.repository {
-            span.record("repo", repo.as_str());
-        }
-        if let Processing::Apply(effects) = &incoming.processing {
-            match effects.first() {
-                Some(Effect::Execution(e)) => span.record("run_id", e.run_id),
-                Some(Effect::Job(j)) => span.record("run_id", j.run_id),
-                _ => &span,
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(receive))]
+pub(super) struct Api;
+
+#[utoipa::path(post, path = "/webhooks/github", operation_id = "receive_github_webhook", tag = "webhooks",
+    description = "GitHub's deliveries (JSON, or form-encoded with a `payload` field), up to 25 MB. The \
+        signature is checked against each configured secret before anything is parsed; the answer comes once \
+        the delivery is durably stored.",
+    params(
+        ("X-GitHub-Event" = String, Header, description = "The event name (`workflow_run`, `ping`, ...)"),
+        ("X-GitHub-Delivery" = String, Header, description = "The delivery's GUID (at most 100 characters)"),
+        ("X-Hub-Signature-256" = String, Header,
+            description = "`sha256=` and the hex HMAC-SHA256 of the raw body with the webhook secret"),
+        ("X-GitHub-Hook-ID" = Option<i64>, Header, description = "The hook that sent it"),
+    ),
+    request_body(content = Object, description = "The event's payload, as GitHub sends it",
+        content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored (and processed when it could be), or a duplicate",
+            body = DeliveryAccepted),
+        (status = 400, description = "A GitHub header is missing or the body is not understood", body = ErrorBody),
+        (status = 401, description = "Missing or wrong X-Hub-Signature-256", body = ErrorBody),
+        (status = 413, description = "Larger than 25 MB", body = ErrorBody),
+        (status = 503, description = "No webhook secret configured, overloaded, or the database is unavailable",
+            body = ErrorBody),
+    ))]
+async fn receive(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    delivery: Result<SignedDelivery, ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    let delivery = delivery.inspect_err(|err| refused(&state, &req, err))?;
+    let received = req.extensions().get::<Received>().map(|r| r.0);
+    let incoming = if delivery.payload.len() > BLOCKING_PREPARE {
+        web::block(move || webhook::prepare(delivery)).await.map_err(|e| ApiError::Internal(e.into()))?
+    } else {
+        webhook::prepare(delivery)
+    };
+    let run_id = match &incoming.processing {
+        Processing::Apply(effects) => match effects.first() {
+            Some(Effect::Execution(e)) => Some(e.run_id),
+            Some(Effect::Job(j)) => Some(j.run_id),
+            _ => None,
+        },
+        _ => None,
+    };
+    let (guid, event, action, repo) =
+        (incoming.guid.clone(), incoming.event.clone(), incoming.action.clone(), incoming.repository.clone());
+    let outcome = match state.ingestor.submit(incoming).await {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            let err = match err {
+                IngestError::Busy => {
+                    ApiError::Unavailable("ccm is overloaded: delivery not stored, retry later".into())
+                }
+                IngestError::NotStored => {
+                    ApiError::Unavailable("Delivery not stored: the database is unavailable".into())
+                }
             };
+            state.metrics.delivery_rejected(err.code());
+            tracing::warn!(delivery_id = %guid, event = %event, action, repo, run_id, outcome = "rejected",
+                reason = err.code(), error = %err, "webhook delivery");
+            return Err(err);
         }
-        let (guid, event) = (incoming.guid.clone(), incoming.event.clone());
-        let outcome = state.ingestor.submit(incoming).await.map_err(|err| match err {
-            IngestError::Busy => ApiError::Unavailable("ccm is overloaded: delivery not stored, retry later".into()),
-            IngestError::NotStored => ApiError::Unavailable("Delivery not stored: the database is unavailable".into()),
-        })?;
-        tracing::info!(status = %outcome.status, duplicate = outcome.duplicate, "delivery stored");
-        Ok(HttpResponse::Ok().json(json!({
-            "success": true,
-            "delivery_id": guid,
-            "event": event,
-            "status": outcome.status,
-            "duplicate": outcome.duplicate,
-        })))
-    }
-    .instrument(span)
-    .await
+    };
+    let label = if outcome.duplicate { "duplicate" } else { outcome.status.as_str() };
+    let latency = received.filter(|_| !outcome.duplicate).map(|at| at.elapsed());
+    state.metrics.delivery(&event, label, latency);
+    tracing::info!(delivery_id = %guid, event = %event, action, repo, run_id, outcome = label,
+        duplicate = outcome.duplicate, "webhook delivery");
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "delivery_id": guid,
+        "event": event,
+        "status": outcome.status,
+        "duplicate": outcome.duplicate,
+    })))
+}
+
+/// Logs and counts a delivery refused before it was stored. Its id and event are the headers'
+/// (unverified: shortened, and never used as metric labels).
+fn refused(state: &AppState, req: &HttpRequest, err: &ApiError) {
+    let header = |name: &str| {
+        req.headers().get(name).and_then(|v| v.to_str().ok()).map(|v| v.chars().take(100).collect::<String>())
+    };
+    state.metrics.delivery_rejected(err.code());
+    tracing::warn!(
+        delivery_id = header("x-github-delivery"),
+        event = header("x-github-event"),
+        outcome = "rejected",
+        reason = err.code(),
+        error = %err,
+        "webhook delivery"
+    );
 }

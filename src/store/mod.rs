@@ -6,6 +6,7 @@
 //! in the subset of SQL both databases speak.
 
 pub mod deliveries;
+pub mod gauges;
 mod github;
 mod installations;
 mod models;
@@ -18,6 +19,7 @@ pub mod tasks;
 pub use deliveries::{
     DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySummary, IncomingDelivery, Processing, StoredDelivery,
 };
+pub use gauges::{GaugeCounts, GaugeStore};
 pub use github::{Backfill, GithubStore};
 pub use installations::{InstallationChange, InstallationStore};
 pub use models::*;
@@ -62,7 +64,16 @@ pub enum Backend {
 
 /// Everything ccm stores, one sub-trait per area, each implemented for both databases.
 pub trait Store:
-    PipelineStore + InstallationStore + DeliveryStore + OutboxStore + GithubStore + TaskStore + Send + Sync + 'static
+    PipelineStore
+    + InstallationStore
+    + DeliveryStore
+    + OutboxStore
+    + GithubStore
+    + TaskStore
+    + GaugeStore
+    + Send
+    + Sync
+    + 'static
 {
     fn backend(&self) -> Backend;
 

@@ -99,7 +99,7 @@ impl ExecutionRecord {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Execution {
     pub id: i64,
     pub run_id: i64,

@@ -36,7 +36,7 @@ pub struct OutboxJob {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct OutboxCounts {
     pub pending: i64,
     pub running: i64,

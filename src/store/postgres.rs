@@ -66,3 +66,8 @@ mod tasks {
     use super::PostgresStore;
     crate::store::tasks::task_sql!(PostgresStore, sqlx::Postgres);
 }
+
+mod gauges {
+    use super::PostgresStore;
+    crate::store::gauges::gauge_sql!(PostgresStore);
+}

@@ -74,3 +74,8 @@ mod tasks {
     use super::SqliteStore;
     crate::store::tasks::task_sql!(SqliteStore, sqlx::Sqlite);
 }
+
+mod gauges {
+    use super::SqliteStore;
+    crate::store::gauges::gauge_sql!(SqliteStore);
+}

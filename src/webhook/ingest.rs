@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
+use crate::metrics::Metrics;
 use crate::store::{DeliveryOutcome, Effect, IncomingDelivery, Store};
 
 use super::publish::Changes;
@@ -38,14 +39,20 @@ pub enum IngestError {
 
 impl Ingestor {
     /// Starts `writers` batch writers and the retry worker.
-    pub fn start(store: Arc<dyn Store>, changes: Changes, writers: usize) -> Self {
+    pub fn start(store: Arc<dyn Store>, changes: Changes, writers: usize, metrics: Metrics) -> Self {
         let (jobs, receiver) = mpsc::channel(QUEUE);
         let receiver = Arc::new(Mutex::new(receiver));
         let retry = Arc::new(Notify::new());
         for _ in 0..writers.max(1) {
-            tokio::spawn(write_batches(receiver.clone(), store.clone(), changes.clone(), retry.clone()));
+            tokio::spawn(write_batches(
+                receiver.clone(),
+                store.clone(),
+                changes.clone(),
+                retry.clone(),
+                metrics.clone(),
+            ));
         }
-        tokio::spawn(retry_worker(store, changes, retry.clone()));
+        tokio::spawn(retry_worker(store, changes, retry.clone(), metrics));
         Ingestor { jobs, retry }
     }
 
@@ -67,6 +74,7 @@ async fn write_batches(
     store: Arc<dyn Store>,
     changes: Changes,
     retry: Arc<Notify>,
+    metrics: Metrics,
 ) {
     loop {
         let mut jobs = Vec::new();
@@ -108,6 +116,7 @@ async fn write_batches(
                 for (reply, outcome) in replies.into_iter().zip(&outcomes) {
                     let _ = reply.send(Some(outcome.clone()));
                 }
+                metrics.runs_changed(&outcomes);
                 changes.send(outcomes);
             }
             None => {
@@ -137,7 +146,7 @@ fn lock_key(d: &IncomingDelivery) -> (u8, i64) {
 
 /// Processes stored deliveries that are due: pending ones (left by a crash or a failed batch)
 /// and failed ones whose retry time has come.
-async fn retry_worker(store: Arc<dyn Store>, changes: Changes, wake: Arc<Notify>) {
+async fn retry_worker(store: Arc<dyn Store>, changes: Changes, wake: Arc<Notify>, metrics: Metrics) {
     const CLAIM: i64 = 100;
     loop {
         let claimed = match store.claim_due(crate::domain::clock::now(), chrono::Duration::seconds(120), CLAIM).await {
@@ -154,12 +163,14 @@ async fn retry_worker(store: Arc<dyn Store>, changes: Changes, wake: Arc<Notify>
             match super::reprocess(store.as_ref(), &stored).await {
                 Ok(outcome) => {
                     tracing::info!(delivery_id = %guid, status = %outcome.status, "delivery retried");
+                    metrics.delivery_retried(&outcome.status);
                     outcomes.push(outcome);
                 }
                 Err(err) => tracing::warn!(delivery_id = %guid, error = %err, "delivery retry failed"),
             }
         }
         if !outcomes.is_empty() {
+            metrics.runs_changed(&outcomes);
             changes.send(outcomes);
         }
         if !full {

@@ -83,7 +83,6 @@ impl FromRequest for SignedDelivery {
             }
             let body = body.freeze();
             if !state.secrets.verify(&body, &signature) {
-                tracing::warn!(delivery_id = %guid, event = %event, "delivery refused: signature does not match");
                 return Err(ApiError::SignatureRejected("Invalid X-Hub-Signature-256"));
             }
             let form =

@@ -1,0 +1,212 @@
+//! Prometheus metrics, served by `GET /metrics`.
+//!
+//! Each `AppState` owns its registry instead of a process-global recorder: `ccm serve` has one
+//! app, and tests, which run many apps in one process, read exact values from their own.
+//! Counters and histograms are recorded as things happen; gauges that mirror the database or the
+//! GitHub client are refreshed when `/metrics` is scraped (see `scrape`).
+
+pub mod scrape;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::metrics::{Recorder, SharedString, Unit, counter, gauge, histogram, with_local_recorder};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use crate::store::{DeliveryOutcome, Effect};
+
+/// Upper bounds of the latency histograms' buckets, in seconds.
+const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// How often histogram samples are folded into their buckets when nobody scrapes.
+const UPKEEP: Duration = Duration::from_secs(5);
+
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every metric ccm exposes, with its help text (the README lists the same).
+const CATALOG: &[(&str, Kind, &str)] = &[
+    ("ccm_build_info", Kind::Gauge, "Always 1; the version label names the running ccm"),
+    ("ccm_http_requests_total", Kind::Counter, "HTTP requests answered, by method, route pattern and status"),
+    ("ccm_http_request_duration_seconds", Kind::Histogram, "Time to answer HTTP requests, by method and route"),
+    (
+        "ccm_webhook_deliveries_total",
+        Kind::Counter,
+        "Signed webhook deliveries accepted, by event and outcome (processed, ignored, failed, parked, pending, \
+         duplicate)",
+    ),
+    (
+        "ccm_webhook_rejected_total",
+        Kind::Counter,
+        "Webhook deliveries refused, by reason (invalid_signature, bad_request, payload_too_large, unavailable)",
+    ),
+    (
+        "ccm_webhook_processing_seconds",
+        Kind::Histogram,
+        "Time from a delivery's arrival until it is stored and its effects applied, by event",
+    ),
+    ("ccm_webhook_retries_total", Kind::Counter, "Stored deliveries processed again in the background, by outcome"),
+    (
+        "ccm_webhook_backlog",
+        Kind::Gauge,
+        "Stored deliveries not processed: pending (not yet), failed (awaiting a retry), parked (given up)",
+    ),
+    ("ccm_runs_completed_total", Kind::Counter, "Workflow runs seen completing through webhooks, by conclusion"),
+    ("ccm_runs_active", Kind::Gauge, "Stored workflow runs not completed, by status"),
+    ("ccm_pipelines", Kind::Gauge, "Pipelines by status (active, inactive)"),
+    (
+        "ccm_outbox_jobs",
+        Kind::Gauge,
+        "Outbound (GitHub) jobs in the durable queue, by status (pending, running, failed)",
+    ),
+    ("ccm_github_api_calls_total", Kind::Counter, "Calls made to GitHub's API, by HTTP status (error: no response)"),
+    ("ccm_github_rate_limit_remaining", Kind::Gauge, "Requests left in GitHub's rate-limit window, as last reported"),
+    ("ccm_database_up", Kind::Gauge, "1 when the database answered the last scrape's queries, else 0"),
+];
+
+/// A registry and the handle that renders it. Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    recorder: Arc<PrometheusRecorder>,
+    handle: PrometheusHandle,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .expect("the buckets are not empty")
+            .build_recorder();
+        for (name, kind, help) in CATALOG {
+            let (name, help) = ((*name).into(), SharedString::const_str(help));
+            match kind {
+                Kind::Counter => recorder.describe_counter(name, None, help),
+                Kind::Gauge => recorder.describe_gauge(name, None, help),
+                Kind::Histogram => recorder.describe_histogram(name, Some(Unit::Seconds), help),
+            }
+        }
+        let metrics = Metrics { handle: recorder.handle(), recorder: Arc::new(recorder) };
+        metrics.with(|| gauge!("ccm_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0));
+        metrics
+    }
+
+    /// Folds histogram samples into buckets periodically, so memory stays bounded without scrapes.
+    /// Must run inside the async runtime.
+    pub fn start_upkeep(&self) {
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(UPKEEP);
+            loop {
+                interval.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    }
+
+    /// Runs `f` with this registry as the recorder of the `metrics` macros (on this thread only,
+    /// for the duration of the call: `f` must not await).
+    fn with<T>(&self, f: impl FnOnce() -> T) -> T {
+        with_local_recorder(self.recorder.as_ref() as &dyn Recorder, f)
+    }
+
+    /// The exposition text (Prometheus format 0.0.4).
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    /// One HTTP request answered. `route` is the matched pattern (never the raw path).
+    pub fn http_request(&self, method: &'static str, route: String, status: u16, elapsed: Duration) {
+        self.with(|| {
+            histogram!("ccm_http_request_duration_seconds", "method" => method, "route" => route.clone())
+                .record(elapsed.as_secs_f64());
+            counter!("ccm_http_requests_total", "method" => method, "route" => route, "status" => status.to_string())
+                .increment(1);
+        });
+    }
+
+    /// A signed delivery accepted; `outcome` is its stored status, or `duplicate`.
+    pub fn delivery(&self, event: &str, outcome: &str, elapsed: Option<Duration>) {
+        let event = event_label(event);
+        self.with(|| {
+            counter!("ccm_webhook_deliveries_total", "event" => event, "outcome" => outcome.to_string()).increment(1);
+            if let Some(elapsed) = elapsed {
+                histogram!("ccm_webhook_processing_seconds", "event" => event).record(elapsed.as_secs_f64());
+            }
+        });
+    }
+
+    /// A delivery refused before it was stored; `reason` is the error's code.
+    pub fn delivery_rejected(&self, reason: &'static str) {
+        self.with(|| counter!("ccm_webhook_rejected_total", "reason" => reason).increment(1));
+    }
+
+    /// A stored delivery processed again by the retry worker.
+    pub fn delivery_retried(&self, outcome: &str) {
+        self.with(|| counter!("ccm_webhook_retries_total", "outcome" => outcome.to_string()).increment(1));
+    }
+
+    /// Counts the runs that these processed deliveries completed.
+    pub fn runs_changed(&self, outcomes: &[DeliveryOutcome]) {
+        self.with(|| {
+            for effect in outcomes.iter().flat_map(|o| &o.changed) {
+                if let Effect::Execution(run) = effect
+                    && run.status == "completed"
+                {
+                    let conclusion = run.conclusion.clone().unwrap_or_else(|| "none".into());
+                    counter!("ccm_runs_completed_total", "conclusion" => conclusion).increment(1);
+                }
+            }
+        });
+    }
+
+    /// Sets a gauge (scrape-time values).
+    pub(crate) fn set_gauge(&self, name: &'static str, labels: &[(&'static str, String)], value: f64) {
+        self.with(|| gauge!(name, labels).set(value));
+    }
+
+    /// Sets a counter to a total kept elsewhere (the GitHub client's call counts).
+    pub(crate) fn set_counter(&self, name: &'static str, labels: &[(&'static str, String)], total: u64) {
+        self.with(|| counter!(name, labels).absolute(total));
+    }
+}
+
+/// The events ccm reads; the rest are counted as `other`. The signature covers the body, not
+/// the `X-GitHub-Event` header, so the header's value cannot be a label as it is.
+const EVENTS: &[&str] = &[
+    "workflow_run",
+    "workflow_job",
+    "installation",
+    "installation_repositories",
+    "ping",
+    "issues",
+    "pull_request",
+    "push",
+];
+
+fn event_label(event: &str) -> &'static str {
+    EVENTS.iter().find(|e| **e == event).copied().unwrap_or("other")
+}
+
+/// The label for a request method: the standard ones, else `OTHER` (methods are free text).
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
