@@ -3,11 +3,13 @@
 mod actions;
 mod audit;
 pub mod auth;
+mod dashboard;
 mod deliveries;
 mod error;
 mod events;
 mod health;
 mod integrations;
+mod jobs;
 mod paging;
 pub(crate) mod pipeline_github;
 mod pipelines;
@@ -97,10 +99,12 @@ pub fn build_app(
         .wrap(TracingLogger::default())
         .configure(health::routes)
         .configure(webhooks::routes)
+        .configure(dashboard::routes)
         .service(
             web::scope("/api")
                 .wrap(from_fn(auth::require_token))
                 .configure(pipelines::routes)
+                .configure(jobs::routes)
                 .configure(events::routes)
                 .configure(deliveries::routes)
                 .configure(actions::routes)
