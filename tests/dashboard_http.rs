@@ -25,7 +25,7 @@ async fn fetch(app: &TestApp, method: reqwest::Method, path: &str, if_none_match
     Fetched { status, headers, body: res.text().await.expect("body") }
 }
 
-fn header<'a>(f: &'a Fetched, name: impl reqwest::header::AsHeaderName) -> &'a str {
+fn header(f: &Fetched, name: impl reqwest::header::AsHeaderName) -> &str {
     f.headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
 }
 
@@ -128,7 +128,10 @@ async fn unchanged_files_answer_304_and_old_versions_are_revalidated() {
     assert!(again.body.is_empty());
     assert_eq!(header(&again, ETAG), tag);
     assert_eq!(fetch(&app, reqwest::Method::GET, "/", Some("\"other\"")).await.status, StatusCode::OK);
-    assert_eq!(fetch(&app, reqwest::Method::GET, "/", Some(&format!("W/{tag}"))).await.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        fetch(&app, reqwest::Method::GET, "/", Some(&format!("W/{tag}"))).await.status,
+        StatusCode::NOT_MODIFIED
+    );
 
     let css = asset_urls(&page.body).into_iter().find(|u| u.ends_with("style.css")).unwrap();
     let current = fetch(&app, reqwest::Method::GET, &css, None).await;
@@ -150,7 +153,11 @@ async fn unknown_paths_keep_their_json_errors() {
     let app = TestApp::start(Backend::Sqlite).await;
     let page = fetch(&app, reqwest::Method::GET, "/", None).await;
     let version = asset_urls(&page.body)[0].split('/').nth(2).unwrap().to_string();
-    assert_json_error(&fetch(&app, reqwest::Method::GET, &format!("/assets/{version}/nope.js"), None).await, 404, "not_found");
+    assert_json_error(
+        &fetch(&app, reqwest::Method::GET, &format!("/assets/{version}/nope.js"), None).await,
+        404,
+        "not_found",
+    );
     assert_json_error(&fetch(&app, reqwest::Method::GET, "/assets/app.js", None).await, 404, "not_found");
     assert_json_error(&fetch(&app, reqwest::Method::GET, "/index.html", None).await, 404, "not_found");
     assert_json_error(&fetch(&app, reqwest::Method::GET, "/api/nope", None).await, 401, "unauthorized");

@@ -21,9 +21,7 @@ const FILES: [&str; 5] =
 fn settings_in(text: &str) -> BTreeSet<String> {
     text.split(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
         .filter(|w| {
-            w.starts_with("CCM_")
-                || w.starts_with("GITHUB_")
-                || ["DATABASE_URL", "RUST_LOG", "GHT"].contains(w)
+            w.starts_with("CCM_") || w.starts_with("GITHUB_") || ["DATABASE_URL", "RUST_LOG", "GHT"].contains(w)
         })
         .map(str::to_string)
         .collect()

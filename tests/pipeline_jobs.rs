@@ -16,17 +16,26 @@ async fn lists_the_jobs_of_a_run_in_start_order(backend: Backend) {
     let id = app.provision(REPO, ".github/workflows/deploy.yml", json!({})).await;
     let now = Utc::now();
     let started = now - Duration::minutes(5);
-    assert_eq!(app.deliver("workflow_run", "j-1", &workflow_run(40, 1, REPO, "main", "in_progress", None, started, now)).await.status, 200);
+    assert_eq!(
+        app.deliver("workflow_run", "j-1", &workflow_run(40, 1, REPO, "main", "in_progress", None, started, now))
+            .await
+            .status,
+        200
+    );
     let later = now - Duration::minutes(1);
     let earlier = now - Duration::minutes(4);
     app.deliver("workflow_job", "j-2", &workflow_job(402, 40, REPO, "deploy", "in_progress", None, later)).await;
-    app.deliver("workflow_job", "j-3", &workflow_job(401, 40, REPO, "build", "completed", Some("success"), earlier)).await;
+    app.deliver("workflow_job", "j-3", &workflow_job(401, 40, REPO, "build", "completed", Some("success"), earlier))
+        .await;
 
     let reply = app.get(&format!("/api/pipelines/{id}/executions/40/1/jobs")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let body = reply.body;
     assert_eq!(body["pipeline_id"], id.as_str());
-    assert_eq!((body["execution"]["run_id"].clone(), body["execution"]["status"].clone()), (json!(40), json!("in_progress")));
+    assert_eq!(
+        (body["execution"]["run_id"].clone(), body["execution"]["status"].clone()),
+        (json!(40), json!("in_progress"))
+    );
     assert_eq!(body["count"], 2);
     let jobs = body["jobs"].as_array().unwrap();
     let names: Vec<_> = jobs.iter().map(|j| j["name"].as_str().unwrap()).collect();
@@ -45,9 +54,16 @@ async fn refuses_runs_that_are_not_the_pipelines(backend: Backend) {
     let app = TestApp::start(backend).await;
     let id = app.provision(REPO, ".github/workflows/deploy.yml", json!({"trigger_branches": ["main"]})).await;
     let now = Utc::now();
-    app.deliver("workflow_run", "r-1", &workflow_run(50, 1, REPO, "main", "completed", Some("success"), now, now)).await;
-    app.deliver("workflow_run", "r-2", &workflow_run(51, 1, REPO, "feature", "completed", Some("success"), now, now)).await;
-    app.deliver("workflow_run", "r-3", &workflow_run(52, 1, "someone/else", "main", "completed", Some("success"), now, now)).await;
+    app.deliver("workflow_run", "r-1", &workflow_run(50, 1, REPO, "main", "completed", Some("success"), now, now))
+        .await;
+    app.deliver("workflow_run", "r-2", &workflow_run(51, 1, REPO, "feature", "completed", Some("success"), now, now))
+        .await;
+    app.deliver(
+        "workflow_run",
+        "r-3",
+        &workflow_run(52, 1, "someone/else", "main", "completed", Some("success"), now, now),
+    )
+    .await;
     assert_eq!(app.get(&format!("/api/pipelines/{id}/executions/50/1/jobs")).await.status, 200);
 
     for (path, why) in [
@@ -61,7 +77,8 @@ async fn refuses_runs_that_are_not_the_pipelines(backend: Backend) {
         assert_eq!((reply.status, reply.body["code"].as_str()), (404, Some("not_found")), "{why}: {}", reply.body);
         assert!(reply.body["error"].as_str().unwrap().contains("not found"), "{why}: {}", reply.body);
     }
-    let anonymous = app.send(reqwest::Method::GET, &format!("/api/pipelines/{id}/executions/50/1/jobs"), None, None).await;
+    let anonymous =
+        app.send(reqwest::Method::GET, &format!("/api/pipelines/{id}/executions/50/1/jobs"), None, None).await;
     assert_eq!(anonymous.status, 401);
     let post = app.post(&format!("/api/pipelines/{id}/executions/50/1/jobs"), json!({})).await;
     assert_eq!(post.status, 405);

@@ -22,7 +22,8 @@ async fn list(
     let (id, run_id, attempt) = path.into_inner();
     let pipeline =
         state.store.get_pipeline(&id).await?.ok_or_else(|| ApiError::NotFound(format!("Pipeline not found: {id}")))?;
-    let not_found = || ApiError::NotFound(format!("Execution not found in pipeline {id}: run {run_id} attempt {attempt}"));
+    let not_found =
+        || ApiError::NotFound(format!("Execution not found in pipeline {id}: run {run_id} attempt {attempt}"));
     let (Ok(run), Ok(attempt_number)) = (run_id.parse::<i64>(), attempt.parse::<i64>()) else {
         return Err(not_found());
     };

@@ -18,12 +18,19 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-fn find_binary(variable: &str, names: &[&str]) -> Option<PathBuf> {
+fn find_binary(variable: &str, names: &[&str]) -> PathBuf {
     if let Some(path) = std::env::var_os(variable).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(path));
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            missing(&format!("{} ({variable})", path.display()));
+        }
+        return path;
     }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).flat_map(|dir| names.iter().map(move |n| dir.join(n))).find(|p| p.is_file())
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| missing(names[0]))
 }
 
 fn missing(what: &str) -> ! {
@@ -46,8 +53,8 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start() -> Browser {
-        let chromium = find_binary("CHROMIUM", &["chromium", "chromium-browser"]).unwrap_or_else(|| missing("chromium"));
-        let chromedriver = find_binary("CHROMEDRIVER", &["chromedriver"]).unwrap_or_else(|| missing("chromedriver"));
+        let chromium = find_binary("CHROMIUM", &["chromium", "chromium-browser"]);
+        let chromedriver = find_binary("CHROMEDRIVER", &["chromedriver"]);
         let port = free_port();
         let driver = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
@@ -135,8 +142,9 @@ impl Browser {
     }
 
     async fn element(&self, css: &str) -> String {
-        let found =
-            self.session_call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
+        let found = self
+            .session_call(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css})))
+            .await;
         found[ELEMENT_KEY].as_str().unwrap_or_else(|| panic!("no element {css}: {found}")).to_string()
     }
 
@@ -191,7 +199,8 @@ impl Browser {
     fn shutdown(&self) {
         let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else { return };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-        let request = format!("DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", self.session);
+        let request =
+            format!("DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", self.session);
         if stream.write_all(request.as_bytes()).is_ok() {
             let _ = stream.read_to_end(&mut Vec::new());
         }

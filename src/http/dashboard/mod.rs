@@ -114,9 +114,7 @@ fn respond(req: &HttpRequest, content_type: &str, cache: &str, tag: &EntityTag, 
         None => false,
     };
     let mut res = if fresh { HttpResponse::NotModified() } else { HttpResponse::Ok() };
-    secure(&mut res)
-        .insert_header(header::ETag(tag.clone()))
-        .insert_header((header::CACHE_CONTROL, cache));
+    secure(&mut res).insert_header(header::ETag(tag.clone())).insert_header((header::CACHE_CONTROL, cache));
     if fresh {
         return res.finish();
     }

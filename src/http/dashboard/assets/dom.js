@@ -10,6 +10,12 @@ export function h(tag, attrs, ...children) {
     else if (key === 'dataset') Object.assign(el.dataset, value);
     else el.setAttribute(key, value === true ? '' : String(value));
   }
+  return fill(el, ...children);
+}
+
+// Replaces what `el` shows by `children` (nodes, text, nested lists; null and false are skipped).
+export function fill(el, ...children) {
+  el.replaceChildren();
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.append(child instanceof Node ? child : String(child));

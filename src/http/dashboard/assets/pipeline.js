@@ -1,7 +1,7 @@
 // One pipeline: its settings, stats, recent executions and their jobs, kept current by live events.
 
 import { api, path } from './api.js';
-import { badge, debounce, duration, externalLink, h, healthKind, message, shortSha, when } from './dom.js';
+import { badge, debounce, duration, externalLink, fill, h, healthKind, message, shortSha, when } from './dom.js';
 
 const RUNS = 20;
 
@@ -56,11 +56,11 @@ export function pipelineView(container, id) {
     header.firstChild.textContent = p.repository;
     const v = p.vps_integration || {};
     const branches = (p.config && p.config.trigger_branches) || [];
-    about.replaceChildren(...[
+    fill(about,
       fact('Workflow', p.workflow_file), fact('Status', badge(p.status)), fact('Pipeline id', h('code', {}, p.pipeline_id)),
       fact('Trigger branches', branches.length ? branches.join(', ') : 'all'),
       fact('Linked domain', v.linked_domain || '—'), fact('Linked app', v.linked_app || '—'),
-      fact('Created', when(p.created_at))].flat());
+      fact('Created', when(p.created_at)));
   }
 
   function showStats(s) {

@@ -1,14 +1,14 @@
 // The pipelines table: one row per pipeline with its stats, updated by live `stats` events.
 
 import { api, path, query } from './api.js';
-import { badge, debounce, duration, eachLimited, h, healthKind, message, pager, when } from './dom.js';
+import { badge, debounce, duration, eachLimited, fill, h, healthKind, message, pager, when } from './dom.js';
 
 const PAGE = 50;
 const COLUMNS = ['Pipeline', 'Status', 'Success rate (24 h)', 'Avg duration', 'Health', 'Active runs', 'Last run', 'Linked domain'];
 
 export function pipelinesView(container) {
   // `elsewhere`: pipelines with live events that a reload showed are not on this page.
-  const state = { status: 'active', offset: 0, rows: new Map(), unknown: new Set(), elsewhere: new Set() };
+  const state = { status: 'active', offset: 0, rows: new Map(), stats: new Map(), unknown: new Set(), elsewhere: new Set() };
   const filter = h('select', { id: 'pipeline-status', 'aria-label': 'Pipeline status', onchange: () => {
     state.status = filter.value;
     state.offset = 0;
@@ -39,6 +39,8 @@ export function pipelinesView(container) {
     if (mine !== generation) return;
     notice.replaceChildren();
     state.rows = new Map(list.pipelines.map((p) => [p.pipeline_id, row(p)]));
+    // Rows shown again keep their last known figures until the new ones arrive.
+    for (const id of state.rows.keys()) if (state.stats.has(id)) showStats(state.stats.get(id));
     for (const id of state.unknown) if (!state.rows.has(id)) state.elsewhere.add(id);
     state.unknown.clear();
     body.replaceChildren(...state.rows.values());
@@ -52,7 +54,7 @@ export function pipelinesView(container) {
     await eachLimited(list.pipelines, 6, async (p) => {
       try {
         const { stats } = await api(`/api/pipelines/${path(p.pipeline_id)}/stats`);
-        if (mine === generation) fill(stats);
+        if (mine === generation) showStats(stats);
       } catch (err) {
         const tr = state.rows.get(p.pipeline_id);
         if (tr && mine === generation) cell(tr, 'health').replaceChildren(h('span', { class: 'muted', title: err.message }, 'unavailable'));
@@ -60,7 +62,8 @@ export function pipelinesView(container) {
     });
   }
 
-  function fill(stats) {
+  function showStats(stats) {
+    state.stats.set(stats.pipeline_id, stats);
     const tr = state.rows.get(stats.pipeline_id);
     if (!tr) return;
     const m = stats.metrics_24h;
@@ -71,12 +74,12 @@ export function pipelinesView(container) {
       : h('span', { class: 'muted', title: 'No completed run in the last 24 hours' }, '—'));
     cell(tr, 'avg-duration').replaceChildren(m.run_count > 0 ? duration(m.avg_duration_seconds) : '—');
     cell(tr, 'health').replaceChildren(badge(String(stats.health_score), healthKind(stats.health_score)));
-    cell(tr, 'active-runs').replaceChildren(String(stats.active_runs),
+    fill(cell(tr, 'active-runs'), String(stats.active_runs),
       stats.queue_length > 0 ? h('span', { class: 'muted' }, ` (+${stats.queue_length} queued)`) : null);
     const last = stats.last_run;
-    cell(tr, 'last-run').replaceChildren(...(last
+    fill(cell(tr, 'last-run'), last
       ? [badge(last.status), ' ', when(last.timestamp), last.branch ? h('span', { class: 'muted' }, ` on ${last.branch}`) : null]
-      : [h('span', { class: 'muted' }, 'none yet')]));
+      : h('span', { class: 'muted' }, 'none yet'));
   }
 
   return {
@@ -85,7 +88,7 @@ export function pipelinesView(container) {
       if (type === 'stats') {
         const id = data.pipeline_id;
         if (state.rows.has(id)) {
-          fill(data);
+          showStats(data);
         } else if (state.offset === 0 && !state.elsewhere.has(id)) {
           state.unknown.add(id);
           reload();
