@@ -61,12 +61,13 @@ export class LiveStream {
     this.lastId = null;
     this.retry = 3000;
     this.running = false;
+    this.generation = 0;
   }
 
   start() {
     if (this.running) return;
     this.running = true;
-    this.run();
+    this.run(++this.generation);
   }
 
   stop() {
@@ -75,9 +76,11 @@ export class LiveStream {
     this.onState('off');
   }
 
-  async run() {
+  // `generation`: a loop still sleeping after stop() must not run beside the next start()'s.
+  async run(generation) {
+    const current = () => this.running && generation === this.generation;
     this.onState('connecting');
-    while (this.running) {
+    while (current()) {
       this.controller = new AbortController();
       try {
         const extra = { Accept: 'text/event-stream' };
@@ -93,10 +96,10 @@ export class LiveStream {
         this.onOpen();
         await this.read(res.body);
       } catch (err) {
-        if (!this.running) return;
+        if (!current()) return;
         console.warn('ccm live updates:', err.message);
       }
-      if (!this.running) return;
+      if (!current()) return;
       this.onState('reconnecting');
       await sleep(this.retry);
     }
