@@ -3,12 +3,14 @@
 mod actions;
 mod audit;
 pub mod auth;
+mod dashboard;
 mod deliveries;
 mod error;
 mod events;
 mod health;
 mod import;
 mod integrations;
+mod jobs;
 mod observe;
 mod openapi;
 mod paging;
@@ -127,11 +129,13 @@ fn register(cfg: &mut web::ServiceConfig, seen: &mut Vec<Endpoint>) {
     prometheus::routes(&mut root);
     // Before the /api scope, which would ask for a token: the document is public.
     openapi::routes(&mut root);
+    dashboard::routes(&mut root);
     cfg.service(web::scope("/api").wrap(from_fn(auth::require_token)).configure(|cfg| {
         let mut api = routes::Routes::new(cfg, "/api", seen);
         // Before pipelines: `/pipelines/{id}` would take `/pipelines/import` otherwise.
         import::routes(&mut api);
         pipelines::routes(&mut api);
+        jobs::routes(&mut api);
         events::routes(&mut api);
         deliveries::routes(&mut api);
         actions::routes(&mut api);

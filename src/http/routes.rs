@@ -42,6 +42,7 @@ impl Resource {
     method!(put, Method::PUT);
     method!(patch, Method::PATCH);
     method!(delete, Method::DELETE);
+    method!(head, Method::HEAD);
 
     fn on<F, Args>(mut self, method: Method, handler: F) -> Self
     where

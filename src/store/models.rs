@@ -146,7 +146,7 @@ pub struct JobRecord {
     pub steps: Value,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Job {
     pub job_id: i64,
     pub run_id: i64,
@@ -158,6 +158,8 @@ pub struct Job {
     pub html_url: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
+    /// The job's steps as GitHub reported them.
+    #[schema(value_type = Vec<Object>)]
     pub steps: Json<Value>,
 }
 

@@ -59,6 +59,7 @@ pub fn openapi() -> Document {
         super::prometheus::Api::openapi(),
         super::pipelines::Api::openapi(),
         super::import::Api::openapi(),
+        super::jobs::Api::openapi(),
         super::events::Api::openapi(),
         super::actions::Api::openapi(),
         super::deliveries::Api::openapi(),

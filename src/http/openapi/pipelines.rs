@@ -5,7 +5,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 pub use crate::domain::stats::{LastRun, Metrics24h};
-pub use crate::store::Execution;
+pub use crate::store::{Execution, Job};
 
 /// `POST /api/pipelines/provision`. `repo` and `workflow_file` are required (absent, null and
 /// empty all count as missing).
@@ -274,4 +274,15 @@ pub struct Pushes {
     pub repository: String,
     /// Newest first.
     pub pushes: Vec<Push>,
+}
+
+/// `GET /api/pipelines/{id}/executions/{run_id}/{attempt}/jobs`.
+#[derive(ToSchema)]
+pub struct ExecutionJobs {
+    pub success: bool,
+    pub pipeline_id: String,
+    pub execution: Execution,
+    /// In start order.
+    pub jobs: Vec<Job>,
+    pub count: i64,
 }

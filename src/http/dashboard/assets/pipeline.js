@@ -1,0 +1,148 @@
+// One pipeline: its settings, stats, recent executions and their jobs, kept current by live events.
+
+import { api, path } from './api.js';
+import { badge, debounce, duration, externalLink, fill, h, healthKind, message, shortSha, when } from './dom.js';
+
+const RUNS = 20;
+
+export function pipelineView(container, id) {
+  const base = `/api/pipelines/${path(id)}`;
+  const header = h('div', { class: 'toolbar' }, h('h1', {}, 'Pipeline'), h('a', { href: '#/' }, '‹ All pipelines'));
+  const notice = h('div');
+  const about = h('dl', { id: 'pipeline-about', class: 'facts' });
+  const cards = h('div', { id: 'pipeline-stats', class: 'cards' });
+  const runs = h('tbody');
+  container.append(header, notice, about, cards,
+    h('h2', {}, 'Recent executions'),
+    h('table', { id: 'executions', class: 'grid' },
+      h('thead', {}, h('tr', {}, ['Run', 'Status', 'Branch', 'Commit', 'Event', 'Actor', 'Started', 'Duration', ''].map((c) => h('th', {}, c)))),
+      runs));
+  // Runs whose jobs are shown, by "run_id/attempt"; the latest is opened on first load.
+  const open = new Set();
+  let first = true;
+  let gone = false;
+  let generation = 0;
+  const reload = debounce(() => refresh(), 300);
+
+  async function refresh() {
+    if (gone) return;
+    const mine = ++generation;
+    let details;
+    let stats;
+    try {
+      [details, stats] = await Promise.all([api(`${base}?limit=${RUNS}`), api(`${base}/stats`)]);
+    } catch (err) {
+      notice.replaceChildren(message(err.status === 404 ? `No pipeline ${id}.` : `Could not load the pipeline: ${err.message}`));
+      return;
+    }
+    if (gone || mine !== generation) return;
+    notice.replaceChildren();
+    showAbout(details.pipeline);
+    showStats(stats.stats);
+    if (first && details.executions.length > 0) open.add(key(details.executions[0]));
+    first = false;
+    runs.replaceChildren();
+    if (details.executions.length === 0) {
+      runs.append(h('tr', {}, h('td', { colspan: 9, class: 'empty' }, 'No executions recorded yet.')));
+    }
+    for (const e of details.executions) {
+      const jobs = h('tr', { class: 'jobs', hidden: !open.has(key(e)), dataset: { jobsOf: key(e) } }, h('td', { colspan: 9 }, '…'));
+      runs.append(execution(e, jobs), jobs);
+      if (open.has(key(e))) loadJobs(e, jobs);
+    }
+  }
+
+  function showAbout(p) {
+    header.firstChild.textContent = p.repository;
+    const v = p.vps_integration || {};
+    const branches = (p.config && p.config.trigger_branches) || [];
+    fill(about,
+      fact('Workflow', p.workflow_file), fact('Status', badge(p.status)), fact('Pipeline id', h('code', {}, p.pipeline_id)),
+      fact('Trigger branches', branches.length ? branches.join(', ') : 'all'),
+      fact('Linked domain', v.linked_domain || '—'), fact('Linked app', v.linked_app || '—'),
+      fact('Created', when(p.created_at)));
+  }
+
+  function showStats(s) {
+    const m = s.metrics_24h;
+    cards.replaceChildren(
+      card('Health', badge(String(s.health_score), healthKind(s.health_score)), 'health'),
+      card('Success rate (24 h)', m.run_count ? `${m.success_rate.toFixed(1)}% of ${m.run_count}` : '—', 'success-rate'),
+      card('Avg duration (24 h)', m.run_count ? duration(m.avg_duration_seconds) : '—', 'avg-duration'),
+      card('Active runs', String(s.active_runs), 'active-runs'),
+      card('Queued', String(s.queue_length), 'queue-length'),
+      card('Current stage', s.current_stage || '—', 'current-stage'),
+      card('Progress', `${s.progress_percentage}%`, 'progress'),
+      card('Last delivery', when(s.last_delivery_at), 'last-delivery'));
+  }
+
+  function execution(e, jobsRow) {
+    const status = e.status === 'completed' && e.conclusion ? e.conclusion : e.status;
+    const toggle = h('button', { type: 'button', class: 'link', 'aria-expanded': String(open.has(key(e))), onclick: () => {
+      const k = key(e);
+      if (open.has(k)) open.delete(k);
+      else open.add(k);
+      jobsRow.hidden = !open.has(k);
+      toggle.setAttribute('aria-expanded', String(open.has(k)));
+      if (open.has(k)) loadJobs(e, jobsRow);
+    } }, 'Jobs');
+    const run = `#${e.run_number ?? e.run_id}${e.run_attempt > 1 ? ` (attempt ${e.run_attempt})` : ''}`;
+    return h('tr', { dataset: { runId: e.run_id, runAttempt: e.run_attempt } },
+      h('td', {}, externalLink(e.html_url, run), e.workflow_name ? h('div', { class: 'muted small' }, e.workflow_name) : null),
+      h('td', { dataset: { field: 'status' } }, badge(status), e.rolled_back ? [' ', badge('rolled back', 'warn')] : null),
+      h('td', {}, e.branch || '—'),
+      h('td', {}, h('code', {}, shortSha(e.head_sha))),
+      h('td', {}, e.event || '—'),
+      h('td', {}, e.actor || '—'),
+      h('td', {}, when(e.started_at)),
+      h('td', {}, duration(e.duration_seconds)),
+      h('td', {}, toggle));
+  }
+
+  async function loadJobs(e, jobsRow) {
+    const cellEl = jobsRow.firstChild;
+    let data;
+    try {
+      data = await api(`${base}/executions/${path(e.run_id, e.run_attempt)}/jobs`);
+    } catch (err) {
+      cellEl.replaceChildren(message(`Could not load the jobs: ${err.message}`));
+      return;
+    }
+    if (data.jobs.length === 0) {
+      cellEl.replaceChildren(h('span', { class: 'muted' }, 'No job reported yet.'));
+      return;
+    }
+    cellEl.replaceChildren(h('table', { class: 'grid inner' },
+      h('thead', {}, h('tr', {}, ['Job', 'Status', 'Runner', 'Started', 'Duration'].map((c) => h('th', {}, c)))),
+      h('tbody', {}, data.jobs.map((j) => h('tr', { dataset: { jobId: j.job_id } },
+        h('td', {}, externalLink(j.html_url, j.name)),
+        h('td', {}, badge(j.status === 'completed' && j.conclusion ? j.conclusion : j.status)),
+        h('td', {}, j.runner_name || '—'),
+        h('td', {}, when(j.started_at)),
+        h('td', {}, j.started_at && j.completed_at ? duration((Date.parse(j.completed_at) - Date.parse(j.started_at)) / 1000) : '—'))))));
+  }
+
+  return {
+    refresh,
+    onEvent({ type, data }) {
+      if (type === 'resync') reload();
+      if (!data || data.pipeline_id !== id) return;
+      if (type === 'stats') showStats(data);
+      else if (type === 'execution' || type === 'job') reload();
+    },
+    dispose() {
+      gone = true;
+      reload.cancel();
+    },
+  };
+}
+
+const key = (e) => `${e.run_id}/${e.run_attempt}`;
+
+function fact(label, value) {
+  return [h('dt', {}, label), h('dd', {}, value)];
+}
+
+function card(label, value, field) {
+  return h('div', { class: 'card', dataset: { field } }, h('div', { class: 'card-label' }, label), h('div', { class: 'card-value' }, value));
+}

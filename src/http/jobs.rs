@@ -1,0 +1,65 @@
+//! The jobs of one of a pipeline's executions: `GET /api/pipelines/{id}/executions/{run_id}/{attempt}/jobs`.
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use super::error::ErrorBody;
+use super::openapi::ExecutionJobs;
+use super::routes::{Routes, resource};
+use super::{Actor, ApiError, AppState};
+use crate::store::{Execution, Pipeline};
+
+pub fn routes(routes: &mut Routes) {
+    routes.add(resource("/pipelines/{id}/executions/{run_id}/{attempt}/jobs").get(list));
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list))]
+pub(super) struct Api;
+
+#[utoipa::path(get, path = "/api/pipelines/{id}/executions/{run_id}/{attempt}/jobs", operation_id = "list_execution_jobs",
+    tag = "pipelines",
+    params(
+        ("id" = String, Path, description = "The pipeline id (pipe_...)"),
+        ("run_id" = i64, Path, description = "GitHub's workflow run id"),
+        ("attempt" = i64, Path, description = "The run attempt (from 1)"),
+    ),
+    responses(
+        (status = 200, description = "The execution and its jobs", body = ExecutionJobs),
+        (status = 404, description = "No such pipeline, or no such run of this pipeline", body = ErrorBody),
+    ))]
+async fn list(
+    state: web::Data<AppState>,
+    _actor: Actor,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, run_id, attempt) = path.into_inner();
+    let pipeline =
+        state.store.get_pipeline(&id).await?.ok_or_else(|| ApiError::NotFound(format!("Pipeline not found: {id}")))?;
+    let not_found =
+        || ApiError::NotFound(format!("Execution not found in pipeline {id}: run {run_id} attempt {attempt}"));
+    let (Ok(run), Ok(attempt_number)) = (run_id.parse::<i64>(), attempt.parse::<i64>()) else {
+        return Err(not_found());
+    };
+    let execution = state.store.get_execution(run, attempt_number).await?.filter(|e| belongs(&pipeline, e));
+    let Some(execution) = execution else {
+        return Err(not_found());
+    };
+    let jobs = state.store.list_jobs(run, attempt_number).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "pipeline_id": pipeline.id,
+        "execution": execution,
+        "jobs": jobs,
+        "count": jobs.len(),
+    })))
+}
+
+/// The same rule as the pipeline's executions list: its repository and workflow, and one of its
+/// trigger branches when it has some.
+fn belongs(pipeline: &Pipeline, execution: &Execution) -> bool {
+    let branches = pipeline.trigger_branches();
+    execution.repository.eq_ignore_ascii_case(&pipeline.repository)
+        && execution.workflow_path == pipeline.workflow_file
+        && (branches.is_empty() || execution.branch.as_ref().is_some_and(|b| branches.contains(b)))
+}
