@@ -31,7 +31,7 @@ pub struct Settings {
     pub api_token: Option<String>,
 
     /// Secret(s) GitHub signs webhook deliveries with (X-Hub-Signature-256); several separated by
-    /// commas while rotating. Unset: the file CCM_DATA_DIR/webhook-secret (written by
+    /// commas while rotating. Unset: the file CCM_DATA_DIR/github-webhook-secret (written by
     /// `ccm app register`); with neither, every delivery is refused with 503.
     #[arg(long = "webhook-secret", env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
