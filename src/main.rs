@@ -6,11 +6,6 @@ use ccm::cli;
 use ccm::config::Settings;
 use ccm::github::register::{RegisterOptions, RegisteredApp};
 
-/// mimalloc: request handling allocates many small, short-lived buffers, which glibc's allocator
-/// served with visibly more CPU (malloc_consolidate) and fragmentation under load.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// ccm: a webhook-driven CI/CD manager. It receives GitHub's webhooks, serves the CCM pipeline
 /// API (CCM-Token header) and keeps its data in SQLite (default) or PostgreSQL.
 ///

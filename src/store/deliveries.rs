@@ -224,17 +224,27 @@ macro_rules! delivery_sql {
             }
         }
 
-        /// Stores deliveries with one multi-row INSERT; returns the GUIDs that were not stored
-        /// before.
+        /// Stores deliveries with multi-row INSERTs (see `chunks`); returns the GUIDs that were
+        /// not stored before.
         async fn insert_many(
             conn: &mut Conn,
             batch: &[IncomingDelivery],
             settled: &[(&'static str, Option<String>, Option<DateTime<Utc>>)],
             now: DateTime<Utc>,
         ) -> StoreResult<std::collections::HashSet<String>> {
-            if batch.is_empty() {
-                return Ok(Default::default());
+            let rows: Vec<_> = batch.iter().zip(settled).collect();
+            let mut inserted = std::collections::HashSet::new();
+            for chunk in $crate::store::chunks::statement_chunks::<$db, _>(&rows) {
+                inserted.extend(insert_chunk(conn, chunk, now).await?);
             }
+            Ok(inserted)
+        }
+
+        async fn insert_chunk(
+            conn: &mut Conn,
+            batch: &[(&IncomingDelivery, &(&'static str, Option<String>, Option<DateTime<Utc>>))],
+            now: DateTime<Utc>,
+        ) -> StoreResult<Vec<String>> {
             const COLUMNS: usize = 16;
             let rows: Vec<String> = (0..batch.len())
                 .map(|r| {
@@ -249,7 +259,7 @@ macro_rules! delivery_sql {
                 rows.join(", ")
             );
             let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
-            for (d, (status, error, next)) in batch.iter().zip(settled) {
+            for (d, (status, error, next)) in batch {
                 query = query
                     .bind(&d.guid)
                     .bind(&d.event)
@@ -268,7 +278,7 @@ macro_rules! delivery_sql {
                     .bind(now)
                     .bind(*next);
             }
-            Ok(query.fetch_all(&mut *conn).await?.into_iter().collect())
+            Ok(query.fetch_all(&mut *conn).await?)
         }
 
         async fn existing_state(conn: &mut Conn, guid: &str) -> StoreResult<(String, i64)> {
@@ -283,11 +293,11 @@ macro_rules! delivery_sql {
             async fn ingest(&self, batch: &[IncomingDelivery]) -> StoreResult<Vec<DeliveryOutcome>> {
                 let now = $crate::domain::clock::now();
                 let mut tx = self.pool.begin().await?;
-                // One statement stores every delivery of the batch; the GUIDs it returns are new.
+                // Multi-row INSERTs store every delivery of the batch; the GUIDs they return are new.
                 let settled: Vec<_> = batch.iter().map(|d| settle(&d.processing, 1, now)).collect();
                 let mut inserted = insert_many(&mut tx, batch, &settled, now).await?;
                 let is_new: Vec<bool> = batch.iter().map(|d| inserted.remove(&d.guid)).collect();
-                // One statement applies every run of the new deliveries.
+                // Multi-row upserts apply every run of the new deliveries.
                 let runs: Vec<&ExecutionRecord> = batch
                     .iter()
                     .zip(&is_new)

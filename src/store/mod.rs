@@ -5,6 +5,7 @@
 //! statement is written once with `$n` placeholders, which SQLite accepts as well as PostgreSQL,
 //! in the subset of SQL both databases speak.
 
+mod chunks;
 pub mod deliveries;
 pub mod gauges;
 mod github;

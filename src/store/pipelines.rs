@@ -182,7 +182,7 @@ macro_rules! pipeline_sql {
             Ok(!upsert_executions(conn, &[e]).await?.is_empty())
         }
 
-        /// Many run attempts in one statement (a batch of deliveries costs one round trip).
+        /// Many run attempts in a few multi-row statements (see `chunks`).
         /// Records of the same attempt are merged first, keeping the most advanced one. Returns
         /// the attempts that were inserted or moved forward.
         pub(in crate::store) async fn upsert_executions(
@@ -197,9 +197,19 @@ macro_rules! pipeline_sql {
                     *slot = e;
                 }
             }
-            if latest.is_empty() {
-                return Ok(Vec::new());
+            let latest: Vec<&ExecutionRecord> = latest.into_values().collect();
+            let mut moved = Vec::new();
+            for chunk in $crate::store::chunks::statement_chunks::<$db, _>(&latest) {
+                moved.extend(upsert_execution_chunk(conn, chunk).await?);
             }
+            Ok(moved)
+        }
+
+        /// One multi-row upsert of distinct run attempts (see `chunks` for its sizes).
+        async fn upsert_execution_chunk(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            latest: &[&ExecutionRecord],
+        ) -> StoreResult<Vec<(i64, i64)>> {
             const COLUMNS: usize = 21;
             let rows: Vec<String> = (0..latest.len())
                 .map(|r| {
@@ -233,7 +243,7 @@ macro_rules! pipeline_sql {
             );
             let now = $crate::domain::clock::now();
             let mut query = sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(sql));
-            for e in latest.values() {
+            for e in latest {
                 query = query
                     .bind(e.run_id)
                     .bind(e.run_attempt)

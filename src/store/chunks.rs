@@ -1,0 +1,63 @@
+//! Multi-row statements in a few fixed sizes.
+//!
+//! A batch of n rows written as one `INSERT ... VALUES (...), (...)` has a different SQL text for
+//! every n, so each size is prepared (parsed and planned) anew and a connection's statement cache
+//! fills with near-copies. Cutting a batch into power-of-two chunks (at most `MAX_ROWS`) keeps
+//! the texts to a handful, each prepared once per connection, at the cost of at most a few
+//! statements per batch (one per set bit of n). That matters on SQLite, where the prepared
+//! statements live in ccm's memory (they took tens of MB under load) and each statement is a cheap
+//! call; on PostgreSQL each statement is a network round trip inside the batch's transaction, so
+//! a batch stays one statement there.
+
+/// The chunks a batch is written in on database `DB`.
+pub fn statement_chunks<DB: sqlx::Database, T>(items: &[T]) -> Vec<&[T]> {
+    if DB::NAME == <sqlx::Postgres as sqlx::Database>::NAME {
+        if items.is_empty() { Vec::new() } else { vec![items] }
+    } else {
+        power_of_two_chunks(items).collect()
+    }
+}
+
+/// The largest chunk: 128 rows of 21 columns stay far below SQLite's 32,766 parameters.
+pub const MAX_ROWS: usize = 128;
+
+/// `items` cut into chunks whose lengths are powers of two, largest first.
+pub fn power_of_two_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = (1usize << rest.len().ilog2()).min(MAX_ROWS);
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two_covering_every_item_in_order() {
+        for n in 0..600 {
+            let items: Vec<usize> = (0..n).collect();
+            let chunks: Vec<&[usize]> = power_of_two_chunks(&items).collect();
+            assert!(chunks.iter().all(|c| c.len().is_power_of_two() && c.len() <= MAX_ROWS), "{n}");
+            assert_eq!(chunks.concat(), items, "{n}");
+            if n <= MAX_ROWS {
+                assert_eq!(chunks.len(), n.count_ones() as usize, "{n}");
+            }
+        }
+    }
+
+    #[test]
+    fn postgres_keeps_a_batch_in_one_statement_and_sqlite_cuts_it() {
+        let items: Vec<usize> = (0..200).collect();
+        assert_eq!(statement_chunks::<sqlx::Postgres, _>(&items), vec![&items[..]]);
+        assert!(statement_chunks::<sqlx::Postgres, usize>(&[]).is_empty());
+        let sqlite: Vec<usize> = statement_chunks::<sqlx::Sqlite, _>(&items).iter().map(|c| c.len()).collect();
+        assert_eq!(sqlite, vec![128, 64, 8]);
+    }
+}
