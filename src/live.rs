@@ -24,6 +24,9 @@ pub struct LiveEvent {
 pub struct Live {
     sender: broadcast::Sender<Arc<LiveEvent>>,
     state: Mutex<History>,
+    /// Set when the server shuts down: open event streams end, so that a stop does not wait for
+    /// them (clients reconnect, to another replica or to the restarted one, with Last-Event-ID).
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 struct History {
@@ -43,7 +46,24 @@ impl Live {
         // id a client saw before and a resuming client gets the new events.
         let start = chrono::Utc::now().timestamp_micros().max(1) as u64;
         let (sender, _) = broadcast::channel(HISTORY);
-        Live { sender, state: Mutex::new(History { next_id: start, recent: VecDeque::with_capacity(HISTORY) }) }
+        Live {
+            sender,
+            state: Mutex::new(History { next_id: start, recent: VecDeque::with_capacity(HISTORY) }),
+            closing: tokio::sync::watch::Sender::new(false),
+        }
+    }
+
+    /// Ends every open event stream, now and from now on.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once `close` has been called.
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut closing = self.closing.subscribe();
+        async move {
+            let _ = closing.wait_for(|closed| *closed).await;
+        }
     }
 
     pub fn has_subscribers(&self) -> bool {

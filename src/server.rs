@@ -80,11 +80,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ),
     }
     let state = AppState::start(store, api_tokens(&config)?, webhook_secrets(&config)?, github);
+    let live = state.live.clone();
     let server = actix_web::HttpServer::new(move || build_app(state.clone()))
         .bind(config.bind)
         .with_context(|| format!("binding {} (CCM_BIND)", config.bind))?
         .shutdown_timeout(10)
+        .disable_signals()
         .run();
+    let handle = server.handle();
+    tokio::spawn(async move {
+        stop_signal().await;
+        tracing::info!("stopping: closing event streams and finishing the requests in flight");
+        // Event streams never finish by themselves: without this, a stop waits out the timeout.
+        live.close();
+        handle.stop(true).await;
+    });
     tracing::info!(
         bind = %config.bind,
         database = match config.database { Database::Sqlite(_) => "sqlite", Database::Postgres(_) => "postgres" },
@@ -96,4 +106,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         workers.stop().await;
     }
     served
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (systemd, docker stop).
+async fn stop_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; stop with Ctrl-C");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
 }

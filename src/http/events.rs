@@ -57,7 +57,9 @@ fn stream(state: &AppState, req: &HttpRequest, pipeline_id: Option<String>) -> i
     let (backlog, mut receiver) = state.live.subscribe(last_id);
     let (sender, events) = mpsc::channel(64);
     let wanted = move |e: &LiveEvent| pipeline_id.is_none() || e.pipeline_id == pipeline_id;
+    let closed = state.live.closed();
     tokio::spawn(async move {
+        tokio::pin!(closed);
         for event in backlog.iter().filter(|e| wanted(e)) {
             if sender.send(to_sse(event)).await.is_err() {
                 return;
@@ -66,6 +68,7 @@ fn stream(state: &AppState, req: &HttpRequest, pipeline_id: Option<String>) -> i
         loop {
             let received = tokio::select! {
                 _ = sender.closed() => return,
+                _ = &mut closed => return,
                 received = receiver.recv() => received,
             };
             let event = match received {
