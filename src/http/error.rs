@@ -51,7 +51,18 @@ impl From<StoreError> for ApiError {
         match &err {
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed,
-            ) => {
+            )
+            | StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error {
+                    code:
+                        rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::CannotOpen
+                        | rusqlite::ErrorCode::SystemIoFailure,
+                    ..
+                },
+                _,
+            )) => {
                 tracing::error!(error = %err, "database unavailable");
                 ApiError::Unavailable("Database unavailable, retry later".into())
             }

@@ -15,6 +15,7 @@ mod outbox;
 mod pipelines;
 mod postgres;
 mod sqlite;
+mod sqlite_reads;
 pub mod tasks;
 
 pub use deliveries::{
@@ -43,6 +44,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// From the SQLite reads that bypass sqlx (`sqlite_reads`).
+    #[error(transparent)]
+    Sqlite(rusqlite::Error),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

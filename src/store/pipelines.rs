@@ -1,7 +1,7 @@
 //! Pipelines, their executions and the audit log.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 
 use super::*;
 
@@ -74,14 +74,33 @@ pub(crate) fn scope_clause(scope: &ExecutionScope, first_branch_param: usize) ->
 
 /// Every figure of a pipeline's stats in one statement: the 24-hour window, the 7-day baseline,
 /// the last ten runs, the open runs and the latest run with its jobs (`l.*`, NULL without runs).
-/// Binds `$1` repo key, `$2` workflow path, `$3` 24 hours ago, `$4` the baseline's start, then
-/// the branches.
+///
+/// The windows' sums come from the hourly roll-ups (`execution_hours`, migration 0006) for their
+/// whole hours and from the runs themselves for the partial hours at their edges. Binds the
+/// `StatsBounds` as `$1`..`$7`, then the branches.
 pub(crate) fn stats_sql(scope: &ExecutionScope) -> String {
-    let s = scope_clause(scope, 5);
+    let s = scope_clause(scope, 8);
+    let runs = |range: &str| {
+        format!(
+            "(SELECT COUNT(*) AS runs, COUNT(*) FILTER (WHERE conclusion = 'success') AS successes, \
+                COALESCE(SUM(duration_seconds), 0) AS duration_sum, COUNT(duration_seconds) AS durations \
+              FROM executions WHERE {s} AND {range} AND {COUNTED})"
+        )
+    };
+    let hours = |range: &str| {
+        format!(
+            "(SELECT COALESCE(SUM(runs), 0) AS runs, COALESCE(SUM(successes), 0) AS successes, \
+                COALESCE(SUM(duration_sum), 0) AS duration_sum, COALESCE(SUM(durations), 0) AS durations \
+              FROM execution_hours WHERE {s} AND {range})"
+        )
+    };
     format!(
-        "SELECT l.*, w.runs, w.successes, w.avg_duration, \
-           (SELECT CAST(AVG(duration_seconds) AS DOUBLE PRECISION) FROM executions \
-              WHERE {s} AND started_at >= $4 AND started_at < $3 AND {COUNTED}) AS baseline, \
+        "SELECT l.*, CAST(d1.runs + d2.runs AS BIGINT) AS runs, \
+           CAST(d1.successes + d2.successes AS BIGINT) AS successes, \
+           CAST(d1.duration_sum + d2.duration_sum AS DOUBLE PRECISION) \
+             / CAST(NULLIF(d1.durations + d2.durations, 0) AS DOUBLE PRECISION) AS avg_duration, \
+           CAST(b1.duration_sum + b2.duration_sum + b3.duration_sum AS DOUBLE PRECISION) \
+             / CAST(NULLIF(b1.durations + b2.durations + b3.durations, 0) AS DOUBLE PRECISION) AS baseline, \
            (SELECT COUNT(*) FROM (SELECT 1 AS one FROM executions WHERE {s} AND {COUNTED} \
               ORDER BY started_at DESC, run_id DESC LIMIT 10) r) AS recent_runs, \
            (SELECT COUNT(*) FROM (SELECT conclusion FROM executions WHERE {s} AND {COUNTED} \
@@ -91,13 +110,47 @@ pub(crate) fn stats_sql(scope: &ExecutionScope) -> String {
            (SELECT COUNT(*) FROM executions WHERE {s} AND status <> 'completed' AND status = 'in_progress') AS active, \
            (SELECT COUNT(*) FROM executions WHERE {s} AND status <> 'completed' AND status <> 'in_progress') AS queued, \
            (SELECT MAX(received_at) FROM deliveries WHERE repo_key = $1) AS last_delivery \
-         FROM (SELECT COUNT(*) AS runs, \
-                      COUNT(*) FILTER (WHERE conclusion = 'success') AS successes, \
-                      CAST(AVG(duration_seconds) AS DOUBLE PRECISION) AS avg_duration \
-               FROM executions WHERE {s} AND started_at >= $3 AND {COUNTED}) w \
-         LEFT JOIN ({}) l ON 1 = 1",
-        last_run_sql(scope)
+         FROM {d1} d1 CROSS JOIN {d2} d2 CROSS JOIN {b1} b1 CROSS JOIN {b2} b2 CROSS JOIN {b3} b3 \
+         LEFT JOIN ({last}) l ON 1 = 1",
+        d1 = runs("started_at >= $3 AND started_at < $5"),
+        d2 = hours("hour >= $5"),
+        b1 = runs("started_at >= $4 AND started_at < $7"),
+        b2 = hours("hour >= $7 AND hour < $6"),
+        b3 = runs("started_at >= $6 AND started_at < $3"),
+        last = last_run_sql(scope),
     )
+}
+
+/// The bounds of a pipeline's stats windows at `now`, in the order `stats_sql` binds them after
+/// the repository key and workflow path: the 24-hour window is `[day_ago, ∞)`, the baseline
+/// `[baseline_from, day_ago)`; each is cut at whole hours, which the roll-ups answer.
+pub(crate) struct StatsBounds {
+    /// `$3`: 24 hours ago.
+    pub day_ago: DateTime<Utc>,
+    /// `$4`: the baseline's start, 7 days before `day_ago`.
+    pub baseline_from: DateTime<Utc>,
+    /// `$5`: the first whole hour after `day_ago` starts.
+    pub day_hours_from: DateTime<Utc>,
+    /// `$6`: the hour `day_ago` falls in.
+    pub day_hour: DateTime<Utc>,
+    /// `$7`: the first whole hour after `baseline_from` starts.
+    pub baseline_hours_from: DateTime<Utc>,
+}
+
+impl StatsBounds {
+    pub fn at(now: DateTime<Utc>) -> Self {
+        let day_ago = now - chrono::Duration::hours(24);
+        let baseline_from = day_ago - chrono::Duration::days(7);
+        let hour_of = |at: DateTime<Utc>| at.duration_trunc(chrono::Duration::hours(1)).unwrap_or(at);
+        let day_hour = hour_of(day_ago);
+        Self {
+            day_ago,
+            baseline_from,
+            day_hours_from: day_hour + chrono::Duration::hours(1),
+            day_hour,
+            baseline_hours_from: hour_of(baseline_from) + chrono::Duration::hours(1),
+        }
+    }
 }
 
 /// `WHERE` clause of a pipeline listing with only the filters that are set (`$1` the status,
@@ -136,7 +189,7 @@ pub(crate) fn pipeline_page_sql(filter: &PipelineFilter) -> String {
     )
 }
 
-/// The latest run of a scope, with the figures of its jobs (branches bound from `$5`).
+/// The latest run of a scope, with the figures of its jobs (branches bound from `$8`).
 fn last_run_sql(scope: &ExecutionScope) -> String {
     format!(
         "SELECT {EXECUTION_COLUMNS}, \
@@ -146,14 +199,14 @@ fn last_run_sql(scope: &ExecutionScope) -> String {
            (SELECT j.name FROM jobs j WHERE j.run_id = e.run_id AND j.run_attempt = e.run_attempt \
               AND j.status = 'in_progress' ORDER BY j.started_at, j.job_id LIMIT 1) AS current_job \
          FROM executions e WHERE {} ORDER BY started_at DESC, run_id DESC, run_attempt DESC LIMIT 1",
-        scope_clause(scope, 5)
+        scope_clause(scope, 8)
     )
 }
 
 macro_rules! pipeline_sql {
     ($store:ident, $db:ty) => {
         use $crate::store::pipelines::{
-            pipeline_filter_clause, pipeline_page_sql, scope_clause, stats_sql, EXECUTION_COLUMNS,
+            pipeline_filter_clause, pipeline_page_sql, scope_clause, stats_sql, StatsBounds, EXECUTION_COLUMNS,
             PIPELINE_COLUMNS,
         };
         use $crate::store::*;
@@ -344,6 +397,9 @@ macro_rules! pipeline_sql {
             }
 
             async fn get_pipeline(&self, id: &str) -> StoreResult<Option<Pipeline>> {
+                if let Some(reader) = self.inline_reader() {
+                    return reader.get_pipeline(id);
+                }
                 let sql = format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = $1");
                 Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?)
             }
@@ -358,6 +414,9 @@ macro_rules! pipeline_sql {
             }
 
             async fn list_pipelines(&self, f: &PipelineFilter) -> StoreResult<Page<Pipeline>> {
+                if let Some(reader) = self.inline_reader() {
+                    return reader.list_pipelines(f);
+                }
                 let repo_key = f.repository.as_ref().map(|r| r.to_lowercase());
                 // One connection for both statements: one pool checkout (and its ping) less.
                 let mut conn = self.pool.acquire().await?;
@@ -471,13 +530,18 @@ macro_rules! pipeline_sql {
             }
 
             async fn stats_snapshot(&self, scope: &ExecutionScope, now: DateTime<Utc>) -> StoreResult<StatsSnapshot> {
-                let day_ago = now - chrono::Duration::hours(24);
-                let baseline_from = day_ago - chrono::Duration::days(7);
+                if let Some(reader) = self.inline_reader() {
+                    return reader.stats_snapshot(scope, now);
+                }
+                let bounds = StatsBounds::at(now);
                 let mut query = sqlx::query(AssertSqlSafe(stats_sql(scope)))
                     .bind(scope.repository.to_lowercase())
                     .bind(&scope.workflow_path)
-                    .bind(day_ago)
-                    .bind(baseline_from);
+                    .bind(bounds.day_ago)
+                    .bind(bounds.baseline_from)
+                    .bind(bounds.day_hours_from)
+                    .bind(bounds.day_hour)
+                    .bind(bounds.baseline_hours_from);
                 for branch in &scope.branches {
                     query = query.bind(branch);
                 }

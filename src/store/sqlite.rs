@@ -8,6 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    reader: super::sqlite_reads::SqliteReader,
 }
 
 impl SqliteStore {
@@ -28,10 +29,16 @@ impl SqliteStore {
             // An embedded database has no connection to lose: a ping before each use only costs
             // a round trip to the connection's thread.
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        let reader = super::sqlite_reads::SqliteReader::new(options.get_filename().to_path_buf());
+        Ok(Self { pool, reader })
+    }
+
+    /// Where the hottest reads go instead of the pool (see `sqlite_reads`).
+    pub(crate) fn inline_reader(&self) -> Option<&super::sqlite_reads::SqliteReader> {
+        Some(&self.reader)
     }
 
     pub fn pool(&self) -> &SqlitePool {

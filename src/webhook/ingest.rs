@@ -91,8 +91,9 @@ async fn write_batches(
                 }
             }
         }
-        // One lock order for every writer (runs, then jobs, each by id) so that concurrent
-        // batches on PostgreSQL never deadlock on the same rows.
+        // One lock order for every writer (runs by hour then id, then jobs by id) so that
+        // concurrent batches on PostgreSQL never deadlock on the same rows: a run's row, then
+        // the hourly roll-up it counts in.
         jobs.sort_by_key(|job| lock_key(&job.delivery));
         let (deliveries, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.delivery, j.reply)).unzip();
         let outcomes = match store.ingest(&deliveries).await {
@@ -128,19 +129,19 @@ async fn write_batches(
     }
 }
 
-fn lock_key(d: &IncomingDelivery) -> (u8, i64) {
+fn lock_key(d: &IncomingDelivery) -> (u8, i64, i64) {
     use crate::store::Processing;
     match &d.processing {
         Processing::Apply(effects) => match effects.first() {
-            Some(Effect::Execution(e)) => (0, e.run_id),
-            Some(Effect::Job(j)) => (1, j.job_id),
-            Some(Effect::Installation(_)) => (2, 0),
-            Some(Effect::Issue(c)) => (4, c.link.number),
-            Some(Effect::PullRequest(p)) => (5, p.number),
-            Some(Effect::Push(_)) => (6, 0),
-            None => (3, 0),
+            Some(Effect::Execution(e)) => (0, e.started_at.timestamp().div_euclid(3600), e.run_id),
+            Some(Effect::Job(j)) => (1, 0, j.job_id),
+            Some(Effect::Installation(_)) => (2, 0, 0),
+            Some(Effect::Issue(c)) => (4, 0, c.link.number),
+            Some(Effect::PullRequest(p)) => (5, 0, p.number),
+            Some(Effect::Push(_)) => (6, 0, 0),
+            None => (3, 0, 0),
         },
-        _ => (3, 0),
+        _ => (3, 0, 0),
     }
 }
 
