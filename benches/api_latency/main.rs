@@ -97,6 +97,12 @@ async fn main() -> anyhow::Result<()> {
     startups.sort();
 
     let (server, _) = load::start(&server_bin, &client, &url, dir.path()).await?;
+    let log = dir.path().join("ccm.log");
+    // Every pipeline's stats once: its runs' pages are then in memory, as on a server that has
+    // been answering for a while, and not read from disk the first time one is asked for.
+    let every_pipeline: Vec<String> =
+        seeded.pipeline_ids.iter().map(|id| format!("/api/pipelines/{id}/stats")).collect();
+    load::drive(&client, &server.base, &every_pipeline, args.concurrency).await?;
     let mut rng = SmallRng::seed_from_u64(7);
     let ids = &seeded.pipeline_ids;
     let pages = |rng: &mut SmallRng, status: &str, rows: usize| {
@@ -110,7 +116,9 @@ async fn main() -> anyhow::Result<()> {
         format!("/api/pipelines?{status}limit=50&after={}", cursors[rng.random_range(0..cursors.len())])
     };
     type PathFn<'a> = Box<dyn Fn(&mut SmallRng) -> String + 'a>;
-    let endpoints: [(&str, PathFn); 5] = [
+    let endpoints: [(&str, PathFn); 6] = [
+        // The floor: what a request costs on this machine with no database and no token.
+        ("GET /healthz", Box::new(|_| "/healthz".to_string())),
         (
             "GET /api/pipelines/{id}/stats",
             Box::new(|rng| format!("/api/pipelines/{}/stats", ids[rng.random_range(0..ids.len())])),
@@ -131,10 +139,13 @@ async fn main() -> anyhow::Result<()> {
         let warm_up: Vec<String> = (0..args.requests.div_ceil(5)).map(|_| path(&mut rng)).collect();
         load::drive(&client, &server.base, &warm_up, args.concurrency).await?;
         let paths: Vec<String> = (0..args.requests).map(|_| path(&mut rng)).collect();
+        let log_from = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
         let cpu_before = process::cpu_seconds(server.pid());
         let summary = load::drive(&client, &server.base, &paths, args.concurrency).await?;
         let cpu_per_request = (process::cpu_seconds(server.pid()) - cpu_before) / paths.len() as f64;
-        results.push((*name, summary, cpu_per_request));
+        let inside = server_durations(&log, log_from)?;
+        anyhow::ensure!(inside.len() == paths.len(), "{} log lines for {} requests", inside.len(), paths.len());
+        results.push((*name, summary, cpu_per_request, inside));
     }
     let peak_rss_mb = process::status_kb(server.pid(), "VmHWM:") as f64 / 1024.0;
     drop(server);
@@ -158,17 +169,21 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("load average before and after: {load_before} / {}; ccm peak RSS {peak_rss_mb:.1} MB", load_average());
     println!();
-    println!("| database | endpoint | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | ccm CPU ms/req |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
-    for (name, s, cpu) in &results {
+    println!(
+        "| database | endpoint | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | in ccm p50 ms | in ccm p99 ms | ccm CPU ms/req |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, s, cpu, inside) in &results {
         println!(
-            "| {backend} | `{name}` | {} | {:.0} | {} | {} | {} | {} | {:.3} |",
+            "| {backend} | `{name}` | {} | {:.0} | {} | {} | {} | {} | {:.2} | {:.2} | {:.3} |",
             s.latencies.len(),
             s.throughput(),
             ms(s.percentile(50.0)),
             ms(s.percentile(90.0)),
             ms(s.percentile(99.0)),
             ms(s.percentile(100.0)),
+            inside[inside.len() / 2],
+            inside[((inside.len() as f64 * 0.99).ceil() as usize).clamp(1, inside.len()) - 1],
             cpu * 1000.0,
         );
     }
@@ -182,6 +197,21 @@ async fn main() -> anyhow::Result<()> {
         ms(startups[startups.len() - 1])
     );
     Ok(())
+}
+
+/// How long ccm took over each request logged after byte `from` of its log, sorted: the
+/// `duration_ms` of its `http request` lines, from the request's arrival in the app to its
+/// answer, without the client's and the kernel's share of the round trip.
+fn server_durations(log: &std::path::Path, from: u64) -> anyhow::Result<Vec<f64>> {
+    let text = std::fs::read(log)?;
+    let text = String::from_utf8_lossy(&text[from as usize..]);
+    let mut durations: Vec<f64> = text
+        .lines()
+        .filter(|line| line.contains("http request"))
+        .filter_map(|line| line.split("duration_ms=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .collect();
+    durations.sort_by(f64::total_cmp);
+    Ok(durations)
 }
 
 /// The 1-minute load average: other work on the machine inflates latencies.

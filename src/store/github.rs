@@ -113,6 +113,9 @@ macro_rules! github_sql {
             }
 
             async fn get_backfill(&self, pipeline_id: &str) -> StoreResult<Option<Backfill>> {
+                if let Some(reader) = self.inline_reader() {
+                    return reader.get_backfill(pipeline_id);
+                }
                 Ok(sqlx::query_as(
                     "SELECT pipeline_id, status, runs_seen, last_error, started_at, finished_at FROM backfills \
                      WHERE pipeline_id = $1",

@@ -8,8 +8,9 @@
 //! reader never waits for the writer, and every statement sees the last commit. The SQL is the
 //! same text PostgreSQL runs (see `pipelines.rs`); only the driver differs.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -18,7 +19,9 @@ use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
 use sqlx::types::Json;
 
 use super::pipelines::{PIPELINE_COLUMNS, StatsBounds, pipeline_filter_clause, pipeline_page_sql, stats_sql};
-use super::{Execution, ExecutionScope, Page, Pipeline, PipelineFilter, StatsSnapshot, StoreError, StoreResult};
+use super::{
+    Backfill, Execution, ExecutionScope, Page, Pipeline, PipelineFilter, StatsSnapshot, StoreError, StoreResult,
+};
 
 /// Connections kept open between reads; more are opened while more reads run at once.
 const IDLE: usize = 8;
@@ -26,11 +29,19 @@ const IDLE: usize = 8;
 pub struct SqliteReader {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Statement texts by shape (which filters, how many branches): built once each.
+    texts: Mutex<HashMap<String, Arc<str>>>,
 }
 
 impl SqliteReader {
     pub fn new(path: PathBuf) -> Self {
-        Self { path, idle: Mutex::new(Vec::new()) }
+        Self { path, idle: Mutex::new(Vec::new()), texts: Mutex::new(HashMap::new()) }
+    }
+
+    /// The text of the statement of shape `key`, built by `build` (with `$n` placeholders) once.
+    fn text(&self, key: String, build: impl FnOnce() -> String) -> Arc<str> {
+        let mut texts = self.texts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        texts.entry(key).or_insert_with(|| positional(&build()).into()).clone()
     }
 
     /// Runs `read` on an idle connection (opening one when none is idle).
@@ -59,7 +70,7 @@ impl SqliteReader {
     }
 
     pub fn get_pipeline(&self, id: &str) -> StoreResult<Option<Pipeline>> {
-        let sql = positional(&format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = $1"));
+        let sql = self.text("pipeline".into(), || format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = $1"));
         self.with(|conn| {
             let mut statement = conn.prepare_cached(&sql)?;
             let mut rows = statement.query([id])?;
@@ -67,8 +78,32 @@ impl SqliteReader {
         })
     }
 
+    /// Asked with every stats read (`backfill_in_progress`).
+    pub fn get_backfill(&self, pipeline_id: &str) -> StoreResult<Option<Backfill>> {
+        self.with(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT pipeline_id, status, runs_seen, last_error, started_at, finished_at FROM backfills \
+                 WHERE pipeline_id = ?1",
+            )?;
+            let mut rows = statement.query([pipeline_id])?;
+            rows.next()?
+                .map(|row| {
+                    Ok(Backfill {
+                        pipeline_id: row.get("pipeline_id")?,
+                        status: row.get("status")?,
+                        runs_seen: row.get("runs_seen")?,
+                        last_error: row.get("last_error")?,
+                        started_at: time(row, "started_at")?,
+                        finished_at: optional_time(row, "finished_at")?,
+                    })
+                })
+                .transpose()
+        })
+    }
+
     pub fn list_pipelines(&self, f: &PipelineFilter) -> StoreResult<Page<Pipeline>> {
-        let count_sql = positional(&match f.repository {
+        let shape = format!("{:?}/{:?}/{}/{}", f.status.is_some(), f.repository.is_some(), f.after.is_some(), f.limit);
+        let count_sql = self.text(format!("count {shape}"), || match f.repository {
             // Kept by triggers (migration 0005): one row read, however many pipelines.
             None => format!(
                 "SELECT CAST(COALESCE(SUM(pipelines), 0) AS BIGINT) FROM pipeline_counts {}",
@@ -76,7 +111,7 @@ impl SqliteReader {
             ),
             Some(_) => format!("SELECT COUNT(*) FROM pipelines {}", pipeline_filter_clause(f)),
         });
-        let page_sql = positional(&pipeline_page_sql(f));
+        let page_sql = self.text(format!("page {shape}"), || pipeline_page_sql(f));
         let filters: Vec<SqlValue> = [f.status.clone(), f.repository.as_ref().map(|r| r.to_lowercase())]
             .into_iter()
             .flatten()
@@ -100,7 +135,7 @@ impl SqliteReader {
 
     pub fn stats_snapshot(&self, scope: &ExecutionScope, now: DateTime<Utc>) -> StoreResult<StatsSnapshot> {
         let bounds = StatsBounds::at(now);
-        let sql = positional(&stats_sql(scope));
+        let sql = self.text(format!("stats {}", scope.branches.len()), || stats_sql(scope));
         let mut params = vec![
             SqlValue::Text(scope.repository.to_lowercase()),
             SqlValue::Text(scope.workflow_path.clone()),

@@ -39,16 +39,24 @@ pub fn payloads(origin: &str, outcomes: &[DeliveryOutcome]) -> Vec<String> {
             }
         }
     }
+    // Sizes add up key by key (the empty announcement, each key, a comma between two), so a
+    // batch of thousands of keys is serialized once, not once per key.
+    let empty = serde_json::to_string(&Announcement { origin: origin.to_string(), changes: Vec::new() })
+        .map(|s| s.len())
+        .unwrap_or(0);
     let mut payloads = Vec::new();
     let mut current = Announcement { origin: origin.to_string(), changes: Vec::new() };
+    let mut size = empty;
     for key in keys {
-        current.changes.push(key);
-        let size = serde_json::to_string(&current).map(|s| s.len()).unwrap_or(usize::MAX);
-        if size > MAX_PAYLOAD {
-            let key = current.changes.pop().expect("just pushed");
+        let key_size = serde_json::to_string(&key).map(|s| s.len()).unwrap_or(MAX_PAYLOAD);
+        let added = key_size + usize::from(!current.changes.is_empty());
+        if size + added > MAX_PAYLOAD && !current.changes.is_empty() {
             payloads.push(serde_json::to_string(&current).expect("serializable"));
-            current.changes = vec![key];
+            current.changes.clear();
+            size = empty;
         }
+        size += key_size + usize::from(!current.changes.is_empty());
+        current.changes.push(key);
     }
     if !current.changes.is_empty() {
         payloads.push(serde_json::to_string(&current).expect("serializable"));
@@ -112,11 +120,22 @@ mod tests {
             .collect();
         let payloads = payloads("me", &outcomes);
         assert!(payloads.len() > 1);
-        let mut seen = 0;
-        for p in &payloads {
+        let mut seen = Vec::new();
+        for (i, p) in payloads.iter().enumerate() {
             assert!(p.len() <= MAX_PAYLOAD);
-            seen += serde_json::from_str::<Announcement>(p).unwrap().changes.len();
+            // Every payload but the last is full: one more key would not have fitted.
+            if i + 1 < payloads.len() {
+                assert!(p.len() + 80 > MAX_PAYLOAD, "payload {i} holds only {} bytes", p.len());
+            }
+            seen.extend(serde_json::from_str::<Announcement>(p).unwrap().changes);
         }
-        assert_eq!(seen, 500);
+        let guids: Vec<String> = seen
+            .into_iter()
+            .map(|k| match k {
+                Key::Delivery(guid, ..) => guid,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(guids, outcomes.iter().map(|o| o.guid.clone()).collect::<Vec<_>>());
     }
 }
