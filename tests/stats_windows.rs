@@ -12,7 +12,8 @@ use ccm::store::{ExecutionRecord, ExecutionScope, StatsSnapshot};
 on_both_databases!(
     windows_count_exactly_at_their_edges,
     windows_match_a_plain_count_at_any_instant,
-    roll_ups_follow_runs_that_change
+    roll_ups_follow_runs_that_change,
+    many_pipelines_stats_at_once_match_one_by_one,
 );
 
 const REPO: &str = "octo/app";
@@ -185,4 +186,28 @@ async fn roll_ups_follow_runs_that_change(backend: Backend) {
     let rerun = db.store.stats_snapshot(&scope(&[]), at).await.unwrap();
     assert_eq!((rerun.runs_24h, rerun.successes_24h), (2, 1));
     assert_close(rerun.avg_duration_24h, Some(150.0), "both attempts");
+}
+
+async fn many_pipelines_stats_at_once_match_one_by_one(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    store_runs(&db, now(), &edge_runs()).await;
+    // Another repository with a run of its own, and one with none at all.
+    db.store
+        .upsert_execution(&run(99, "octo/other", "main", now(), Duration::hours(2), Some("failure"), 70))
+        .await
+        .unwrap();
+    let other = ExecutionScope { repository: "octo/other".into(), ..scope(&[]) };
+    let empty = ExecutionScope { repository: "octo/nothing".into(), ..scope(&[]) };
+    let scopes = vec![scope(&[]), other, scope(&["feature"]), empty, scope(&["main"]), scope(&[])];
+
+    let at_once = db.store.stats_snapshots(&scopes, now()).await.unwrap();
+    assert_eq!(at_once.len(), scopes.len());
+    for (scope, snapshot) in scopes.iter().zip(&at_once) {
+        assert_eq!(snapshot, &db.store.stats_snapshot(scope, now()).await.unwrap(), "{scope:?}");
+    }
+    // Each is its own pipeline's: the figures differ where the runs do.
+    assert_eq!(at_once.iter().map(|s| s.runs_24h).collect::<Vec<_>>(), vec![4, 1, 1, 0, 3, 4]);
+    assert_eq!(at_once[1].last_run.as_ref().map(|r| r.run_id), Some(99));
+    assert!(at_once[3].last_run.is_none());
+    assert!(db.store.stats_snapshots(&[], now()).await.unwrap().is_empty());
 }

@@ -31,6 +31,46 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
+    /// Stats of many pipelines: the ones without branch filters in one statement
+    /// (`bulk_stats_sql`), the others one by one.
+    pub(crate) async fn stats_in_bulk(
+        &self,
+        scopes: &[super::ExecutionScope],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<super::StatsSnapshot>, super::StoreError> {
+        use super::PipelineStore;
+        use sqlx::Row;
+        let mut snapshots: Vec<Option<super::StatsSnapshot>> = vec![None; scopes.len()];
+        let (plain, filtered): (Vec<usize>, Vec<usize>) =
+            (0..scopes.len()).partition(|&i| scopes[i].branches.is_empty());
+        for i in filtered {
+            snapshots[i] = Some(self.stats_snapshot(&scopes[i], now).await?);
+        }
+        if !plain.is_empty() {
+            let bounds = super::pipelines::StatsBounds::at(now);
+            let repos: Vec<String> = plain.iter().map(|&i| scopes[i].repository.to_lowercase()).collect();
+            let workflows: Vec<String> = plain.iter().map(|&i| scopes[i].workflow_path.clone()).collect();
+            let rows = sqlx::query(sqlx::AssertSqlSafe(super::pipelines::bulk_stats_sql()))
+                .bind(repos)
+                .bind(workflows)
+                .bind(bounds.day_ago)
+                .bind(bounds.baseline_from)
+                .bind(bounds.day_hours_from)
+                .bind(bounds.day_hour)
+                .bind(bounds.baseline_hours_from)
+                .fetch_all(&self.pool)
+                .await?;
+            for row in rows {
+                let index: i64 = row.try_get("scope_index")?;
+                let slot = usize::try_from(index - 1).ok().and_then(|k| plain.get(k)).copied();
+                if let Some(i) = slot {
+                    snapshots[i] = Some(pipelines::snapshot_from_row(&row)?);
+                }
+            }
+        }
+        snapshots.into_iter().map(|s| s.ok_or_else(|| super::StoreError::Database(sqlx::Error::RowNotFound))).collect()
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

@@ -41,6 +41,15 @@ impl SqliteStore {
         Some(&self.reader)
     }
 
+    /// Stats of many pipelines: inline reads cost no round trip, so one after the other.
+    pub(crate) async fn stats_in_bulk(
+        &self,
+        scopes: &[super::ExecutionScope],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<super::StatsSnapshot>, super::StoreError> {
+        scopes.iter().map(|scope| self.reader.stats_snapshot(scope, now)).collect()
+    }
+
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }

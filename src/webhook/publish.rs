@@ -187,26 +187,21 @@ impl StatsSchedule {
     }
 }
 
-/// Stats queries run a few at a time: on PostgreSQL and on SQLite in WAL mode, reads proceed in
-/// parallel on separate connections.
-const STATS_CONCURRENCY: usize = 4;
+/// Most pipelines whose stats are read in one statement.
+const STATS_CHUNK: usize = 64;
 
 async fn publish_stats(pipelines: Vec<Pipeline>, store: &dyn Store, live: &Live, schedule: &mut StatsSchedule) {
-    use futures_util::StreamExt;
     let now = clock::now();
-    let mut results = futures_util::stream::iter(pipelines)
-        .map(|pipeline| async move {
-            let snapshot = store.stats_snapshot(&pipeline.execution_scope(), now).await;
-            (pipeline, snapshot)
-        })
-        .buffer_unordered(STATS_CONCURRENCY);
-    while let Some((pipeline, snapshot)) = results.next().await {
-        match snapshot {
-            Ok(snapshot) => {
-                live.publish("stats", Some(pipeline.id.clone()), stats::stats_body(&pipeline, &snapshot));
-                schedule.published(pipeline.id);
+    for chunk in pipelines.chunks(STATS_CHUNK) {
+        let scopes: Vec<_> = chunk.iter().map(Pipeline::execution_scope).collect();
+        match store.stats_snapshots(&scopes, now).await {
+            Ok(snapshots) => {
+                for (pipeline, snapshot) in chunk.iter().zip(snapshots) {
+                    live.publish("stats", Some(pipeline.id.clone()), stats::stats_body(pipeline, &snapshot));
+                    schedule.published(pipeline.id.clone());
+                }
             }
-            Err(err) => tracing::warn!(error = %err, pipeline_id = %pipeline.id, "live stats failed"),
+            Err(err) => tracing::warn!(error = %err, pipelines = chunk.len(), "live stats failed"),
         }
     }
 }
