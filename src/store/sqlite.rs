@@ -32,7 +32,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        let reader = super::sqlite_reads::SqliteReader::new(options.get_filename().to_path_buf());
+        let reader = super::sqlite_reads::SqliteReader::new(options.get_filename().to_path_buf(), pool.clone());
         Ok(Self { pool, reader })
     }
 

@@ -28,14 +28,16 @@ const IDLE: usize = 8;
 
 pub struct SqliteReader {
     path: PathBuf,
+    /// The store's pool: once it is closed (shutdown), these reads stop too.
+    pool: sqlx::SqlitePool,
     idle: Mutex<Vec<Connection>>,
     /// Statement texts by shape (which filters, how many branches): built once each.
     texts: Mutex<HashMap<String, Arc<str>>>,
 }
 
 impl SqliteReader {
-    pub fn new(path: PathBuf) -> Self {
-        Self { path, idle: Mutex::new(Vec::new()), texts: Mutex::new(HashMap::new()) }
+    pub fn new(path: PathBuf, pool: sqlx::SqlitePool) -> Self {
+        Self { path, pool, idle: Mutex::new(Vec::new()), texts: Mutex::new(HashMap::new()) }
     }
 
     /// The text of the statement of shape `key`, built by `build` (with `$n` placeholders) once.
@@ -46,6 +48,9 @@ impl SqliteReader {
 
     /// Runs `read` on an idle connection (opening one when none is idle).
     fn with<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+        if self.pool.is_closed() {
+            return Err(StoreError::Database(sqlx::Error::PoolClosed));
+        }
         let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
         let conn = match idle {
             Some(conn) => conn,
