@@ -7,6 +7,7 @@
 
 mod chunks;
 pub mod deliveries;
+mod filters;
 pub mod gauges;
 mod github;
 mod installations;

@@ -172,17 +172,11 @@ impl StatsBounds {
 }
 
 /// `WHERE` clause of a pipeline listing with only the filters that are set (`$1` the status,
-/// then the repo key), so that each combination gets its own plan: an index serves the status
-/// filter, where `($1 IS NULL OR status = $1)` made both databases scan every pipeline.
+/// then the repo key; see `Filters`).
 pub(crate) fn pipeline_filter_clause(filter: &PipelineFilter) -> String {
-    let mut conditions = Vec::new();
-    if filter.status.is_some() {
-        conditions.push(format!("status = ${}", conditions.len() + 1));
-    }
-    if filter.repository.is_some() {
-        conditions.push(format!("repo_key = ${}", conditions.len() + 1));
-    }
-    if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) }
+    super::filters::Filters::new(&[("status", filter.status.as_deref()), ("repo_key", filter.repository.as_deref())])
+        .clause()
+        .to_string()
 }
 
 /// One page of pipelines, newest first, after the filters' parameters: `$n` the offset, or with
@@ -598,23 +592,25 @@ macro_rules! pipeline_sql {
             }
 
             async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Page<AuditRecord>> {
-                let filter = "($1 IS NULL OR pipeline_id = $1) AND ($2 IS NULL OR action = $2)";
-                let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM audit_log WHERE {filter}")))
-                    .bind(&f.pipeline_id)
-                    .bind(&f.action)
-                    .fetch_one(&self.pool)
-                    .await?;
+                let filters = $crate::store::filters::Filters::new(&[
+                    ("pipeline_id", f.pipeline_id.as_deref()),
+                    ("action", f.action.as_deref()),
+                ]);
+                let mut count = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM audit_log {}", filters.clause())));
+                let n = filters.next_param();
                 let sql = format!(
-                    "SELECT id, at, actor, action, pipeline_id, details FROM audit_log WHERE {filter} \
-                     ORDER BY id DESC LIMIT $3 OFFSET $4"
+                    "SELECT id, at, actor, action, pipeline_id, details FROM audit_log {} \
+                     ORDER BY id DESC LIMIT ${n} OFFSET ${}",
+                    filters.clause(),
+                    n + 1
                 );
-                let items = sqlx::query_as(AssertSqlSafe(sql))
-                    .bind(&f.pipeline_id)
-                    .bind(&f.action)
-                    .bind(f.limit)
-                    .bind(f.offset)
-                    .fetch_all(&self.pool)
-                    .await?;
+                let mut page = sqlx::query_as(AssertSqlSafe(sql));
+                for value in filters.values() {
+                    count = count.bind(*value);
+                    page = page.bind(*value);
+                }
+                let total: i64 = count.fetch_one(&self.pool).await?;
+                let items = page.bind(f.limit).bind(f.offset).fetch_all(&self.pool).await?;
                 Ok(Page { items, total })
             }
         }

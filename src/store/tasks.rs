@@ -569,23 +569,26 @@ macro_rules! task_sql {
             }
 
             async fn list_tasks(&self, f: &TaskFilter) -> StoreResult<Page<Task>> {
-                let filter = "($1 IS NULL OR status = $1) AND ($2 IS NULL OR priority = $2) AND ($3 IS NULL OR repo_key = $3)";
                 let repo_key = f.repository.as_ref().map(|r| r.to_lowercase());
-                let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM tasks WHERE {filter}")))
-                    .bind(&f.status)
-                    .bind(&f.priority)
-                    .bind(&repo_key)
-                    .fetch_one(&self.pool)
-                    .await?;
-                let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE {filter} ORDER BY id DESC LIMIT $4 OFFSET $5");
-                let items = sqlx::query_as(AssertSqlSafe(sql))
-                    .bind(&f.status)
-                    .bind(&f.priority)
-                    .bind(&repo_key)
-                    .bind(f.limit)
-                    .bind(f.offset)
-                    .fetch_all(&self.pool)
-                    .await?;
+                let filters = $crate::store::filters::Filters::new(&[
+                    ("status", f.status.as_deref()),
+                    ("priority", f.priority.as_deref()),
+                    ("repo_key", repo_key.as_deref()),
+                ]);
+                let mut count = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM tasks {}", filters.clause())));
+                let n = filters.next_param();
+                let sql = format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks {} ORDER BY id DESC LIMIT ${n} OFFSET ${}",
+                    filters.clause(),
+                    n + 1
+                );
+                let mut page = sqlx::query_as(AssertSqlSafe(sql));
+                for value in filters.values() {
+                    count = count.bind(*value);
+                    page = page.bind(*value);
+                }
+                let total: i64 = count.fetch_one(&self.pool).await?;
+                let items = page.bind(f.limit).bind(f.offset).fetch_all(&self.pool).await?;
                 Ok(Page { items, total })
             }
 
