@@ -14,6 +14,32 @@ use ccm::webhook::WebhookSecrets;
 
 on_both_databases!(readyz_is_503_once_the_database_is_unreachable);
 
+/// An in-memory SQLite database exists only in the pool's connections: every read, the inline
+/// ones of the hottest endpoints included, must still find what was written.
+#[actix_web::test]
+async fn an_in_memory_sqlite_database_serves_the_api() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::connect("sqlite::memory:", 2).await.expect("open"));
+    let base = serve(AppState::start(store, ApiTokens::new(&[TOKEN]), WebhookSecrets::new(&[SECRET]), None));
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/pipelines/provision"))
+        .header("CCM-Token", TOKEN)
+        .json(&json!({"repo": "octo/app", "workflow_file": ".github/workflows/ci.yml"}))
+        .send()
+        .await
+        .expect("provision");
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["pipeline_id"].as_str().unwrap().to_string();
+
+    let (status, list) = get(&base, "/api/pipelines", Some(TOKEN)).await;
+    assert_eq!(
+        (status, list["count"].clone(), list["pipelines"][0]["pipeline_id"].clone()),
+        (200, json!(1), json!(id))
+    );
+    let (status, stats) = get(&base, &format!("/api/pipelines/{id}/stats"), Some(TOKEN)).await;
+    assert_eq!((status, stats["stats"]["metrics_24h"]["run_count"].clone()), (200, json!(0)), "{stats}");
+    assert_eq!(get(&base, &format!("/api/pipelines/{id}"), Some(TOKEN)).await.0, 200);
+}
+
 enum Pool {
     Sqlite(sqlx::SqlitePool),
     Postgres(sqlx::PgPool),

@@ -8,7 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
-    reader: super::sqlite_reads::SqliteReader,
+    reader: Option<super::sqlite_reads::SqliteReader>,
 }
 
 impl SqliteStore {
@@ -32,22 +32,27 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        let reader = super::sqlite_reads::SqliteReader::new(options.get_filename().to_path_buf(), pool.clone());
+        let reader = super::sqlite_reads::SqliteReader::open(options.get_filename().to_path_buf(), pool.clone());
         Ok(Self { pool, reader })
     }
 
     /// Where the hottest reads go instead of the pool (see `sqlite_reads`).
     pub(crate) fn inline_reader(&self) -> Option<&super::sqlite_reads::SqliteReader> {
-        Some(&self.reader)
+        self.reader.as_ref()
     }
 
-    /// Stats of many pipelines: inline reads cost no round trip, so one after the other.
+    /// Stats of many pipelines one after the other: inline reads cost no round trip.
     pub(crate) async fn stats_in_bulk(
         &self,
         scopes: &[super::ExecutionScope],
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<super::StatsSnapshot>, super::StoreError> {
-        scopes.iter().map(|scope| self.reader.stats_snapshot(scope, now)).collect()
+        use super::PipelineStore;
+        let mut snapshots = Vec::with_capacity(scopes.len());
+        for scope in scopes {
+            snapshots.push(self.stats_snapshot(scope, now).await?);
+        }
+        Ok(snapshots)
     }
 
     pub fn pool(&self) -> &SqlitePool {

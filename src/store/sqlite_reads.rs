@@ -36,8 +36,20 @@ pub struct SqliteReader {
 }
 
 impl SqliteReader {
-    pub fn new(path: PathBuf, pool: sqlx::SqlitePool) -> Self {
-        Self { path, pool, idle: Mutex::new(Vec::new()), texts: Mutex::new(HashMap::new()) }
+    /// A reader of the database file at `path`, or `None` when it cannot be opened on its own
+    /// (an in-memory database lives only in the pool's connections).
+    pub fn open(path: PathBuf, pool: sqlx::SqlitePool) -> Option<Self> {
+        let reader = Self { path, pool, idle: Mutex::new(Vec::new()), texts: Mutex::new(HashMap::new()) };
+        match reader.connect() {
+            Ok(conn) => {
+                reader.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(conn);
+                Some(reader)
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, "SQLite reads go through the pool");
+                None
+            }
+        }
     }
 
     /// The text of the statement of shape `key`, built by `build` (with `$n` placeholders) once.
@@ -54,7 +66,7 @@ impl SqliteReader {
         let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => self.open()?,
+            None => self.connect()?,
         };
         let result = read(&conn);
         let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -64,7 +76,7 @@ impl SqliteReader {
         Ok(result?)
     }
 
-    fn open(&self) -> rusqlite::Result<Connection> {
+    fn connect(&self) -> rusqlite::Result<Connection> {
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
