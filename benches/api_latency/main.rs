@@ -203,8 +203,12 @@ async fn main() -> anyhow::Result<()> {
 /// `duration_ms` of its `http request` lines, from the request's arrival in the app to its
 /// answer, without the client's and the kernel's share of the round trip.
 fn server_durations(log: &std::path::Path, from: u64) -> anyhow::Result<Vec<f64>> {
-    let text = std::fs::read(log)?;
-    let text = String::from_utf8_lossy(&text[from as usize..]);
+    use std::io::{Read, Seek};
+    let mut file = std::fs::File::open(log)?;
+    file.seek(std::io::SeekFrom::Start(from))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
     let mut durations: Vec<f64> = text
         .lines()
         .filter(|line| line.contains("http request"))

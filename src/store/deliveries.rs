@@ -387,21 +387,15 @@ macro_rules! delivery_sql {
                     ("event", f.event.as_deref()),
                     ("repo_key", repo_key.as_deref()),
                 ]);
-                let mut count = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM deliveries {}", filters.clause())));
-                let n = filters.next_param();
-                let sql = format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM deliveries {} ORDER BY received_at DESC, id DESC LIMIT ${n} OFFSET ${}",
-                    filters.clause(),
-                    n + 1
-                );
-                let mut page = sqlx::query_as(AssertSqlSafe(sql));
-                for value in filters.values() {
-                    count = count.bind(*value);
-                    page = page.bind(*value);
-                }
-                let total: i64 = count.fetch_one(&self.pool).await?;
-                let items = page.bind(f.limit).bind(f.offset).fetch_all(&self.pool).await?;
-                Ok(Page { items, total })
+                Ok($crate::store::filters::filtered_page!(
+                    &self.pool,
+                    "deliveries",
+                    SUMMARY_COLUMNS,
+                    "received_at DESC, id DESC",
+                    filters,
+                    f.limit,
+                    f.offset,
+                ))
             }
         }
     };

@@ -40,6 +40,36 @@ impl<'a> Filters<'a> {
     }
 }
 
+/// One `Page` of `$table`'s `$columns` matching `$filters` (a `Filters`), in `$order`, with the
+/// total that matches; `$limit` and `$offset` are bound after the filters' values. A macro
+/// because each store's SQL is generated per database driver.
+macro_rules! filtered_page {
+    ($pool:expr, $table:expr, $columns:expr, $order:expr, $filters:expr, $limit:expr, $offset:expr $(,)?) => {{
+        let filters = &$filters;
+        let count_sql = format!("SELECT COUNT(*) FROM {} {}", $table, filters.clause());
+        let mut count = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql));
+        let n = filters.next_param();
+        let page_sql = format!(
+            "SELECT {} FROM {} {} ORDER BY {} LIMIT ${n} OFFSET ${}",
+            $columns,
+            $table,
+            filters.clause(),
+            $order,
+            n + 1
+        );
+        let mut page = sqlx::query_as(sqlx::AssertSqlSafe(page_sql));
+        for value in filters.values() {
+            count = count.bind(*value);
+            page = page.bind(*value);
+        }
+        let total: i64 = count.fetch_one($pool).await?;
+        let items = page.bind($limit).bind($offset).fetch_all($pool).await?;
+        $crate::store::Page { items, total }
+    }};
+}
+
+pub(crate) use filtered_page;
+
 #[cfg(test)]
 mod tests {
     use super::Filters;

@@ -179,6 +179,19 @@ pub(crate) fn pipeline_filter_clause(filter: &PipelineFilter) -> String {
         .to_string()
 }
 
+/// The number of pipelines a listing matches, with the filters' parameters of
+/// `pipeline_filter_clause`. Without a repository filter it comes from `pipeline_counts`, kept by
+/// triggers (migration 0005): one row read, however many pipelines.
+pub(crate) fn pipeline_count_sql(filter: &PipelineFilter) -> String {
+    match filter.repository {
+        None => format!(
+            "SELECT CAST(COALESCE(SUM(pipelines), 0) AS BIGINT) FROM pipeline_counts {}",
+            pipeline_filter_clause(filter)
+        ),
+        Some(_) => format!("SELECT COUNT(*) FROM pipelines {}", pipeline_filter_clause(filter)),
+    }
+}
+
 /// One page of pipelines, newest first, after the filters' parameters: `$n` the offset, or with
 /// keyset paging `$n`, `$n+1` the creation time and id of the last pipeline already listed.
 /// With an offset the inner query walks past `OFFSET` entries of an index holding all it reads
@@ -218,7 +231,7 @@ fn last_run_sql(scope: &ExecutionScope) -> String {
 macro_rules! pipeline_sql {
     ($store:ident, $db:ty) => {
         use $crate::store::pipelines::{
-            pipeline_filter_clause, pipeline_page_sql, scope_clause, stats_sql, StatsBounds, EXECUTION_COLUMNS,
+            pipeline_count_sql, pipeline_page_sql, scope_clause, stats_sql, StatsBounds, EXECUTION_COLUMNS,
             PIPELINE_COLUMNS,
         };
         use $crate::store::*;
@@ -459,12 +472,7 @@ macro_rules! pipeline_sql {
                 let repo_key = f.repository.as_ref().map(|r| r.to_lowercase());
                 // One connection for both statements: one pool checkout (and its ping) less.
                 let mut conn = self.pool.acquire().await?;
-                let count_sql = match f.repository {
-                    // Kept by triggers (migration 0005): one row read, however many pipelines.
-                    None => format!("SELECT CAST(COALESCE(SUM(pipelines), 0) AS BIGINT) FROM pipeline_counts {}", pipeline_filter_clause(f)),
-                    Some(_) => format!("SELECT COUNT(*) FROM pipelines {}", pipeline_filter_clause(f)),
-                };
-                let mut count = sqlx::query_scalar(AssertSqlSafe(count_sql));
+                let mut count = sqlx::query_scalar(AssertSqlSafe(pipeline_count_sql(f)));
                 let mut page = sqlx::query_as(AssertSqlSafe(pipeline_page_sql(f)));
                 for value in [&f.status, &repo_key].into_iter().flatten() {
                     count = count.bind(value);
@@ -596,22 +604,15 @@ macro_rules! pipeline_sql {
                     ("pipeline_id", f.pipeline_id.as_deref()),
                     ("action", f.action.as_deref()),
                 ]);
-                let mut count = sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM audit_log {}", filters.clause())));
-                let n = filters.next_param();
-                let sql = format!(
-                    "SELECT id, at, actor, action, pipeline_id, details FROM audit_log {} \
-                     ORDER BY id DESC LIMIT ${n} OFFSET ${}",
-                    filters.clause(),
-                    n + 1
-                );
-                let mut page = sqlx::query_as(AssertSqlSafe(sql));
-                for value in filters.values() {
-                    count = count.bind(*value);
-                    page = page.bind(*value);
-                }
-                let total: i64 = count.fetch_one(&self.pool).await?;
-                let items = page.bind(f.limit).bind(f.offset).fetch_all(&self.pool).await?;
-                Ok(Page { items, total })
+                Ok($crate::store::filters::filtered_page!(
+                    &self.pool,
+                    "audit_log",
+                    "id, at, actor, action, pipeline_id, details",
+                    "id DESC",
+                    filters,
+                    f.limit,
+                    f.offset,
+                ))
             }
         }
     };

@@ -18,7 +18,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
 use sqlx::types::Json;
 
-use super::pipelines::{PIPELINE_COLUMNS, StatsBounds, pipeline_filter_clause, pipeline_page_sql, stats_sql};
+use super::pipelines::{PIPELINE_COLUMNS, StatsBounds, pipeline_count_sql, pipeline_page_sql, stats_sql};
 use super::{
     Backfill, Execution, ExecutionScope, Page, Pipeline, PipelineFilter, StatsSnapshot, StoreError, StoreResult,
 };
@@ -120,14 +120,7 @@ impl SqliteReader {
 
     pub fn list_pipelines(&self, f: &PipelineFilter) -> StoreResult<Page<Pipeline>> {
         let shape = format!("{:?}/{:?}/{}/{}", f.status.is_some(), f.repository.is_some(), f.after.is_some(), f.limit);
-        let count_sql = self.text(format!("count {shape}"), || match f.repository {
-            // Kept by triggers (migration 0005): one row read, however many pipelines.
-            None => format!(
-                "SELECT CAST(COALESCE(SUM(pipelines), 0) AS BIGINT) FROM pipeline_counts {}",
-                pipeline_filter_clause(f)
-            ),
-            Some(_) => format!("SELECT COUNT(*) FROM pipelines {}", pipeline_filter_clause(f)),
-        });
+        let count_sql = self.text(format!("count {shape}"), || pipeline_count_sql(f));
         let page_sql = self.text(format!("page {shape}"), || pipeline_page_sql(f));
         let filters: Vec<SqlValue> = [f.status.clone(), f.repository.as_ref().map(|r| r.to_lowercase())]
             .into_iter()
