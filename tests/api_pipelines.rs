@@ -20,6 +20,7 @@ on_both_databases!(
     list_pages_by_cursor_and_keeps_counts,
     details_show_config_link_and_executions,
     patch_changes_config_branches_and_links,
+    stats_follow_a_change_of_trigger_branches_at_once,
     teardown_deactivates_and_is_idempotent,
     teardown_refuses_deleting_repositories,
     unknown_pipeline_is_404_everywhere,
@@ -354,6 +355,33 @@ async fn patch_changes_config_branches_and_links(backend: Backend) {
         assert!(reply.body["error"].as_str().unwrap().contains(needle), "{}", reply.body);
     }
     assert_eq!(app.patch("/api/pipelines/pipe_000000000000", json!({"linked_app": "x"})).await.status, 404);
+}
+
+/// A stats request reads the stats of the scope the pipeline had last time beside the pipeline
+/// itself: after a change of trigger branches the next answer must already use the new ones.
+async fn stats_follow_a_change_of_trigger_branches_at_once(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let id = app.provision("octo/app", WF, json!({})).await;
+    let now = ccm::domain::clock::now();
+    for (run_id, branch, conclusion) in [(1, "main", "success"), (2, "main", "success"), (3, "dev", "failure")] {
+        app.store()
+            .upsert_execution(&run(run_id, "octo/app", branch, now, Duration::hours(1), Some(conclusion), 60))
+            .await
+            .unwrap();
+    }
+    let path = format!("/api/pipelines/{id}");
+    let runs = |body: &Value| body["stats"]["metrics_24h"]["run_count"].as_i64().unwrap();
+    for expected in [3, 3] {
+        assert_eq!(runs(&app.get(&format!("{path}/stats")).await.body), expected);
+    }
+    for (branches, expected, rate) in [(json!(["dev"]), 1, 0.0), (json!(["main"]), 2, 100.0), (json!([]), 3, 66.7)] {
+        let reply = app.patch(&path, json!({"trigger_branches": branches})).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let stats = app.get(&format!("{path}/stats")).await.body;
+        assert_eq!(runs(&stats), expected, "trigger branches {branches}: {stats}");
+        assert_eq!(stats["stats"]["metrics_24h"]["success_rate"], json!(rate), "{stats}");
+        assert_eq!(runs(&app.get(&format!("{path}/stats")).await.body), expected);
+    }
 }
 
 async fn teardown_deactivates_and_is_idempotent(backend: Backend) {

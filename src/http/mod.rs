@@ -18,6 +18,7 @@ pub(crate) mod pipeline_github;
 mod pipelines;
 mod prometheus;
 pub mod routes;
+mod scope_hints;
 mod sync;
 mod tasks;
 mod webhooks;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub github: Option<Arc<crate::github::GithubClient>>,
     /// This app's Prometheus registry.
     pub metrics: Metrics,
+    /// The scope each pipeline's stats were last read with (see `scope_hints`).
+    pub scope_hints: Arc<scope_hints::ScopeHints>,
 }
 
 impl AppState {
@@ -87,6 +90,7 @@ impl AppState {
             changes,
             github,
             metrics,
+            scope_hints: Arc::default(),
         }
     }
 

@@ -116,8 +116,3 @@ pub async fn cancel_open_runs(state: &AppState, pipeline: &Pipeline) -> Map<Stri
     );
     fields
 }
-
-/// Whether the pipeline's backfill is still running.
-pub async fn backfill_in_progress(state: &AppState, pipeline_id: &str) -> Result<bool, ApiError> {
-    Ok(state.store.get_backfill(pipeline_id).await?.is_some_and(|b| b.status == "running"))
-}

@@ -347,13 +347,27 @@ async fn pipeline_stats(
     _actor: Actor,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    // The backfill state needs only the id: asked beside the pipeline, one round trip less.
-    let (pipeline, backfill) =
-        futures_util::join!(load(&state, &id), super::pipeline_github::backfill_in_progress(&state, &id));
-    let pipeline = pipeline?;
-    let snapshot = state.store.stats_snapshot(&pipeline.execution_scope(), clock::now()).await?;
+    // The pipeline (with its backfill state) and the stats of the scope it had last time are read
+    // side by side: one round trip, unless its scope changed since (then the stats are read again).
+    let hint = state.scope_hints.get(&id);
+    let guess = async {
+        match &hint {
+            Some(scope) => Some(state.store.stats_snapshot(scope, clock::now()).await),
+            None => None,
+        }
+    };
+    let (pipeline, guessed) = futures_util::join!(state.store.get_pipeline_for_stats(&id), guess);
+    let (pipeline, backfill) = pipeline?.ok_or_else(|| ApiError::NotFound(format!("Pipeline not found: {id}")))?;
+    let scope = pipeline.execution_scope();
+    let snapshot = match guessed {
+        Some(Ok(snapshot)) if hint.as_ref() == Some(&scope) => snapshot,
+        _ => {
+            state.scope_hints.remember(&id, &scope);
+            state.store.stats_snapshot(&scope, clock::now()).await?
+        }
+    };
     let mut body = stats::stats_body(&pipeline, &snapshot);
-    body["backfill_in_progress"] = json!(backfill?);
+    body["backfill_in_progress"] = json!(backfill);
     Ok(HttpResponse::Ok().json(json!({"success": true, "stats": body})))
 }
 

@@ -7,17 +7,6 @@ use chrono::{DateTime, Utc};
 
 use super::{Execution, ExecutionScope, NewAudit, StoreResult};
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct Backfill {
-    pub pipeline_id: String,
-    /// running | done | failed
-    pub status: String,
-    pub runs_seen: i64,
-    pub last_error: Option<String>,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
 #[async_trait]
 pub trait GithubStore {
     /// Marks a pipeline's backfill as running (again).
@@ -31,8 +20,6 @@ pub trait GithubStore {
         runs_seen: i64,
         error: Option<&str>,
     ) -> StoreResult<()>;
-
-    async fn get_backfill(&self, pipeline_id: &str) -> StoreResult<Option<Backfill>>;
 
     async fn get_state(&self, key: &str) -> StoreResult<Option<String>>;
 
@@ -70,7 +57,7 @@ pub trait GithubStore {
 
 macro_rules! github_sql {
     ($store:ident, $db:ty) => {
-        use $crate::store::github::{Backfill, GithubStore};
+        use $crate::store::github::GithubStore;
         use $crate::store::pipelines::{scope_clause, EXECUTION_COLUMNS};
         use $crate::store::*;
         use chrono::{DateTime, Utc};
@@ -110,19 +97,6 @@ macro_rules! github_sql {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
-            }
-
-            async fn get_backfill(&self, pipeline_id: &str) -> StoreResult<Option<Backfill>> {
-                if let Some(reader) = self.inline_reader() {
-                    return reader.get_backfill(pipeline_id);
-                }
-                Ok(sqlx::query_as(
-                    "SELECT pipeline_id, status, runs_seen, last_error, started_at, finished_at FROM backfills \
-                     WHERE pipeline_id = $1",
-                )
-                .bind(pipeline_id)
-                .fetch_optional(&self.pool)
-                .await?)
             }
 
             async fn get_state(&self, key: &str) -> StoreResult<Option<String>> {

@@ -23,7 +23,7 @@ pub use deliveries::{
     DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySummary, IncomingDelivery, Processing, StoredDelivery,
 };
 pub use gauges::{GaugeCounts, GaugeStore};
-pub use github::{Backfill, GithubStore};
+pub use github::GithubStore;
 pub use installations::{InstallationChange, InstallationStore};
 pub use models::*;
 pub use outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};

@@ -60,7 +60,7 @@ pub struct PipelineFilter {
 
 /// Which executions belong to a pipeline: its repository (case-insensitive), its workflow file,
 /// and, when non-empty, only these branches.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionScope {
     pub repository: String,
     pub workflow_path: String,

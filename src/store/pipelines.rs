@@ -16,6 +16,10 @@ pub trait PipelineStore {
 
     async fn get_pipeline(&self, id: &str) -> StoreResult<Option<Pipeline>>;
 
+    /// A pipeline and whether a history backfill of it is running, in one statement (what a
+    /// stats request needs besides the stats).
+    async fn get_pipeline_for_stats(&self, id: &str) -> StoreResult<Option<(Pipeline, bool)>>;
+
     /// The pipeline of a repository (case-insensitive) and workflow file, active or not.
     async fn find_pipeline(&self, repository: &str, workflow_file: &str) -> StoreResult<Option<Pipeline>>;
 
@@ -214,6 +218,26 @@ pub(crate) fn pipeline_page_sql(filter: &PipelineFilter) -> String {
     )
 }
 
+/// A pipeline (binds `$1`, its id) and `backfill_running`.
+pub(crate) fn pipeline_for_stats_sql() -> String {
+    format!(
+        "SELECT {PIPELINE_COLUMNS}, EXISTS (SELECT 1 FROM backfills b WHERE b.pipeline_id = p.id \
+           AND b.status = 'running') AS backfill_running FROM pipelines p WHERE p.id = $1"
+    )
+}
+
+/// A page of pipelines and the number the filters match, in one statement (one round trip): the
+/// count on every row, and one row of NULLs beside it when the page is empty. Binds as
+/// `pipeline_page_sql`, whose filter parameters the count shares.
+pub(crate) fn pipeline_listing_sql(filter: &PipelineFilter) -> String {
+    format!(
+        "SELECT ({}) AS total, p.* FROM (SELECT 1 AS one) o LEFT JOIN ({}) p ON 1 = 1 \
+         ORDER BY p.created_at DESC, p.id DESC",
+        pipeline_count_sql(filter),
+        pipeline_page_sql(filter)
+    )
+}
+
 /// The latest run of a scope, with the figures of its jobs (branches bound from `$8`).
 fn last_run_sql(scope: &ExecutionScope) -> String {
     format!(
@@ -231,7 +255,7 @@ fn last_run_sql(scope: &ExecutionScope) -> String {
 macro_rules! pipeline_sql {
     ($store:ident, $db:ty) => {
         use $crate::store::pipelines::{
-            pipeline_count_sql, pipeline_page_sql, scope_clause, stats_sql, StatsBounds, EXECUTION_COLUMNS,
+            pipeline_for_stats_sql, pipeline_listing_sql, scope_clause, stats_sql, StatsBounds, EXECUTION_COLUMNS,
             PIPELINE_COLUMNS,
         };
         use $crate::store::*;
@@ -456,6 +480,14 @@ macro_rules! pipeline_sql {
                 Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?)
             }
 
+            async fn get_pipeline_for_stats(&self, id: &str) -> StoreResult<Option<(Pipeline, bool)>> {
+                if let Some(reader) = self.inline_reader() {
+                    return reader.get_pipeline_for_stats(id);
+                }
+                let row = sqlx::query(AssertSqlSafe(pipeline_for_stats_sql())).bind(id).fetch_optional(&self.pool).await?;
+                row.map(|row| Ok((Pipeline::from_row(&row)?, row.try_get::<bool, _>("backfill_running")?))).transpose()
+            }
+
             async fn find_pipeline(&self, repository: &str, workflow_file: &str) -> StoreResult<Option<Pipeline>> {
                 let sql = format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE repo_key = $1 AND workflow_file = $2");
                 Ok(sqlx::query_as(AssertSqlSafe(sql))
@@ -470,21 +502,24 @@ macro_rules! pipeline_sql {
                     return reader.list_pipelines(f);
                 }
                 let repo_key = f.repository.as_ref().map(|r| r.to_lowercase());
-                // One connection for both statements: one pool checkout (and its ping) less.
-                let mut conn = self.pool.acquire().await?;
-                let mut count = sqlx::query_scalar(AssertSqlSafe(pipeline_count_sql(f)));
-                let mut page = sqlx::query_as(AssertSqlSafe(pipeline_page_sql(f)));
+                let mut query = sqlx::query(AssertSqlSafe(pipeline_listing_sql(f)));
                 for value in [&f.status, &repo_key].into_iter().flatten() {
-                    count = count.bind(value);
-                    page = page.bind(value);
+                    query = query.bind(value);
                 }
-                let total: i64 = count.fetch_one(&mut *conn).await?;
-                let items = match &f.after {
-                    None => page.bind(f.offset),
-                    Some((created_at, id)) => page.bind(*created_at).bind(id),
+                let rows = match &f.after {
+                    None => query.bind(f.offset),
+                    Some((created_at, id)) => query.bind(*created_at).bind(id),
                 }
-                .fetch_all(&mut *conn)
+                .fetch_all(&self.pool)
                 .await?;
+                let total: i64 = rows.first().map(|row| row.try_get("total")).transpose()?.unwrap_or(0);
+                let mut items = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    // An empty page is one row of NULLs beside the count.
+                    if row.try_get::<Option<String>, _>("id")?.is_some() {
+                        items.push(Pipeline::from_row(row)?);
+                    }
+                }
                 Ok(Page { items, total })
             }
 

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use std::str::FromStr;
+
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
@@ -18,6 +20,11 @@ impl PostgresStore {
     /// Connects to a `postgres://` URL and applies migrations (sqlx takes an advisory lock, so
     /// replicas starting together migrate once).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, super::StoreError> {
+        // Every statement is prepared once per connection and then runs its generic plan. Left to
+        // choose, PostgreSQL kept planning the stats statement for each execution (custom plans
+        // looked cheaper to it): 2.7 ms of planning for 0.5 ms of execution. Set in the start-up
+        // packet, so it costs no round trip.
+        let options = PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_generic_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
@@ -25,7 +32,7 @@ impl PostgresStore {
             // statement, which doubled the latency of a stats read. A connection that died with
             // its server fails its next statement instead (a 503, retried) and is replaced.
             .test_before_acquire(false)
-            .connect(url)
+            .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         Ok(Self { pool })

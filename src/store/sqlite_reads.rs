@@ -18,10 +18,10 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
 use sqlx::types::Json;
 
-use super::pipelines::{PIPELINE_COLUMNS, StatsBounds, pipeline_count_sql, pipeline_page_sql, stats_sql};
-use super::{
-    Backfill, Execution, ExecutionScope, Page, Pipeline, PipelineFilter, StatsSnapshot, StoreError, StoreResult,
+use super::pipelines::{
+    PIPELINE_COLUMNS, StatsBounds, pipeline_count_sql, pipeline_for_stats_sql, pipeline_page_sql, stats_sql,
 };
+use super::{Execution, ExecutionScope, Page, Pipeline, PipelineFilter, StatsSnapshot, StoreError, StoreResult};
 
 /// Connections kept open between reads; more are opened while more reads run at once.
 const IDLE: usize = 8;
@@ -95,26 +95,12 @@ impl SqliteReader {
         })
     }
 
-    /// Asked with every stats read (`backfill_in_progress`).
-    pub fn get_backfill(&self, pipeline_id: &str) -> StoreResult<Option<Backfill>> {
+    pub fn get_pipeline_for_stats(&self, id: &str) -> StoreResult<Option<(Pipeline, bool)>> {
+        let sql = self.text("pipeline for stats".into(), pipeline_for_stats_sql);
         self.with(|conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT pipeline_id, status, runs_seen, last_error, started_at, finished_at FROM backfills \
-                 WHERE pipeline_id = ?1",
-            )?;
-            let mut rows = statement.query([pipeline_id])?;
-            rows.next()?
-                .map(|row| {
-                    Ok(Backfill {
-                        pipeline_id: row.get("pipeline_id")?,
-                        status: row.get("status")?,
-                        runs_seen: row.get("runs_seen")?,
-                        last_error: row.get("last_error")?,
-                        started_at: time(row, "started_at")?,
-                        finished_at: optional_time(row, "finished_at")?,
-                    })
-                })
-                .transpose()
+            let mut statement = conn.prepare_cached(&sql)?;
+            let mut rows = statement.query([id])?;
+            rows.next()?.map(|row| Ok((pipeline(row)?, row.get("backfill_running")?))).transpose()
         })
     }
 
