@@ -148,6 +148,9 @@ async fn main() -> anyhow::Result<()> {
         results.push((*name, summary, cpu_per_request, inside));
     }
     let peak_rss_mb = process::status_kb(server.pid(), "VmHWM:") as f64 / 1024.0;
+    // SQLite's readers map the database file: those pages count in RSS but are the kernel's
+    // page cache. RssAnon is the memory ccm itself holds.
+    let anon_mb = process::status_kb(server.pid(), "RssAnon:") as f64 / 1024.0;
     drop(server);
     if args.keep || args.reuse.is_some() {
         eprintln!("kept the database: {url}");
@@ -167,7 +170,10 @@ async fn main() -> anyhow::Result<()> {
         args.requests,
         args.concurrency
     );
-    println!("load average before and after: {load_before} / {}; ccm peak RSS {peak_rss_mb:.1} MB", load_average());
+    println!(
+        "load average before and after: {load_before} / {}; ccm peak RSS {peak_rss_mb:.1} MB (anonymous at the end: {anon_mb:.1} MB)",
+        load_average()
+    );
     println!();
     println!(
         "| database | endpoint | requests | req/s | p50 ms | p90 ms | p99 ms | max ms | in ccm p50 ms | in ccm p99 ms | ccm CPU ms/req |"

@@ -35,6 +35,10 @@ pub struct SqliteReader {
     texts: Mutex<HashMap<String, Arc<str>>>,
 }
 
+/// How much of the database file each reader maps (address space, not memory: only the pages
+/// read are resident, and they are the kernel's page cache, shared by every reader).
+const MMAP_SIZE: i64 = 1 << 30;
+
 impl SqliteReader {
     /// A reader of the database file at `path`, or `None` when it cannot be opened on its own
     /// (an in-memory database lives only in the pool's connections).
@@ -83,6 +87,10 @@ impl SqliteReader {
         )?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.set_prepared_statement_cache_capacity(64);
+        // Pages are read straight from a memory map of the database file instead of being copied
+        // in by a read() each (the WAL is still read normally). Without it, the pages of an
+        // index walk went through a system call and a copy every time.
+        conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
         Ok(conn)
     }
 
@@ -169,34 +177,36 @@ fn conversion(index: usize, err: impl std::error::Error + Send + Sync + 'static)
     rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(err))
 }
 
-fn time(row: &Row, name: &str) -> rusqlite::Result<DateTime<Utc>> {
-    let text: String = row.get(name)?;
-    DateTime::parse_from_rfc3339(&text)
+fn time<I: rusqlite::RowIndex + Copy>(row: &Row, column: I) -> rusqlite::Result<DateTime<Utc>> {
+    let text = row.get_ref(column)?.as_str()?;
+    DateTime::parse_from_rfc3339(text)
         .map(|at| at.with_timezone(&Utc))
-        .map_err(|err| conversion(row.as_ref().column_index(name).unwrap_or(0), err))
+        .map_err(|err| conversion(column.idx(row.as_ref()).unwrap_or(0), err))
 }
 
-fn optional_time(row: &Row, name: &str) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    match row.get_ref(name)? {
+fn optional_time<I: rusqlite::RowIndex + Copy>(row: &Row, column: I) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    match row.get_ref(column)? {
         rusqlite::types::ValueRef::Null => Ok(None),
-        _ => time(row, name).map(Some),
+        _ => time(row, column).map(Some),
     }
 }
 
+/// A row of `PIPELINE_COLUMNS`, read by position: a page holds 50 of them, and looking each
+/// column up by name cost more than reading it.
 fn pipeline(row: &Row) -> rusqlite::Result<Pipeline> {
-    let config: String = row.get("config")?;
+    let config = row.get_ref(4)?.as_str()?;
     Ok(Pipeline {
-        id: row.get("id")?,
-        repository: row.get("repository")?,
-        workflow_file: row.get("workflow_file")?,
-        status: row.get("status")?,
-        config: Json(serde_json::from_str(&config).map_err(|err| conversion(4, err))?),
-        linked_domain: row.get("linked_domain")?,
-        linked_app: row.get("linked_app")?,
-        version: row.get("version")?,
-        created_at: time(row, "created_at")?,
-        updated_at: time(row, "updated_at")?,
-        deactivated_at: optional_time(row, "deactivated_at")?,
+        id: row.get(0)?,
+        repository: row.get(1)?,
+        workflow_file: row.get(2)?,
+        status: row.get(3)?,
+        config: Json(serde_json::from_str(config).map_err(|err| conversion(4, err))?),
+        linked_domain: row.get(5)?,
+        linked_app: row.get(6)?,
+        version: row.get(7)?,
+        created_at: time(row, 8)?,
+        updated_at: time(row, 9)?,
+        deactivated_at: optional_time(row, 10)?,
     })
 }
 
