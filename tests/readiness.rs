@@ -37,6 +37,9 @@ async fn an_in_memory_sqlite_database_serves_the_api() {
     );
     let (status, stats) = get(&base, &format!("/api/pipelines/{id}/stats"), Some(TOKEN)).await;
     assert_eq!((status, stats["stats"]["metrics_24h"]["run_count"].clone()), (200, json!(0)), "{stats}");
+    // The second read takes the one-statement path (the pipeline's scope is known by then).
+    let (status, again) = get(&base, &format!("/api/pipelines/{id}/stats"), Some(TOKEN)).await;
+    assert_eq!((status, &again), (200, &stats));
     assert_eq!(get(&base, &format!("/api/pipelines/{id}"), Some(TOKEN)).await.0, 200);
 }
 

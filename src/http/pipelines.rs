@@ -347,21 +347,22 @@ async fn pipeline_stats(
     _actor: Actor,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    // The pipeline (with its backfill state) and the stats of the scope it had last time are read
-    // side by side: one round trip, unless its scope changed since (then the stats are read again).
-    let hint = state.scope_hints.get(&id);
-    let guess = async {
-        match &hint {
-            Some(scope) => Some(state.store.stats_snapshot(scope, clock::now()).await),
-            None => None,
+    // With the scope the pipeline had last time, its stats are read in the same statement as the
+    // pipeline: one round trip, unless the scope changed since (then they are read again).
+    let read = match state.scope_hints.get(&id) {
+        Some(hint) => {
+            state.store.pipeline_with_stats(&id, &hint, clock::now()).await?.map(|(pipeline, backfill, stats)| {
+                let current = pipeline.execution_scope() == hint;
+                (pipeline, backfill, current.then_some(stats))
+            })
         }
+        None => state.store.get_pipeline_for_stats(&id).await?.map(|(pipeline, backfill)| (pipeline, backfill, None)),
     };
-    let (pipeline, guessed) = futures_util::join!(state.store.get_pipeline_for_stats(&id), guess);
-    let (pipeline, backfill) = pipeline?.ok_or_else(|| ApiError::NotFound(format!("Pipeline not found: {id}")))?;
-    let scope = pipeline.execution_scope();
-    let snapshot = match guessed {
-        Some(Ok(snapshot)) if hint.as_ref() == Some(&scope) => snapshot,
-        _ => {
+    let (pipeline, backfill, snapshot) = read.ok_or_else(|| ApiError::NotFound(format!("Pipeline not found: {id}")))?;
+    let snapshot = match snapshot {
+        Some(snapshot) => snapshot,
+        None => {
+            let scope = pipeline.execution_scope();
             state.scope_hints.remember(&id, &scope);
             state.store.stats_snapshot(&scope, clock::now()).await?
         }

@@ -1,5 +1,5 @@
 //! The execution scope each pipeline had when its stats were last asked for. A stats request
-//! reads the pipeline and, at the same time, the stats of the scope remembered for it; when the
+//! reads the pipeline and the stats of the scope remembered for it in one statement; when the
 //! pipeline still has that scope (nearly always: only a change of its trigger branches alters
 //! it) the answer needs one round trip to the database instead of two. A stale hint is only a
 //! wasted read: the stats are then read again with the pipeline's scope.

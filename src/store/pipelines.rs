@@ -52,6 +52,15 @@ pub trait PipelineStore {
     /// The figures the stats endpoint and the health score are computed from.
     async fn stats_snapshot(&self, scope: &ExecutionScope, now: DateTime<Utc>) -> StoreResult<StatsSnapshot>;
 
+    /// A pipeline, whether a history backfill of it runs, and the stats of `scope` (the scope the
+    /// caller expects it to have: compare with its `execution_scope()`), in one statement.
+    async fn pipeline_with_stats(
+        &self,
+        id: &str,
+        scope: &ExecutionScope,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(Pipeline, bool, StatsSnapshot)>>;
+
     /// `stats_snapshot` of each scope, in order; cheaper than one call each (the live publisher
     /// reads dozens of pipelines' stats at once).
     async fn stats_snapshots(&self, scopes: &[ExecutionScope], now: DateTime<Utc>) -> StoreResult<Vec<StatsSnapshot>>;
@@ -218,11 +227,25 @@ pub(crate) fn pipeline_page_sql(filter: &PipelineFilter) -> String {
     )
 }
 
+/// Whether the backfill of pipeline `p` is running.
+const BACKFILL_RUNNING: &str =
+    "EXISTS (SELECT 1 FROM backfills b WHERE b.pipeline_id = p.id AND b.status = 'running') AS backfill_running";
+
 /// A pipeline (binds `$1`, its id) and `backfill_running`.
 pub(crate) fn pipeline_for_stats_sql() -> String {
+    format!("SELECT {PIPELINE_COLUMNS}, {BACKFILL_RUNNING} FROM pipelines p WHERE p.id = $1")
+}
+
+/// `stats_sql` beside a pipeline (its columns prefixed `pipeline_`, since the stats' last run has
+/// columns of the same names) and `backfill_running`. Binds as `stats_sql`, then the pipeline's id.
+pub(crate) fn pipeline_with_stats_sql(scope: &ExecutionScope) -> String {
+    let columns: Vec<String> =
+        PIPELINE_COLUMNS.split(',').map(|c| format!("p.{0} AS pipeline_{0}", c.trim())).collect();
     format!(
-        "SELECT {PIPELINE_COLUMNS}, EXISTS (SELECT 1 FROM backfills b WHERE b.pipeline_id = p.id \
-           AND b.status = 'running') AS backfill_running FROM pipelines p WHERE p.id = $1"
+        "SELECT s.*, {}, {BACKFILL_RUNNING} FROM pipelines p CROSS JOIN ({}) s WHERE p.id = ${}",
+        columns.join(", "),
+        stats_sql(scope),
+        8 + scope.branches.len()
     )
 }
 
@@ -255,7 +278,7 @@ fn last_run_sql(scope: &ExecutionScope) -> String {
 macro_rules! pipeline_sql {
     ($store:ident, $db:ty) => {
         use $crate::store::pipelines::{
-            pipeline_for_stats_sql, pipeline_listing_sql, scope_clause, stats_sql, StatsBounds, EXECUTION_COLUMNS,
+            pipeline_for_stats_sql, pipeline_listing_sql, pipeline_with_stats_sql, scope_clause, stats_sql, StatsBounds, EXECUTION_COLUMNS,
             PIPELINE_COLUMNS,
         };
         use $crate::store::*;
@@ -409,6 +432,45 @@ macro_rules! pipeline_sql {
             .execute(&mut *conn)
             .await?;
             Ok(result.rows_affected() > 0)
+        }
+
+        /// `sql` (`stats_sql` or a statement binding as it does) with the scope and the windows
+        /// at `now` bound; the caller binds what follows the branches.
+        fn stats_query<'q>(
+            sql: String,
+            scope: &'q ExecutionScope,
+            now: DateTime<Utc>,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+            let bounds = StatsBounds::at(now);
+            let mut query = sqlx::query(AssertSqlSafe(sql))
+                .bind(scope.repository.to_lowercase())
+                .bind(&scope.workflow_path)
+                .bind(bounds.day_ago)
+                .bind(bounds.baseline_from)
+                .bind(bounds.day_hours_from)
+                .bind(bounds.day_hour)
+                .bind(bounds.baseline_hours_from);
+            for branch in &scope.branches {
+                query = query.bind(branch);
+            }
+            query
+        }
+
+        /// The `pipeline_`-prefixed columns of `pipeline_with_stats_sql`.
+        fn prefixed_pipeline(row: &<$db as sqlx::Database>::Row) -> StoreResult<Pipeline> {
+            Ok(Pipeline {
+                id: row.try_get("pipeline_id")?,
+                repository: row.try_get("pipeline_repository")?,
+                workflow_file: row.try_get("pipeline_workflow_file")?,
+                status: row.try_get("pipeline_status")?,
+                config: row.try_get("pipeline_config")?,
+                linked_domain: row.try_get("pipeline_linked_domain")?,
+                linked_app: row.try_get("pipeline_linked_app")?,
+                version: row.try_get("pipeline_version")?,
+                created_at: row.try_get("pipeline_created_at")?,
+                updated_at: row.try_get("pipeline_updated_at")?,
+                deactivated_at: row.try_get("pipeline_deactivated_at")?,
+            })
         }
 
         /// A row of `stats_sql` as the figures it holds.
@@ -615,19 +677,22 @@ macro_rules! pipeline_sql {
                 if let Some(reader) = self.inline_reader() {
                     return reader.stats_snapshot(scope, now);
                 }
-                let bounds = StatsBounds::at(now);
-                let mut query = sqlx::query(AssertSqlSafe(stats_sql(scope)))
-                    .bind(scope.repository.to_lowercase())
-                    .bind(&scope.workflow_path)
-                    .bind(bounds.day_ago)
-                    .bind(bounds.baseline_from)
-                    .bind(bounds.day_hours_from)
-                    .bind(bounds.day_hour)
-                    .bind(bounds.baseline_hours_from);
-                for branch in &scope.branches {
-                    query = query.bind(branch);
+                snapshot_from_row(&stats_query(stats_sql(scope), scope, now).fetch_one(&self.pool).await?)
+            }
+
+            async fn pipeline_with_stats(
+                &self,
+                id: &str,
+                scope: &ExecutionScope,
+                now: DateTime<Utc>,
+            ) -> StoreResult<Option<(Pipeline, bool, StatsSnapshot)>> {
+                if let Some(reader) = self.inline_reader() {
+                    let Some((pipeline, backfill)) = reader.get_pipeline_for_stats(id)? else { return Ok(None) };
+                    return Ok(Some((pipeline, backfill, reader.stats_snapshot(scope, now)?)));
                 }
-                snapshot_from_row(&query.fetch_one(&self.pool).await?)
+                let query = stats_query(pipeline_with_stats_sql(scope), scope, now).bind(id);
+                let Some(row) = query.fetch_optional(&self.pool).await? else { return Ok(None) };
+                Ok(Some((prefixed_pipeline(&row)?, row.try_get("backfill_running")?, snapshot_from_row(&row)?)))
             }
 
             async fn stats_snapshots(&self, scopes: &[ExecutionScope], now: DateTime<Utc>) -> StoreResult<Vec<StatsSnapshot>> {
