@@ -278,8 +278,8 @@ fn last_run_sql(scope: &ExecutionScope) -> String {
 macro_rules! pipeline_sql {
     ($store:ident, $db:ty) => {
         use $crate::store::pipelines::{
-            pipeline_for_stats_sql, pipeline_listing_sql, pipeline_with_stats_sql, scope_clause, stats_sql, StatsBounds, EXECUTION_COLUMNS,
-            PIPELINE_COLUMNS,
+            pipeline_for_stats_sql, pipeline_listing_sql, pipeline_with_stats_sql, scope_clause, stats_sql,
+            StatsBounds, EXECUTION_COLUMNS, PIPELINE_COLUMNS,
         };
         use $crate::store::*;
         use chrono::{DateTime, Utc};
@@ -434,6 +434,20 @@ macro_rules! pipeline_sql {
             Ok(result.rows_affected() > 0)
         }
 
+        /// `query` with the stats windows at `now` bound as `$3`..`$7` (see `StatsBounds`).
+        pub(in crate::store) fn bind_windows<'q>(
+            query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+            now: DateTime<Utc>,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+            let bounds = StatsBounds::at(now);
+            query
+                .bind(bounds.day_ago)
+                .bind(bounds.baseline_from)
+                .bind(bounds.day_hours_from)
+                .bind(bounds.day_hour)
+                .bind(bounds.baseline_hours_from)
+        }
+
         /// `sql` (`stats_sql` or a statement binding as it does) with the scope and the windows
         /// at `now` bound; the caller binds what follows the branches.
         fn stats_query<'q>(
@@ -441,15 +455,8 @@ macro_rules! pipeline_sql {
             scope: &'q ExecutionScope,
             now: DateTime<Utc>,
         ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
-            let bounds = StatsBounds::at(now);
-            let mut query = sqlx::query(AssertSqlSafe(sql))
-                .bind(scope.repository.to_lowercase())
-                .bind(&scope.workflow_path)
-                .bind(bounds.day_ago)
-                .bind(bounds.baseline_from)
-                .bind(bounds.day_hours_from)
-                .bind(bounds.day_hour)
-                .bind(bounds.baseline_hours_from);
+            let query = sqlx::query(AssertSqlSafe(sql)).bind(scope.repository.to_lowercase()).bind(&scope.workflow_path);
+            let mut query = bind_windows(query, now);
             for branch in &scope.branches {
                 query = query.bind(branch);
             }

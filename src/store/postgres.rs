@@ -1,8 +1,7 @@
 //! PostgreSQL, for production: several ccm replicas may share one database.
 
-use std::time::Duration;
-
 use std::str::FromStr;
+use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -54,19 +53,11 @@ impl PostgresStore {
             snapshots[i] = Some(self.stats_snapshot(&scopes[i], now).await?);
         }
         if !plain.is_empty() {
-            let bounds = super::pipelines::StatsBounds::at(now);
             let repos: Vec<String> = plain.iter().map(|&i| scopes[i].repository.to_lowercase()).collect();
             let workflows: Vec<String> = plain.iter().map(|&i| scopes[i].workflow_path.clone()).collect();
-            let rows = sqlx::query(sqlx::AssertSqlSafe(super::pipelines::bulk_stats_sql()))
-                .bind(repos)
-                .bind(workflows)
-                .bind(bounds.day_ago)
-                .bind(bounds.baseline_from)
-                .bind(bounds.day_hours_from)
-                .bind(bounds.day_hour)
-                .bind(bounds.baseline_hours_from)
-                .fetch_all(&self.pool)
-                .await?;
+            let query =
+                sqlx::query(sqlx::AssertSqlSafe(super::pipelines::bulk_stats_sql())).bind(repos).bind(workflows);
+            let rows = pipelines::bind_windows(query, now).fetch_all(&self.pool).await?;
             for row in rows {
                 let index: i64 = row.try_get("scope_index")?;
                 let slot = usize::try_from(index - 1).ok().and_then(|k| plain.get(k)).copied();
