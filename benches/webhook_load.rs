@@ -308,6 +308,16 @@ async fn main() {
         percentile(&stats_visible, 0.5)
     );
     println!("server CPU: {:.2} cores on average during the load", server_cpu / elapsed);
+    let metrics = client.get(format!("{}/metrics", server.base)).header("CCM-Token", TOKEN).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    let sample =
+        |name: &str| metrics.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let batches = sample("ccm_webhook_batch_deliveries_count");
+    println!(
+        "batches: {batches:.0}, {:.1} deliveries and {:.2} ms each on average",
+        sample("ccm_webhook_batch_deliveries_sum") / batches,
+        sample("ccm_webhook_batch_seconds_sum") * 1000.0 / batches
+    );
     assert_eq!(failed, 0, "some deliveries were refused");
     assert_eq!(stored, acknowledged + stats_visible.len(), "a delivery answered 2xx is missing from the store");
 }

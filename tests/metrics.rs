@@ -159,6 +159,11 @@ async fn counts_requests_deliveries_and_database_state(backend: Backend) {
     assert_eq!(m.value("ccm_webhook_processing_seconds_count", &[("event", "workflow_run")]), 4.0);
     assert_eq!(m.value("ccm_webhook_processing_seconds_count", &[("event", "other")]), 1.0);
     assert!(!m.text.contains("event=\"star\""), "{}", m.text);
+    // Sent one after another, every signed delivery was a batch of its own.
+    assert_eq!(m.value("ccm_webhook_batch_deliveries_count", &[]), 6.0);
+    assert_eq!(m.value("ccm_webhook_batch_deliveries_sum", &[]), 6.0);
+    assert_eq!(m.value("ccm_webhook_batch_deliveries_bucket", &[("le", "1")]), 6.0);
+    assert_eq!(m.value("ccm_webhook_batch_seconds_count", &[]), 6.0);
     assert_eq!(m.value("ccm_runs_completed_total", &[("conclusion", "success")]), 1.0);
 
     // Scrape-time gauges, from the database.

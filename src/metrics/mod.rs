@@ -18,6 +18,9 @@ use crate::store::{DeliveryOutcome, Effect};
 /// Upper bounds of the latency histograms' buckets, in seconds.
 const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
+/// Upper bounds of the batch-size histogram's buckets (deliveries per transaction).
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
 /// How often histogram samples are folded into their buckets when nobody scrapes.
 const UPKEEP: Duration = Duration::from_secs(5);
 
@@ -48,6 +51,12 @@ const CATALOG: &[(&str, Kind, &str)] = &[
         Kind::Histogram,
         "Time from a delivery's arrival until it is stored and its effects applied, by event",
     ),
+    (
+        "ccm_webhook_batch_deliveries",
+        Kind::Histogram,
+        "Deliveries stored together in one transaction (group commit), per batch",
+    ),
+    ("ccm_webhook_batch_seconds", Kind::Histogram, "Time to store and apply one batch of deliveries, commit included"),
     ("ccm_webhook_retries_total", Kind::Counter, "Stored deliveries processed again in the background, by outcome"),
     (
         "ccm_webhook_backlog",
@@ -85,13 +94,17 @@ impl Metrics {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
             .expect("the buckets are not empty")
+            .set_buckets_for_metric(Matcher::Full("ccm_webhook_batch_deliveries".into()), BATCH_BUCKETS)
+            .expect("the buckets are not empty")
             .build_recorder();
         for (name, kind, help) in CATALOG {
+            let seconds = name.ends_with("_seconds");
             let (name, help) = ((*name).into(), SharedString::const_str(help));
             match kind {
                 Kind::Counter => recorder.describe_counter(name, None, help),
                 Kind::Gauge => recorder.describe_gauge(name, None, help),
-                Kind::Histogram => recorder.describe_histogram(name, Some(Unit::Seconds), help),
+                Kind::Histogram if seconds => recorder.describe_histogram(name, Some(Unit::Seconds), help),
+                Kind::Histogram => recorder.describe_histogram(name, Some(Unit::Count), help),
             }
         }
         let metrics = Metrics { handle: recorder.handle(), recorder: Arc::new(recorder) };
@@ -141,6 +154,14 @@ impl Metrics {
             if let Some(elapsed) = elapsed {
                 histogram!("ccm_webhook_processing_seconds", "event" => event).record(elapsed.as_secs_f64());
             }
+        });
+    }
+
+    /// One batch of deliveries stored in one transaction.
+    pub fn delivery_batch(&self, deliveries: usize, elapsed: Duration) {
+        self.with(|| {
+            histogram!("ccm_webhook_batch_deliveries").record(deliveries as f64);
+            histogram!("ccm_webhook_batch_seconds").record(elapsed.as_secs_f64());
         });
     }
 

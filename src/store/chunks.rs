@@ -23,6 +23,23 @@ pub fn statement_chunks<DB: sqlx::Database, T>(items: &[T]) -> Vec<&[T]> {
 /// parameters: 128 rows of 21 columns spent more time there than in the inserts themselves.
 pub const MAX_ROWS: usize = 32;
 
+/// The `VALUES` list of a multi-row statement: `rows` tuples of `columns` numbered parameters.
+pub fn values_placeholders(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 6);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 1..=columns {
+            if c > 1 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * columns + c).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// `items` cut into chunks whose lengths are powers of two, largest first.
 pub fn power_of_two_chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = items;
@@ -52,6 +69,12 @@ mod tests {
                 assert_eq!(chunks.len(), n.count_ones() as usize, "{n}");
             }
         }
+    }
+
+    #[test]
+    fn placeholders_number_every_value_row_by_row() {
+        assert_eq!(values_placeholders(1, 3), "($1, $2, $3)");
+        assert_eq!(values_placeholders(2, 2), "($1, $2), ($3, $4)");
     }
 
     #[test]

@@ -119,6 +119,52 @@ pub fn retry_delay(attempts: i64) -> chrono::Duration {
     chrono::Duration::seconds((30i64 << (attempts - 1).clamp(0, 7)).min(3600))
 }
 
+/// The state a delivery is left in after `processing`, given its attempts so far: its status,
+/// its error and when to try again.
+pub(crate) fn settle(
+    processing: &Processing,
+    attempts: i64,
+    now: DateTime<Utc>,
+) -> (&'static str, Option<String>, Option<DateTime<Utc>>) {
+    match processing {
+        Processing::Apply(_) => ("processed", None, None),
+        Processing::Ignore => ("ignored", None, None),
+        Processing::Fail(error) if attempts >= MAX_ATTEMPTS => ("parked", Some(error.clone()), None),
+        Processing::Fail(error) => ("failed", Some(error.clone()), Some(now + retry_delay(attempts))),
+    }
+}
+
+/// The effects a delivery is to apply (none unless its processing is `Apply`).
+pub(crate) fn effects(d: &IncomingDelivery) -> &[Effect] {
+    match &d.processing {
+        Processing::Apply(effects) => effects,
+        _ => &[],
+    }
+}
+
+/// Values bound per delivery by `insert_deliveries_sql`.
+pub(crate) const INSERT_COLUMNS: usize = 16;
+
+/// Stores `rows` deliveries in one statement, returning the GUIDs that were not stored before.
+/// Per row: guid, event, action, installation_id, repository, repo_key, hook_id, received_at,
+/// headers, body, body_size, status, attempts, last_error, processed_at, next_attempt_at.
+pub(crate) fn insert_deliveries_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO deliveries (guid, event, action, installation_id, repository, repo_key, hook_id, \
+           received_at, headers, body, body_size, status, attempts, last_error, processed_at, next_attempt_at) \
+         VALUES {} ON CONFLICT (guid) DO NOTHING RETURNING guid",
+        super::chunks::values_placeholders(rows, INSERT_COLUMNS)
+    )
+}
+
+/// A stored delivery's status and attempts so far.
+pub(crate) const DELIVERY_STATE_SQL: &str = "SELECT status, attempts FROM deliveries WHERE guid = $1";
+
+/// Records a stored delivery's new outcome: guid, status, attempts, last_error, processed_at,
+/// next_attempt_at.
+pub(crate) const RECORD_OUTCOME_SQL: &str = "UPDATE deliveries SET status = $2, attempts = $3, last_error = $4, \
+     processed_at = $5, next_attempt_at = $6 WHERE guid = $1";
+
 macro_rules! delivery_sql {
     ($store:ident, $db:ty, $skip_locked:literal) => {
         use chrono::{DateTime, Utc};
@@ -153,24 +199,9 @@ macro_rules! delivery_sql {
             Ok(changed)
         }
 
-        /// The state a delivery is left in after `processing`, given its attempts so far.
-        fn settle(processing: &Processing, attempts: i64, now: DateTime<Utc>) -> (&'static str, Option<String>, Option<DateTime<Utc>>) {
-            match processing {
-                Processing::Apply(_) => ("processed", None, None),
-                Processing::Ignore => ("ignored", None, None),
-                Processing::Fail(error) if attempts >= MAX_ATTEMPTS => ("parked", Some(error.clone()), None),
-                Processing::Fail(error) => ("failed", Some(error.clone()), Some(now + retry_delay(attempts))),
-            }
-        }
-
         async fn insert(conn: &mut Conn, d: &IncomingDelivery, status: &str, attempts: i64, error: Option<&str>,
                         processed_at: Option<DateTime<Utc>>, next_attempt_at: Option<DateTime<Utc>>) -> StoreResult<bool> {
-            let inserted: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO deliveries (guid, event, action, installation_id, repository, repo_key, hook_id, \
-                   received_at, headers, body, body_size, status, attempts, last_error, processed_at, next_attempt_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-                 ON CONFLICT (guid) DO NOTHING RETURNING id",
-            )
+            let inserted: Option<String> = sqlx::query_scalar(AssertSqlSafe(insert_deliveries_sql(1)))
             .bind(&d.guid)
             .bind(&d.event)
             .bind(&d.action)
@@ -202,10 +233,7 @@ macro_rules! delivery_sql {
             };
             let attempts = attempts + 1;
             let (status, error, next) = settle(processing, attempts, now);
-            sqlx::query(
-                "UPDATE deliveries SET status = $2, attempts = $3, last_error = $4, processed_at = $5, \
-                   next_attempt_at = $6 WHERE guid = $1",
-            )
+            sqlx::query(RECORD_OUTCOME_SQL)
             .bind(guid)
             .bind(status)
             .bind(attempts)
@@ -215,13 +243,6 @@ macro_rules! delivery_sql {
             .execute(&mut *conn)
             .await?;
             Ok(DeliveryOutcome { guid: guid.to_string(), status: status.into(), duplicate: false, changed })
-        }
-
-        fn effects(d: &IncomingDelivery) -> &[Effect] {
-            match &d.processing {
-                Processing::Apply(effects) => effects,
-                _ => &[],
-            }
         }
 
         /// Stores deliveries with multi-row INSERTs (see `chunks`); returns the GUIDs that were
@@ -245,20 +266,7 @@ macro_rules! delivery_sql {
             batch: &[(&IncomingDelivery, &(&'static str, Option<String>, Option<DateTime<Utc>>))],
             now: DateTime<Utc>,
         ) -> StoreResult<Vec<String>> {
-            const COLUMNS: usize = 16;
-            let rows: Vec<String> = (0..batch.len())
-                .map(|r| {
-                    let params: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", r * COLUMNS + c)).collect();
-                    format!("({})", params.join(", "))
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO deliveries (guid, event, action, installation_id, repository, repo_key, hook_id, \
-                   received_at, headers, body, body_size, status, attempts, last_error, processed_at, next_attempt_at) \
-                 VALUES {} ON CONFLICT (guid) DO NOTHING RETURNING guid",
-                rows.join(", ")
-            );
-            let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+            let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(insert_deliveries_sql(batch.len())));
             for (d, (status, error, next)) in batch {
                 query = query
                     .bind(&d.guid)
@@ -282,7 +290,7 @@ macro_rules! delivery_sql {
         }
 
         async fn existing_state(conn: &mut Conn, guid: &str) -> StoreResult<(String, i64)> {
-            Ok(sqlx::query_as("SELECT status, attempts FROM deliveries WHERE guid = $1")
+            Ok(sqlx::query_as(DELIVERY_STATE_SQL)
                 .bind(guid)
                 .fetch_one(&mut *conn)
                 .await?)
@@ -291,6 +299,11 @@ macro_rules! delivery_sql {
         #[async_trait::async_trait]
         impl DeliveryStore for $store {
             async fn ingest(&self, batch: &[IncomingDelivery]) -> StoreResult<Vec<DeliveryOutcome>> {
+                if let Some(writer) = self.inline_writer()
+                    && $crate::store::sqlite_writes::SqliteWriter::takes(batch)
+                {
+                    return writer.ingest(batch).await;
+                }
                 let now = $crate::domain::clock::now();
                 let mut tx = self.pool.begin().await?;
                 // Multi-row INSERTs store every delivery of the batch; the GUIDs they return are new.
@@ -308,8 +321,9 @@ macro_rules! delivery_sql {
                         _ => None,
                     })
                     .collect();
-                let mut moved: std::collections::HashSet<(i64, i64)> =
+                let moved: std::collections::HashSet<(i64, i64)> =
                     super::pipelines::upsert_executions(&mut tx, &runs).await?.into_iter().collect();
+                let applied = $crate::store::pipelines::applied_records(&runs, &moved);
                 let mut outcomes = Vec::with_capacity(batch.len());
                 for ((d, new), (status, _, _)) in batch.iter().zip(is_new).zip(&settled) {
                     if new {
@@ -317,7 +331,7 @@ macro_rules! delivery_sql {
                         for effect in effects(d) {
                             match effect {
                                 Effect::Execution(run) => {
-                                    if moved.remove(&(run.run_id, run.run_attempt)) {
+                                    if applied.contains(&$crate::store::pipelines::record_address(run)) {
                                         changed.push(effect.clone());
                                     }
                                 }

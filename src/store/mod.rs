@@ -17,6 +17,7 @@ mod pipelines;
 mod postgres;
 mod sqlite;
 mod sqlite_reads;
+pub(crate) mod sqlite_writes;
 pub mod tasks;
 
 pub use deliveries::{

@@ -275,32 +275,118 @@ fn last_run_sql(scope: &ExecutionScope) -> String {
     )
 }
 
+/// The records of each run attempt merged into the most advanced one (by state rank, then
+/// `updated_at`), in (run, attempt) order.
+pub(crate) fn latest_attempts<'a>(records: &[&'a ExecutionRecord]) -> Vec<&'a ExecutionRecord> {
+    let mut latest: std::collections::BTreeMap<(i64, i64), &ExecutionRecord> = std::collections::BTreeMap::new();
+    for e in records {
+        let rank = |r: &ExecutionRecord| (crate::domain::run_state::rank(&r.status), r.updated_at);
+        let slot = latest.entry((e.run_id, e.run_attempt)).or_insert(e);
+        if rank(e) > rank(slot) {
+            *slot = e;
+        }
+    }
+    latest.into_values().collect()
+}
+
+/// The records an upsert of `records` applied, given the attempts it reports as moved: for each
+/// such attempt, the one record `latest_attempts` picked. When a batch holds several records of
+/// one attempt (requested and in_progress together), only the applied one is reported as a
+/// change, so live subscribers see the state that was stored. Records are told apart by
+/// address (`record_address`): equal records of one attempt are still distinct deliveries.
+pub(crate) fn applied_records(
+    records: &[&ExecutionRecord],
+    moved: &std::collections::HashSet<(i64, i64)>,
+) -> std::collections::HashSet<usize> {
+    latest_attempts(records)
+        .into_iter()
+        .filter(|r| moved.contains(&(r.run_id, r.run_attempt)))
+        .map(record_address)
+        .collect()
+}
+
+/// Identifies one record among `applied_records`' (an address kept as a number, never read
+/// through, so that it can cross `await`s).
+pub(crate) fn record_address(record: &ExecutionRecord) -> usize {
+    record as *const ExecutionRecord as usize
+}
+
+/// Values bound per run attempt by `upsert_executions_sql`.
+pub(crate) const UPSERT_EXECUTION_COLUMNS: usize = 21;
+
+/// Inserts `rows` run attempts or moves stored ones forward (never back: a lower state rank, or
+/// an older update of the same rank, changes nothing); returns the attempts that changed.
+/// Per row: run_id, run_attempt, repository, repo_key, workflow_path, workflow_name, status,
+/// status_rank, conclusion, branch, head_sha, event, run_number, actor, html_url, created_at,
+/// started_at, updated_at, completed_at, duration_seconds, recorded_at.
+pub(crate) fn upsert_executions_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO executions (run_id, run_attempt, repository, repo_key, workflow_path, workflow_name, \
+           status, status_rank, conclusion, branch, head_sha, event, run_number, actor, html_url, \
+           created_at, started_at, updated_at, completed_at, duration_seconds, recorded_at) \
+         VALUES {} \
+         ON CONFLICT (run_id, run_attempt) DO UPDATE SET \
+           status = excluded.status, status_rank = excluded.status_rank, \
+           conclusion = COALESCE(excluded.conclusion, executions.conclusion), \
+           workflow_name = COALESCE(excluded.workflow_name, executions.workflow_name), \
+           branch = COALESCE(excluded.branch, executions.branch), \
+           head_sha = COALESCE(excluded.head_sha, executions.head_sha), \
+           event = COALESCE(excluded.event, executions.event), \
+           run_number = COALESCE(excluded.run_number, executions.run_number), \
+           actor = COALESCE(excluded.actor, executions.actor), \
+           html_url = COALESCE(excluded.html_url, executions.html_url), \
+           started_at = excluded.started_at, updated_at = excluded.updated_at, \
+           completed_at = COALESCE(excluded.completed_at, executions.completed_at), \
+           duration_seconds = COALESCE(excluded.duration_seconds, executions.duration_seconds), \
+           recorded_at = excluded.recorded_at \
+         WHERE excluded.status_rank > executions.status_rank \
+            OR (excluded.status_rank = executions.status_rank AND excluded.updated_at > executions.updated_at) \
+         RETURNING run_id, run_attempt",
+        super::chunks::values_placeholders(rows, UPSERT_EXECUTION_COLUMNS)
+    )
+}
+
+/// Inserts a job or moves a stored one forward, as `upsert_executions_sql` does runs.
+/// Binds: job_id, run_id, run_attempt, repo_key, name, status, status_rank, conclusion,
+/// runner_name, html_url, started_at, completed_at, updated_at, steps.
+pub(crate) const UPSERT_JOB_SQL: &str = "INSERT INTO jobs (job_id, run_id, run_attempt, repo_key, name, status, \
+       status_rank, conclusion, runner_name, html_url, started_at, completed_at, updated_at, steps) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+     ON CONFLICT (job_id) DO UPDATE SET \
+       name = excluded.name, status = excluded.status, status_rank = excluded.status_rank, \
+       conclusion = COALESCE(excluded.conclusion, jobs.conclusion), \
+       runner_name = COALESCE(excluded.runner_name, jobs.runner_name), \
+       html_url = COALESCE(excluded.html_url, jobs.html_url), \
+       started_at = COALESCE(excluded.started_at, jobs.started_at), \
+       completed_at = COALESCE(excluded.completed_at, jobs.completed_at), \
+       updated_at = excluded.updated_at, steps = excluded.steps \
+     WHERE excluded.status_rank > jobs.status_rank \
+        OR (excluded.status_rank = jobs.status_rank AND excluded.updated_at > jobs.updated_at)";
+
 macro_rules! pipeline_sql {
     ($store:ident, $db:ty) => {
-        use $crate::store::pipelines::{
-            pipeline_for_stats_sql, pipeline_listing_sql, pipeline_with_stats_sql, scope_clause, stats_sql,
-            StatsBounds, EXECUTION_COLUMNS, PIPELINE_COLUMNS,
-        };
-        use $crate::store::*;
         use chrono::{DateTime, Utc};
         use sqlx::{AssertSqlSafe, FromRow, Row};
+        use $crate::store::pipelines::{
+            EXECUTION_COLUMNS, PIPELINE_COLUMNS, StatsBounds, UPSERT_JOB_SQL, latest_attempts, pipeline_for_stats_sql,
+            pipeline_listing_sql, pipeline_with_stats_sql, scope_clause, stats_sql, upsert_executions_sql,
+        };
+        use $crate::store::*;
 
         async fn insert_audit(tx: &mut sqlx::Transaction<'_, $db>, audit: &NewAudit) -> StoreResult<()> {
-            sqlx::query(
-                "INSERT INTO audit_log (at, actor, action, pipeline_id, details) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind($crate::domain::clock::now())
-            .bind(&audit.actor)
-            .bind(&audit.action)
-            .bind(&audit.pipeline_id)
-            .bind(sqlx::types::Json(&audit.details))
-            .execute(&mut **tx)
-            .await?;
+            sqlx::query("INSERT INTO audit_log (at, actor, action, pipeline_id, details) VALUES ($1, $2, $3, $4, $5)")
+                .bind($crate::domain::clock::now())
+                .bind(&audit.actor)
+                .bind(&audit.action)
+                .bind(&audit.pipeline_id)
+                .bind(sqlx::types::Json(&audit.details))
+                .execute(&mut **tx)
+                .await?;
             Ok(())
         }
 
-    /// See `PipelineStore::upsert_execution`; on an open connection or transaction.
-    pub(in crate::store) async fn upsert_execution(
+        /// See `PipelineStore::upsert_execution`; on an open connection or transaction.
+        pub(in crate::store) async fn upsert_execution(
             conn: &mut <$db as sqlx::Database>::Connection,
             e: &ExecutionRecord,
         ) -> StoreResult<bool> {
@@ -314,15 +400,7 @@ macro_rules! pipeline_sql {
             conn: &mut <$db as sqlx::Database>::Connection,
             records: &[&ExecutionRecord],
         ) -> StoreResult<Vec<(i64, i64)>> {
-            let mut latest: std::collections::BTreeMap<(i64, i64), &ExecutionRecord> = std::collections::BTreeMap::new();
-            for e in records {
-                let rank = |r: &ExecutionRecord| ($crate::domain::run_state::rank(&r.status), r.updated_at);
-                let slot = latest.entry((e.run_id, e.run_attempt)).or_insert(e);
-                if rank(e) > rank(slot) {
-                    *slot = e;
-                }
-            }
-            let latest: Vec<&ExecutionRecord> = latest.into_values().collect();
+            let latest = latest_attempts(records);
             let mut moved = Vec::new();
             for chunk in $crate::store::chunks::statement_chunks::<$db, _>(&latest) {
                 moved.extend(upsert_execution_chunk(conn, chunk).await?);
@@ -335,37 +413,7 @@ macro_rules! pipeline_sql {
             conn: &mut <$db as sqlx::Database>::Connection,
             latest: &[&ExecutionRecord],
         ) -> StoreResult<Vec<(i64, i64)>> {
-            const COLUMNS: usize = 21;
-            let rows: Vec<String> = (0..latest.len())
-                .map(|r| {
-                    let params: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", r * COLUMNS + c)).collect();
-                    format!("({})", params.join(", "))
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO executions (run_id, run_attempt, repository, repo_key, workflow_path, workflow_name, \
-                   status, status_rank, conclusion, branch, head_sha, event, run_number, actor, html_url, \
-                   created_at, started_at, updated_at, completed_at, duration_seconds, recorded_at) \
-                 VALUES {} \
-                 ON CONFLICT (run_id, run_attempt) DO UPDATE SET \
-                   status = excluded.status, status_rank = excluded.status_rank, \
-                   conclusion = COALESCE(excluded.conclusion, executions.conclusion), \
-                   workflow_name = COALESCE(excluded.workflow_name, executions.workflow_name), \
-                   branch = COALESCE(excluded.branch, executions.branch), \
-                   head_sha = COALESCE(excluded.head_sha, executions.head_sha), \
-                   event = COALESCE(excluded.event, executions.event), \
-                   run_number = COALESCE(excluded.run_number, executions.run_number), \
-                   actor = COALESCE(excluded.actor, executions.actor), \
-                   html_url = COALESCE(excluded.html_url, executions.html_url), \
-                   started_at = excluded.started_at, updated_at = excluded.updated_at, \
-                   completed_at = COALESCE(excluded.completed_at, executions.completed_at), \
-                   duration_seconds = COALESCE(excluded.duration_seconds, executions.duration_seconds), \
-                   recorded_at = excluded.recorded_at \
-                 WHERE excluded.status_rank > executions.status_rank \
-                    OR (excluded.status_rank = executions.status_rank AND excluded.updated_at > executions.updated_at) \
-                 RETURNING run_id, run_attempt",
-                rows.join(", ")
-            );
+            let sql = upsert_executions_sql(latest.len());
             let now = $crate::domain::clock::now();
             let mut query = sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(sql));
             for e in latest {
@@ -400,37 +448,23 @@ macro_rules! pipeline_sql {
             conn: &mut <$db as sqlx::Database>::Connection,
             j: &JobRecord,
         ) -> StoreResult<bool> {
-            let result = sqlx::query(
-                "INSERT INTO jobs (job_id, run_id, run_attempt, repo_key, name, status, status_rank, conclusion, \
-                   runner_name, html_url, started_at, completed_at, updated_at, steps) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                 ON CONFLICT (job_id) DO UPDATE SET \
-                   name = excluded.name, status = excluded.status, status_rank = excluded.status_rank, \
-                   conclusion = COALESCE(excluded.conclusion, jobs.conclusion), \
-                   runner_name = COALESCE(excluded.runner_name, jobs.runner_name), \
-                   html_url = COALESCE(excluded.html_url, jobs.html_url), \
-                   started_at = COALESCE(excluded.started_at, jobs.started_at), \
-                   completed_at = COALESCE(excluded.completed_at, jobs.completed_at), \
-                   updated_at = excluded.updated_at, steps = excluded.steps \
-                 WHERE excluded.status_rank > jobs.status_rank \
-                    OR (excluded.status_rank = jobs.status_rank AND excluded.updated_at > jobs.updated_at)",
-            )
-            .bind(j.job_id)
-            .bind(j.run_id)
-            .bind(j.run_attempt)
-            .bind(j.repository.to_lowercase())
-            .bind(&j.name)
-            .bind(&j.status)
-            .bind($crate::domain::run_state::rank(&j.status))
-            .bind(&j.conclusion)
-            .bind(&j.runner_name)
-            .bind(&j.html_url)
-            .bind(j.started_at)
-            .bind(j.completed_at)
-            .bind(j.updated_at)
-            .bind(sqlx::types::Json(&j.steps))
-            .execute(&mut *conn)
-            .await?;
+            let result = sqlx::query(UPSERT_JOB_SQL)
+                .bind(j.job_id)
+                .bind(j.run_id)
+                .bind(j.run_attempt)
+                .bind(j.repository.to_lowercase())
+                .bind(&j.name)
+                .bind(&j.status)
+                .bind($crate::domain::run_state::rank(&j.status))
+                .bind(&j.conclusion)
+                .bind(&j.runner_name)
+                .bind(&j.html_url)
+                .bind(j.started_at)
+                .bind(j.completed_at)
+                .bind(j.updated_at)
+                .bind(sqlx::types::Json(&j.steps))
+                .execute(&mut *conn)
+                .await?;
             Ok(result.rows_affected() > 0)
         }
 
@@ -455,7 +489,8 @@ macro_rules! pipeline_sql {
             scope: &'q ExecutionScope,
             now: DateTime<Utc>,
         ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
-            let query = sqlx::query(AssertSqlSafe(sql)).bind(scope.repository.to_lowercase()).bind(&scope.workflow_path);
+            let query =
+                sqlx::query(AssertSqlSafe(sql)).bind(scope.repository.to_lowercase()).bind(&scope.workflow_path);
             let mut query = bind_windows(query, now);
             for branch in &scope.branches {
                 query = query.bind(branch);
@@ -553,12 +588,14 @@ macro_rules! pipeline_sql {
                 if let Some(reader) = self.inline_reader() {
                     return reader.get_pipeline_for_stats(id);
                 }
-                let row = sqlx::query(AssertSqlSafe(pipeline_for_stats_sql())).bind(id).fetch_optional(&self.pool).await?;
+                let row =
+                    sqlx::query(AssertSqlSafe(pipeline_for_stats_sql())).bind(id).fetch_optional(&self.pool).await?;
                 row.map(|row| Ok((Pipeline::from_row(&row)?, row.try_get::<bool, _>("backfill_running")?))).transpose()
             }
 
             async fn find_pipeline(&self, repository: &str, workflow_file: &str) -> StoreResult<Option<Pipeline>> {
-                let sql = format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE repo_key = $1 AND workflow_file = $2");
+                let sql =
+                    format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE repo_key = $1 AND workflow_file = $2");
                 Ok(sqlx::query_as(AssertSqlSafe(sql))
                     .bind(repository.to_lowercase())
                     .bind(workflow_file)
@@ -654,7 +691,12 @@ macro_rules! pipeline_sql {
                 .await?)
             }
 
-            async fn list_executions(&self, scope: &ExecutionScope, limit: i64, offset: i64) -> StoreResult<Page<Execution>> {
+            async fn list_executions(
+                &self,
+                scope: &ExecutionScope,
+                limit: i64,
+                offset: i64,
+            ) -> StoreResult<Page<Execution>> {
                 let clause = scope_clause(scope, 3);
                 let count_sql = format!("SELECT COUNT(*) FROM executions WHERE {clause}");
                 let mut count = sqlx::query_scalar(AssertSqlSafe(count_sql))
@@ -670,9 +712,8 @@ macro_rules! pipeline_sql {
                      ORDER BY started_at DESC, run_id DESC, run_attempt DESC LIMIT ${n} OFFSET ${}",
                     n + 1
                 );
-                let mut query = sqlx::query_as(AssertSqlSafe(sql))
-                    .bind(scope.repository.to_lowercase())
-                    .bind(&scope.workflow_path);
+                let mut query =
+                    sqlx::query_as(AssertSqlSafe(sql)).bind(scope.repository.to_lowercase()).bind(&scope.workflow_path);
                 for branch in &scope.branches {
                     query = query.bind(branch);
                 }
@@ -702,7 +743,11 @@ macro_rules! pipeline_sql {
                 Ok(Some((prefixed_pipeline(&row)?, row.try_get("backfill_running")?, snapshot_from_row(&row)?)))
             }
 
-            async fn stats_snapshots(&self, scopes: &[ExecutionScope], now: DateTime<Utc>) -> StoreResult<Vec<StatsSnapshot>> {
+            async fn stats_snapshots(
+                &self,
+                scopes: &[ExecutionScope],
+                now: DateTime<Utc>,
+            ) -> StoreResult<Vec<StatsSnapshot>> {
                 self.stats_in_bulk(scopes, now).await
             }
 

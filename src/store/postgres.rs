@@ -16,6 +16,11 @@ impl PostgresStore {
         None
     }
 
+    /// PostgreSQL writes all go through the pool (see `SqliteStore::inline_writer`).
+    pub(crate) fn inline_writer(&self) -> Option<&super::sqlite_writes::SqliteWriter> {
+        None
+    }
+
     /// Connects to a `postgres://` URL and applies migrations (sqlx takes an advisory lock, so
     /// replicas starting together migrate once).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, super::StoreError> {

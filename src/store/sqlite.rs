@@ -9,6 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     reader: Option<super::sqlite_reads::SqliteReader>,
+    writer: Option<super::sqlite_writes::SqliteWriter>,
 }
 
 impl SqliteStore {
@@ -33,12 +34,19 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         let reader = super::sqlite_reads::SqliteReader::open(options.get_filename().to_path_buf(), pool.clone());
-        Ok(Self { pool, reader })
+        let writer = super::sqlite_writes::SqliteWriter::open(options.get_filename(), pool.clone());
+        Ok(Self { pool, reader, writer })
     }
 
     /// Where the hottest reads go instead of the pool (see `sqlite_reads`).
     pub(crate) fn inline_reader(&self) -> Option<&super::sqlite_reads::SqliteReader> {
         self.reader.as_ref()
+    }
+
+    /// Where batches of deliveries go instead of the pool, when it `takes` them (see
+    /// `sqlite_writes`).
+    pub(crate) fn inline_writer(&self) -> Option<&super::sqlite_writes::SqliteWriter> {
+        self.writer.as_ref()
     }
 
     /// Stats of many pipelines one after the other: inline reads cost no round trip.

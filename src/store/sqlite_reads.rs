@@ -155,7 +155,7 @@ impl SqliteReader {
 }
 
 /// `$n` placeholders as `?n`: SQLite numbers `$n` by first appearance, `?n` by `n`.
-fn positional(sql: &str) -> String {
+pub(super) fn positional(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
@@ -169,7 +169,7 @@ fn positional(sql: &str) -> String {
 }
 
 /// The text sqlx writes for a timestamp, so that comparisons with stored values hold.
-fn timestamp(at: &DateTime<Utc>) -> String {
+pub(super) fn timestamp(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 

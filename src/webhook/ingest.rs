@@ -96,8 +96,12 @@ async fn write_batches(
         // the hourly roll-up it counts in.
         jobs.sort_by_key(|job| lock_key(&job.delivery));
         let (deliveries, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.delivery, j.reply)).unzip();
+        let started = std::time::Instant::now();
         let outcomes = match store.ingest(&deliveries).await {
-            Ok(outcomes) => Some(outcomes),
+            Ok(outcomes) => {
+                metrics.delivery_batch(deliveries.len(), started.elapsed());
+                Some(outcomes)
+            }
             Err(err) => {
                 tracing::error!(error = %err, batch = deliveries.len(), "batch processing failed; storing the deliveries as pending");
                 match store.store_pending(&deliveries).await {

@@ -1,0 +1,180 @@
+//! On SQLite, batches of runs and jobs are written on a thread of their own through the C API
+//! (`store::sqlite_writes`); every other batch, and every batch of an in-memory database, through
+//! sqlx's pool. Both paths must leave the very same rows and report the same outcomes: the same
+//! batches go into a database file (the writer) and an in-memory database (the pool), and every
+//! table they touch is compared row by row.
+
+mod common;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use sqlx::AssertSqlSafe;
+
+use ccm::store::{DeliveryOutcome, DeliveryStore, IncomingDelivery, SqliteStore};
+use ccm::webhook::{body, plan};
+
+fn delivery(guid: &str, event: &str, payload: &[u8]) -> IncomingDelivery {
+    let envelope: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
+    IncomingDelivery {
+        guid: guid.into(),
+        event: event.into(),
+        action: envelope["action"].as_str().map(String::from),
+        installation_id: envelope["installation"]["id"].as_i64(),
+        repository: envelope["repository"]["full_name"].as_str().map(String::from),
+        hook_id: Some(9),
+        received_at: "2026-11-20T10:00:00.123456Z".parse().unwrap(),
+        headers: json!({"x-github-event": event, "x-github-delivery": guid}),
+        body: body::compress(payload),
+        body_size: payload.len() as i64,
+        processing: plan::processing(event, payload),
+    }
+}
+
+fn at(minute: i64) -> DateTime<Utc> {
+    "2026-11-20T09:00:00Z".parse::<DateTime<Utc>>().unwrap() + Duration::minutes(minute)
+}
+
+fn run(guid: &str, id: i64, attempt: i64, status: &str, conclusion: Option<&str>, minute: i64) -> IncomingDelivery {
+    let body = common::workflow_run(id, attempt, "Org/App", "main", status, conclusion, at(0), at(minute));
+    delivery(guid, "workflow_run", &body)
+}
+
+fn job(guid: &str, id: i64, status: &str, conclusion: Option<&str>, minute: i64) -> IncomingDelivery {
+    delivery(guid, "workflow_job", &common::workflow_job(id, 1, "Org/App", "build", status, conclusion, at(minute)))
+}
+
+/// Batches covering every step of `ingest`: new runs and jobs, several records of one attempt in
+/// a batch, records older than the stored state, duplicates, a re-run, ignored and undecodable
+/// deliveries, and the redelivery of a failed one.
+fn batches() -> Vec<Vec<IncomingDelivery>> {
+    vec![
+        vec![
+            run("r1-requested", 1, 1, "requested", None, 0),
+            run("r1-in-progress", 1, 1, "in_progress", None, 1),
+            run("r2-completed", 2, 1, "completed", Some("success"), 4),
+            job("j10-in-progress", 10, "in_progress", None, 1),
+            delivery("star", "star", br#"{"action":"created","repository":{"full_name":"Org/App"}}"#),
+            delivery("broken", "workflow_run", b"{not json"),
+        ],
+        vec![
+            run("r2-completed", 2, 1, "completed", Some("success"), 4),
+            run("r1-completed", 1, 1, "completed", Some("failure"), 7),
+            run("r1-late", 1, 1, "in_progress", None, 2),
+            job("j10-completed", 10, "completed", Some("success"), 3),
+            job("j10-late", 10, "in_progress", None, 1),
+            run("r2-rerun", 2, 2, "in_progress", None, 9),
+            run("r4-completed", 4, 1, "completed", Some("cancelled"), 95),
+            run("r4-requested", 4, 1, "requested", None, 0),
+        ],
+        // The undecodable delivery again, now readable: processed on redelivery.
+        vec![run("broken", 3, 1, "completed", Some("success"), 5), run("r1-requested", 1, 1, "requested", None, 0)],
+    ]
+}
+
+/// Every row of `table` as JSON text, ordered by all its columns, leaving out the columns that
+/// hold the time of processing (checked by `processing_times`).
+async fn rows(store: &SqliteStore, table: &str) -> Vec<String> {
+    const PROCESSING_TIMES: &[&str] = &["processed_at", "next_attempt_at", "recorded_at"];
+    let columns: Vec<(String, String)> =
+        sqlx::query_as(AssertSqlSafe(format!("SELECT name, type FROM pragma_table_info('{table}')")))
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let values: Vec<String> = columns
+        .iter()
+        .filter(|(name, _)| !PROCESSING_TIMES.contains(&name.as_str()))
+        .map(|(name, kind)| if kind == "BLOB" { format!("hex({name})") } else { name.clone() })
+        .collect();
+    let list = values.join(", ");
+    sqlx::query_scalar(AssertSqlSafe(format!("SELECT json_array({list}) FROM {table} ORDER BY {list}")))
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+}
+
+/// Which of `table`'s rows (by `key`) have a time in `column`; each that has one must read back
+/// as a timestamp through sqlx.
+async fn processing_times(store: &SqliteStore, table: &str, key: &str, column: &str) -> Vec<(String, bool)> {
+    let times: Vec<(String, Option<DateTime<Utc>>)> =
+        sqlx::query_as(AssertSqlSafe(format!("SELECT CAST({key} AS TEXT), {column} FROM {table} ORDER BY 1")))
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    times.into_iter().map(|(key, at)| (key, at.is_some())).collect()
+}
+
+#[tokio::test]
+async fn the_writer_thread_and_the_pool_leave_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = SqliteStore::connect(&format!("sqlite://{}", dir.path().join("ccm.db").display()), 2).await.unwrap();
+    let memory = SqliteStore::connect("sqlite::memory:", 1).await.unwrap();
+
+    let started = ccm::domain::clock::now();
+    let mut outcomes = Vec::new();
+    for batch in batches() {
+        let by_writer: Vec<DeliveryOutcome> = file.ingest(&batch).await.unwrap();
+        let by_pool: Vec<DeliveryOutcome> = memory.ingest(&batch).await.unwrap();
+        assert_eq!(by_writer, by_pool);
+        outcomes.extend(by_writer);
+    }
+    let finished = ccm::domain::clock::now();
+
+    for table in ["deliveries", "executions", "jobs", "execution_hours"] {
+        let (written, pooled) = (rows(&file, table).await, rows(&memory, table).await);
+        assert!(!written.is_empty(), "{table} is empty");
+        assert_eq!(written, pooled, "{table}");
+    }
+    for (table, key, column) in [
+        ("deliveries", "guid", "processed_at"),
+        ("deliveries", "guid", "next_attempt_at"),
+        ("executions", "run_id || '/' || run_attempt", "recorded_at"),
+    ] {
+        assert_eq!(
+            processing_times(&file, table, key, column).await,
+            processing_times(&memory, table, key, column).await,
+            "{table}.{column}"
+        );
+    }
+    let recorded: Vec<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT recorded_at FROM executions").fetch_all(file.pool()).await.unwrap();
+    assert!(recorded.iter().all(|at| (started..=finished).contains(at)), "{recorded:?}");
+
+    // Of several records of one run in a batch, the one stored is the change reported (live
+    // subscribers see it); older records, duplicates and re-deliveries of nothing new are not.
+    let changed = |guid: &str| outcomes.iter().filter(|o| o.guid == guid).map(|o| o.changed.len()).sum::<usize>();
+    let credited = ["r1-in-progress", "r2-completed", "j10-in-progress", "r1-completed", "j10-completed", "r2-rerun"];
+    for guid in credited.iter().chain(&["r4-completed", "broken"]) {
+        assert_eq!(changed(guid), 1, "{guid}: {outcomes:?}");
+    }
+    for guid in ["r1-requested", "r1-late", "j10-late", "r4-requested", "star"] {
+        assert_eq!(changed(guid), 0, "{guid}: {outcomes:?}");
+    }
+    let duplicates: Vec<&str> = outcomes.iter().filter(|o| o.duplicate).map(|o| o.guid.as_str()).collect();
+    assert_eq!(duplicates, ["r2-completed", "r1-requested"]);
+
+    // The figures the batches imply, so that a path that wrote nothing at all cannot pass.
+    let executions: Vec<(i64, i64, String, Option<String>)> =
+        sqlx::query_as("SELECT run_id, run_attempt, status, conclusion FROM executions ORDER BY run_id, run_attempt")
+            .fetch_all(file.pool())
+            .await
+            .unwrap();
+    let expected = [
+        (1, 1, "completed", Some("failure")),
+        (2, 1, "completed", Some("success")),
+        (2, 2, "in_progress", None),
+        (3, 1, "completed", Some("success")),
+        (4, 1, "completed", Some("cancelled")),
+    ];
+    let expected: Vec<_> = expected.iter().map(|(r, a, s, c)| (*r, *a, s.to_string(), c.map(String::from))).collect();
+    assert_eq!(executions, expected);
+    let statuses: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT guid, status, attempts FROM deliveries ORDER BY guid")
+            .fetch_all(file.pool())
+            .await
+            .unwrap();
+    assert!(statuses.contains(&("broken".into(), "processed".into(), 2)), "{statuses:?}");
+    assert!(statuses.contains(&("star".into(), "ignored".into(), 1)), "{statuses:?}");
+    let job: (String, Option<String>) =
+        sqlx::query_as("SELECT status, conclusion FROM jobs WHERE job_id = 10").fetch_one(file.pool()).await.unwrap();
+    assert_eq!(job, ("completed".into(), Some("success".into())));
+}
