@@ -178,3 +178,59 @@ async fn the_writer_thread_and_the_pool_leave_the_same_rows() {
         sqlx::query_as("SELECT status, conclusion FROM jobs WHERE job_id = 10").fetch_one(file.pool()).await.unwrap();
     assert_eq!(job, ("completed".into(), Some("success".into())));
 }
+
+/// Bytes that do not compress (xorshift), so that each delivery adds its full size to the WAL.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// The writer never checkpoints; a thread beside it copies the WAL into the database file and
+/// starts the WAL over once it is 16 MB long, even while batches follow one another (left to
+/// passive checkpoints alone, this WAL grew to about 90 MB).
+#[tokio::test]
+async fn the_wal_is_copied_back_and_started_over_under_continuous_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ccm.db");
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()), 2).await.unwrap();
+    let size = |suffix: &str| std::fs::metadata(format!("{}{suffix}", path.display())).map(|m| m.len()).unwrap_or(0);
+    let before = size("");
+
+    // 64 MB of deliveries in batches of 256 KB from eight tasks at once: the writer always has
+    // the next batch waiting, so a commit hardly ever finds the WAL idle.
+    let store = std::sync::Arc::new(store);
+    let tasks: Vec<_> = (0..8u64)
+        .map(|task| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for batch in (0..32u64).map(|b| task * 32 + b) {
+                    let deliveries: Vec<IncomingDelivery> = (0..32u64)
+                        .map(|i| {
+                            let mut d = delivery(&format!("noise-{batch}-{i}"), "star", b"{}");
+                            d.body = noise(batch * 32 + i, 8 * 1024);
+                            d
+                        })
+                        .collect();
+                    let outcomes = store.ingest(&deliveries).await.unwrap();
+                    assert!(outcomes.iter().all(|o| o.status == "ignored" && !o.duplicate));
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let wal = size("-wal");
+    assert!(wal < 32 << 20, "the WAL grew to {wal} bytes: it was never started over");
+
+    common::eventually("the deliveries reach the database file", || async { size("") > before + (60 << 20) }).await;
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(stored, 256 * 32);
+}

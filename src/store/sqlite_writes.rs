@@ -7,6 +7,11 @@
 //! anyway; other writes (the API's, the retries') still go through the pool and take turns with
 //! this connection through SQLite's lock and busy timeout.
 //!
+//! The writer never copies the WAL back into the database file itself (a checkpoint, which
+//! SQLite otherwise runs inside whichever commit crosses 1,000 pages of WAL, and which fsyncs the
+//! database file): a thread of its own does that every `CHECKPOINT_EVERY`, beside the writer, so
+//! no batch waits for it.
+//!
 //! Only batches whose effects are runs and jobs come here: that is what a busy repository sends.
 //! The rest (issues, installations, pull requests, pushes) take the pool's path, which applies
 //! every kind of effect. The SQL is the same text either way (`deliveries.rs`, `pipelines.rs`).
@@ -37,6 +42,8 @@ type Reply = oneshot::Sender<StoreResult<Vec<DeliveryOutcome>>>;
 /// The writer thread's side: hands batches over and waits for their outcome.
 pub struct SqliteWriter {
     jobs: mpsc::Sender<(Vec<IncomingDelivery>, Reply)>,
+    /// Dropped with the writer, which ends the checkpoint thread.
+    _checkpoints: mpsc::Sender<()>,
     /// The store's pool: once it is closed (shutdown), this writer stops taking batches too.
     pool: sqlx::SqlitePool,
 }
@@ -45,8 +52,9 @@ impl SqliteWriter {
     /// A writer of the migrated database file at `path`, or `None` when it cannot be opened on
     /// its own (an in-memory database lives only in the pool's connections).
     pub fn open(path: &Path, pool: sqlx::SqlitePool) -> Option<Self> {
-        let conn = match connect(path) {
-            Ok(conn) => conn,
+        let opened = connect(path).and_then(|writer| Ok((writer, connect(path)?)));
+        let (conn, checkpoint_conn) = match opened {
+            Ok(conns) => conns,
             Err(err) => {
                 tracing::debug!(error = %err, "SQLite deliveries are written through the pool");
                 return None;
@@ -60,8 +68,12 @@ impl SqliteWriter {
                 let _ = reply.send(writer.ingest(&batch));
             }
         });
+        let (checkpoints, stop) = mpsc::channel::<()>();
+        let spawned = spawned.and_then(|_| {
+            std::thread::Builder::new().name("ccm-sqlite-ckpt".into()).spawn(move || checkpoint(checkpoint_conn, stop))
+        });
         match spawned {
-            Ok(_) => Some(Self { jobs, pool }),
+            Ok(_) => Some(Self { jobs, _checkpoints: checkpoints, pool }),
             Err(err) => {
                 tracing::warn!(error = %err, "no SQLite writer thread; deliveries are written through the pool");
                 None
@@ -86,15 +98,53 @@ impl SqliteWriter {
     }
 }
 
+/// How often the checkpoint thread copies the WAL back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// WAL frames (4 KB pages) past which the WAL is started over (16 MB).
+const WAL_RESTART: i64 = 4_096;
+
+/// Checkpoints the WAL every `CHECKPOINT_EVERY` until `stop`'s sender is dropped.
+///
+/// A passive checkpoint copies the frames committed so far without waiting for anyone. But SQLite
+/// only starts the WAL over when a commit finds every frame copied, which never happens while
+/// batches follow one another: the WAL would grow without end. So once it is `WAL_RESTART` frames
+/// long, a restarting checkpoint waits for the batch being written, holds the next one back
+/// while it copies the few frames the passive ones left, and lets the next commit start over.
+fn checkpoint(conn: Connection, stop: mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        let passive = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(1));
+        let result = match passive {
+            Ok(frames) if frames > WAL_RESTART => conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())),
+            other => other.map(|_| ()),
+        };
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "WAL checkpoint failed");
+        }
+    }
+}
+
+/// A busy handler that retries every 100 µs for up to 10 s. SQLite's own sleeps 1 to 100 ms at
+/// a time: far longer than the writer or the checkpoint thread hold a lock the other waits for.
+fn brief_waits(attempt: i32) -> bool {
+    if attempt >= 100_000 {
+        return false;
+    }
+    std::thread::sleep(Duration::from_micros(100));
+    true
+}
+
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
     )?;
-    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.busy_handler(Some(brief_waits))?;
     // As the pool's connections: a commit is on disk before any delivery of it is acknowledged.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    // Checkpoints are the checkpoint thread's (see the module's comment).
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.set_prepared_statement_cache_capacity(128);
     // Only a migrated file will do (an in-memory database opened here would be a new, empty one).
     conn.query_row("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deliveries'", [], |_| Ok(()))?;
