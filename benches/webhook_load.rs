@@ -363,8 +363,10 @@ async fn main() {
         percentile(&stats_visible, 0.5)
     );
     println!(
-        "server CPU: {:.2} cores on average during the load; load generator (with the probes): {:.2} cores",
+        "server CPU: {:.2} cores on average during the load, {:.0} µs a delivery; load generator (with the \
+         probes): {:.2} cores",
         server_cpu / elapsed,
+        server_cpu * 1e6 / acknowledged as f64,
         own_cpu / elapsed
     );
     let metrics = client.get(format!("{}/metrics", server.base)).header("CCM-Token", TOKEN).send().await.unwrap();

@@ -112,8 +112,8 @@ async fn the_writer_thread_and_the_pool_leave_the_same_rows() {
     let started = ccm::domain::clock::now();
     let mut outcomes = Vec::new();
     for batch in batches() {
-        let by_writer: Vec<DeliveryOutcome> = file.ingest(&batch).await.unwrap();
-        let by_pool: Vec<DeliveryOutcome> = memory.ingest(&batch).await.unwrap();
+        let by_writer: Vec<DeliveryOutcome> = file.ingest(batch.clone().into()).await.unwrap();
+        let by_pool: Vec<DeliveryOutcome> = memory.ingest(batch.into()).await.unwrap();
         assert_eq!(by_writer, by_pool);
         outcomes.extend(by_writer);
     }
@@ -218,7 +218,7 @@ async fn the_wal_is_copied_back_and_started_over_under_continuous_writes() {
                             d
                         })
                         .collect();
-                    let outcomes = store.ingest(&deliveries).await.unwrap();
+                    let outcomes = store.ingest(deliveries.into()).await.unwrap();
                     assert!(outcomes.iter().all(|o| o.status == "ignored" && !o.duplicate));
                 }
             })

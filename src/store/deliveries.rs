@@ -91,7 +91,8 @@ pub trait DeliveryStore {
     /// Stores a batch of deliveries and applies their effects, all in one transaction (one
     /// commit for many deliveries). A GUID stored before is a duplicate unless its processing
     /// had failed, in which case it is processed again.
-    async fn ingest(&self, batch: &[IncomingDelivery]) -> StoreResult<Vec<DeliveryOutcome>>;
+    /// Shared rather than borrowed: on SQLite the batch crosses to the writer's thread as it is.
+    async fn ingest(&self, batch: std::sync::Arc<[IncomingDelivery]>) -> StoreResult<Vec<DeliveryOutcome>>;
 
     /// Stores a batch as `pending` without processing it (the fallback when `ingest` fails).
     async fn store_pending(&self, batch: &[IncomingDelivery]) -> StoreResult<Vec<DeliveryOutcome>>;
@@ -298,12 +299,13 @@ macro_rules! delivery_sql {
 
         #[async_trait::async_trait]
         impl DeliveryStore for $store {
-            async fn ingest(&self, batch: &[IncomingDelivery]) -> StoreResult<Vec<DeliveryOutcome>> {
+            async fn ingest(&self, batch: std::sync::Arc<[IncomingDelivery]>) -> StoreResult<Vec<DeliveryOutcome>> {
                 if let Some(writer) = self.inline_writer()
-                    && $crate::store::sqlite_writes::SqliteWriter::takes(batch)
+                    && $crate::store::sqlite_writes::SqliteWriter::takes(&batch)
                 {
                     return writer.ingest(batch).await;
                 }
+                let batch = &batch[..];
                 let now = $crate::domain::clock::now();
                 let mut tx = self.pool.begin().await?;
                 // Multi-row INSERTs store every delivery of the batch; the GUIDs they return are new.

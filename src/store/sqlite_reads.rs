@@ -210,56 +210,85 @@ fn pipeline(row: &Row) -> rusqlite::Result<Pipeline> {
     })
 }
 
-fn execution(row: &Row) -> rusqlite::Result<Execution> {
+/// The `EXECUTION_COLUMNS` of a row, read by position from `first`.
+fn execution(row: &Row, first: usize) -> rusqlite::Result<Execution> {
+    let at = |i: usize| first + i;
     Ok(Execution {
-        id: row.get("id")?,
-        run_id: row.get("run_id")?,
-        run_attempt: row.get("run_attempt")?,
-        repository: row.get("repository")?,
-        workflow_path: row.get("workflow_path")?,
-        workflow_name: row.get("workflow_name")?,
-        status: row.get("status")?,
-        conclusion: row.get("conclusion")?,
-        branch: row.get("branch")?,
-        head_sha: row.get("head_sha")?,
-        event: row.get("event")?,
-        run_number: row.get("run_number")?,
-        actor: row.get("actor")?,
-        html_url: row.get("html_url")?,
-        created_at: time(row, "created_at")?,
-        started_at: time(row, "started_at")?,
-        updated_at: time(row, "updated_at")?,
-        completed_at: optional_time(row, "completed_at")?,
-        duration_seconds: row.get("duration_seconds")?,
-        rolled_back: row.get("rolled_back")?,
-        rollback_reason: row.get("rollback_reason")?,
-        rollback_previous_execution_id: row.get("rollback_previous_execution_id")?,
+        id: row.get(at(0))?,
+        run_id: row.get(at(1))?,
+        run_attempt: row.get(at(2))?,
+        repository: row.get(at(3))?,
+        workflow_path: row.get(at(4))?,
+        workflow_name: row.get(at(5))?,
+        status: row.get(at(6))?,
+        conclusion: row.get(at(7))?,
+        branch: row.get(at(8))?,
+        head_sha: row.get(at(9))?,
+        event: row.get(at(10))?,
+        run_number: row.get(at(11))?,
+        actor: row.get(at(12))?,
+        html_url: row.get(at(13))?,
+        created_at: time(row, at(14))?,
+        started_at: time(row, at(15))?,
+        updated_at: time(row, at(16))?,
+        completed_at: optional_time(row, at(17))?,
+        duration_seconds: row.get(at(18))?,
+        rolled_back: row.get(at(19))?,
+        rollback_reason: row.get(at(20))?,
+        rollback_previous_execution_id: row.get(at(21))?,
     })
 }
 
+/// The columns of a `stats_sql` row after the last run's (`EXECUTION_COLUMNS` and its three job
+/// figures), in order. The live publisher reads every busy pipeline's stats many times a second,
+/// and looking 36 columns up by name cost more than reading them.
+const STATS_COLUMNS: [&str; 13] = [
+    "jobs_total",
+    "jobs_completed",
+    "current_job",
+    "runs",
+    "successes",
+    "avg_duration",
+    "baseline",
+    "recent_runs",
+    "recent_successes",
+    "last_conclusion",
+    "active",
+    "queued",
+    "last_delivery",
+];
+
 fn snapshot(row: &Row) -> rusqlite::Result<StatsSnapshot> {
-    let has_run = row.get::<_, Option<i64>>("run_id")?.is_some();
-    let last_run = if has_run { Some(execution(row)?) } else { None };
+    const RUN: usize = 22;
+    let at = |name: &str| {
+        let i = RUN + STATS_COLUMNS.iter().position(|c| *c == name).expect("a stats column");
+        debug_assert_eq!(row.as_ref().column_name(i).ok(), Some(name), "stats_sql's columns moved");
+        i
+    };
+    debug_assert_eq!(row.as_ref().column_name(1).ok(), Some("run_id"), "stats_sql's columns moved");
+    debug_assert_eq!(row.as_ref().column_name(RUN - 1).ok(), Some("rollback_previous_execution_id"));
+    let has_run = row.get_ref(1)?.data_type() != rusqlite::types::Type::Null;
+    let last_run = if has_run { Some(execution(row, 0)?) } else { None };
     let (jobs_total, jobs_completed, current_job) = if has_run {
-        (row.get("jobs_total")?, row.get("jobs_completed")?, row.get("current_job")?)
+        (row.get(at("jobs_total"))?, row.get(at("jobs_completed"))?, row.get(at("current_job"))?)
     } else {
         (0, 0, None)
     };
     Ok(StatsSnapshot {
-        runs_24h: row.get("runs")?,
-        successes_24h: row.get("successes")?,
-        avg_duration_24h: row.get("avg_duration")?,
-        avg_duration_baseline: row.get("baseline")?,
-        recent_runs: row.get("recent_runs")?,
-        recent_successes: row.get("recent_successes")?,
-        last_conclusion: row.get("last_conclusion")?,
-        active_runs: row.get("active")?,
-        queued_runs: row.get("queued")?,
+        runs_24h: row.get(at("runs"))?,
+        successes_24h: row.get(at("successes"))?,
+        avg_duration_24h: row.get(at("avg_duration"))?,
+        avg_duration_baseline: row.get(at("baseline"))?,
+        recent_runs: row.get(at("recent_runs"))?,
+        recent_successes: row.get(at("recent_successes"))?,
+        last_conclusion: row.get(at("last_conclusion"))?,
+        active_runs: row.get(at("active"))?,
+        queued_runs: row.get(at("queued"))?,
         last_run,
         jobs_total,
         jobs_completed,
         current_job,
-        last_delivery_at: optional_time(row, "last_delivery")?,
+        last_delivery_at: optional_time(row, at("last_delivery"))?,
     })
 }
 

@@ -38,10 +38,11 @@ use super::sqlite_reads::{positional, timestamp};
 use super::{Effect, ExecutionRecord, JobRecord, StoreError, StoreResult};
 
 type Reply = oneshot::Sender<StoreResult<Vec<DeliveryOutcome>>>;
+type Batch = std::sync::Arc<[IncomingDelivery]>;
 
 /// The writer thread's side: hands batches over and waits for their outcome.
 pub struct SqliteWriter {
-    jobs: mpsc::Sender<(Vec<IncomingDelivery>, Reply)>,
+    jobs: mpsc::Sender<(Batch, Reply)>,
     /// Dropped with the writer, which ends the checkpoint thread.
     _checkpoints: mpsc::Sender<()>,
     /// The store's pool: once it is closed (shutdown), this writer stops taking batches too.
@@ -60,7 +61,7 @@ impl SqliteWriter {
                 return None;
             }
         };
-        let (jobs, batches) = mpsc::channel::<(Vec<IncomingDelivery>, Reply)>();
+        let (jobs, batches) = mpsc::channel::<(Batch, Reply)>();
         let spawned = std::thread::Builder::new().name("ccm-sqlite-writer".into()).spawn(move || {
             let mut writer = Writer { conn, texts: Texts::default() };
             // Ends when the store, and with it the sender, is dropped.
@@ -87,13 +88,13 @@ impl SqliteWriter {
     }
 
     /// `DeliveryStore::ingest` for a batch this writer `takes`.
-    pub async fn ingest(&self, batch: &[IncomingDelivery]) -> StoreResult<Vec<DeliveryOutcome>> {
+    pub async fn ingest(&self, batch: Batch) -> StoreResult<Vec<DeliveryOutcome>> {
         if self.pool.is_closed() {
             return Err(StoreError::Database(sqlx::Error::PoolClosed));
         }
         let (reply, outcome) = oneshot::channel();
         let gone = || StoreError::Database(sqlx::Error::WorkerCrashed);
-        self.jobs.send((batch.to_vec(), reply)).map_err(|_| gone())?;
+        self.jobs.send((batch, reply)).map_err(|_| gone())?;
         outcome.await.map_err(|_| gone())?
     }
 }

@@ -96,8 +96,9 @@ async fn write_batches(
         // the hourly roll-up it counts in.
         jobs.sort_by_key(|job| lock_key(&job.delivery));
         let (deliveries, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.delivery, j.reply)).unzip();
+        let deliveries: Arc<[IncomingDelivery]> = deliveries.into();
         let started = std::time::Instant::now();
-        let outcomes = match store.ingest(&deliveries).await {
+        let outcomes = match store.ingest(deliveries.clone()).await {
             Ok(outcomes) => {
                 metrics.delivery_batch(deliveries.len(), started.elapsed());
                 Some(outcomes)
