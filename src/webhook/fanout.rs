@@ -64,6 +64,13 @@ pub fn payloads(origin: &str, outcomes: &[DeliveryOutcome]) -> Vec<String> {
     payloads
 }
 
+/// How every announcement from `origin` starts (`origin` is the first field serialized).
+fn announcement_prefix(origin: &str) -> String {
+    let empty =
+        serde_json::to_string(&Announcement { origin: origin.to_string(), changes: Vec::new() }).expect("serializable");
+    empty.trim_end_matches("[]}").to_string()
+}
+
 /// Announces this replica's changes (PostgreSQL only; nothing on SQLite).
 pub async fn announce(store: &dyn Store, origin: &str, outcomes: &[DeliveryOutcome]) {
     let Some(pool) = store.postgres_pool() else { return };
@@ -77,6 +84,7 @@ pub async fn announce(store: &dyn Store, origin: &str, outcomes: &[DeliveryOutco
 /// Listens for other replicas' announcements for as long as the process runs, reconnecting
 /// after errors.
 pub async fn listen(pool: PgPool, origin: String, changes: Changes) {
+    let own_prefix = announcement_prefix(&origin);
     loop {
         match PgListener::connect_with(&pool).await {
             Ok(mut listener) => {
@@ -85,6 +93,8 @@ pub async fn listen(pool: PgPool, origin: String, changes: Changes) {
                 } else {
                     loop {
                         match listener.recv().await {
+                            // This replica's own announcements come back too: skipped unread.
+                            Ok(note) if note.payload().starts_with(&own_prefix) => {}
                             Ok(note) => match serde_json::from_str::<Announcement>(note.payload()) {
                                 Ok(a) if a.origin != origin => changes.push(Batch::Remote(a)),
                                 Ok(_) => {}
@@ -107,6 +117,17 @@ pub async fn listen(pool: PgPool, origin: String, changes: Changes) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_announcements_are_recognised_by_their_start() {
+        let prefix = announcement_prefix("replica-1");
+        assert_eq!(prefix, r#"{"origin":"replica-1","changes":"#);
+        let outcome =
+            DeliveryOutcome { guid: "g".into(), status: "processed".into(), duplicate: false, changed: vec![] };
+        let own = payloads("replica-1", std::slice::from_ref(&outcome));
+        assert!(own.iter().all(|p| p.starts_with(&prefix)));
+        assert!(payloads("replica-12", &[outcome]).iter().all(|p| !p.starts_with(&prefix)));
+    }
 
     #[test]
     fn splits_large_announcements() {

@@ -101,7 +101,7 @@ async fn publish(mut receiver: mpsc::Receiver<Batch>, store: Arc<dyn Store>, liv
                 while let Ok(more) = receiver.try_recv() {
                     batches.push(more);
                 }
-                handle(batches, store.as_ref(), &live, &origin, &mut cache, &mut schedule).await;
+                handle(batches, &store, &live, &origin, &mut cache, &mut schedule).await;
             }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake.unwrap_or_else(Instant::now))), if wake.is_some() => {}
         }
@@ -115,30 +115,33 @@ async fn publish(mut receiver: mpsc::Receiver<Batch>, store: Arc<dyn Store>, liv
 
 async fn handle(
     batches: Vec<Batch>,
-    store: &dyn Store,
+    store: &Arc<dyn Store>,
     live: &Live,
     origin: &str,
     cache: &mut PipelineCache,
     schedule: &mut StatsSchedule,
 ) {
-    let mut local = Vec::new();
-    let mut touches = Vec::new();
+    let (mut local, mut touches) = (Vec::new(), Vec::new());
+    let store_ref = store.as_ref();
     for batch in batches {
         let result = match batch {
             Batch::Local(outcomes) => {
-                local_touches(&outcomes, store, live, &mut touches).await.map(|_| local.extend(outcomes))
+                local_touches(&outcomes, store_ref, live, &mut touches).await.map(|_| local.extend(outcomes))
             }
-            Batch::Remote(announcement) => remote_touches(&announcement, store, live, &mut touches).await,
+            Batch::Remote(announcement) => remote_touches(&announcement, store_ref, live, &mut touches).await,
         };
         if let Err(err) = result {
             tracing::warn!(error = %err, "live update failed");
         }
     }
-    if let Err(err) = publish_touches(touches, store, live, cache, schedule).await {
+    if let Err(err) = publish_touches(touches, store_ref, live, cache, schedule).await {
         tracing::warn!(error = %err, "live update failed");
     }
-    if !local.is_empty() {
-        fanout::announce(store, origin, &local).await;
+    // Other replicas hear of these changes without this replica's own stats waiting for the
+    // NOTIFY's round trip (their order does not matter: each names rows to read again).
+    if !local.is_empty() && store.postgres_pool().is_some() {
+        let (store, origin) = (store.clone(), origin.to_string());
+        tokio::spawn(async move { fanout::announce(store.as_ref(), &origin, &local).await });
     }
 }
 
