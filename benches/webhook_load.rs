@@ -111,6 +111,8 @@ struct Server {
     child: Child,
     base: String,
     _dir: tempfile::TempDir,
+    /// The database's URL, dropped at the end when it is a PostgreSQL database of its own.
+    url: String,
 }
 
 impl Drop for Server {
@@ -143,7 +145,7 @@ async fn start_server(backend: &str, bin: Option<&str>) -> Server {
         .arg("serve")
         .env("CCM_BIND", format!("127.0.0.1:{port}"))
         .env("CCM_DATA_DIR", dir.path())
-        .env("DATABASE_URL", url)
+        .env("DATABASE_URL", &url)
         .env("CCM_API_TOKEN", TOKEN)
         .env("GITHUB_WEBHOOK_SECRET", SECRET)
         .env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "info".into()))
@@ -151,7 +153,7 @@ async fn start_server(backend: &str, bin: Option<&str>) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn ccm serve");
-    let server = Server { child, base: format!("http://127.0.0.1:{port}"), _dir: dir };
+    let server = Server { child, base: format!("http://127.0.0.1:{port}"), _dir: dir, url };
     let client = reqwest::Client::new();
     for _ in 0..200 {
         if client.get(format!("{}/readyz", server.base)).send().await.is_ok_and(|r| r.status().is_success()) {
@@ -379,6 +381,14 @@ async fn main() {
         sample("ccm_webhook_batch_deliveries_sum") / batches,
         sample("ccm_webhook_batch_seconds_sum") * 1000.0 / batches
     );
+    // A PostgreSQL database of its own, dropped once ccm has stopped.
+    let url = server.url.clone();
+    drop(server);
+    if let Some((_, name)) = url.rsplit_once('/').filter(|_| url.starts_with("postgres")) {
+        let admin = std::env::var("CCM_TEST_DATABASE_URL").expect("set for --backend postgres");
+        let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect");
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}"))).execute(&mut conn).await.unwrap();
+    }
     assert_eq!(failed, 0, "some deliveries were refused");
     assert_eq!(stored, acknowledged + stats_visible.len(), "a delivery answered 2xx is missing from the store");
 }
