@@ -143,6 +143,21 @@ pub(crate) fn effects(d: &IncomingDelivery) -> &[Effect] {
     }
 }
 
+/// The runs of the deliveries a batch stored for the first time (`is_new`, one per delivery):
+/// they are upserted together, and duplicates apply nothing.
+pub(crate) fn new_runs<'a>(batch: &'a [IncomingDelivery], is_new: &[bool]) -> Vec<&'a super::ExecutionRecord> {
+    batch
+        .iter()
+        .zip(is_new)
+        .filter(|(_, new)| **new)
+        .flat_map(|(d, _)| effects(d))
+        .filter_map(|e| match e {
+            Effect::Execution(run) => Some(run),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Values bound per delivery by `insert_deliveries_sql`.
 pub(crate) const INSERT_COLUMNS: usize = 16;
 
@@ -313,16 +328,7 @@ macro_rules! delivery_sql {
                 let mut inserted = insert_many(&mut tx, batch, &settled, now).await?;
                 let is_new: Vec<bool> = batch.iter().map(|d| inserted.remove(&d.guid)).collect();
                 // Multi-row upserts apply every run of the new deliveries.
-                let runs: Vec<&ExecutionRecord> = batch
-                    .iter()
-                    .zip(&is_new)
-                    .filter(|(_, new)| **new)
-                    .flat_map(|(d, _)| effects(d))
-                    .filter_map(|e| match e {
-                        Effect::Execution(run) => Some(run),
-                        _ => None,
-                    })
-                    .collect();
+                let runs = new_runs(batch, &is_new);
                 let moved: std::collections::HashSet<(i64, i64)> =
                     super::pipelines::upsert_executions(&mut tx, &runs).await?.into_iter().collect();
                 let applied = $crate::store::pipelines::applied_records(&runs, &moved);

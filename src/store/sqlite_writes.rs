@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 use super::chunks::power_of_two_chunks;
 use super::deliveries::{
     DELIVERY_STATE_SQL, DeliveryOutcome, INSERT_COLUMNS, IncomingDelivery, Processing, RECORD_OUTCOME_SQL, effects,
-    insert_deliveries_sql, settle,
+    insert_deliveries_sql, new_runs, settle,
 };
 use super::pipelines::{
     UPSERT_EXECUTION_COLUMNS, UPSERT_JOB_SQL, applied_records, latest_attempts, record_address, upsert_executions_sql,
@@ -185,16 +185,7 @@ impl Writer {
             }
         }
         let is_new: Vec<bool> = batch.iter().map(|d| inserted.remove(&d.guid)).collect();
-        let runs: Vec<&ExecutionRecord> = batch
-            .iter()
-            .zip(&is_new)
-            .filter(|(_, new)| **new)
-            .flat_map(|(d, _)| effects(d))
-            .filter_map(|e| match e {
-                Effect::Execution(run) => Some(run),
-                _ => None,
-            })
-            .collect();
+        let runs = new_runs(batch, &is_new);
         let applied = applied_records(&runs, &upsert_executions(&tx, texts, &runs, now)?);
         let mut outcomes = Vec::with_capacity(batch.len());
         for ((d, new), (status, _, _)) in batch.iter().zip(is_new).zip(&settled) {
