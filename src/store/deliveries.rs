@@ -122,17 +122,23 @@ pub fn retry_delay(attempts: i64) -> chrono::Duration {
 
 /// The state a delivery is left in after `processing`, given its attempts so far: its status,
 /// its error and when to try again.
-pub(crate) fn settle(
-    processing: &Processing,
-    attempts: i64,
-    now: DateTime<Utc>,
-) -> (&'static str, Option<String>, Option<DateTime<Utc>>) {
+pub(crate) fn settle(processing: &Processing, attempts: i64, now: DateTime<Utc>) -> Settled {
     match processing {
         Processing::Apply(_) => ("processed", None, None),
         Processing::Ignore => ("ignored", None, None),
         Processing::Fail(error) if attempts >= MAX_ATTEMPTS => ("parked", Some(error.clone()), None),
         Processing::Fail(error) => ("failed", Some(error.clone()), Some(now + retry_delay(attempts))),
     }
+}
+
+/// How a delivery was settled: its status, its error and when to try again (see `settle`).
+pub(crate) type Settled = (&'static str, Option<String>, Option<DateTime<Utc>>);
+
+/// What storing a batch did: which deliveries were stored for the first time (one flag per
+/// delivery, in order) and which run attempts were inserted or moved forward.
+pub(crate) struct StoredBatch {
+    pub is_new: Vec<bool>,
+    pub moved: std::collections::HashSet<(i64, i64)>,
 }
 
 /// The effects a delivery is to apply (none unless its processing is `Apply`).
@@ -166,12 +172,14 @@ pub(crate) const INSERT_COLUMNS: usize = 16;
 /// headers, body, body_size, status, attempts, last_error, processed_at, next_attempt_at.
 pub(crate) fn insert_deliveries_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO deliveries (guid, event, action, installation_id, repository, repo_key, hook_id, \
-           received_at, headers, body, body_size, status, attempts, last_error, processed_at, next_attempt_at) \
-         VALUES {} ON CONFLICT (guid) DO NOTHING RETURNING guid",
+        "INSERT INTO deliveries ({DELIVERY_INSERT_COLUMNS}) VALUES {} ON CONFLICT (guid) DO NOTHING RETURNING guid",
         super::chunks::values_placeholders(rows, INSERT_COLUMNS)
     )
 }
+
+/// The columns a delivery is stored with, in the order `insert_deliveries_sql` binds them.
+pub(crate) const DELIVERY_INSERT_COLUMNS: &str = "guid, event, action, installation_id, repository, repo_key, \
+     hook_id, received_at, headers, body, body_size, status, attempts, last_error, processed_at, next_attempt_at";
 
 /// A stored delivery's status and attempts so far.
 pub(crate) const DELIVERY_STATE_SQL: &str = "SELECT status, attempts FROM deliveries WHERE guid = $1";
@@ -266,7 +274,7 @@ macro_rules! delivery_sql {
         async fn insert_many(
             conn: &mut Conn,
             batch: &[IncomingDelivery],
-            settled: &[(&'static str, Option<String>, Option<DateTime<Utc>>)],
+            settled: &[Settled],
             now: DateTime<Utc>,
         ) -> StoreResult<std::collections::HashSet<String>> {
             let rows: Vec<_> = batch.iter().zip(settled).collect();
@@ -279,7 +287,7 @@ macro_rules! delivery_sql {
 
         async fn insert_chunk(
             conn: &mut Conn,
-            batch: &[(&IncomingDelivery, &(&'static str, Option<String>, Option<DateTime<Utc>>))],
+            batch: &[(&IncomingDelivery, &Settled)],
             now: DateTime<Utc>,
         ) -> StoreResult<Vec<String>> {
             let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(insert_deliveries_sql(batch.len())));
@@ -305,6 +313,33 @@ macro_rules! delivery_sql {
             Ok(query.fetch_all(&mut *conn).await?)
         }
 
+        /// Stores a batch's deliveries in `tx` with multi-row INSERTs and upserts the runs of the
+        /// new ones.
+        async fn store_in(
+            tx: &mut Conn,
+            batch: &[IncomingDelivery],
+            settled: &[Settled],
+            now: DateTime<Utc>,
+        ) -> StoreResult<StoredBatch> {
+            let mut inserted = insert_many(tx, batch, settled, now).await?;
+            let is_new: Vec<bool> = batch.iter().map(|d| inserted.remove(&d.guid)).collect();
+            let runs = new_runs(batch, &is_new);
+            let moved = super::pipelines::upsert_executions(tx, &runs).await?.into_iter().collect();
+            Ok(StoredBatch { is_new, moved })
+        }
+
+        /// The transaction of a batch, begun when first needed.
+        async fn open<'t>(
+            pool: &sqlx::Pool<$db>,
+            tx: &'t mut Option<sqlx::Transaction<'static, $db>>,
+        ) -> StoreResult<&'t mut Conn> {
+            let tx = match tx.take() {
+                Some(open) => tx.insert(open),
+                None => tx.insert(pool.begin().await?),
+            };
+            Ok(&mut **tx)
+        }
+
         async fn existing_state(conn: &mut Conn, guid: &str) -> StoreResult<(String, i64)> {
             Ok(sqlx::query_as(DELIVERY_STATE_SQL)
                 .bind(guid)
@@ -322,15 +357,18 @@ macro_rules! delivery_sql {
                 }
                 let batch = &batch[..];
                 let now = $crate::domain::clock::now();
-                let mut tx = self.pool.begin().await?;
-                // Multi-row INSERTs store every delivery of the batch; the GUIDs they return are new.
-                let settled: Vec<_> = batch.iter().map(|d| settle(&d.processing, 1, now)).collect();
-                let mut inserted = insert_many(&mut tx, batch, &settled, now).await?;
-                let is_new: Vec<bool> = batch.iter().map(|d| inserted.remove(&d.guid)).collect();
-                // Multi-row upserts apply every run of the new deliveries.
+                let settled: Vec<Settled> = batch.iter().map(|d| settle(&d.processing, 1, now)).collect();
+                // PostgreSQL stores a batch of runs in one statement, committed on its own; any
+                // other batch is stored and applied in a transaction.
+                let (StoredBatch { is_new, moved }, mut tx) = match self.store_at_once(batch, &settled, now).await? {
+                    Some(stored) => (stored, None),
+                    None => {
+                        let mut tx = self.pool.begin().await?;
+                        let stored = store_in(&mut tx, batch, &settled, now).await?;
+                        (stored, Some(tx))
+                    }
+                };
                 let runs = new_runs(batch, &is_new);
-                let moved: std::collections::HashSet<(i64, i64)> =
-                    super::pipelines::upsert_executions(&mut tx, &runs).await?.into_iter().collect();
                 let applied = $crate::store::pipelines::applied_records(&runs, &moved);
                 let mut outcomes = Vec::with_capacity(batch.len());
                 for ((d, new), (status, _, _)) in batch.iter().zip(is_new).zip(&settled) {
@@ -343,20 +381,26 @@ macro_rules! delivery_sql {
                                         changed.push(effect.clone());
                                     }
                                 }
-                                other => changed.extend(apply(&mut tx, std::slice::from_ref(other)).await?),
+                                other => {
+                                    let conn = open(&self.pool, &mut tx).await?;
+                                    changed.extend(apply(conn, std::slice::from_ref(other)).await?)
+                                }
                             }
                         }
                         outcomes.push(DeliveryOutcome { guid: d.guid.clone(), status: (*status).into(), duplicate: false, changed });
                         continue;
                     }
-                    let (stored_status, attempts) = existing_state(&mut tx, &d.guid).await?;
+                    let conn = open(&self.pool, &mut tx).await?;
+                    let (stored_status, attempts) = existing_state(conn, &d.guid).await?;
                     if stored_status == "failed" || stored_status == "parked" {
-                        outcomes.push(reprocess(&mut tx, &d.guid, attempts, &d.processing).await?);
+                        outcomes.push(reprocess(conn, &d.guid, attempts, &d.processing).await?);
                     } else {
                         outcomes.push(DeliveryOutcome { guid: d.guid.clone(), status: stored_status, duplicate: true, changed: Vec::new() });
                     }
                 }
-                tx.commit().await?;
+                if let Some(tx) = tx {
+                    tx.commit().await?;
+                }
                 Ok(outcomes)
             }
 

@@ -15,6 +15,7 @@ mod models;
 mod outbox;
 mod pipelines;
 mod postgres;
+mod postgres_batch;
 mod sqlite;
 mod sqlite_reads;
 pub(crate) mod sqlite_writes;

@@ -321,30 +321,33 @@ pub(crate) const UPSERT_EXECUTION_COLUMNS: usize = 21;
 /// started_at, updated_at, completed_at, duration_seconds, recorded_at.
 pub(crate) fn upsert_executions_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO executions (run_id, run_attempt, repository, repo_key, workflow_path, workflow_name, \
-           status, status_rank, conclusion, branch, head_sha, event, run_number, actor, html_url, \
-           created_at, started_at, updated_at, completed_at, duration_seconds, recorded_at) \
-         VALUES {} \
-         ON CONFLICT (run_id, run_attempt) DO UPDATE SET \
-           status = excluded.status, status_rank = excluded.status_rank, \
-           conclusion = COALESCE(excluded.conclusion, executions.conclusion), \
-           workflow_name = COALESCE(excluded.workflow_name, executions.workflow_name), \
-           branch = COALESCE(excluded.branch, executions.branch), \
-           head_sha = COALESCE(excluded.head_sha, executions.head_sha), \
-           event = COALESCE(excluded.event, executions.event), \
-           run_number = COALESCE(excluded.run_number, executions.run_number), \
-           actor = COALESCE(excluded.actor, executions.actor), \
-           html_url = COALESCE(excluded.html_url, executions.html_url), \
-           started_at = excluded.started_at, updated_at = excluded.updated_at, \
-           completed_at = COALESCE(excluded.completed_at, executions.completed_at), \
-           duration_seconds = COALESCE(excluded.duration_seconds, executions.duration_seconds), \
-           recorded_at = excluded.recorded_at \
-         WHERE excluded.status_rank > executions.status_rank \
-            OR (excluded.status_rank = executions.status_rank AND excluded.updated_at > executions.updated_at) \
-         RETURNING run_id, run_attempt",
+        "INSERT INTO executions ({EXECUTION_INSERT_COLUMNS}) VALUES {} {EXECUTION_CONFLICT} RETURNING run_id, run_attempt",
         super::chunks::values_placeholders(rows, UPSERT_EXECUTION_COLUMNS)
     )
 }
+
+/// The columns an upsert of run attempts writes, in the order `upsert_executions_sql` binds them.
+pub(crate) const EXECUTION_INSERT_COLUMNS: &str = "run_id, run_attempt, repository, repo_key, workflow_path, \
+     workflow_name, status, status_rank, conclusion, branch, head_sha, event, run_number, actor, html_url, \
+     created_at, started_at, updated_at, completed_at, duration_seconds, recorded_at";
+
+/// How an upsert of run attempts moves a stored attempt forward, never back.
+pub(crate) const EXECUTION_CONFLICT: &str = "ON CONFLICT (run_id, run_attempt) DO UPDATE SET \
+       status = excluded.status, status_rank = excluded.status_rank, \
+       conclusion = COALESCE(excluded.conclusion, executions.conclusion), \
+       workflow_name = COALESCE(excluded.workflow_name, executions.workflow_name), \
+       branch = COALESCE(excluded.branch, executions.branch), \
+       head_sha = COALESCE(excluded.head_sha, executions.head_sha), \
+       event = COALESCE(excluded.event, executions.event), \
+       run_number = COALESCE(excluded.run_number, executions.run_number), \
+       actor = COALESCE(excluded.actor, executions.actor), \
+       html_url = COALESCE(excluded.html_url, executions.html_url), \
+       started_at = excluded.started_at, updated_at = excluded.updated_at, \
+       completed_at = COALESCE(excluded.completed_at, executions.completed_at), \
+       duration_seconds = COALESCE(excluded.duration_seconds, executions.duration_seconds), \
+       recorded_at = excluded.recorded_at \
+     WHERE excluded.status_rank > executions.status_rank \
+        OR (excluded.status_rank = executions.status_rank AND excluded.updated_at > executions.updated_at)";
 
 /// Inserts a job or moves a stored one forward, as `upsert_executions_sql` does runs.
 /// Binds: job_id, run_id, run_attempt, repo_key, name, status, status_rank, conclusion,

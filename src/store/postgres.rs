@@ -21,6 +21,19 @@ impl PostgresStore {
         None
     }
 
+    /// Stores a batch of runs in one statement (see `postgres_batch`); None for any other batch.
+    pub(crate) async fn store_at_once(
+        &self,
+        batch: &[super::IncomingDelivery],
+        settled: &[super::deliveries::Settled],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<super::deliveries::StoredBatch>, super::StoreError> {
+        if !super::postgres_batch::takes(batch) {
+            return Ok(None);
+        }
+        super::postgres_batch::store(&self.pool, batch, settled, now).await.map(Some)
+    }
+
     /// Connects to a `postgres://` URL and applies migrations (sqlx takes an advisory lock, so
     /// replicas starting together migrate once).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, super::StoreError> {

@@ -49,6 +49,17 @@ impl SqliteStore {
         self.writer.as_ref()
     }
 
+    /// SQLite stores every batch the pool's way in a transaction, or on its writer's thread
+    /// (see `PostgresStore::store_at_once`).
+    pub(crate) async fn store_at_once(
+        &self,
+        _batch: &[super::IncomingDelivery],
+        _settled: &[super::deliveries::Settled],
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<super::deliveries::StoredBatch>, super::StoreError> {
+        Ok(None)
+    }
+
     /// Stats of many pipelines one after the other: inline reads cost no round trip.
     pub(crate) async fn stats_in_bulk(
         &self,
