@@ -1,4 +1,4 @@
-//! On PostgreSQL a batch of deliveries whose effects are only runs is stored and applied by one
+//! On PostgreSQL a batch of deliveries whose effects are only runs and jobs is stored and applied by one
 //! statement (`store::postgres_batch`); everywhere else a batch takes multi-row statements in a
 //! transaction. The same batches go into PostgreSQL and into SQLite's pool, and both must report
 //! the same outcomes and leave the same rows. Needs PostgreSQL (`CCM_TEST_DATABASE_URL`).
@@ -43,6 +43,10 @@ fn run(guid: &str, id: i64, attempt: i64, status: &str, conclusion: Option<&str>
 /// one, a re-run, runs in other hours, an ignored and an undecodable delivery, and the
 /// redelivery of the undecodable one, now readable; two records of one attempt that rank the
 /// same.
+fn job(guid: &str, id: i64, status: &str, conclusion: Option<&str>, minute: i64) -> IncomingDelivery {
+    delivery(guid, "workflow_job", &common::workflow_job(id, 7, "Org/App", "build", status, conclusion, at(minute)))
+}
+
 fn batches() -> Vec<Vec<IncomingDelivery>> {
     vec![
         vec![
@@ -71,13 +75,23 @@ fn batches() -> Vec<Vec<IncomingDelivery>> {
             run("r6-first", 6, 1, "completed", Some("success"), 20),
             run("r6-second", 6, 1, "completed", Some("failure"), 20),
         ],
-        // A job among the runs: this batch takes the transaction on PostgreSQL too.
+        // Jobs among the runs, several records of one job among them.
         vec![
             run("r7-completed", 7, 1, "completed", Some("success"), 30),
+            job("j10-in-progress", 10, "in_progress", None, 25),
+            job("j10-completed", 10, "completed", Some("success"), 29),
+            job("j10-queued", 10, "queued", None, 20),
+            job("j11-queued", 11, "queued", None, 20),
+        ],
+        vec![job("j10-late", 10, "in_progress", None, 26), job("j11-in-progress", 11, "in_progress", None, 27)],
+        // An installation among the runs: this batch takes the transaction on PostgreSQL too.
+        vec![
+            run("r8-in-progress", 8, 1, "in_progress", None, 40),
+            job("j12-queued", 12, "queued", None, 40),
             delivery(
-                "j10",
-                "workflow_job",
-                &common::workflow_job(10, 7, "Org/App", "build", "completed", Some("success"), at(29)),
+                "i-1",
+                "installation",
+                br#"{"action":"created","installation":{"id":5,"account":{"login":"Org"}}}"#,
             ),
         ],
         vec![run("broken", 3, 1, "completed", Some("success"), 5), run("r1-requested", 1, 1, "requested", None, 0)],
@@ -129,6 +143,24 @@ struct DeliveryRow {
 }
 
 #[derive(Debug, PartialEq, sqlx::FromRow)]
+struct JobRow {
+    job_id: i64,
+    run_id: i64,
+    run_attempt: i64,
+    repo_key: String,
+    name: String,
+    status: String,
+    status_rank: i64,
+    conclusion: Option<String>,
+    runner_name: Option<String>,
+    html_url: Option<String>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    updated_at: DateTime<Utc>,
+    steps: Json<Value>,
+}
+
+#[derive(Debug, PartialEq, sqlx::FromRow)]
 struct HourRow {
     repo_key: String,
     workflow_path: String,
@@ -146,6 +178,8 @@ const EXECUTIONS: &str = "SELECT run_id, run_attempt, repository, repo_key, work
 const DELIVERIES: &str = "SELECT guid, event, action, installation_id, repository, repo_key, hook_id, received_at, \
      headers, body, body_size, status, attempts, last_error, processed_at IS NOT NULL AS processed, \
      next_attempt_at IS NOT NULL AS retry_due FROM deliveries ORDER BY guid";
+const JOBS: &str = "SELECT job_id, run_id, run_attempt, repo_key, name, status, status_rank, conclusion, \
+     runner_name, html_url, started_at, completed_at, updated_at, steps FROM jobs ORDER BY job_id";
 const HOURS: &str = "SELECT repo_key, workflow_path, hour, branch, runs, successes, duration_sum, durations \
      FROM execution_hours ORDER BY repo_key, workflow_path, hour, branch";
 
@@ -188,12 +222,16 @@ async fn one_statement_batches_match_the_transaction_path() {
             (5, 1, "completed", Some("success")),
             (6, 1, "completed", Some("success")),
             (7, 1, "completed", Some("success")),
+            (8, 1, "in_progress", None),
         ]
     );
-    let jobs = "SELECT job_id, run_id, status, conclusion FROM jobs ORDER BY job_id";
-    let job_rows = rows!(postgres.pool(), (i64, i64, String, Option<String>), jobs);
-    assert_eq!(job_rows, rows!(sqlite.pool(), (i64, i64, String, Option<String>), jobs));
-    assert_eq!(job_rows, [(10, 7, "completed".to_string(), Some("success".to_string()))]);
+    let job_rows = rows!(postgres.pool(), JobRow, JOBS);
+    assert_eq!(job_rows, rows!(sqlite.pool(), JobRow, JOBS));
+    let jobs: Vec<_> = job_rows.iter().map(|j| (j.job_id, j.status.as_str(), j.conclusion.as_deref())).collect();
+    assert_eq!(jobs, [(10, "completed", Some("success")), (11, "in_progress", None), (12, "queued", None)]);
+    let installations: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM installations").fetch_all(postgres.pool()).await.unwrap();
+    assert_eq!(installations, [5]);
     let per_hour: Vec<_> = hours.iter().map(|h| (h.hour, h.runs, h.successes)).collect();
     assert_eq!(per_hour, [(at(0), 6, 4), (at(60), 1, 1)]);
     let changed = |guid: &str| outcomes.iter().filter(|o| o.guid == guid).map(|o| o.changed.len()).sum::<usize>();
@@ -206,12 +244,19 @@ async fn one_statement_batches_match_the_transaction_path() {
         "r5-completed",
         "r6-first",
         "r7-completed",
-        "j10",
+        "j10-completed",
+        "j11-queued",
+        "j11-in-progress",
+        "r8-in-progress",
+        "j12-queued",
+        "i-1",
         "broken",
     ] {
         assert_eq!(changed(guid), 1, "{guid}: {outcomes:?}");
     }
-    for guid in ["r1-requested", "r1-late", "r4-requested", "r6-second", "star"] {
+    for guid in
+        ["r1-requested", "r1-late", "r4-requested", "r6-second", "j10-in-progress", "j10-queued", "j10-late", "star"]
+    {
         assert_eq!(changed(guid), 0, "{guid}: {outcomes:?}");
     }
     let duplicates: Vec<&str> = outcomes.iter().filter(|o| o.duplicate).map(|o| o.guid.as_str()).collect();

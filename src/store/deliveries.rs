@@ -139,6 +139,8 @@ pub(crate) type Settled = (&'static str, Option<String>, Option<DateTime<Utc>>);
 pub(crate) struct StoredBatch {
     pub is_new: Vec<bool>,
     pub moved: std::collections::HashSet<(i64, i64)>,
+    /// The jobs inserted or moved forward.
+    pub moved_jobs: std::collections::HashSet<i64>,
 }
 
 /// The effects a delivery is to apply (none unless its processing is `Apply`).
@@ -159,6 +161,20 @@ pub(crate) fn new_runs<'a>(batch: &'a [IncomingDelivery], is_new: &[bool]) -> Ve
         .flat_map(|(d, _)| effects(d))
         .filter_map(|e| match e {
             Effect::Execution(run) => Some(run),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The jobs of the deliveries a batch stored for the first time, as `new_runs`.
+pub(crate) fn new_jobs<'a>(batch: &'a [IncomingDelivery], is_new: &[bool]) -> Vec<&'a super::JobRecord> {
+    batch
+        .iter()
+        .zip(is_new)
+        .filter(|(_, new)| **new)
+        .flat_map(|(d, _)| effects(d))
+        .filter_map(|e| match e {
+            Effect::Job(job) => Some(job),
             _ => None,
         })
         .collect()
@@ -313,8 +329,8 @@ macro_rules! delivery_sql {
             Ok(query.fetch_all(&mut *conn).await?)
         }
 
-        /// Stores a batch's deliveries in `tx` with multi-row INSERTs and upserts the runs of the
-        /// new ones.
+        /// Stores a batch's deliveries in `tx` with multi-row INSERTs and upserts the runs and
+        /// jobs of the new ones, each merged into its latest record, runs before jobs.
         async fn store_in(
             tx: &mut Conn,
             batch: &[IncomingDelivery],
@@ -325,7 +341,13 @@ macro_rules! delivery_sql {
             let is_new: Vec<bool> = batch.iter().map(|d| inserted.remove(&d.guid)).collect();
             let runs = new_runs(batch, &is_new);
             let moved = super::pipelines::upsert_executions(tx, &runs).await?.into_iter().collect();
-            Ok(StoredBatch { is_new, moved })
+            let mut moved_jobs = std::collections::HashSet::new();
+            for job in $crate::store::pipelines::latest_jobs(&new_jobs(batch, &is_new)) {
+                if super::pipelines::upsert_job(tx, job).await? {
+                    moved_jobs.insert(job.job_id);
+                }
+            }
+            Ok(StoredBatch { is_new, moved, moved_jobs })
         }
 
         /// The transaction of a batch, begun when first needed.
@@ -360,7 +382,7 @@ macro_rules! delivery_sql {
                 let settled: Vec<Settled> = batch.iter().map(|d| settle(&d.processing, 1, now)).collect();
                 // PostgreSQL stores a batch of runs in one statement, committed on its own; any
                 // other batch is stored and applied in a transaction.
-                let (StoredBatch { is_new, moved }, mut tx) = match self.store_at_once(batch, &settled, now).await? {
+                let (StoredBatch { is_new, moved, moved_jobs }, mut tx) = match self.store_at_once(batch, &settled, now).await? {
                     Some(stored) => (stored, None),
                     None => {
                         let mut tx = self.pool.begin().await?;
@@ -368,8 +390,8 @@ macro_rules! delivery_sql {
                         (stored, Some(tx))
                     }
                 };
-                let runs = new_runs(batch, &is_new);
-                let applied = $crate::store::pipelines::applied_records(&runs, &moved);
+                let applied = $crate::store::pipelines::applied_records(&new_runs(batch, &is_new), &moved);
+                let applied_jobs = $crate::store::pipelines::applied_jobs(&new_jobs(batch, &is_new), &moved_jobs);
                 let mut outcomes = Vec::with_capacity(batch.len());
                 for ((d, new), (status, _, _)) in batch.iter().zip(is_new).zip(&settled) {
                     if new {
@@ -378,6 +400,11 @@ macro_rules! delivery_sql {
                             match effect {
                                 Effect::Execution(run) => {
                                     if applied.contains(&$crate::store::pipelines::record_address(run)) {
+                                        changed.push(effect.clone());
+                                    }
+                                }
+                                Effect::Job(job) => {
+                                    if applied_jobs.contains(&$crate::store::pipelines::job_address(job)) {
                                         changed.push(effect.clone());
                                     }
                                 }

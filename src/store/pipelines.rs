@@ -352,10 +352,19 @@ pub(crate) const EXECUTION_CONFLICT: &str = "ON CONFLICT (run_id, run_attempt) D
 /// Inserts a job or moves a stored one forward, as `upsert_executions_sql` does runs.
 /// Binds: job_id, run_id, run_attempt, repo_key, name, status, status_rank, conclusion,
 /// runner_name, html_url, started_at, completed_at, updated_at, steps.
-pub(crate) const UPSERT_JOB_SQL: &str = "INSERT INTO jobs (job_id, run_id, run_attempt, repo_key, name, status, \
-       status_rank, conclusion, runner_name, html_url, started_at, completed_at, updated_at, steps) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-     ON CONFLICT (job_id) DO UPDATE SET \
+pub(crate) static UPSERT_JOB_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO jobs ({JOB_INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         {JOB_CONFLICT}"
+    )
+});
+
+/// The columns an upsert of jobs writes, in the order `UPSERT_JOB_SQL` binds them.
+pub(crate) const JOB_INSERT_COLUMNS: &str = "job_id, run_id, run_attempt, repo_key, name, status, status_rank, \
+     conclusion, runner_name, html_url, started_at, completed_at, updated_at, steps";
+
+/// How an upsert of jobs moves a stored job forward, never back.
+pub(crate) const JOB_CONFLICT: &str = "ON CONFLICT (job_id) DO UPDATE SET \
        name = excluded.name, status = excluded.status, status_rank = excluded.status_rank, \
        conclusion = COALESCE(excluded.conclusion, jobs.conclusion), \
        runner_name = COALESCE(excluded.runner_name, jobs.runner_name), \
@@ -365,6 +374,34 @@ pub(crate) const UPSERT_JOB_SQL: &str = "INSERT INTO jobs (job_id, run_id, run_a
        updated_at = excluded.updated_at, steps = excluded.steps \
      WHERE excluded.status_rank > jobs.status_rank \
         OR (excluded.status_rank = jobs.status_rank AND excluded.updated_at > jobs.updated_at)";
+
+/// The records of each job merged into the most advanced one, as `latest_attempts` does runs,
+/// in job order (the lock order of every writer).
+pub(crate) fn latest_jobs<'a>(records: &[&'a JobRecord]) -> Vec<&'a JobRecord> {
+    let mut latest: std::collections::BTreeMap<i64, &JobRecord> = std::collections::BTreeMap::new();
+    for j in records {
+        let rank = |r: &JobRecord| (crate::domain::run_state::rank(&r.status), r.updated_at);
+        let slot = latest.entry(j.job_id).or_insert(j);
+        if rank(j) > rank(slot) {
+            *slot = j;
+        }
+    }
+    latest.into_values().collect()
+}
+
+/// The job records an upsert of `records` applied, given the jobs it reports as moved (see
+/// `applied_records`; told apart by `job_address`).
+pub(crate) fn applied_jobs(
+    records: &[&JobRecord],
+    moved: &std::collections::HashSet<i64>,
+) -> std::collections::HashSet<usize> {
+    latest_jobs(records).into_iter().filter(|j| moved.contains(&j.job_id)).map(job_address).collect()
+}
+
+/// Identifies one record among `applied_jobs`' (see `record_address`).
+pub(crate) fn job_address(record: &JobRecord) -> usize {
+    record as *const JobRecord as usize
+}
 
 macro_rules! pipeline_sql {
     ($store:ident, $db:ty) => {
@@ -451,7 +488,7 @@ macro_rules! pipeline_sql {
             conn: &mut <$db as sqlx::Database>::Connection,
             j: &JobRecord,
         ) -> StoreResult<bool> {
-            let result = sqlx::query(UPSERT_JOB_SQL)
+            let result = sqlx::query(UPSERT_JOB_SQL.as_str())
                 .bind(j.job_id)
                 .bind(j.run_id)
                 .bind(j.run_attempt)

@@ -1,4 +1,4 @@
-//! PostgreSQL: a batch of deliveries whose effects are only runs, stored and applied by one
+//! PostgreSQL: a batch of deliveries whose effects are only runs and jobs, stored and applied by one
 //! statement in an implicit transaction. One round trip, where BEGIN, the deliveries' insert, the
 //! runs' upsert and COMMIT took four, each waking ccm and a backend in turn on a busy machine.
 //! The batch travels as arrays, so the statement's text is the same for every batch size and is
@@ -12,18 +12,20 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 
 use super::deliveries::{DELIVERY_INSERT_COLUMNS, IncomingDelivery, Settled, StoredBatch, effects};
-use super::pipelines::{EXECUTION_CONFLICT, EXECUTION_INSERT_COLUMNS};
+use super::pipelines::{EXECUTION_CONFLICT, EXECUTION_INSERT_COLUMNS, JOB_CONFLICT, JOB_INSERT_COLUMNS};
 use super::{Effect, StoreResult};
 
-/// Whether `store` can take this batch: every effect in it is a run.
+/// Whether `store` can take this batch: every effect in it is a run or a job.
 pub(crate) fn takes(batch: &[IncomingDelivery]) -> bool {
-    batch.iter().flat_map(effects).all(|e| matches!(e, Effect::Execution(_)))
+    batch.iter().flat_map(effects).all(|e| matches!(e, Effect::Execution(_) | Effect::Job(_)))
 }
 
-/// The deliveries are inserted (a GUID stored before is skipped); the runs of the new ones are
+/// The deliveries are inserted (a GUID stored before is skipped). The runs of the new ones are
 /// merged per attempt into the most advanced record, as `pipelines::latest_attempts` does in
 /// Rust (state rank, then `updated_at`, then the first in the batch), and upserted in the lock
-/// order of every writer: by hour, then run.
+/// order of every writer: by hour, then run. Their jobs likewise, per job (`latest_jobs`), in
+/// job order. Each row returned is a new delivery (kind 0, its GUID), a run attempt that moved
+/// (1, run and attempt) or a job that moved (2, job).
 static SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH d AS ( \
@@ -54,14 +56,29 @@ static SQL: LazyLock<String> = LazyLock::new(|| {
              conclusion, branch, head_sha, event, run_number, actor, html_url, created_at, started_at, updated_at, \
              completed_at, duration_seconds, $15 FROM latest \
            ORDER BY date_trunc('hour', started_at, 'UTC'), run_id, run_attempt \
-           {EXECUTION_CONFLICT} RETURNING run_id, run_attempt) \
-         SELECT guid, NULL::int8 AS run_id, NULL::int8 AS run_attempt FROM ins \
-         UNION ALL SELECT NULL, run_id, run_attempt FROM up"
+           {EXECUTION_CONFLICT} RETURNING run_id, run_attempt), \
+         j AS ( \
+           SELECT * FROM unnest($38::text[], $39::int8[], $40::int8[], $41::int8[], $42::int8[], $43::text[], \
+             $44::text[], $45::text[], $46::int8[], $47::text[], $48::text[], $49::text[], $50::timestamptz[], \
+             $51::timestamptz[], $52::timestamptz[], $53::jsonb[]) \
+           AS j(guid, ord, job_id, run_id, run_attempt, repo_key, name, status, status_rank, conclusion, runner_name, \
+             html_url, started_at, completed_at, updated_at, steps)), \
+         latest_jobs AS ( \
+           SELECT DISTINCT ON (job_id) * FROM j WHERE guid IN (SELECT guid FROM ins) \
+           ORDER BY job_id, status_rank DESC, updated_at DESC, ord), \
+         upj AS ( \
+           INSERT INTO jobs ({JOB_INSERT_COLUMNS}) \
+           SELECT job_id, run_id, run_attempt, repo_key, name, status, status_rank, conclusion, runner_name, \
+             html_url, started_at, completed_at, updated_at, steps FROM latest_jobs ORDER BY job_id \
+           {JOB_CONFLICT} RETURNING job_id) \
+         SELECT 0 AS kind, guid, NULL::int8 AS a, NULL::int8 AS b FROM ins \
+         UNION ALL SELECT 1, NULL, run_id, run_attempt FROM up \
+         UNION ALL SELECT 2, NULL, job_id, NULL FROM upj"
     )
 });
 
 /// Stores a batch that `takes` accepts, settled as `settled` says (one per delivery), and
-/// applies the runs of its new deliveries. Committed when it returns.
+/// applies the runs and jobs of its new deliveries. Committed when it returns.
 pub(crate) async fn store(
     pool: &PgPool,
     batch: &[IncomingDelivery],
@@ -70,7 +87,8 @@ pub(crate) async fn store(
 ) -> StoreResult<StoredBatch> {
     let deliveries = DeliveryColumns::of(batch, settled);
     let runs = RunColumns::of(batch);
-    let query = sqlx::query_as::<_, (Option<String>, Option<i64>, Option<i64>)>(SQL.as_str())
+    let jobs = JobColumns::of(batch);
+    let query = sqlx::query_as::<_, (i32, Option<String>, Option<i64>, Option<i64>)>(SQL.as_str())
         .bind(deliveries.guid)
         .bind(deliveries.event)
         .bind(deliveries.action)
@@ -107,22 +125,40 @@ pub(crate) async fn store(
         .bind(runs.started_at)
         .bind(runs.updated_at)
         .bind(runs.completed_at)
-        .bind(runs.duration_seconds);
-    let mut inserted = HashSet::new();
-    let mut moved = HashSet::new();
+        .bind(runs.duration_seconds)
+        .bind(jobs.guid)
+        .bind(jobs.ord)
+        .bind(jobs.job_id)
+        .bind(jobs.run_id)
+        .bind(jobs.run_attempt)
+        .bind(jobs.repo_key)
+        .bind(jobs.name)
+        .bind(jobs.status)
+        .bind(jobs.status_rank)
+        .bind(jobs.conclusion)
+        .bind(jobs.runner_name)
+        .bind(jobs.html_url)
+        .bind(jobs.started_at)
+        .bind(jobs.completed_at)
+        .bind(jobs.updated_at)
+        .bind(jobs.steps);
+    let (mut inserted, mut moved, mut moved_jobs) = (HashSet::new(), HashSet::new(), HashSet::new());
     for row in query.fetch_all(pool).await? {
         match row {
-            (Some(guid), _, _) => {
+            (0, Some(guid), _, _) => {
                 inserted.insert(guid);
             }
-            (None, Some(run_id), Some(run_attempt)) => {
+            (1, _, Some(run_id), Some(run_attempt)) => {
                 moved.insert((run_id, run_attempt));
+            }
+            (2, _, Some(job_id), _) => {
+                moved_jobs.insert(job_id);
             }
             _ => {}
         }
     }
     let is_new = batch.iter().map(|d| inserted.remove(&d.guid)).collect();
-    Ok(StoredBatch { is_new, moved })
+    Ok(StoredBatch { is_new, moved, moved_jobs })
 }
 
 /// The batch's deliveries, column by column.
@@ -168,7 +204,7 @@ impl<'a> DeliveryColumns<'a> {
 }
 
 /// The runs of the batch's deliveries, column by column, each with its delivery's GUID and its
-/// position. A GUID's second copy in one batch is a duplicate and brings no runs.
+/// position.
 #[derive(Default)]
 struct RunColumns<'a> {
     guid: Vec<&'a str>,
@@ -195,15 +231,22 @@ struct RunColumns<'a> {
     duration_seconds: Vec<Option<i64>>,
 }
 
+/// The effects of each GUID's first copy in a batch, with the GUID (a second copy is a
+/// duplicate and brings nothing).
+fn first_copies(batch: &[IncomingDelivery]) -> impl Iterator<Item = (&str, &Effect)> {
+    let mut seen = HashSet::new();
+    batch
+        .iter()
+        .filter(move |d| seen.insert(d.guid.as_str()))
+        .flat_map(|d| effects(d).iter().map(|e| (d.guid.as_str(), e)))
+}
+
 impl<'a> RunColumns<'a> {
     fn of(batch: &'a [IncomingDelivery]) -> Self {
         let mut c = Self::default();
-        let mut seen = HashSet::new();
-        let runs = batch.iter().filter(|d| seen.insert(d.guid.as_str())).flat_map(|d| {
-            effects(d).iter().filter_map(move |e| match e {
-                Effect::Execution(run) => Some((d.guid.as_str(), run)),
-                _ => None,
-            })
+        let runs = first_copies(batch).filter_map(|(guid, e)| match e {
+            Effect::Execution(run) => Some((guid, run)),
+            _ => None,
         });
         for (ord, (guid, e)) in runs.enumerate() {
             c.guid.push(guid);
@@ -228,6 +271,56 @@ impl<'a> RunColumns<'a> {
             c.updated_at.push(e.updated_at);
             c.completed_at.push(e.completed_at);
             c.duration_seconds.push(e.duration_seconds());
+        }
+        c
+    }
+}
+
+/// The jobs of the batch's deliveries, column by column, as `RunColumns`.
+#[derive(Default)]
+struct JobColumns<'a> {
+    guid: Vec<&'a str>,
+    ord: Vec<i64>,
+    job_id: Vec<i64>,
+    run_id: Vec<i64>,
+    run_attempt: Vec<i64>,
+    repo_key: Vec<String>,
+    name: Vec<&'a str>,
+    status: Vec<&'a str>,
+    status_rank: Vec<i64>,
+    conclusion: Vec<Option<&'a str>>,
+    runner_name: Vec<Option<&'a str>>,
+    html_url: Vec<Option<&'a str>>,
+    started_at: Vec<Option<DateTime<Utc>>>,
+    completed_at: Vec<Option<DateTime<Utc>>>,
+    updated_at: Vec<DateTime<Utc>>,
+    steps: Vec<Json<&'a serde_json::Value>>,
+}
+
+impl<'a> JobColumns<'a> {
+    fn of(batch: &'a [IncomingDelivery]) -> Self {
+        let mut c = Self::default();
+        let jobs = first_copies(batch).filter_map(|(guid, e)| match e {
+            Effect::Job(job) => Some((guid, job)),
+            _ => None,
+        });
+        for (ord, (guid, j)) in jobs.enumerate() {
+            c.guid.push(guid);
+            c.ord.push(ord as i64);
+            c.job_id.push(j.job_id);
+            c.run_id.push(j.run_id);
+            c.run_attempt.push(j.run_attempt);
+            c.repo_key.push(j.repository.to_lowercase());
+            c.name.push(&j.name);
+            c.status.push(&j.status);
+            c.status_rank.push(crate::domain::run_state::rank(&j.status));
+            c.conclusion.push(j.conclusion.as_deref());
+            c.runner_name.push(j.runner_name.as_deref());
+            c.html_url.push(j.html_url.as_deref());
+            c.started_at.push(j.started_at);
+            c.completed_at.push(j.completed_at);
+            c.updated_at.push(j.updated_at);
+            c.steps.push(Json(&j.steps));
         }
         c
     }

@@ -29,10 +29,11 @@ use tokio::sync::oneshot;
 use super::chunks::power_of_two_chunks;
 use super::deliveries::{
     DELIVERY_STATE_SQL, DeliveryOutcome, INSERT_COLUMNS, IncomingDelivery, Processing, RECORD_OUTCOME_SQL, effects,
-    insert_deliveries_sql, new_runs, settle,
+    insert_deliveries_sql, new_jobs, new_runs, settle,
 };
 use super::pipelines::{
-    UPSERT_EXECUTION_COLUMNS, UPSERT_JOB_SQL, applied_records, latest_attempts, record_address, upsert_executions_sql,
+    UPSERT_EXECUTION_COLUMNS, UPSERT_JOB_SQL, applied_jobs, applied_records, job_address, latest_attempts, latest_jobs,
+    record_address, upsert_executions_sql,
 };
 use super::sqlite_reads::{positional, timestamp};
 use super::{Effect, ExecutionRecord, JobRecord, StoreError, StoreResult};
@@ -187,6 +188,14 @@ impl Writer {
         let is_new: Vec<bool> = batch.iter().map(|d| inserted.remove(&d.guid)).collect();
         let runs = new_runs(batch, &is_new);
         let applied = applied_records(&runs, &upsert_executions(&tx, texts, &runs, now)?);
+        let jobs = new_jobs(batch, &is_new);
+        let mut moved_jobs = HashSet::new();
+        for job in latest_jobs(&jobs) {
+            if upsert_job(&tx, texts, job)? {
+                moved_jobs.insert(job.job_id);
+            }
+        }
+        let applied_jobs = applied_jobs(&jobs, &moved_jobs);
         let mut outcomes = Vec::with_capacity(batch.len());
         for ((d, new), (status, _, _)) in batch.iter().zip(is_new).zip(&settled) {
             if !new {
@@ -209,7 +218,7 @@ impl Writer {
             for effect in effects(d) {
                 let did_change = match effect {
                     Effect::Execution(run) => applied.contains(&record_address(run)),
-                    Effect::Job(job) => upsert_job(&tx, texts, job)?,
+                    Effect::Job(job) => applied_jobs.contains(&job_address(job)),
                     _ => unreachable!("SqliteWriter::takes admits runs and jobs only"),
                 };
                 if did_change {
@@ -299,7 +308,7 @@ fn upsert_executions(
 
 /// Applies a job's record; returns whether it changed the stored job.
 fn upsert_job(tx: &Connection, texts: &mut Texts, j: &JobRecord) -> StoreResult<bool> {
-    let sql = texts.get("upsert job", 1, || UPSERT_JOB_SQL.into());
+    let sql = texts.get("upsert job", 1, || UPSERT_JOB_SQL.to_string());
     let steps = serde_json::to_string(&j.steps).map_err(|err| rusqlite::Error::ToSqlConversionFailure(err.into()))?;
     let changed = tx.prepare_cached(sql)?.execute(params_from_iter([
         j.job_id.into(),
