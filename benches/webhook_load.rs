@@ -7,7 +7,9 @@
 //!   scripts/with-postgres cargo bench --bench webhook_load -- --backend postgres
 //!
 //! Options: --deliveries N (30000) --concurrency C (64) --repos R (50) --probes P (300)
-//! --server PATH (another `ccm` binary, e.g. one built with debug info for perf)
+//! --jobs J (0: each run also sends its J jobs' `workflow_job` deliveries, queued, in_progress
+//! and completed, in GitHub's order) --server PATH (another `ccm` binary, e.g. one built with
+//! debug info for perf)
 //!
 //! The senders write requests built before the clock starts over keep-alive connections and
 //! read just the status line and the length of each answer, as `wrk` does: the load generator
@@ -36,13 +38,22 @@ struct Options {
     concurrency: usize,
     repos: usize,
     probes: usize,
+    /// Jobs per run, each delivered three times among its run's deliveries.
+    jobs: usize,
     /// The `ccm` binary to serve with (default: the one cargo built with this benchmark).
     server: Option<String>,
 }
 
 fn options() -> Options {
-    let mut o =
-        Options { backend: "sqlite".into(), deliveries: 30_000, concurrency: 64, repos: 50, probes: 300, server: None };
+    let mut o = Options {
+        backend: "sqlite".into(),
+        deliveries: 30_000,
+        concurrency: 64,
+        repos: 50,
+        probes: 300,
+        jobs: 0,
+        server: None,
+    };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -53,6 +64,7 @@ fn options() -> Options {
             "--concurrency" => o.concurrency = value.parse().expect("--concurrency N"),
             "--repos" => o.repos = value.parse().expect("--repos N"),
             "--probes" => o.probes = value.parse().expect("--probes N"),
+            "--jobs" => o.jobs = value.parse().expect("--jobs N"),
             "--server" => o.server = Some(value),
             _ => {
                 i += 1;
@@ -88,6 +100,37 @@ fn body(run_id: i64, repo: &str, status: &str, conclusion: Option<&str>, started
             "head_commit": {"id": format!("{run_id:040x}"), "message": "Update the thing", "author": {"name": "Octo Cat", "email": "octo@example.com"}}
         },
         "repository": repository,
+        "organization": {"login": "octo-org", "id": 1},
+        "sender": {"login": "octocat", "id": 1},
+        "installation": {"id": 77}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A `workflow_job` delivery shaped like GitHub's (its repository as large as `body`'s).
+fn job_body(job_id: i64, run_id: i64, repo: &str, status: &str, started: &str, done: &str) -> Vec<u8> {
+    let mut repository = serde_json::Map::new();
+    repository.insert("full_name".into(), json!(repo));
+    repository.insert("id".into(), json!(123456));
+    for i in 0..45 {
+        repository.insert(
+            format!("field_{i}_url"),
+            json!(format!("https://api.github.com/repos/{repo}/things/{i}{{/number}}")),
+        );
+    }
+    let step = |n: i64, name: &str| json!({"name": name, "status": status, "conclusion": null, "number": n});
+    json!({
+        "action": status,
+        "workflow_job": {
+            "id": job_id, "run_id": run_id, "run_attempt": 1, "name": format!("build-{}", job_id % 100),
+            "status": status, "conclusion": if status == "completed" { Some("success") } else { None },
+            "runner_name": (status != "queued").then_some("runner-1"), "html_url": format!("https://github.com/{repo}/actions/runs/{run_id}/job/{job_id}"),
+            "created_at": started, "started_at": (status != "queued").then_some(started),
+            "completed_at": (status == "completed").then_some(done), "head_branch": "main",
+            "steps": [step(1, "Set up job"), step(2, "Checkout"), step(3, "Build"), step(4, "Test")]
+        },
+        "repository": Value::Object(repository),
         "organization": {"login": "octo-org", "id": 1},
         "sender": {"login": "octocat", "id": 1},
         "installation": {"id": 77}
@@ -165,6 +208,7 @@ async fn start_server(backend: &str, bin: Option<&str>) -> Server {
 }
 
 struct Delivery {
+    event: &'static str,
     guid: String,
     body: Vec<u8>,
     signature: String,
@@ -175,8 +219,9 @@ impl Delivery {
     fn request(&self, host: &str) -> Vec<u8> {
         let mut request = format!(
             "POST /webhooks/github HTTP/1.1\r\nHost: {host}\r\nUser-Agent: GitHub-Hookshot/bench\r\n\
-             Content-Type: application/json\r\nX-GitHub-Event: workflow_run\r\nX-GitHub-Delivery: {}\r\n\
+             Content-Type: application/json\r\nX-GitHub-Event: {}\r\nX-GitHub-Delivery: {}\r\n\
              X-Hub-Signature-256: {}\r\nContent-Length: {}\r\n\r\n",
+            self.event,
             self.guid,
             self.signature,
             self.body.len()
@@ -236,7 +281,7 @@ async fn send_all(addr: String, requests: Arc<Vec<Vec<u8>>>, next: Arc<AtomicUsi
 async fn post(client: &reqwest::Client, base: &str, d: &Delivery) -> bool {
     client
         .post(format!("{base}/webhooks/github"))
-        .header("X-GitHub-Event", "workflow_run")
+        .header("X-GitHub-Event", d.event)
         .header("X-GitHub-Delivery", &d.guid)
         .header("X-Hub-Signature-256", &d.signature)
         .header("Content-Type", "application/json")
@@ -264,26 +309,41 @@ async fn main() {
         assert_eq!(r.status(), 201);
     }
 
-    // Each run is delivered three times (requested, in_progress, completed), like GitHub does.
+    // Each run is delivered three times (requested, in_progress, completed), like GitHub does,
+    // with its jobs' deliveries (queued, in_progress, completed) in between with --jobs.
     let now = chrono::Utc::now();
     let started = (now - chrono::Duration::minutes(30)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let done = (now - chrono::Duration::minutes(27)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let per_run = 3 + 3 * o.jobs;
     let deliveries: Arc<Vec<Delivery>> = Arc::new(
         (0..o.deliveries)
             .map(|i| {
-                let run = (i / 3) as i64 + 1;
+                let run = (i / per_run) as i64 + 1;
                 let repo = &repos[(run as usize) % repos.len()];
-                let (status, conclusion, updated) = match i % 3 {
-                    0 => ("requested", None, &started),
-                    1 => ("in_progress", None, &started),
-                    _ => ("completed", Some(if run % 10 == 0 { "failure" } else { "success" }), &done),
+                let step = i % per_run;
+                let (event, body) = if step == 0 || step == o.jobs + 1 || step == per_run - 1 {
+                    let (status, conclusion, updated) = match step {
+                        0 => ("requested", None, &started),
+                        s if s == per_run - 1 => {
+                            ("completed", Some(if run % 10 == 0 { "failure" } else { "success" }), &done)
+                        }
+                        _ => ("in_progress", None, &started),
+                    };
+                    ("workflow_run", body(run, repo, status, conclusion, &started, updated))
+                } else {
+                    // Steps 1..=J queue the jobs, J+2..=2J+1 start them, 2J+2..=3J+1 complete them.
+                    let (status, k) = match step {
+                        s if s <= o.jobs => ("queued", s - 1),
+                        s if s <= 2 * o.jobs + 1 => ("in_progress", s - o.jobs - 2),
+                        s => ("completed", s - 2 * o.jobs - 2),
+                    };
+                    ("workflow_job", job_body(run * 100 + k as i64, run, repo, status, &started, &done))
                 };
-                let body = body(run, repo, status, conclusion, &started, updated);
-                Delivery { guid: format!("bench-{i}"), signature: sign(&body), body }
+                Delivery { event, guid: format!("bench-{i}"), signature: sign(&body), body }
             })
             .collect(),
     );
-    let body_size = deliveries[0].body.len();
+    let body_size = deliveries.iter().map(|d| d.body.len()).sum::<usize>() / deliveries.len().max(1);
 
     // Peak RSS, sampled throughout.
     let peak = Arc::new(AtomicUsize::new(0));
@@ -343,8 +403,8 @@ async fn main() {
 
     latencies.sort_by(f64::total_cmp);
     println!(
-        "backend: {}  deliveries: {}  concurrency: {}  body: {} bytes",
-        o.backend, o.deliveries, o.concurrency, body_size
+        "backend: {}  deliveries: {}  concurrency: {}  jobs per run: {}  body: {} bytes on average",
+        o.backend, o.deliveries, o.concurrency, o.jobs, body_size
     );
     println!("| backend | deliveries/s | p50 ms | p99 ms | max ms | peak RSS MB | stats visible p99 ms | SSE p99 ms |");
     println!(
@@ -419,7 +479,7 @@ async fn probe(client: &reqwest::Client, base: &str, n: usize) -> (Vec<f64>, Vec
         let run_id = 10_000_000 + k as i64;
         let at = (base_time + chrono::Duration::seconds(k as i64)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let body = body(run_id, "bench-org/probe", "completed", Some("success"), &at, &at);
-        let d = Delivery { guid: format!("probe-{k}"), signature: sign(&body), body };
+        let d = Delivery { event: "workflow_run", guid: format!("probe-{k}"), signature: sign(&body), body };
         let t = Instant::now();
         assert!(post(client, base, &d).await, "probe refused");
         let stats: Value = client

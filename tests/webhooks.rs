@@ -425,6 +425,7 @@ async fn sse_streams_changes_and_resumes(backend: Backend) {
     assert_eq!(stats["pipeline_id"], id.as_str());
     assert_eq!(stats["metrics_24h"]["run_count"], 1);
     assert_eq!(stats["last_run"]["status"], "success");
+
     drop(res);
 
     // Missed while disconnected: replayed from Last-Event-ID.
@@ -447,6 +448,22 @@ async fn sse_streams_changes_and_resumes(backend: Backend) {
     let events = read_events(&mut all, |kind, v| kind == "delivery" && v["guid"] == "sse-3").await;
     assert_eq!(events.last().unwrap().2["status"], "ignored");
     assert_eq!(app.get("/api/pipelines/pipe_000000000000/events").await.status, 404);
+
+    // A job's change goes to its run's pipeline: for a run just delivered, and for one the
+    // publisher has not seen (stored another way), looked up in the store.
+    let mut jobs = app.client.get(&url).header("CCM-Token", TOKEN).send().await.unwrap();
+    let now = ccm::domain::clock::now();
+    app.deliver("workflow_job", "sse-job-1", &workflow_job(401, 40, REPO, "build", "in_progress", None, now)).await;
+    let events = read_events(&mut jobs, |kind, _| kind == "job").await;
+    let (_, _, job) = events.last().unwrap();
+    assert_eq!(job["pipeline_id"], id.as_str());
+    assert_eq!((job["job"]["job_id"].as_i64(), job["job"]["status"].as_str()), (Some(401), Some("in_progress")));
+    app.store().upsert_execution(&run(42, REPO, "main", now, Duration::minutes(1), None, 0)).await.unwrap();
+    app.deliver("workflow_job", "sse-job-2", &workflow_job(402, 42, REPO, "test", "queued", None, now)).await;
+    let events = read_events(&mut jobs, |kind, _| kind == "job").await;
+    let (_, _, job) = events.last().unwrap();
+    assert_eq!(job["pipeline_id"], id.as_str());
+    assert_eq!((job["job"]["job_id"].as_i64(), job["job"]["run_id"].as_i64()), (Some(402), Some(42)));
 }
 
 /// Every example payload GitHub publishes for the events we handle (and some we do not) is

@@ -88,8 +88,42 @@ impl PipelineCache {
     }
 }
 
+/// Where each run attempt belongs (repository, workflow, branch), learned from the runs this
+/// replica published and remembered so that a job's change costs no lookup of its run: a run's
+/// jobs change three times each, just after the run itself.
+#[derive(Default)]
+struct RunScopes(std::collections::HashMap<(i64, i64), (String, String, Option<String>)>);
+
+impl RunScopes {
+    const MAX: usize = 10_000;
+
+    fn learn(&mut self, run_id: i64, attempt: i64, repository: &str, workflow_path: &str, branch: Option<&str>) {
+        if self.0.len() >= Self::MAX && !self.0.contains_key(&(run_id, attempt)) {
+            self.0.clear();
+        }
+        self.0.insert((run_id, attempt), (repository.into(), workflow_path.into(), branch.map(String::from)));
+    }
+
+    /// The run's scope, read from the store when not known yet (None when the run is not stored:
+    /// its job arrived first).
+    async fn get(
+        &mut self,
+        store: &dyn Store,
+        run_id: i64,
+        attempt: i64,
+    ) -> anyhow::Result<Option<(String, String, Option<String>)>> {
+        if let Some(scope) = self.0.get(&(run_id, attempt)) {
+            return Ok(Some(scope.clone()));
+        }
+        let Some(run) = store.get_execution(run_id, attempt).await? else { return Ok(None) };
+        self.learn(run_id, attempt, &run.repository, &run.workflow_path, run.branch.as_deref());
+        Ok(Some((run.repository, run.workflow_path, run.branch)))
+    }
+}
+
 async fn publish(mut receiver: mpsc::Receiver<Batch>, store: Arc<dyn Store>, live: Arc<Live>, origin: String) {
     let mut cache = PipelineCache::default();
+    let mut runs = RunScopes::default();
     let mut schedule = StatsSchedule::default();
     loop {
         let wake = schedule.next_due();
@@ -101,7 +135,7 @@ async fn publish(mut receiver: mpsc::Receiver<Batch>, store: Arc<dyn Store>, liv
                 while let Ok(more) = receiver.try_recv() {
                     batches.push(more);
                 }
-                handle(batches, &store, &live, &origin, &mut cache, &mut schedule).await;
+                handle(batches, &store, &live, &origin, &mut cache, &mut runs, &mut schedule).await;
             }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake.unwrap_or_else(Instant::now))), if wake.is_some() => {}
         }
@@ -119,6 +153,7 @@ async fn handle(
     live: &Live,
     origin: &str,
     cache: &mut PipelineCache,
+    runs: &mut RunScopes,
     schedule: &mut StatsSchedule,
 ) {
     let (mut local, mut touches) = (Vec::new(), Vec::new());
@@ -126,7 +161,7 @@ async fn handle(
     for batch in batches {
         let result = match batch {
             Batch::Local(outcomes) => {
-                local_touches(&outcomes, store_ref, live, &mut touches).await.map(|_| local.extend(outcomes))
+                local_touches(&outcomes, store_ref, live, runs, &mut touches).await.map(|_| local.extend(outcomes))
             }
             Batch::Remote(announcement) => remote_touches(&announcement, store_ref, live, &mut touches).await,
         };
@@ -213,6 +248,7 @@ async fn local_touches(
     outcomes: &[DeliveryOutcome],
     store: &dyn Store,
     live: &Live,
+    runs: &mut RunScopes,
     touches: &mut Vec<Touch>,
 ) -> anyhow::Result<()> {
     for outcome in outcomes {
@@ -223,22 +259,19 @@ async fn local_touches(
         );
         for effect in &outcome.changed {
             match effect {
-                Effect::Execution(e) => touches.push(Touch {
-                    kind: "execution",
-                    repository: e.repository.clone(),
-                    workflow_path: e.workflow_path.clone(),
-                    branch: e.branch.clone(),
-                    data: json!(e),
-                }),
+                Effect::Execution(e) => {
+                    runs.learn(e.run_id, e.run_attempt, &e.repository, &e.workflow_path, e.branch.as_deref());
+                    touches.push(Touch {
+                        kind: "execution",
+                        repository: e.repository.clone(),
+                        workflow_path: e.workflow_path.clone(),
+                        branch: e.branch.clone(),
+                        data: json!(e),
+                    })
+                }
                 Effect::Job(j) => {
-                    if let Some(run) = store.get_execution(j.run_id, j.run_attempt).await? {
-                        touches.push(Touch {
-                            kind: "job",
-                            repository: run.repository,
-                            workflow_path: run.workflow_path,
-                            branch: run.branch,
-                            data: json!(j),
-                        });
+                    if let Some((repository, workflow_path, branch)) = runs.get(store, j.run_id, j.run_attempt).await? {
+                        touches.push(Touch { kind: "job", repository, workflow_path, branch, data: json!(j) });
                     }
                 }
                 Effect::Installation(_) | Effect::Issue(_) | Effect::PullRequest(_) | Effect::Push(_) => {}
