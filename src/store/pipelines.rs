@@ -252,12 +252,72 @@ pub(crate) fn pipeline_with_stats_sql(scope: &ExecutionScope) -> String {
 /// A page of pipelines and the number the filters match, in one statement (one round trip): the
 /// count on every row, and one row of NULLs beside it when the page is empty. Binds as
 /// `pipeline_page_sql`, whose filter parameters the count shares.
+///
+/// With an offset, the page is found from whichever end of the index is nearer: past the middle
+/// the walk goes oldest first, `total - offset - limit` entries instead of `offset` (see
+/// `from_oldest`), so no page costs more than half the index. Only one branch runs: the others'
+/// conditions hold no column, and both databases test them once, before any scan. The outer
+/// `LIMIT` tells the planner the page is small, so its rows are fetched by id.
 pub(crate) fn pipeline_listing_sql(filter: &PipelineFilter) -> String {
+    if filter.after.is_some() {
+        return format!(
+            "SELECT ({}) AS total, p.* FROM (SELECT 1 AS one) o LEFT JOIN ({}) p ON 1 = 1 \
+             ORDER BY p.created_at DESC, p.id DESC",
+            pipeline_count_sql(filter),
+            pipeline_page_sql(filter)
+        );
+    }
+    let n = 1 + usize::from(filter.status.is_some()) + usize::from(filter.repository.is_some());
+    let limit = filter.limit;
+    let filters = pipeline_filter_clause(filter);
+    let and = |condition: String| match filters.is_empty() {
+        true => format!("WHERE {condition}"),
+        false => format!("{filters} AND {condition}"),
+    };
+    let offset = format!("CAST(${n} AS BIGINT)");
+    let total = "(SELECT total FROM c)";
+    let newest_first = and(format!("{offset} * 2 + {limit} <= {total}"));
+    // Oldest first, the page is the newest `limit` of the `total - offset` oldest entries: skip
+    // the others. When fewer than `limit` remain, it is all of them, numbered to stop in time.
+    let oldest_first = and(format!("{offset} * 2 + {limit} > {total} AND {total} - {offset} >= {limit}"));
+    let last = and(format!("{offset} * 2 + {limit} > {total} AND {total} - {offset} < {limit}"));
+    // Evaluated whichever branch runs, so never negative.
+    let skip = format!("CASE WHEN {total} - {offset} > {limit} THEN {total} - {offset} - {limit} ELSE 0 END");
     format!(
-        "SELECT ({}) AS total, p.* FROM (SELECT 1 AS one) o LEFT JOIN ({}) p ON 1 = 1 \
-         ORDER BY p.created_at DESC, p.id DESC",
-        pipeline_count_sql(filter),
-        pipeline_page_sql(filter)
+        "WITH c AS (SELECT ({count}) AS total) \
+         SELECT c.total, p.* FROM c LEFT JOIN (\
+           SELECT r.* FROM (SELECT id FROM (\
+             SELECT id FROM (SELECT id FROM pipelines {newest_first} \
+               ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}) f \
+             UNION ALL \
+             SELECT id FROM (SELECT id FROM pipelines {oldest_first} \
+               ORDER BY created_at, id LIMIT {limit} OFFSET {skip}) b \
+             UNION ALL \
+             SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY created_at, id) AS position \
+               FROM pipelines {last} ORDER BY created_at, id LIMIT {limit}) l \
+             WHERE position <= {total} - {offset}\
+           ) u LIMIT {limit}) k JOIN pipelines r ON r.id = k.id\
+         ) p ON 1 = 1 ORDER BY p.created_at DESC, p.id DESC",
+        count = pipeline_count_sql(filter),
+    )
+}
+
+/// Whether the page at `offset` is nearer the oldest end of a listing of `total` pipelines (see
+/// `pipeline_listing_sql`, whose choice this is).
+pub(crate) fn from_oldest(offset: i64, limit: i64, total: i64) -> bool {
+    offset * 2 + limit > total
+}
+
+/// `pipeline_page_sql` walked oldest first: binds the filters' parameters, then how many of the
+/// oldest entries to take and how many to skip before them; the page comes back newest first.
+pub(crate) fn pipeline_page_from_oldest_sql(filter: &PipelineFilter) -> String {
+    let n = 1 + usize::from(filter.status.is_some()) + usize::from(filter.repository.is_some());
+    format!(
+        "SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id IN \
+           (SELECT id FROM pipelines {} ORDER BY created_at, id LIMIT ${n} OFFSET ${}) \
+         ORDER BY created_at DESC, id DESC",
+        pipeline_filter_clause(filter),
+        n + 1
     )
 }
 

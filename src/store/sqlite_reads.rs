@@ -19,7 +19,8 @@ use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
 use sqlx::types::Json;
 
 use super::pipelines::{
-    PIPELINE_COLUMNS, StatsBounds, pipeline_count_sql, pipeline_for_stats_sql, pipeline_page_sql, stats_sql,
+    PIPELINE_COLUMNS, StatsBounds, from_oldest, pipeline_count_sql, pipeline_for_stats_sql,
+    pipeline_page_from_oldest_sql, pipeline_page_sql, stats_sql,
 };
 use super::{Execution, ExecutionScope, Page, Pipeline, PipelineFilter, StatsSnapshot, StoreError, StoreResult};
 
@@ -116,6 +117,7 @@ impl SqliteReader {
         let shape = format!("{:?}/{:?}/{}/{}", f.status.is_some(), f.repository.is_some(), f.after.is_some(), f.limit);
         let count_sql = self.text(format!("count {shape}"), || pipeline_count_sql(f));
         let page_sql = self.text(format!("page {shape}"), || pipeline_page_sql(f));
+        let from_oldest_sql = self.text(format!("page from oldest {shape}"), || pipeline_page_from_oldest_sql(f));
         let filters: Vec<SqlValue> = [f.status.clone(), f.repository.as_ref().map(|r| r.to_lowercase())]
             .into_iter()
             .flatten()
@@ -130,7 +132,21 @@ impl SqliteReader {
             }
         }
         self.with(|conn| {
-            let total = conn.prepare_cached(&count_sql)?.query_row(params_from_iter(&filters), |row| row.get(0))?;
+            let total: i64 =
+                conn.prepare_cached(&count_sql)?.query_row(params_from_iter(&filters), |row| row.get(0))?;
+            // Past the middle, the page is found oldest first (see `pipeline_listing_sql`).
+            if f.after.is_none() && from_oldest(f.offset, f.limit, total) {
+                let left = total - f.offset;
+                if left <= 0 {
+                    return Ok(Page { items: Vec::new(), total });
+                }
+                let mut params = filters.clone();
+                params.push(SqlValue::Integer(left.min(f.limit)));
+                params.push(SqlValue::Integer((left - f.limit).max(0)));
+                let mut statement = conn.prepare_cached(&from_oldest_sql)?;
+                let items = statement.query_map(params_from_iter(&params), pipeline)?.collect::<Result<_, _>>()?;
+                return Ok(Page { items, total });
+            }
             let mut statement = conn.prepare_cached(&page_sql)?;
             let items = statement.query_map(params_from_iter(&page_params), pipeline)?.collect::<Result<_, _>>()?;
             Ok(Page { items, total })
