@@ -21,6 +21,7 @@ const REPO: &str = "octo/app";
 
 on_both_databases!(
     provision_verifies_and_backfills,
+    import_backfills_the_active_pipelines_it_creates,
     provision_asks_github_for_the_installation,
     provision_refuses_uninstalled_repositories_and_missing_workflows,
     without_an_app_ccm_runs_and_says_so,
@@ -116,6 +117,47 @@ async fn provision_verifies_and_backfills(backend: Backend) {
     let listing = gh.requests_to("GET", "/repos/octo/app/actions/workflows/deploy.yml/runs").await;
     let created = listing[0].url.query_pairs().find(|(k, _)| k == "created").unwrap().1.to_string();
     assert!(created.starts_with(">="), "{created}");
+}
+
+async fn import_backfills_the_active_pipelines_it_creates(backend: Backend) {
+    let gh = FakeGithub::start().await;
+    let app = TestApp::start_with_github(backend, &gh.url()).await;
+    installed(&app).await;
+    let now = Utc::now();
+    let runs = vec![
+        rest_run(21, REPO, "completed", Some("success"), now - chrono::Duration::hours(2)),
+        rest_run(22, REPO, "in_progress", None, now - chrono::Duration::minutes(3)),
+    ];
+    runs_listing(&gh, REPO, runs, Duration::ZERO).await;
+    let entry = |id: &str, repo: &str, status: &str| {
+        json!({"pipeline_id": id, "repository": repo, "workflow_file": WF, "status": status,
+               "created_at": "2026-01-05T10:30:00Z", "config": {}})
+    };
+    let registry =
+        json!([entry("pipe_0000000000a1", REPO, "active"), entry("pipe_0000000000b2", "octo/retired", "inactive"),]);
+    let reply = app.post("/api/pipelines/import", registry.clone()).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let results = reply.body["results"].as_array().unwrap();
+    assert_eq!(results[0]["result"], "created");
+    assert_eq!(results[0]["backfill"]["status"], "running", "{}", reply.body);
+    // A torn-down pipeline's history is not fetched.
+    assert_eq!(results[1]["result"], "created");
+    assert_eq!(results[1].get("backfill"), None, "{}", reply.body);
+
+    let job = app.wait_job(results[0]["backfill"]["job_id"].as_i64().unwrap()).await;
+    assert_eq!(job.status, "done", "{:?}", job.last_error);
+    let stats = app.get("/api/pipelines/pipe_0000000000a1/stats").await.body;
+    let s = &stats["stats"];
+    assert_eq!(s["backfill_in_progress"], false);
+    assert_eq!(s["metrics_24h"]["run_count"], 1, "{s}");
+    assert_eq!(s["active_runs"], 1, "{s}");
+    assert_eq!(gh.requests_to("GET", "/repos/octo/retired/actions/workflows/deploy.yml/runs").await.len(), 0);
+
+    // Importing the same registry again creates nothing and fetches nothing more.
+    let again = app.post("/api/pipelines/import", registry).await;
+    assert_eq!(again.body["created"], 0, "{}", again.body);
+    assert!(again.body["results"].as_array().unwrap().iter().all(|r| r.get("backfill").is_none()));
+    assert_eq!(gh.requests_to("GET", "/repos/octo/app/actions/workflows/deploy.yml/runs").await.len(), 1);
 }
 
 async fn provision_asks_github_for_the_installation(backend: Backend) {

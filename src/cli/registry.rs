@@ -113,7 +113,11 @@ fn report(results: &[Value]) -> String {
                 None => format!("entry {}", text(&r["entry"])),
             };
             match r["result"].as_str() {
-                Some("created") => format!("created          {who}\n"),
+                Some("created") => match r["backfill"]["status"].as_str() {
+                    Some("running") => format!("created          {who} (its recent runs are being backfilled)\n"),
+                    Some(_) => format!("created          {who} (the backfill of its runs could not be queued)\n"),
+                    None => format!("created          {who}\n"),
+                },
                 Some("already_present") => format!("already present  {who} (skipped)\n"),
                 _ => format!("invalid          {who}: {}\n", text(&r["reason"])),
             }
@@ -164,10 +168,14 @@ mod tests {
             json!({"entry": 1, "pipeline_id": "pipe_a", "result": "created"}),
             json!({"entry": 2, "pipeline_id": "pipe_b", "result": "already_present"}),
             json!({"entry": 3, "pipeline_id": null, "result": "invalid", "reason": "Missing required fields: status"}),
+            json!({"entry": 4, "pipeline_id": "pipe_d", "result": "created", "backfill": {"status": "running", "job_id": 7}}),
+            json!({"entry": 5, "pipeline_id": "pipe_e", "result": "created", "backfill": {"status": "failed"}}),
         ]);
         assert_eq!(
             out,
-            "created          pipe_a\nalready present  pipe_b (skipped)\ninvalid          entry 3: Missing required fields: status\n"
+            "created          pipe_a\nalready present  pipe_b (skipped)\ninvalid          entry 3: Missing required fields: status\n\
+             created          pipe_d (its recent runs are being backfilled)\n\
+             created          pipe_e (the backfill of its runs could not be queued)\n"
         );
     }
 }

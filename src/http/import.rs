@@ -1,6 +1,8 @@
 //! `POST /api/pipelines/import`: creates the pipelines of an old CCM registry with their original
 //! ids, status and VPS link. Idempotent: a pipeline whose id is already stored is reported as
 //! already present and left alone; an invalid entry is reported and does not stop the others.
+//! With a GitHub App, each active pipeline it creates gets the backfill of its recent runs, as a
+//! provisioned one does.
 
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
@@ -24,7 +26,7 @@ pub fn routes(routes: &mut Routes) {
 pub(super) struct Api;
 
 enum Outcome {
-    Created,
+    Created(Box<Pipeline>),
     AlreadyPresent,
     Invalid(String),
 }
@@ -56,9 +58,15 @@ async fn import(state: web::Data<AppState>, actor: Actor, body: web::Json<Value>
         };
         let mut result = json!({"entry": entry.position, "pipeline_id": entry.id()});
         match outcome {
-            Outcome::Created => {
+            Outcome::Created(pipeline) => {
                 created += 1;
                 result["result"] = json!("created");
+                // Its history, as provisioning would fetch it; none without a GitHub App.
+                if let Ok(gh) = state.github()
+                    && pipeline.is_active()
+                {
+                    result["backfill"] = super::pipeline_github::start_backfill(&gh, &pipeline).await;
+                }
             }
             Outcome::AlreadyPresent => {
                 present += 1;
@@ -116,7 +124,7 @@ async fn import_one(state: &AppState, actor: &Actor, p: &Pipeline) -> Result<Out
             }),
         };
         match state.store.create_pipeline(p, &audit).await {
-            Ok(()) => return Ok(Outcome::Created),
+            Ok(()) => return Ok(Outcome::Created(Box::new(p.clone()))),
             Err(StoreError::Conflict(_)) => continue,
             Err(err) => return Err(err.into()),
         }

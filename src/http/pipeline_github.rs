@@ -43,10 +43,16 @@ pub async fn after_provision(state: &AppState, pipeline: &Pipeline, verified: bo
             return fields;
         }
     };
+    fields.insert("backfill".into(), start_backfill(&gh, pipeline).await);
+    fields
+}
+
+/// Queues the backfill of a pipeline's recent runs; what to answer about it.
+pub async fn start_backfill(gh: &crate::github::Github, pipeline: &Pipeline) -> Value {
     let started = async {
         gh.store.start_backfill(&pipeline.id).await?;
         outbox::enqueue(
-            &gh,
+            gh,
             jobs::BACKFILL,
             json!({"pipeline_id": pipeline.id}),
             Some(format!("backfill:{}", pipeline.id)),
@@ -54,15 +60,12 @@ pub async fn after_provision(state: &AppState, pipeline: &Pipeline, verified: bo
         .await
     };
     match started.await {
-        Ok(job_id) => {
-            fields.insert("backfill".into(), json!({"status": "running", "job_id": job_id}));
-        }
+        Ok(job_id) => json!({"status": "running", "job_id": job_id}),
         Err(err) => {
             tracing::error!(pipeline_id = %pipeline.id, error = %err, "could not start the backfill");
-            fields.insert("backfill".into(), json!({"status": "failed", "error": "the backfill could not be queued"}));
+            json!({"status": "failed", "error": "the backfill could not be queued"})
         }
     }
-    fields
 }
 
 /// Queues the cancel of every queued or in-progress run of a pipeline. Never fails: what went

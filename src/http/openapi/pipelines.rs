@@ -140,6 +140,10 @@ pub struct ImportResult {
     pub result: String,
     /// Why an entry is invalid.
     pub reason: Option<String>,
+    /// For an active pipeline created with a GitHub App configured: the backfill of its
+    /// repository's recent runs (not verified first; a repository the App cannot read ends
+    /// the backfill as failed, with its error in the pipeline's stats).
+    pub backfill: Option<BackfillStarted>,
 }
 
 #[derive(ToSchema)]
