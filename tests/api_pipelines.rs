@@ -18,6 +18,7 @@ on_both_databases!(
     teardown_then_provision_reactivates_with_id_and_history,
     list_filters_and_pages,
     list_pages_by_cursor_and_keeps_counts,
+    list_includes_each_pipelines_stats_on_request,
     details_show_config_link_and_executions,
     patch_changes_config_branches_and_links,
     stats_follow_a_change_of_trigger_branches_at_once,
@@ -282,6 +283,56 @@ async fn list_pages_by_cursor_and_keeps_counts(backend: Backend) {
         assert_eq!(reply.status, 400, "{bad}");
         assert_eq!(reply.body["success"], false);
     }
+}
+
+async fn list_includes_each_pipelines_stats_on_request(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let plain = app.provision("octo/stats-a", WF, json!({})).await;
+    let branches = app.provision("octo/stats-b", WF, json!({"trigger_branches": ["main"]})).await;
+    let quiet = app.provision("octo/stats-c", WF, json!({})).await;
+    let now = ccm::domain::clock::now();
+    let runs = [
+        run(201, "octo/stats-a", "main", now, Duration::hours(2), Some("success"), 60),
+        run(202, "octo/stats-a", "dev", now, Duration::hours(1), Some("failure"), 90),
+        run(203, "octo/stats-a", "main", now, Duration::minutes(5), None, 0),
+        run(204, "octo/stats-b", "main", now, Duration::hours(3), Some("success"), 120),
+        run(205, "octo/stats-b", "feature", now, Duration::hours(1), Some("failure"), 30),
+    ];
+    for r in &runs {
+        app.store().upsert_execution(r).await.unwrap();
+    }
+    app.store().start_backfill(&quiet).await.unwrap();
+
+    let listed = app.get("/api/pipelines?include=stats").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let pipelines = listed.body["pipelines"].as_array().unwrap();
+    assert_eq!(pipelines.len(), 3);
+    for p in pipelines {
+        let id = p["pipeline_id"].as_str().unwrap();
+        let alone = app.get(&format!("/api/pipelines/{id}/stats")).await.body;
+        assert_eq!(p["stats"], alone["stats"], "{id}");
+        assert_eq!(p["repository"], alone["stats"]["repository"]);
+    }
+    let by_id = |id: &str| pipelines.iter().find(|p| p["pipeline_id"] == id).unwrap()["stats"].clone();
+    assert_eq!(by_id(&plain)["metrics_24h"]["run_count"], 2);
+    assert_eq!(by_id(&plain)["active_runs"], 1);
+    // Only the trigger branch counts.
+    assert_eq!(by_id(&branches)["metrics_24h"]["run_count"], 1);
+    assert_eq!(by_id(&branches)["metrics_24h"]["success_rate"], 100.0);
+    assert_eq!(by_id(&quiet)["backfill_in_progress"], true);
+    assert_eq!(by_id(&plain)["backfill_in_progress"], false);
+
+    // Filters and paging as without stats; without `include` there are none.
+    let page = app.get("/api/pipelines?include=stats&limit=1&offset=1").await.body;
+    assert_eq!(page["count"], 3);
+    assert_eq!(page["pipelines"].as_array().unwrap().len(), 1);
+    assert_eq!(page["pipelines"][0]["pipeline_id"], pipelines[1]["pipeline_id"]);
+    assert!(page["pipelines"][0]["stats"]["health_score"].is_number());
+    let bare = app.get("/api/pipelines").await.body;
+    assert!(bare["pipelines"].as_array().unwrap().iter().all(|p| p.get("stats").is_none()));
+    let bad = app.get("/api/pipelines?include=runs").await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.body["error"], "include must be stats, got 'runs'");
 }
 
 async fn details_show_config_link_and_executions(backend: Backend) {

@@ -261,6 +261,8 @@ async fn real_responses_match_the_document(backend: Backend) {
     ok("POST", "/webhooks/github", &app.deliver_signed("workflow_run", "oa-4", &done, "sha256=0").await, 401);
 
     ok("GET", "/api/pipelines", &app.get("/api/pipelines").await, 200);
+    ok("GET", "/api/pipelines", &app.get("/api/pipelines?include=stats").await, 200);
+    ok("GET", "/api/pipelines", &app.get("/api/pipelines?include=everything").await, 400);
     ok("GET", "/api/pipelines", &app.get("/api/pipelines?limit=0").await, 400);
     let details = app.get(&format!("/api/pipelines/{id}")).await;
     ok("GET", "/api/pipelines/{id}", &details, 200);

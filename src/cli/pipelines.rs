@@ -215,12 +215,16 @@ pub async fn run(args: PipelinesArgs) -> Result<(), CliError> {
 
 /// Every pipeline, page after page (newest first), following the `next` cursor: a pipeline
 /// provisioned meanwhile cannot shift a page and list another twice.
-pub async fn all(client: &Client) -> Result<Vec<Value>, CliError> {
+pub async fn all(client: &Client, with_stats: bool) -> Result<Vec<Value>, CliError> {
     const PAGE: usize = 1000; // the API's largest page
     let mut pipelines: Vec<Value> = Vec::new();
     let mut after: Option<String> = None;
+    let include = with_stats.then(|| "stats".to_string());
     loop {
-        let path = with_query("/api/pipelines", &[("limit", Some(PAGE.to_string())), ("after", after.take())]);
+        let path = with_query(
+            "/api/pipelines",
+            &[("limit", Some(PAGE.to_string())), ("after", after.take()), ("include", include.clone())],
+        );
         let mut answer = client.get(&path).await?;
         if let Value::Array(page) = answer["pipelines"].take() {
             pipelines.extend(page);

@@ -127,7 +127,7 @@ fn report(results: &[Value]) -> String {
 
 pub async fn export(args: ExportArgs) -> Result<(), CliError> {
     let client = Client::new(&args.client)?;
-    let pipelines = super::pipelines::all(&client).await?;
+    let pipelines = super::pipelines::all(&client, false).await?;
     let doc = registry::export_document(&pipelines, &crate::domain::clock::format(&crate::domain::clock::now()));
     let exported = doc["pipelines"].as_object().map_or(0, Map::len);
     let text = serde_json::to_string_pretty(&doc).expect("JSON prints") + "\n";

@@ -6,7 +6,6 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use clap::Args;
-use futures_util::{StreamExt, TryStreamExt};
 use serde_json::Value;
 
 use super::client::{Client, segment};
@@ -177,23 +176,27 @@ async fn follow(
     }
 }
 
-/// Reads the pipelines (or the one) and the stats of each.
+/// Reads the pipelines (or the one) and the stats of each: all of them with their stats in one
+/// listing, or the one and its stats.
 async fn load(client: &Client, id: Option<&str>, dash: &mut Dashboard) -> Result<(), CliError> {
-    let pipelines = match id {
-        Some(id) => vec![client.get(&format!("/api/pipelines/{}", segment(id))).await?["pipeline"].take()],
-        None => super::pipelines::all(client).await?,
+    let (pipelines, stats) = match id {
+        Some(id) => {
+            let path = format!("/api/pipelines/{}", segment(id));
+            let stats_path = format!("{path}/stats");
+            let (mut details, mut stats) = futures_util::try_join!(client.get(&path), client.get(&stats_path))?;
+            (vec![details["pipeline"].take()], vec![stats["stats"].take()])
+        }
+        None => {
+            let pipelines = super::pipelines::all(client, true).await?;
+            let stats = pipelines.iter().map(|p| p["stats"].clone()).collect();
+            (pipelines, stats)
+        }
     };
     for p in &pipelines {
         dash.set_pipeline(p);
     }
-    let ids: Vec<String> = pipelines.iter().filter_map(|p| p["pipeline_id"].as_str().map(str::to_string)).collect();
-    let stats: Vec<Value> = futures_util::stream::iter(ids)
-        .map(|id| async move { client.get(&format!("/api/pipelines/{}/stats", segment(&id))).await })
-        .buffered(8)
-        .try_collect()
-        .await?;
     for s in &stats {
-        dash.set_stats(&s["stats"]);
+        dash.set_stats(s);
     }
     Ok(())
 }

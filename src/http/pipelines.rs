@@ -202,6 +202,8 @@ struct ListQuery {
     offset: Option<i64>,
     /// The `next` cursor of the previous page.
     after: Option<String>,
+    /// `stats`: each pipeline with its stats (one request instead of one per pipeline)
+    include: Option<String>,
 }
 
 /// A keyset cursor: the creation time (microseconds since the epoch) and id of the last
@@ -250,11 +252,16 @@ async fn list(
         offset,
         after,
     };
+    let with_stats = match query.include.as_deref().filter(|i| !i.is_empty()) {
+        None => false,
+        Some("stats") => true,
+        Some(other) => return Err(ApiError::BadRequest(format!("include must be stats, got '{other}'"))),
+    };
     let page = state.store.list_pipelines(&filter).await?;
     #[derive(Serialize)]
-    struct Listing<'a> {
+    struct Listing<T> {
         success: bool,
-        pipelines: Vec<PipelineView<'a>>,
+        pipelines: Vec<T>,
         count: i64,
         limit: i64,
         offset: i64,
@@ -262,8 +269,38 @@ async fn list(
         next: Option<String>,
     }
     let next = page.items.last().filter(|_| page.items.len() as i64 == limit).map(cursor);
-    let pipelines = page.items.iter().map(pipeline_json).collect();
-    Ok(HttpResponse::Ok().json(Listing { success: true, pipelines, count: page.total, limit, offset, next }))
+    let (count, items) = (page.total, &page.items);
+    if !with_stats {
+        let pipelines = items.iter().map(pipeline_json).collect();
+        return Ok(HttpResponse::Ok().json(Listing { success: true, pipelines, count, limit, offset, next }));
+    }
+    #[derive(Serialize)]
+    struct WithStats<'a> {
+        #[serde(flatten)]
+        pipeline: PipelineView<'a>,
+        stats: Value,
+    }
+    let stats = stats_of(&state, items).await?;
+    let pipelines: Vec<_> =
+        items.iter().zip(stats).map(|(p, stats)| WithStats { pipeline: pipeline_json(p), stats }).collect();
+    Ok(HttpResponse::Ok().json(Listing { success: true, pipelines, count, limit, offset, next }))
+}
+
+/// The stats bodies of `pipelines` (as `pipeline_stats` answers them), read together.
+async fn stats_of(state: &AppState, pipelines: &[Pipeline]) -> Result<Vec<Value>, ApiError> {
+    let scopes: Vec<_> = pipelines.iter().map(Pipeline::execution_scope).collect();
+    let snapshots = state.store.stats_snapshots(&scopes, clock::now()).await?;
+    let ids: Vec<&str> = pipelines.iter().map(|p| p.id.as_str()).collect();
+    let running = state.store.running_backfills(&ids).await?;
+    Ok(pipelines
+        .iter()
+        .zip(&snapshots)
+        .map(|(pipeline, snapshot)| {
+            let mut body = stats::stats_body(pipeline, snapshot);
+            body["backfill_in_progress"] = json!(running.contains(&pipeline.id));
+            body
+        })
+        .collect())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -25,6 +25,9 @@ pub trait GithubStore {
 
     async fn set_state(&self, key: &str, value: &str) -> StoreResult<()>;
 
+    /// Which of these pipelines have a backfill running.
+    async fn running_backfills(&self, pipeline_ids: &[&str]) -> StoreResult<std::collections::HashSet<String>>;
+
     /// Which of these delivery GUIDs ccm has stored.
     async fn known_delivery_guids(&self, guids: &[String]) -> StoreResult<std::collections::HashSet<String>>;
 
@@ -117,6 +120,26 @@ macro_rules! github_sql {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+
+            async fn running_backfills(
+                &self,
+                pipeline_ids: &[&str],
+            ) -> StoreResult<std::collections::HashSet<String>> {
+                let mut running = std::collections::HashSet::new();
+                for chunk in pipeline_ids.chunks(100) {
+                    let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "SELECT pipeline_id FROM backfills WHERE status = 'running' AND pipeline_id IN ({})",
+                        params.join(", ")
+                    );
+                    let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+                    for id in chunk {
+                        query = query.bind(*id);
+                    }
+                    running.extend(query.fetch_all(&self.pool).await?);
+                }
+                Ok(running)
             }
 
             async fn known_delivery_guids(

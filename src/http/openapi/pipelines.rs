@@ -68,6 +68,9 @@ pub struct Pipeline {
     #[schema(value_type = Object)]
     pub config: Value,
     pub vps_integration: VpsIntegration,
+    /// Only in `GET /api/pipelines?include=stats`: the pipeline's stats, as
+    /// `GET /api/pipelines/{id}/stats` gives them.
+    pub stats: Option<Stats>,
 }
 
 /// The backfill of a verified repository's recent runs (with a GitHub App).

@@ -111,15 +111,3 @@ export function pager({ offset, limit, count }, go) {
     h('span', { class: 'muted' }, range),
     h('button', { type: 'button', disabled: last, onclick: () => go(offset + limit) }, 'Next ›'));
 }
-
-// Runs `worker` over `items`, at most `width` at a time.
-export async function eachLimited(items, width, worker) {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(width, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++];
-      await worker(item);
-    }
-  });
-  await Promise.all(lanes);
-}

@@ -1,14 +1,14 @@
 // The pipelines table: one row per pipeline with its stats, updated by live `stats` events.
 
-import { api, path, query } from './api.js';
-import { badge, debounce, duration, eachLimited, fill, h, healthKind, message, pager, when } from './dom.js';
+import { api, query } from './api.js';
+import { badge, debounce, duration, fill, h, healthKind, message, pager, when } from './dom.js';
 
 const PAGE = 50;
 const COLUMNS = ['Pipeline', 'Status', 'Success rate (24 h)', 'Avg duration', 'Health', 'Active runs', 'Last run', 'Linked domain'];
 
 export function pipelinesView(container) {
   // `elsewhere`: pipelines with live events that a reload showed are not on this page.
-  const state = { status: 'active', offset: 0, rows: new Map(), stats: new Map(), unknown: new Set(), elsewhere: new Set() };
+  const state = { status: 'active', offset: 0, rows: new Map(), unknown: new Set(), elsewhere: new Set() };
   const filter = h('select', { id: 'pipeline-status', 'aria-label': 'Pipeline status', onchange: () => {
     state.status = filter.value;
     state.offset = 0;
@@ -31,7 +31,7 @@ export function pipelinesView(container) {
     const mine = ++generation;
     let list;
     try {
-      list = await api(`/api/pipelines${query({ status: state.status, limit: PAGE, offset: state.offset })}`);
+      list = await api(`/api/pipelines${query({ status: state.status, limit: PAGE, offset: state.offset, include: 'stats' })}`);
     } catch (err) {
       notice.replaceChildren(message(`Could not load the pipelines: ${err.message}`));
       return;
@@ -39,8 +39,6 @@ export function pipelinesView(container) {
     if (mine !== generation) return;
     notice.replaceChildren();
     state.rows = new Map(list.pipelines.map((p) => [p.pipeline_id, row(p)]));
-    // Rows shown again keep their last known figures until the new ones arrive.
-    for (const id of state.rows.keys()) if (state.stats.has(id)) showStats(state.stats.get(id));
     for (const id of state.unknown) if (!state.rows.has(id)) state.elsewhere.add(id);
     state.unknown.clear();
     body.replaceChildren(...state.rows.values());
@@ -51,19 +49,11 @@ export function pipelinesView(container) {
       state.offset = offset;
       refresh();
     }));
-    await eachLimited(list.pipelines, 6, async (p) => {
-      try {
-        const { stats } = await api(`/api/pipelines/${path(p.pipeline_id)}/stats`);
-        if (mine === generation) showStats(stats);
-      } catch (err) {
-        const tr = state.rows.get(p.pipeline_id);
-        if (tr && mine === generation) cell(tr, 'health').replaceChildren(h('span', { class: 'muted', title: err.message }, 'unavailable'));
-      }
-    });
+    // The page came with each pipeline's stats (include=stats): one request for the table.
+    for (const p of list.pipelines) showStats(p.stats);
   }
 
   function showStats(stats) {
-    state.stats.set(stats.pipeline_id, stats);
     const tr = state.rows.get(stats.pipeline_id);
     if (!tr) return;
     const m = stats.metrics_24h;
