@@ -116,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
         format!("/api/pipelines?{status}limit=50&after={}", cursors[rng.random_range(0..cursors.len())])
     };
     type PathFn<'a> = Box<dyn Fn(&mut SmallRng) -> String + 'a>;
-    let endpoints: [(&str, PathFn); 6] = [
+    let endpoints: [(&str, PathFn); 7] = [
         // The floor: what a request costs on this machine with no database and no token.
         ("GET /healthz", Box::new(|_| "/healthz".to_string())),
         (
@@ -132,6 +132,11 @@ async fn main() -> anyhow::Result<()> {
         (
             "GET /api/pipelines?status=active&limit=50&after=random",
             Box::new(|rng| keyset(rng, "status=active&", &active_cursors)),
+        ),
+        // What the dashboard asks for: a page with each pipeline's stats.
+        (
+            "GET /api/pipelines?limit=50&after=random&include=stats",
+            Box::new(|rng| format!("{}&include=stats", keyset(rng, "", &all_cursors))),
         ),
     ];
     let mut results = Vec::new();

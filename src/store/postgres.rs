@@ -56,7 +56,7 @@ impl PostgresStore {
     }
 
     /// Stats of many pipelines: the ones without branch filters in one statement
-    /// (`bulk_stats_sql`), the others one by one.
+    /// (`bulk_stats_sql`), beside the others, each in a statement of its own, all at once.
     pub(crate) async fn stats_in_bulk(
         &self,
         scopes: &[super::ExecutionScope],
@@ -67,21 +67,30 @@ impl PostgresStore {
         let mut snapshots: Vec<Option<super::StatsSnapshot>> = vec![None; scopes.len()];
         let (plain, filtered): (Vec<usize>, Vec<usize>) =
             (0..scopes.len()).partition(|&i| scopes[i].branches.is_empty());
-        for i in filtered {
-            snapshots[i] = Some(self.stats_snapshot(&scopes[i], now).await?);
-        }
-        if !plain.is_empty() {
+        let one_by_one = futures_util::future::try_join_all(
+            filtered
+                .iter()
+                .map(|&i| async move { self.stats_snapshot(&scopes[i], now).await.map(|snapshot| (i, snapshot)) }),
+        );
+        let together = async {
+            if plain.is_empty() {
+                return Ok(Vec::new());
+            }
             let repos: Vec<String> = plain.iter().map(|&i| scopes[i].repository.to_lowercase()).collect();
             let workflows: Vec<String> = plain.iter().map(|&i| scopes[i].workflow_path.clone()).collect();
             let query =
                 sqlx::query(sqlx::AssertSqlSafe(super::pipelines::bulk_stats_sql())).bind(repos).bind(workflows);
-            let rows = pipelines::bind_windows(query, now).fetch_all(&self.pool).await?;
-            for row in rows {
-                let index: i64 = row.try_get("scope_index")?;
-                let slot = usize::try_from(index - 1).ok().and_then(|k| plain.get(k)).copied();
-                if let Some(i) = slot {
-                    snapshots[i] = Some(pipelines::snapshot_from_row(&row)?);
-                }
+            pipelines::bind_windows(query, now).fetch_all(&self.pool).await.map_err(super::StoreError::from)
+        };
+        let (read_alone, rows) = futures_util::try_join!(one_by_one, together)?;
+        for (i, snapshot) in read_alone {
+            snapshots[i] = Some(snapshot);
+        }
+        for row in rows {
+            let index: i64 = row.try_get("scope_index")?;
+            let slot = usize::try_from(index - 1).ok().and_then(|k| plain.get(k)).copied();
+            if let Some(i) = slot {
+                snapshots[i] = Some(pipelines::snapshot_from_row(&row)?);
             }
         }
         snapshots.into_iter().map(|s| s.ok_or_else(|| super::StoreError::Database(sqlx::Error::RowNotFound))).collect()
