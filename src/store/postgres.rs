@@ -10,6 +10,9 @@ pub struct PostgresStore {
     pub(crate) pool: PgPool,
 }
 
+/// Most statements one bulk stats read runs at once besides its bulk statement.
+const READS_AT_ONCE: usize = 3;
+
 impl PostgresStore {
     /// PostgreSQL reads all go through the pool (see `SqliteStore::inline_reader`).
     pub(crate) fn inline_reader(&self) -> Option<&super::sqlite_reads::SqliteReader> {
@@ -56,22 +59,24 @@ impl PostgresStore {
     }
 
     /// Stats of many pipelines: the ones without branch filters in one statement
-    /// (`bulk_stats_sql`), beside the others, each in a statement of its own, all at once.
+    /// (`bulk_stats_sql`), beside the others, each in a statement of its own, a few at once.
     pub(crate) async fn stats_in_bulk(
         &self,
         scopes: &[super::ExecutionScope],
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<super::StatsSnapshot>, super::StoreError> {
         use super::PipelineStore;
+        use futures_util::{StreamExt, TryStreamExt};
         use sqlx::Row;
         let mut snapshots: Vec<Option<super::StatsSnapshot>> = vec![None; scopes.len()];
         let (plain, filtered): (Vec<usize>, Vec<usize>) =
             (0..scopes.len()).partition(|&i| scopes[i].branches.is_empty());
-        let one_by_one = futures_util::future::try_join_all(
-            filtered
-                .iter()
-                .map(|&i| async move { self.stats_snapshot(&scopes[i], now).await.map(|snapshot| (i, snapshot)) }),
-        );
+        // A few at a time: a long page must not take every connection from the batch writers.
+        let reads: Vec<_> = filtered
+            .iter()
+            .map(|&i| async move { self.stats_snapshot(&scopes[i], now).await.map(|snapshot| (i, snapshot)) })
+            .collect();
+        let one_by_one = futures_util::stream::iter(reads).buffer_unordered(READS_AT_ONCE).try_collect::<Vec<_>>();
         let together = async {
             if plain.is_empty() {
                 return Ok(Vec::new());
