@@ -26,7 +26,7 @@ pub fn routes(routes: &mut Routes) {
 pub(super) struct Api;
 
 enum Outcome {
-    Created(Box<Pipeline>),
+    Created,
     AlreadyPresent,
     Invalid(String),
 }
@@ -52,20 +52,20 @@ async fn import(state: web::Data<AppState>, actor: Actor, body: web::Json<Value>
     let (mut created, mut present, mut invalid) = (0, 0, 0);
     let mut results = Vec::with_capacity(doc.entries.len());
     for entry in &doc.entries {
-        let outcome = match registry::to_pipeline(entry, now) {
-            Ok(pipeline) => import_one(&state, &actor, &pipeline).await?,
-            Err(reason) => Outcome::Invalid(reason),
+        let (outcome, pipeline) = match registry::to_pipeline(entry, now) {
+            Ok(pipeline) => (import_one(&state, &actor, &pipeline).await?, Some(pipeline)),
+            Err(reason) => (Outcome::Invalid(reason), None),
         };
         let mut result = json!({"entry": entry.position, "pipeline_id": entry.id()});
         match outcome {
-            Outcome::Created(pipeline) => {
+            Outcome::Created => {
                 created += 1;
                 result["result"] = json!("created");
                 // Its history, as provisioning would fetch it; none without a GitHub App.
-                if let Ok(gh) = state.github()
+                if let (Ok(gh), Some(pipeline)) = (state.github(), &pipeline)
                     && pipeline.is_active()
                 {
-                    result["backfill"] = super::pipeline_github::start_backfill(&gh, &pipeline).await;
+                    result["backfill"] = super::pipeline_github::start_backfill(&gh, pipeline).await;
                 }
             }
             Outcome::AlreadyPresent => {
@@ -124,7 +124,7 @@ async fn import_one(state: &AppState, actor: &Actor, p: &Pipeline) -> Result<Out
             }),
         };
         match state.store.create_pipeline(p, &audit).await {
-            Ok(()) => return Ok(Outcome::Created(Box::new(p.clone()))),
+            Ok(()) => return Ok(Outcome::Created),
             Err(StoreError::Conflict(_)) => continue,
             Err(err) => return Err(err.into()),
         }

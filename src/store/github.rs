@@ -66,6 +66,28 @@ macro_rules! github_sql {
         use chrono::{DateTime, Utc};
         use sqlx::AssertSqlSafe;
 
+        impl $store {
+            /// The values among `values` that `select` (a query of one text column, ending with the
+            /// column to match) finds, asked `IN` lists of 100 at a time.
+            async fn found_among(
+                &self,
+                select: &str,
+                values: &[&str],
+            ) -> StoreResult<std::collections::HashSet<String>> {
+                let mut found = std::collections::HashSet::new();
+                for chunk in values.chunks(100) {
+                    let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!("{select} IN ({})", params.join(", "));
+                    let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+                    for value in chunk {
+                        query = query.bind(*value);
+                    }
+                    found.extend(query.fetch_all(&self.pool).await?);
+                }
+                Ok(found)
+            }
+        }
+
         #[async_trait::async_trait]
         impl GithubStore for $store {
             async fn start_backfill(&self, pipeline_id: &str) -> StoreResult<()> {
@@ -126,37 +148,16 @@ macro_rules! github_sql {
                 &self,
                 pipeline_ids: &[&str],
             ) -> StoreResult<std::collections::HashSet<String>> {
-                let mut running = std::collections::HashSet::new();
-                for chunk in pipeline_ids.chunks(100) {
-                    let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-                    let sql = format!(
-                        "SELECT pipeline_id FROM backfills WHERE status = 'running' AND pipeline_id IN ({})",
-                        params.join(", ")
-                    );
-                    let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
-                    for id in chunk {
-                        query = query.bind(*id);
-                    }
-                    running.extend(query.fetch_all(&self.pool).await?);
-                }
-                Ok(running)
+                self.found_among("SELECT pipeline_id FROM backfills WHERE status = 'running' AND pipeline_id", pipeline_ids)
+                    .await
             }
 
             async fn known_delivery_guids(
                 &self,
                 guids: &[String],
             ) -> StoreResult<std::collections::HashSet<String>> {
-                let mut known = std::collections::HashSet::new();
-                for chunk in guids.chunks(100) {
-                    let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-                    let sql = format!("SELECT guid FROM deliveries WHERE guid IN ({})", params.join(", "));
-                    let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
-                    for guid in chunk {
-                        query = query.bind(guid);
-                    }
-                    known.extend(query.fetch_all(&self.pool).await?);
-                }
-                Ok(known)
+                let guids: Vec<&str> = guids.iter().map(String::as_str).collect();
+                self.found_among("SELECT guid FROM deliveries WHERE guid", &guids).await
             }
 
             async fn open_executions(&self, scope: &ExecutionScope) -> StoreResult<Vec<Execution>> {

@@ -205,6 +205,11 @@ pub(crate) fn pipeline_count_sql(filter: &PipelineFilter) -> String {
     }
 }
 
+/// The number of the first parameter after those of `pipeline_filter_clause`.
+fn first_param_after_filters(filter: &PipelineFilter) -> usize {
+    1 + usize::from(filter.status.is_some()) + usize::from(filter.repository.is_some())
+}
+
 /// One page of pipelines, newest first, after the filters' parameters: `$n` the offset, or with
 /// keyset paging `$n`, `$n+1` the creation time and id of the last pipeline already listed.
 /// With an offset the inner query walks past `OFFSET` entries of an index holding all it reads
@@ -212,7 +217,7 @@ pub(crate) fn pipeline_count_sql(filter: &PipelineFilter) -> String {
 /// the key. The limit is written into the text (it is a number) so that PostgreSQL's generic plan
 /// knows the page is small and fetches its rows by id.
 pub(crate) fn pipeline_page_sql(filter: &PipelineFilter) -> String {
-    let n = 1 + usize::from(filter.status.is_some()) + usize::from(filter.repository.is_some());
+    let n = first_param_after_filters(filter);
     let filters = pipeline_filter_clause(filter);
     let (condition, offset) = match (&filter.after, filters.is_empty()) {
         (None, _) => (filters, format!("OFFSET ${n}")),
@@ -267,7 +272,7 @@ pub(crate) fn pipeline_listing_sql(filter: &PipelineFilter) -> String {
             pipeline_page_sql(filter)
         );
     }
-    let n = 1 + usize::from(filter.status.is_some()) + usize::from(filter.repository.is_some());
+    let n = first_param_after_filters(filter);
     let limit = filter.limit;
     let filters = pipeline_filter_clause(filter);
     let and = |condition: String| match filters.is_empty() {
@@ -311,7 +316,7 @@ pub(crate) fn from_oldest(offset: i64, limit: i64, total: i64) -> bool {
 /// `pipeline_page_sql` walked oldest first: binds the filters' parameters, then how many of the
 /// oldest entries to take and how many to skip before them; the page comes back newest first.
 pub(crate) fn pipeline_page_from_oldest_sql(filter: &PipelineFilter) -> String {
-    let n = 1 + usize::from(filter.status.is_some()) + usize::from(filter.repository.is_some());
+    let n = first_param_after_filters(filter);
     format!(
         "SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id IN \
            (SELECT id FROM pipelines {} ORDER BY created_at, id LIMIT ${n} OFFSET ${}) \
