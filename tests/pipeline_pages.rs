@@ -8,6 +8,7 @@ mod common;
 
 use std::sync::Arc;
 
+use ccm::domain::status::PipelineStatus;
 use ccm::store::{NewAudit, Pipeline, PipelineFilter, SqliteStore, Store};
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::json;
@@ -24,7 +25,7 @@ async fn fill(store: &dyn Store) -> Vec<Pipeline> {
             id: format!("pipe_{:012x}", (i * 7919) % 1000),
             repository: format!("octo/pages-{}", i % 4),
             workflow_file: format!(".github/workflows/w{i}.yml"),
-            status: if i % 3 == 1 { "inactive" } else { "active" }.into(),
+            status: if i % 3 == 1 { PipelineStatus::Inactive } else { PipelineStatus::Active },
             config: Json(json!({})),
             linked_domain: None,
             linked_app: None,
@@ -48,12 +49,12 @@ async fn fill(store: &dyn Store) -> Vec<Pipeline> {
 
 async fn offset_pages_match_the_whole_listing(store: &dyn Store) {
     let all = fill(store).await;
-    let filters: [(Option<&str>, Option<&str>); 5] = [
+    let filters: [(Option<PipelineStatus>, Option<&str>); 5] = [
         (None, None),
-        (Some("active"), None),
-        (Some("inactive"), None),
+        (Some(PipelineStatus::Active), None),
+        (Some(PipelineStatus::Inactive), None),
         (None, Some("OCTO/pages-1")),
-        (Some("active"), Some("octo/pages-2")),
+        (Some(PipelineStatus::Active), Some("octo/pages-2")),
     ];
     for (status, repository) in filters {
         let expected: Vec<&str> = all
@@ -65,13 +66,8 @@ async fn offset_pages_match_the_whole_listing(store: &dyn Store) {
         assert!(expected.len() >= 2, "each filter matches several pipelines");
         for limit in [1, 2, 3, 4, 50] {
             for offset in 0..=expected.len() as i64 + 2 {
-                let filter = PipelineFilter {
-                    status: status.map(str::to_owned),
-                    repository: repository.map(str::to_owned),
-                    limit,
-                    offset,
-                    after: None,
-                };
+                let filter =
+                    PipelineFilter { status, repository: repository.map(str::to_owned), limit, offset, after: None };
                 let page = store.list_pipelines(&filter).await.expect("list pipelines");
                 let from = (offset as usize).min(expected.len());
                 let to = (from + limit as usize).min(expected.len());

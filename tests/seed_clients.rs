@@ -153,7 +153,7 @@ async fn python_client_provisions_reads_lists_and_tears_down(backend: Backend) {
 
     // The server kept what the client sent, and the teardown deactivated it.
     let stored = app.store().get_pipeline(id).await.unwrap().expect("the provisioned pipeline is stored");
-    assert_eq!(stored.status, "inactive");
+    assert_eq!(stored.status.as_str(), "inactive");
     assert!(stored.deactivated_at.is_some());
     assert_eq!(stored.repository, "myuser/myapp");
     assert_eq!(stored.workflow_file, WF);
@@ -192,7 +192,7 @@ async fn bash_script_provisions_and_prints_the_pipeline_id(backend: Backend) {
     assert_eq!(stdout, format!("✓ Pipeline provisioned: {id}\n  Domain: shop.example.com\n  App: shop\n"));
     let stored = app.store().get_pipeline(&id).await.unwrap().expect("stored");
     assert_eq!((stored.repository.as_str(), stored.workflow_file.as_str()), ("octo/shop", WF));
-    assert_eq!(stored.status, "active");
+    assert_eq!(stored.status.as_str(), "active");
     assert_eq!(stored.linked_domain.as_deref(), Some("shop.example.com"));
     assert_eq!(stored.linked_app.as_deref(), Some("shop"));
 
@@ -381,7 +381,7 @@ async fn curl_examples_answer_as_documented(backend: Backend) {
     assert_eq!((body["success"].clone(), body["pipeline_id"].clone()), (json!(true), json!(other)));
     assert_eq!(body["message"], "Pipeline deactivated, repository preserved");
     for pid in [&id, &other] {
-        assert_eq!(app.store().get_pipeline(pid).await.unwrap().unwrap().status, "inactive");
+        assert_eq!(app.store().get_pipeline(pid).await.unwrap().unwrap().status.as_str(), "inactive");
     }
 }
 

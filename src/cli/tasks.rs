@@ -9,8 +9,15 @@ use super::emit;
 use super::error::CliError;
 use super::table::{Table, fields, text};
 
-const STATUSES: [&str; 3] = ["todo", "in_progress", "done"];
-const PRIORITIES: [&str; 3] = ["high", "medium", "low"];
+use crate::domain::status::{TaskPriority, TaskStatus};
+
+fn statuses() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(TaskStatus::texts())
+}
+
+fn priorities() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(TaskPriority::texts())
+}
 
 #[derive(Debug, Args)]
 pub struct TasksArgs {
@@ -24,9 +31,9 @@ pub struct TasksArgs {
 pub enum TasksCommand {
     /// List tasks, newest first.
     List {
-        #[arg(long, value_parser = STATUSES)]
+        #[arg(long, value_parser = statuses())]
         status: Option<String>,
-        #[arg(long, value_parser = PRIORITIES)]
+        #[arg(long, value_parser = priorities())]
         priority: Option<String>,
         /// Only tasks linked to issues of this repository (owner/name).
         #[arg(long)]
@@ -45,9 +52,9 @@ pub enum TasksCommand {
         title: String,
         #[arg(long)]
         description: Option<String>,
-        #[arg(long, value_parser = STATUSES)]
+        #[arg(long, value_parser = statuses())]
         status: Option<String>,
-        #[arg(long, value_parser = PRIORITIES)]
+        #[arg(long, value_parser = priorities())]
         priority: Option<String>,
         /// A label (repeat for several).
         #[arg(long = "label")]
@@ -66,9 +73,9 @@ pub struct UpdateArgs {
     title: Option<String>,
     #[arg(long)]
     description: Option<String>,
-    #[arg(long, value_parser = STATUSES)]
+    #[arg(long, value_parser = statuses())]
     status: Option<String>,
-    #[arg(long, value_parser = PRIORITIES)]
+    #[arg(long, value_parser = priorities())]
     priority: Option<String>,
     /// Replace the labels (repeat for several).
     #[arg(long = "label", conflicts_with = "clear_labels")]

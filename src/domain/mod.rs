@@ -4,5 +4,7 @@ pub mod clock;
 pub mod pipeline;
 pub mod registry;
 pub mod run_state;
+pub mod runs;
 pub mod stats;
+pub mod status;
 pub mod tasks;

@@ -1,7 +1,59 @@
 //! Validation of what callers send about pipelines, and pipeline ids.
 
+use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde_json::{Map, Value};
+use sqlx::types::Json;
+
+use super::status::PipelineStatus;
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Pipeline {
+    pub id: String,
+    pub repository: String,
+    pub workflow_file: String,
+    pub status: PipelineStatus,
+    pub config: Json<Value>,
+    pub linked_domain: Option<String>,
+    pub linked_app: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deactivated_at: Option<DateTime<Utc>>,
+}
+
+impl Pipeline {
+    pub fn is_active(&self) -> bool {
+        self.status == PipelineStatus::Active
+    }
+
+    /// The branches the pipeline's stats are restricted to (`config.trigger_branches`); empty
+    /// means every branch.
+    pub fn trigger_branches(&self) -> Vec<String> {
+        self.config
+            .get("trigger_branches")
+            .and_then(Value::as_array)
+            .map(|branches| branches.iter().filter_map(|b| b.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn execution_scope(&self) -> ExecutionScope {
+        ExecutionScope {
+            repository: self.repository.clone(),
+            workflow_path: self.workflow_file.clone(),
+            branches: self.trigger_branches(),
+        }
+    }
+}
+
+/// Which executions belong to a pipeline: its repository (case-insensitive), its workflow file,
+/// and, when non-empty, only these branches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionScope {
+    pub repository: String,
+    pub workflow_path: String,
+    pub branches: Vec<String>,
+}
 
 /// `pipe_` and 12 lowercase hex characters (48 bits) from the OS-seeded CSPRNG.
 pub fn new_pipeline_id() -> String {

@@ -10,9 +10,9 @@ use serde_json::{Map, Value, json};
 use sqlx::types::Json;
 
 use super::pipeline::{
-    is_pipeline_id, linked_field, type_name, validate_config, validate_repo, validate_workflow_file,
+    Pipeline, is_pipeline_id, linked_field, type_name, validate_config, validate_repo, validate_workflow_file,
 };
-use crate::store::Pipeline;
+use super::status::PipelineStatus;
 
 /// The registry version written by `ccm export` (the old CCM's registry was version 2.0).
 pub const REGISTRY_VERSION: &str = "2.0";
@@ -148,9 +148,9 @@ pub fn to_pipeline(entry: &Entry, now: DateTime<Utc>) -> Result<Pipeline, String
     }
     validate_repo(&repository)?;
     validate_workflow_file(&workflow_file)?;
-    if status != "active" && status != "inactive" {
+    let Ok(status) = status.parse::<PipelineStatus>() else {
         return Err(format!("Invalid status '{status}': expected active or inactive"));
-    }
+    };
     let config = match obj.get("config") {
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(config) => {
@@ -165,9 +165,9 @@ pub fn to_pipeline(entry: &Entry, now: DateTime<Utc>) -> Result<Pipeline, String
     };
     let created_at = timestamp(obj, "created_at")?.unwrap_or(now);
     let updated_at = timestamp(obj, "updated_at")?.unwrap_or(now);
-    let deactivated_at = match status.as_str() {
-        "inactive" => Some(timestamp(obj, "deactivated_at")?.unwrap_or(updated_at)),
-        _ => None,
+    let deactivated_at = match status {
+        PipelineStatus::Inactive => Some(timestamp(obj, "deactivated_at")?.unwrap_or(updated_at)),
+        PipelineStatus::Active => None,
     };
     Ok(Pipeline {
         id,
@@ -264,7 +264,7 @@ mod tests {
         let now = crate::domain::clock::now();
         let p = to_pipeline(&entry(old_entry(), None), now).unwrap();
         assert_eq!(p.id, "pipe_abc123def456");
-        assert_eq!(p.status, "inactive");
+        assert_eq!(p.status, PipelineStatus::Inactive);
         assert_eq!(p.linked_domain.as_deref(), Some("example.com"));
         assert_eq!(p.linked_app.as_deref(), Some("my-app"));
         assert_eq!(crate::domain::clock::format(&p.created_at), "2026-01-05T10:30:00Z");

@@ -14,7 +14,37 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::domain::clock::{self, serde_secs};
-use crate::store::{Execution, Pipeline, StatsSnapshot};
+use chrono::{DateTime, Utc};
+
+use super::pipeline::Pipeline;
+use super::runs::Execution;
+
+/// Raw figures for one pipeline's stats, computed by the database in one round trip.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatsSnapshot {
+    /// Completed, non-skipped runs created in the last 24 hours.
+    pub runs_24h: i64,
+    pub successes_24h: i64,
+    pub avg_duration_24h: Option<f64>,
+    /// Average duration of completed runs created in the 7 days before the last 24 hours.
+    pub avg_duration_baseline: Option<f64>,
+    /// The last (up to) 10 completed, non-skipped runs: how many, and how many succeeded.
+    pub recent_runs: i64,
+    pub recent_successes: i64,
+    /// Conclusion of the most recent completed, non-skipped run.
+    pub last_conclusion: Option<String>,
+    pub active_runs: i64,
+    pub queued_runs: i64,
+    /// The most recent run, in any state.
+    pub last_run: Option<Execution>,
+    /// Jobs of the most recent run: how many are known, how many completed, and the name of the
+    /// first one running now.
+    pub jobs_total: i64,
+    pub jobs_completed: i64,
+    pub current_job: Option<String>,
+    /// When the last delivery for the repository was received.
+    pub last_delivery_at: Option<DateTime<Utc>>,
+}
 
 /// The `stats` object of `GET /api/pipelines/{id}/stats` (and of live `stats` events).
 pub fn stats_body(pipeline: &Pipeline, s: &StatsSnapshot) -> Value {

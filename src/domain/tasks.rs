@@ -4,20 +4,20 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
 
-pub const STATUSES: [&str; 3] = ["todo", "in_progress", "done"];
-pub const PRIORITIES: [&str; 3] = ["high", "medium", "low"];
+use super::status::{TaskPriority, TaskStatus};
 
 /// `priority: high`, `critical` or `urgent` -> high; `priority: low` -> low; otherwise medium
 /// (labels compared case-insensitively, surrounding spaces ignored).
-pub fn priority_from_labels(labels: &[String]) -> &'static str {
+pub fn priority_from_labels(labels: &[String]) -> TaskPriority {
     let norm: Vec<String> = labels.iter().map(|l| l.trim().to_lowercase()).collect();
     if norm.iter().any(|l| l == "priority: high" || l == "critical" || l == "urgent") {
-        "high"
+        TaskPriority::High
     } else if norm.iter().any(|l| l == "priority: low") {
-        "low"
+        TaskPriority::Low
     } else {
-        "medium"
+        TaskPriority::Medium
     }
 }
 
@@ -28,27 +28,45 @@ fn is_priority_label(label: &str) -> bool {
 
 /// The labels with the priority labels replaced so that they say `priority` (unchanged when
 /// they already do): `priority: high`, none for medium, `priority: low`.
-pub fn labels_with_priority(labels: &[String], priority: &str) -> Vec<String> {
+pub fn labels_with_priority(labels: &[String], priority: TaskPriority) -> Vec<String> {
     if priority_from_labels(labels) == priority {
         return labels.to_vec();
     }
     let mut out: Vec<String> = labels.iter().filter(|l| !is_priority_label(l)).cloned().collect();
     match priority {
-        "high" => out.push("priority: high".into()),
-        "low" => out.push("priority: low".into()),
-        _ => {}
+        TaskPriority::High => out.push("priority: high".into()),
+        TaskPriority::Low => out.push("priority: low".into()),
+        TaskPriority::Medium => {}
     }
     out
 }
 
 /// open -> todo, closed -> done.
-pub fn status_for_state(state: &str) -> &'static str {
-    if state == "closed" { "done" } else { "todo" }
+pub fn status_for_state(state: &str) -> TaskStatus {
+    if state == "closed" { TaskStatus::Done } else { TaskStatus::Todo }
 }
 
 /// done -> closed; todo and in_progress -> open.
-pub fn state_for_status(status: &str) -> &'static str {
-    if status == "done" { "closed" } else { "open" }
+pub fn state_for_status(status: TaskStatus) -> &'static str {
+    if status == TaskStatus::Done { "closed" } else { "open" }
+}
+
+/// How a pull request that closes a task's issue moves the task: from which statuses, to which.
+/// Merged: todo or in progress -> done. Opened (or reopened, or ready for review), open and not a
+/// draft: todo -> in progress. Anything else moves nothing.
+pub fn status_move_for_pull_request(
+    merged: bool,
+    action: &str,
+    draft: bool,
+    state: &str,
+) -> Option<(&'static [TaskStatus], TaskStatus)> {
+    if merged {
+        Some((&[TaskStatus::Todo, TaskStatus::InProgress], TaskStatus::Done))
+    } else if matches!(action, "opened" | "ready_for_review" | "reopened") && !draft && state == "open" {
+        Some((&[TaskStatus::Todo], TaskStatus::InProgress))
+    } else {
+        None
+    }
 }
 
 /// Labels in a canonical order, without duplicates.
@@ -81,9 +99,49 @@ impl IssueState {
     }
 
     /// The issue a task's fields describe.
-    pub fn of_task(title: &str, description: &str, status: &str, labels: &[String]) -> Self {
+    pub fn of_task(title: &str, description: &str, status: TaskStatus, labels: &[String]) -> Self {
         Self::new(title, description, state_for_status(status), labels)
     }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct Task {
+    pub id: i64,
+    pub title: String,
+    pub description: String,
+    pub status: TaskStatus,
+    pub priority: TaskPriority,
+    pub labels: Json<Vec<String>>,
+    pub origin: String,
+    pub repository: Option<String>,
+    pub issue_number: Option<i64>,
+    pub issue_node_id: Option<String>,
+    pub issue_url: Option<String>,
+    pub issue_deleted: bool,
+    pub synced: Option<Json<IssueState>>,
+    pub synced_at: Option<DateTime<Utc>>,
+    pub pushed_at: Option<DateTime<Utc>>,
+    pub local_changed_at: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Task {
+    /// The issue this task's fields describe.
+    pub fn issue_state(&self) -> IssueState {
+        IssueState::of_task(&self.title, &self.description, self.status, &self.labels.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    pub title: String,
+    pub description: String,
+    pub status: TaskStatus,
+    pub priority: TaskPriority,
+    pub labels: Vec<String>,
+    pub origin: String,
 }
 
 /// A field both sides changed to different values, and who won.
@@ -205,18 +263,30 @@ mod tests {
     }
 
     #[test]
+    fn pull_requests_move_tasks_forward_only() {
+        let merged = status_move_for_pull_request(true, "closed", false, "closed").unwrap();
+        assert_eq!(merged, (&[TaskStatus::Todo, TaskStatus::InProgress][..], TaskStatus::Done));
+        let opened = status_move_for_pull_request(false, "opened", false, "open").unwrap();
+        assert_eq!(opened, (&[TaskStatus::Todo][..], TaskStatus::InProgress));
+        assert!(status_move_for_pull_request(false, "ready_for_review", false, "open").is_some());
+        assert_eq!(status_move_for_pull_request(false, "opened", true, "open"), None, "a draft moves nothing");
+        assert_eq!(status_move_for_pull_request(false, "closed", false, "closed"), None, "closed unmerged");
+        assert_eq!(status_move_for_pull_request(false, "edited", false, "open"), None);
+    }
+
+    #[test]
     fn priority_follows_the_seed_table() {
-        assert_eq!(priority_from_labels(&s(&["bug", "priority: high"])), "high");
-        assert_eq!(priority_from_labels(&s(&["Critical"])), "high");
-        assert_eq!(priority_from_labels(&s(&["urgent"])), "high");
-        assert_eq!(priority_from_labels(&s(&["priority: low"])), "low");
-        assert_eq!(priority_from_labels(&s(&["bug", "enhancement"])), "medium");
-        assert_eq!(priority_from_labels(&[]), "medium");
-        assert_eq!(labels_with_priority(&s(&["bug", "urgent"]), "low"), s(&["bug", "priority: low"]));
-        assert_eq!(labels_with_priority(&s(&["bug", "urgent"]), "high"), s(&["bug", "urgent"]));
-        assert_eq!(labels_with_priority(&s(&["priority: low"]), "medium"), s(&[]));
-        assert_eq!((status_for_state("open"), status_for_state("closed")), ("todo", "done"));
-        assert_eq!((state_for_status("in_progress"), state_for_status("done")), ("open", "closed"));
+        assert_eq!(priority_from_labels(&s(&["bug", "priority: high"])), TaskPriority::High);
+        assert_eq!(priority_from_labels(&s(&["Critical"])), TaskPriority::High);
+        assert_eq!(priority_from_labels(&s(&["urgent"])), TaskPriority::High);
+        assert_eq!(priority_from_labels(&s(&["priority: low"])), TaskPriority::Low);
+        assert_eq!(priority_from_labels(&s(&["bug", "enhancement"])), TaskPriority::Medium);
+        assert_eq!(priority_from_labels(&[]), TaskPriority::Medium);
+        assert_eq!(labels_with_priority(&s(&["bug", "urgent"]), TaskPriority::Low), s(&["bug", "priority: low"]));
+        assert_eq!(labels_with_priority(&s(&["bug", "urgent"]), TaskPriority::High), s(&["bug", "urgent"]));
+        assert_eq!(labels_with_priority(&s(&["priority: low"]), TaskPriority::Medium), s(&[]));
+        assert_eq!((status_for_state("open"), status_for_state("closed")), (TaskStatus::Todo, TaskStatus::Done));
+        assert_eq!((state_for_status(TaskStatus::InProgress), state_for_status(TaskStatus::Done)), ("open", "closed"));
     }
 
     #[test]

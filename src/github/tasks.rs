@@ -78,7 +78,7 @@ pub async fn create_issue(gh: &Github, task_id: i64, repo: &str) -> Result<Value
     let url = reply.body.get("html_url").and_then(Value::as_str).map(str::to_string);
     let mut at = updated_at(&reply.body);
     let mut state = "open";
-    if task.status == "done" {
+    if task.status == crate::domain::status::TaskStatus::Done {
         let closed = gh
             .client
             .call(who, Method::Patch, &issue_path(repo, number), Some(&json!({"state": "closed"})))

@@ -194,3 +194,14 @@ pub fn json_error_fallback<B: MessageBody + 'static>(
     let (req, _) = res.into_parts();
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body()))
 }
+
+/// Parses a closed status enum from a request (`status`, `priority`, ...), or a 400 that names
+/// the field, the values it takes and the value sent.
+pub(crate) fn parse_choice<T>(value: &str, field: &str) -> Result<T, ApiError>
+where
+    T: std::str::FromStr<Err = crate::domain::status::UnknownValue>,
+{
+    value.parse().map_err(|err: crate::domain::status::UnknownValue| {
+        ApiError::BadRequest(format!("{field} must be one of {}, got '{value}'", err.expected))
+    })
+}

@@ -14,6 +14,7 @@ use super::paging::{self, DEFAULT_LIMIT, MAX_LIMIT};
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
 use crate::domain::pipeline::{self as rules, ProvisionRequest};
+use crate::domain::status::PipelineStatus;
 use crate::domain::{clock, stats};
 use crate::store::{NewAudit, Pipeline, PipelineFilter, StoreError};
 
@@ -39,7 +40,7 @@ pub struct PipelineView<'a> {
     pipeline_id: &'a str,
     repository: &'a str,
     workflow_file: &'a str,
-    status: &'a str,
+    status: PipelineStatus,
     #[serde(with = "clock::serde_secs")]
     created_at: DateTime<Utc>,
     #[serde(with = "clock::serde_secs")]
@@ -61,7 +62,7 @@ pub fn pipeline_json(p: &Pipeline) -> PipelineView<'_> {
         pipeline_id: &p.id,
         repository: &p.repository,
         workflow_file: &p.workflow_file,
-        status: &p.status,
+        status: p.status,
         created_at: p.created_at,
         updated_at: p.updated_at,
         deactivated_at: p.deactivated_at,
@@ -116,7 +117,7 @@ async fn provision(state: web::Data<AppState>, actor: Actor, body: web::Json<Val
                     id: rules::new_pipeline_id(),
                     repository: req.repo.clone(),
                     workflow_file: req.workflow_file.clone(),
-                    status: "active".into(),
+                    status: PipelineStatus::Active,
                     config: sqlx::types::Json(req.config.clone()),
                     linked_domain: req.linked_domain.clone(),
                     linked_app: req.linked_app.clone(),
@@ -148,7 +149,7 @@ async fn reactivate(
     mut pipeline: Pipeline,
     req: &ProvisionRequest,
 ) -> Result<Option<Pipeline>, ApiError> {
-    pipeline.status = "active".into();
+    pipeline.status = PipelineStatus::Active;
     pipeline.config = sqlx::types::Json(req.config.clone());
     pipeline.linked_domain = req.linked_domain.clone();
     pipeline.linked_app = req.linked_app.clone();
@@ -235,23 +236,20 @@ async fn list(
 ) -> Result<HttpResponse, ApiError> {
     // Unpaged callers (the VPS manager's list_pipelines) get everything up to the maximum page.
     let (limit, offset) = paging::resolve(query.limit, query.offset, MAX_LIMIT)?;
-    if let Some(status) = &query.status
-        && status != "active"
-        && status != "inactive"
-    {
-        return Err(ApiError::BadRequest(format!("status must be active or inactive, got '{status}'")));
-    }
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(status) => Some(
+            status
+                .parse::<PipelineStatus>()
+                .map_err(|_| ApiError::BadRequest(format!("status must be active or inactive, got '{status}'")))?,
+        ),
+    };
     let after = query.after.as_deref().filter(|a| !a.is_empty()).map(parse_cursor).transpose()?;
     if after.is_some() && offset > 0 {
         return Err(ApiError::BadRequest("after and offset cannot be combined: page with one or the other".into()));
     }
-    let filter = PipelineFilter {
-        status: query.status.clone(),
-        repository: query.repository.clone().filter(|r| !r.is_empty()),
-        limit,
-        offset,
-        after,
-    };
+    let filter =
+        PipelineFilter { status, repository: query.repository.clone().filter(|r| !r.is_empty()), limit, offset, after };
     let with_stats = match query.include.as_deref().filter(|i| !i.is_empty()) {
         None => false,
         Some("stats") => true,
@@ -455,7 +453,7 @@ async fn teardown(
             })));
         }
         let now = clock::now();
-        pipeline.status = "inactive".into();
+        pipeline.status = PipelineStatus::Inactive;
         pipeline.updated_at = now;
         pipeline.deactivated_at = Some(now);
         let entry = audit(&actor, "pipeline.deactivated", &pipeline.id, json!({"preserve_repo": true}));

@@ -6,11 +6,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ErrorBody;
+use super::error::parse_choice;
 use super::openapi::{TaskDeleted, TaskDetails, TaskList, TaskResponse, TaskUpdated};
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState, paging};
 use crate::domain::clock;
-use crate::domain::tasks::{PRIORITIES, STATUSES, labels_with_priority, priority_from_labels};
+use crate::domain::status::{TaskPriority, TaskStatus};
+use crate::domain::tasks::{labels_with_priority, priority_from_labels};
 use crate::github::{outbox, tasks as gh_tasks};
 use crate::store::tasks::audit;
 use crate::store::{NewTask, Task, TaskFilter};
@@ -59,14 +61,6 @@ pub(crate) fn parse_id(id: &str) -> Result<i64, ApiError> {
     id.parse().map_err(|_| ApiError::NotFound(format!("Task not found: {id}")))
 }
 
-fn check(value: &str, allowed: &[&str], what: &str) -> Result<(), ApiError> {
-    if allowed.contains(&value) {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest(format!("{what} must be one of {}, got '{value}'", allowed.join(", "))))
-    }
-}
-
 fn check_title(title: &str) -> Result<String, ApiError> {
     let title = title.trim();
     if title.is_empty() || title.chars().count() > 256 {
@@ -98,15 +92,9 @@ struct ListQuery {
     ))]
 async fn list(state: web::Data<AppState>, _actor: Actor, q: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = paging::resolve(q.limit, q.offset, paging::DEFAULT_LIMIT)?;
-    if let Some(s) = &q.status {
-        check(s, &STATUSES, "status")?;
-    }
-    if let Some(p) = &q.priority {
-        check(p, &PRIORITIES, "priority")?;
-    }
     let filter = TaskFilter {
-        status: q.status.clone(),
-        priority: q.priority.clone(),
+        status: q.status.as_deref().map(|s| parse_choice(s, "status")).transpose()?,
+        priority: q.priority.as_deref().map(|p| parse_choice(p, "priority")).transpose()?,
         repository: q.repository.clone().filter(|r| !r.is_empty()),
         limit,
         offset,
@@ -147,15 +135,13 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let title = check_title(&body.title)?;
-    let status = body.status.unwrap_or_else(|| "todo".into());
-    check(&status, &STATUSES, "status")?;
+    let status = body.status.as_deref().map(|s| parse_choice(s, "status")).transpose()?.unwrap_or(TaskStatus::Todo);
     let (priority, labels) = match body.priority {
         Some(p) => {
-            check(&p, &PRIORITIES, "priority")?;
-            let labels = labels_with_priority(&body.labels, &p);
-            (p, labels)
+            let p = parse_choice(&p, "priority")?;
+            (p, labels_with_priority(&body.labels, p))
         }
-        None => (priority_from_labels(&body.labels).to_string(), body.labels),
+        None => (priority_from_labels(&body.labels), body.labels),
     };
     let task = NewTask { title, description: body.description, status, priority, labels, origin: "api".into() };
     let task = state.store.create_task(&task, &actor.0).await?;
@@ -233,12 +219,8 @@ async fn update(
     body: web::Json<UpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    if let Some(s) = &body.status {
-        check(s, &STATUSES, "status")?;
-    }
-    if let Some(p) = &body.priority {
-        check(p, &PRIORITIES, "priority")?;
-    }
+    let status: Option<TaskStatus> = body.status.as_deref().map(|s| parse_choice(s, "status")).transpose()?;
+    let priority: Option<TaskPriority> = body.priority.as_deref().map(|p| parse_choice(p, "priority")).transpose()?;
     let title = body.title.as_deref().map(check_title).transpose()?;
     // Optimistic: re-read and apply again when a webhook changed the task meanwhile.
     for _ in 0..5 {
@@ -250,16 +232,16 @@ async fn update(
         if let Some(d) = &body.description {
             task.description = d.clone();
         }
-        if let Some(s) = &body.status {
-            task.status = s.clone();
+        if let Some(s) = status {
+            task.status = s;
         }
         if let Some(labels) = &body.labels {
             task.labels.0 = labels.clone();
-            task.priority = priority_from_labels(labels).to_string();
+            task.priority = priority_from_labels(labels);
         }
-        if let Some(p) = &body.priority {
+        if let Some(p) = priority {
             task.labels.0 = labels_with_priority(&task.labels.0, p);
-            task.priority = p.clone();
+            task.priority = p;
         }
         if task == before {
             return Ok(HttpResponse::Ok().json(json!({"success": true, "task": task_json(&task), "issue_sync": null})));

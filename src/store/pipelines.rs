@@ -187,9 +187,12 @@ impl StatsBounds {
 /// `WHERE` clause of a pipeline listing with only the filters that are set (`$1` the status,
 /// then the repo key; see `Filters`).
 pub(crate) fn pipeline_filter_clause(filter: &PipelineFilter) -> String {
-    super::filters::Filters::new(&[("status", filter.status.as_deref()), ("repo_key", filter.repository.as_deref())])
-        .clause()
-        .to_string()
+    super::filters::Filters::new(&[
+        ("status", filter.status.as_ref().map(|s| s.as_str())),
+        ("repo_key", filter.repository.as_deref()),
+    ])
+    .clause()
+    .to_string()
 }
 
 /// The number of pipelines a listing matches, with the filters' parameters of
@@ -714,7 +717,7 @@ macro_rules! pipeline_sql {
                 }
                 let repo_key = f.repository.as_ref().map(|r| r.to_lowercase());
                 let mut query = sqlx::query(AssertSqlSafe(pipeline_listing_sql(f)));
-                for value in [&f.status, &repo_key].into_iter().flatten() {
+                for value in [f.status.map(|s| s.as_str()), repo_key.as_deref()].into_iter().flatten() {
                     query = query.bind(value);
                 }
                 let rows = match &f.after {

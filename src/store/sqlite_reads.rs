@@ -118,11 +118,12 @@ impl SqliteReader {
         let count_sql = self.text(format!("count {shape}"), || pipeline_count_sql(f));
         let page_sql = self.text(format!("page {shape}"), || pipeline_page_sql(f));
         let from_oldest_sql = self.text(format!("page from oldest {shape}"), || pipeline_page_from_oldest_sql(f));
-        let filters: Vec<SqlValue> = [f.status.clone(), f.repository.as_ref().map(|r| r.to_lowercase())]
-            .into_iter()
-            .flatten()
-            .map(SqlValue::Text)
-            .collect();
+        let filters: Vec<SqlValue> =
+            [f.status.map(|s| s.as_str().to_string()), f.repository.as_ref().map(|r| r.to_lowercase())]
+                .into_iter()
+                .flatten()
+                .map(SqlValue::Text)
+                .collect();
         let mut page_params = filters.clone();
         match &f.after {
             None => page_params.push(SqlValue::Integer(f.offset)),

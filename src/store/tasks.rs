@@ -9,55 +9,15 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::types::Json;
 
 use super::{Execution, NewAudit, Page, StoreResult};
 use crate::domain::tasks::IssueState;
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
-pub struct Task {
-    pub id: i64,
-    pub title: String,
-    pub description: String,
-    pub status: String,
-    pub priority: String,
-    pub labels: Json<Vec<String>>,
-    pub origin: String,
-    pub repository: Option<String>,
-    pub issue_number: Option<i64>,
-    pub issue_node_id: Option<String>,
-    pub issue_url: Option<String>,
-    pub issue_deleted: bool,
-    pub synced: Option<Json<IssueState>>,
-    pub synced_at: Option<DateTime<Utc>>,
-    pub pushed_at: Option<DateTime<Utc>>,
-    pub local_changed_at: Option<DateTime<Utc>>,
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl Task {
-    /// The issue this task's fields describe.
-    pub fn issue_state(&self) -> IssueState {
-        IssueState::of_task(&self.title, &self.description, &self.status, &self.labels.0)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewTask {
-    pub title: String,
-    pub description: String,
-    pub status: String,
-    pub priority: String,
-    pub labels: Vec<String>,
-    pub origin: String,
-}
+pub use crate::domain::tasks::{NewTask, Task};
 
 #[derive(Debug, Clone, Default)]
 pub struct TaskFilter {
-    pub status: Option<String>,
-    pub priority: Option<String>,
+    pub status: Option<crate::domain::status::TaskStatus>,
+    pub priority: Option<crate::domain::status::TaskPriority>,
     pub repository: Option<String>,
     pub limit: i64,
     pub offset: i64,
@@ -407,8 +367,8 @@ macro_rules! task_sql {
             let local_at = task.local_changed_at.unwrap_or(task.updated_at);
             let merged = rules::merge(&current, synced, &c.issue, local_at, c.updated_at);
             let r = &merged.result;
-            let status = if r.state == current.state { task.status.clone() } else { rules::status_for_state(&r.state).to_string() };
-            let priority = if r.labels == current.labels { task.priority.clone() } else { rules::priority_from_labels(&r.labels).to_string() };
+            let status = if r.state == current.state { task.status } else { rules::status_for_state(&r.state) };
+            let priority = if r.labels == current.labels { task.priority } else { rules::priority_from_labels(&r.labels) };
             // A local change still differs from GitHub: it stays pending (its write is queued).
             let pending = if *r != c.issue { task.local_changed_at } else { None };
             let synced_at = task.synced_at.map_or(c.updated_at, |s| s.max(c.updated_at));
@@ -489,14 +449,10 @@ macro_rules! task_sql {
                     .await?;
                 }
             }
-            let (from, to): (&[&str], &str) = if pr.merged {
-                (&["todo", "in_progress"], "done")
-            } else if matches!(pr.action.as_str(), "opened" | "ready_for_review" | "reopened") && !pr.draft && pr.state == "open" {
-                (&["todo"], "in_progress")
-            } else {
+            let Some((from, to)) = rules::status_move_for_pull_request(pr.merged, &pr.action, pr.draft, &pr.state) else {
                 return Ok(true);
             };
-            let ids: Vec<(i64, String)> = sqlx::query_as(
+            let ids: Vec<(i64, $crate::domain::status::TaskStatus)> = sqlx::query_as(
                 "SELECT t.id, t.status FROM tasks t JOIN task_pull_requests l ON l.task_id = t.id \
                  WHERE l.repo_key = $1 AND l.number = $2 ORDER BY t.id",
             )
@@ -505,7 +461,7 @@ macro_rules! task_sql {
             .fetch_all(&mut *conn)
             .await?;
             let now = $crate::domain::clock::now();
-            for (id, status) in ids.into_iter().filter(|(_, s)| from.contains(&s.as_str())) {
+            for (id, status) in ids.into_iter().filter(|(_, s)| from.contains(s)) {
                 sqlx::query("UPDATE tasks SET status = $2, updated_at = $3, version = version + 1 WHERE id = $1")
                     .bind(id)
                     .bind(to)
@@ -571,8 +527,8 @@ macro_rules! task_sql {
             async fn list_tasks(&self, f: &TaskFilter) -> StoreResult<Page<Task>> {
                 let repo_key = f.repository.as_ref().map(|r| r.to_lowercase());
                 let filters = $crate::store::filters::Filters::new(&[
-                    ("status", f.status.as_deref()),
-                    ("priority", f.priority.as_deref()),
+                    ("status", f.status.map(|s| s.as_str())),
+                    ("priority", f.priority.map(|p| p.as_str())),
                     ("repo_key", repo_key.as_deref()),
                 ]);
                 Ok($crate::store::filters::filtered_page!(
