@@ -219,7 +219,7 @@ async fn the_wal_is_copied_back_and_started_over_under_continuous_writes() {
                         })
                         .collect();
                     let outcomes = store.ingest(deliveries.into()).await.unwrap();
-                    assert!(outcomes.iter().all(|o| o.status == "ignored" && !o.duplicate));
+                    assert!(outcomes.iter().all(|o| o.status.as_str() == "ignored" && !o.duplicate));
                 }
             })
         })

@@ -280,7 +280,7 @@ async fn stored_deliveries_are_processed_after_a_restart(backend: Backend) {
         processing: Processing::Ignore,
     };
     let stored = db.store.store_pending(&[pending]).await.unwrap();
-    assert_eq!(stored[0].status, "pending");
+    assert_eq!(stored[0].status.as_str(), "pending");
     assert!(db.store.get_execution(77, 1).await.unwrap().is_none());
 
     let app = TestApp::on(db, &[TOKEN], &[SECRET]);

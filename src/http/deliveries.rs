@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error::ErrorBody;
+use super::error::{ErrorBody, parse_choice};
 use super::openapi::{DeliveryDetails, DeliveryList, Replayed};
 use super::paging::{self, DEFAULT_LIMIT};
 use super::routes::{Routes, resource};
@@ -12,8 +12,6 @@ use super::{Actor, ApiError, AppState};
 use crate::domain::clock;
 use crate::store::{DeliveryFilter, DeliverySummary};
 use crate::webhook;
-
-const STATUSES: &[&str] = &["pending", "processed", "ignored", "failed", "parked"];
 
 pub fn routes(routes: &mut Routes) {
     routes
@@ -71,13 +69,8 @@ async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = paging::resolve(query.limit, query.offset, DEFAULT_LIMIT)?;
-    if let Some(status) = &query.status
-        && !STATUSES.contains(&status.as_str())
-    {
-        return Err(ApiError::BadRequest(format!("status must be one of {}, got '{status}'", STATUSES.join(", "))));
-    }
     let filter = DeliveryFilter {
-        status: query.status.clone(),
+        status: query.status.as_deref().map(|s| parse_choice(s, "status")).transpose()?,
         event: query.event.clone(),
         repository: query.repository.clone(),
         limit,
@@ -131,7 +124,7 @@ async fn replay(state: web::Data<AppState>, actor: Actor, guid: web::Path<String
         .ok_or_else(|| ApiError::NotFound(format!("Delivery not found: {guid}")))?;
     let outcome = webhook::reprocess(state.store.as_ref(), &stored).await?;
     tracing::info!(delivery_id = %guid, actor = %actor.0, status = %outcome.status, "delivery replayed");
-    let status = outcome.status.clone();
+    let status = outcome.status;
     let outcomes = vec![outcome];
     state.metrics.runs_changed(&outcomes);
     state.changes.send(outcomes);

@@ -1,13 +1,16 @@
 //! Scrape-time gauges: what the database holds (pipelines, backlog, outbox queue, open runs) and
 //! what the GitHub client has seen (calls, rate limit).
 
+use crate::domain::status::{DeliveryStatus, PipelineStatus};
 use crate::github::GithubClient;
 use crate::store::Store;
 
 use super::Metrics;
 
-const PIPELINE_STATUSES: &[&str] = &["active", "inactive"];
-const BACKLOG_STATUSES: &[&str] = &["pending", "failed", "parked"];
+const PIPELINE_STATUSES: &[&str] = &[PipelineStatus::Active.as_str(), PipelineStatus::Inactive.as_str()];
+/// The deliveries still to be processed (`GaugeCounts::deliveries`).
+const BACKLOG_STATUSES: &[&str] =
+    &[DeliveryStatus::Pending.as_str(), DeliveryStatus::Failed.as_str(), DeliveryStatus::Parked.as_str()];
 const OUTBOX_STATUSES: &[&str] = &["pending", "running", "failed"];
 const OPEN_RUN_STATUSES: &[&str] = &["requested", "queued", "waiting", "pending", "in_progress"];
 

@@ -1,6 +1,7 @@
 //! Webhook deliveries: stored before they are acknowledged, processed in the same transaction
 //! when possible, retried and parked when not.
 
+use crate::domain::status::DeliveryStatus;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -42,8 +43,7 @@ pub struct IncomingDelivery {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryOutcome {
     pub guid: String,
-    /// processed | ignored | failed | parked | pending
-    pub status: String,
+    pub status: DeliveryStatus,
     /// The GUID was already stored and needed nothing more.
     pub duplicate: bool,
     /// Effects that changed stored state (for live updates).
@@ -59,7 +59,7 @@ pub struct DeliverySummary {
     pub repository: Option<String>,
     pub hook_id: Option<i64>,
     pub received_at: DateTime<Utc>,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub processed_at: Option<DateTime<Utc>>,
@@ -79,7 +79,7 @@ pub struct StoredDelivery {
 
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
-    pub status: Option<String>,
+    pub status: Option<DeliveryStatus>,
     pub event: Option<String>,
     pub repository: Option<String>,
     pub limit: i64,
@@ -124,15 +124,15 @@ pub fn retry_delay(attempts: i64) -> chrono::Duration {
 /// its error and when to try again.
 pub(crate) fn settle(processing: &Processing, attempts: i64, now: DateTime<Utc>) -> Settled {
     match processing {
-        Processing::Apply(_) => ("processed", None, None),
-        Processing::Ignore => ("ignored", None, None),
-        Processing::Fail(error) if attempts >= MAX_ATTEMPTS => ("parked", Some(error.clone()), None),
-        Processing::Fail(error) => ("failed", Some(error.clone()), Some(now + retry_delay(attempts))),
+        Processing::Apply(_) => (DeliveryStatus::Processed, None, None),
+        Processing::Ignore => (DeliveryStatus::Ignored, None, None),
+        Processing::Fail(error) if attempts >= MAX_ATTEMPTS => (DeliveryStatus::Parked, Some(error.clone()), None),
+        Processing::Fail(error) => (DeliveryStatus::Failed, Some(error.clone()), Some(now + retry_delay(attempts))),
     }
 }
 
 /// How a delivery was settled: its status, its error and when to try again (see `settle`).
-pub(crate) type Settled = (&'static str, Option<String>, Option<DateTime<Utc>>);
+pub(crate) type Settled = (DeliveryStatus, Option<String>, Option<DateTime<Utc>>);
 
 /// What storing a batch did: which deliveries were stored for the first time (one flag per
 /// delivery, in order) and which run attempts were inserted or moved forward.
@@ -362,7 +362,7 @@ macro_rules! delivery_sql {
             Ok(&mut **tx)
         }
 
-        async fn existing_state(conn: &mut Conn, guid: &str) -> StoreResult<(String, i64)> {
+        async fn existing_state(conn: &mut Conn, guid: &str) -> StoreResult<($crate::domain::status::DeliveryStatus, i64)> {
             Ok(sqlx::query_as(DELIVERY_STATE_SQL)
                 .bind(guid)
                 .fetch_one(&mut *conn)
@@ -419,7 +419,7 @@ macro_rules! delivery_sql {
                     }
                     let conn = open(&self.pool, &mut tx).await?;
                     let (stored_status, attempts) = existing_state(conn, &d.guid).await?;
-                    if stored_status == "failed" || stored_status == "parked" {
+                    if matches!(stored_status, $crate::domain::status::DeliveryStatus::Failed | $crate::domain::status::DeliveryStatus::Parked) {
                         outcomes.push(reprocess(conn, &d.guid, attempts, &d.processing).await?);
                     } else {
                         outcomes.push(DeliveryOutcome { guid: d.guid.clone(), status: stored_status, duplicate: true, changed: Vec::new() });
@@ -437,7 +437,7 @@ macro_rules! delivery_sql {
                 let mut outcomes = Vec::with_capacity(batch.len());
                 for d in batch {
                     let inserted = insert(&mut tx, d, "pending", 0, None, None, Some(now)).await?;
-                    let status = if inserted { "pending".to_string() } else { existing_state(&mut tx, &d.guid).await?.0 };
+                    let status = if inserted { $crate::domain::status::DeliveryStatus::Pending } else { existing_state(&mut tx, &d.guid).await?.0 };
                     outcomes.push(DeliveryOutcome { guid: d.guid.clone(), status, duplicate: !inserted, changed: Vec::new() });
                 }
                 tx.commit().await?;
@@ -476,7 +476,7 @@ macro_rules! delivery_sql {
             async fn list_deliveries(&self, f: &DeliveryFilter) -> StoreResult<Page<DeliverySummary>> {
                 let repo_key = f.repository.as_ref().map(|r| r.to_lowercase());
                 let filters = $crate::store::filters::Filters::new(&[
-                    ("status", f.status.as_deref()),
+                    ("status", f.status.map(|s| s.as_str())),
                     ("event", f.event.as_deref()),
                     ("repo_key", repo_key.as_deref()),
                 ]);

@@ -195,7 +195,7 @@ impl<'a> DeliveryColumns<'a> {
             c.headers.push(Json(&d.headers));
             c.body.push(&d.body);
             c.body_size.push(d.body_size);
-            c.status.push(status);
+            c.status.push(status.as_str());
             c.last_error.push(error.as_deref());
             c.next_attempt_at.push(*next);
         }

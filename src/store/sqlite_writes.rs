@@ -28,8 +28,8 @@ use tokio::sync::oneshot;
 
 use super::chunks::power_of_two_chunks;
 use super::deliveries::{
-    DELIVERY_STATE_SQL, DeliveryOutcome, INSERT_COLUMNS, IncomingDelivery, Processing, RECORD_OUTCOME_SQL, effects,
-    insert_deliveries_sql, new_jobs, new_runs, settle,
+    DELIVERY_STATE_SQL, DeliveryOutcome, INSERT_COLUMNS, IncomingDelivery, Processing, RECORD_OUTCOME_SQL, Settled,
+    effects, insert_deliveries_sql, new_jobs, new_runs, settle,
 };
 use super::pipelines::{
     UPSERT_EXECUTION_COLUMNS, UPSERT_JOB_SQL, applied_jobs, applied_records, job_address, latest_attempts, latest_jobs,
@@ -37,6 +37,7 @@ use super::pipelines::{
 };
 use super::sqlite_reads::{positional, timestamp};
 use super::{Effect, ExecutionRecord, JobRecord, StoreError, StoreResult};
+use crate::domain::status::DeliveryStatus;
 
 type Reply = oneshot::Sender<StoreResult<Vec<DeliveryOutcome>>>;
 type Batch = std::sync::Arc<[IncomingDelivery]>;
@@ -200,9 +201,9 @@ impl Writer {
         for ((d, new), (status, _, _)) in batch.iter().zip(is_new).zip(&settled) {
             if !new {
                 let sql = texts.get("delivery state", 1, || DELIVERY_STATE_SQL.into());
-                let (stored_status, attempts): (String, i64) =
+                let (stored_status, attempts): (DeliveryStatus, i64) =
                     tx.prepare_cached(sql)?.query_row([&d.guid], |row| Ok((row.get(0)?, row.get(1)?)))?;
-                outcomes.push(if stored_status == "failed" || stored_status == "parked" {
+                outcomes.push(if matches!(stored_status, DeliveryStatus::Failed | DeliveryStatus::Parked) {
                     reprocess(&tx, texts, d, attempts)?
                 } else {
                     DeliveryOutcome {
@@ -225,12 +226,7 @@ impl Writer {
                     changed.push(effect.clone());
                 }
             }
-            outcomes.push(DeliveryOutcome {
-                guid: d.guid.clone(),
-                status: (*status).into(),
-                duplicate: false,
-                changed,
-            });
+            outcomes.push(DeliveryOutcome { guid: d.guid.clone(), status: *status, duplicate: false, changed });
         }
         tx.commit()?;
         Ok(outcomes)
@@ -258,7 +254,7 @@ fn reprocess(tx: &Connection, texts: &mut Texts, d: &IncomingDelivery, attempts:
     let (status, error, next) = settle(&d.processing, attempts, now);
     let sql = texts.get("record outcome", 1, || RECORD_OUTCOME_SQL.into());
     tx.prepare_cached(sql)?.execute(rusqlite::params![d.guid, status, attempts, error, time(now), next.map(time)])?;
-    Ok(DeliveryOutcome { guid: d.guid.clone(), status: status.into(), duplicate: false, changed })
+    Ok(DeliveryOutcome { guid: d.guid.clone(), status, duplicate: false, changed })
 }
 
 /// Applies the latest record of each run attempt; returns the attempts that changed.
@@ -330,9 +326,8 @@ fn upsert_job(tx: &Connection, texts: &mut Texts, j: &JobRecord) -> StoreResult<
 }
 
 /// The values of `insert_deliveries_sql` for these deliveries and their settled states.
-#[allow(clippy::type_complexity)]
 fn delivery_values<'a>(
-    rows: &[(&'a IncomingDelivery, &'a (&'static str, Option<String>, Option<DateTime<Utc>>))],
+    rows: &[(&'a IncomingDelivery, &'a Settled)],
     now: DateTime<Utc>,
 ) -> rusqlite::Result<Vec<ToSqlOutput<'a>>> {
     let mut values = Vec::with_capacity(rows.len() * INSERT_COLUMNS);

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
 use super::publish::{Batch, Changes};
+use crate::domain::status::DeliveryStatus;
 use crate::store::{DeliveryOutcome, Effect, Store};
 
 pub const CHANNEL: &str = "ccm_live";
@@ -15,7 +16,7 @@ const MAX_PAYLOAD: usize = 7000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Key {
-    Delivery(String, String, bool),
+    Delivery(String, DeliveryStatus, bool),
     Execution(i64, i64),
     Job(i64),
 }
@@ -30,7 +31,7 @@ pub struct Announcement {
 pub fn payloads(origin: &str, outcomes: &[DeliveryOutcome]) -> Vec<String> {
     let mut keys = Vec::new();
     for o in outcomes {
-        keys.push(Key::Delivery(o.guid.clone(), o.status.clone(), o.duplicate));
+        keys.push(Key::Delivery(o.guid.clone(), o.status, o.duplicate));
         for effect in &o.changed {
             match effect {
                 Effect::Execution(e) => keys.push(Key::Execution(e.run_id, e.run_attempt)),
@@ -123,7 +124,7 @@ mod tests {
         let prefix = announcement_prefix("replica-1");
         assert_eq!(prefix, r#"{"origin":"replica-1","changes":"#);
         let outcome =
-            DeliveryOutcome { guid: "g".into(), status: "processed".into(), duplicate: false, changed: vec![] };
+            DeliveryOutcome { guid: "g".into(), status: DeliveryStatus::Processed, duplicate: false, changed: vec![] };
         let own = payloads("replica-1", std::slice::from_ref(&outcome));
         assert!(own.iter().all(|p| p.starts_with(&prefix)));
         assert!(payloads("replica-12", &[outcome]).iter().all(|p| !p.starts_with(&prefix)));
@@ -134,7 +135,7 @@ mod tests {
         let outcomes: Vec<DeliveryOutcome> = (0..500)
             .map(|i| DeliveryOutcome {
                 guid: format!("0000000-{i:08}-aaaa-bbbb-cccccccccccc"),
-                status: "processed".into(),
+                status: DeliveryStatus::Processed,
                 duplicate: false,
                 changed: vec![],
             })

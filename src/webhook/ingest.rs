@@ -169,7 +169,7 @@ async fn retry_worker(store: Arc<dyn Store>, changes: Changes, wake: Arc<Notify>
             match super::reprocess(store.as_ref(), &stored).await {
                 Ok(outcome) => {
                     tracing::info!(delivery_id = %guid, status = %outcome.status, "delivery retried");
-                    metrics.delivery_retried(&outcome.status);
+                    metrics.delivery_retried(outcome.status.as_str());
                     outcomes.push(outcome);
                 }
                 Err(err) => tracing::warn!(delivery_id = %guid, error = %err, "delivery retry failed"),
