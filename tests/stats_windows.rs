@@ -100,7 +100,7 @@ fn plain_count(runs: &[ExecutionRecord], branches: &[&str], at: DateTime<Utc>) -
     let baseline_from = day_ago - Duration::days(7);
     let counted: Vec<&ExecutionRecord> = runs
         .iter()
-        .filter(|r| r.status == "completed" && r.conclusion.as_deref() != Some("skipped"))
+        .filter(|r| r.status.as_str() == "completed" && r.conclusion.as_ref().map(|c| c.as_str()) != Some("skipped"))
         .filter(|r| branches.is_empty() || branches.contains(&r.branch.as_deref().unwrap_or("")))
         .collect();
     let average = |runs: &[&&ExecutionRecord]| {
@@ -110,7 +110,7 @@ fn plain_count(runs: &[ExecutionRecord], branches: &[&str], at: DateTime<Utc>) -
     let day: Vec<&&ExecutionRecord> = counted.iter().filter(|r| r.started_at >= day_ago).collect();
     let baseline: Vec<&&ExecutionRecord> =
         counted.iter().filter(|r| r.started_at >= baseline_from && r.started_at < day_ago).collect();
-    let successes = day.iter().filter(|r| r.conclusion.as_deref() == Some("success")).count() as i64;
+    let successes = day.iter().filter(|r| r.conclusion.as_ref().map(|c| c.as_str()) == Some("success")).count() as i64;
     (day.len() as i64, successes, average(&day), average(&baseline))
 }
 

@@ -131,7 +131,7 @@ impl Generator {
             repository,
             workflow_path,
             status,
-            status_rank: ccm::domain::run_state::rank(status),
+            status_rank: ccm::domain::status::RunStatus::parse(status).rank(),
             conclusion,
             branch,
             head_sha: format!("{:016x}{:016x}{:08x}", rng.random::<u64>(), rng.random::<u64>(), rng.random::<u32>()),

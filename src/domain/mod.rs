@@ -3,7 +3,6 @@
 pub mod clock;
 pub mod pipeline;
 pub mod registry;
-pub mod run_state;
 pub mod runs;
 pub mod stats;
 pub mod status;

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 
+use super::status::{Conclusion, RunStatus};
+
 /// A workflow run attempt as reported by GitHub, ready to be stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ExecutionRecord {
@@ -12,8 +14,8 @@ pub struct ExecutionRecord {
     pub repository: String,
     pub workflow_path: String,
     pub workflow_name: Option<String>,
-    pub status: String,
-    pub conclusion: Option<String>,
+    pub status: RunStatus,
+    pub conclusion: Option<Conclusion>,
     pub branch: Option<String>,
     pub head_sha: Option<String>,
     pub event: Option<String>,
@@ -44,8 +46,8 @@ pub struct Execution {
     pub repository: String,
     pub workflow_path: String,
     pub workflow_name: Option<String>,
-    pub status: String,
-    pub conclusion: Option<String>,
+    pub status: RunStatus,
+    pub conclusion: Option<Conclusion>,
     pub branch: Option<String>,
     pub head_sha: Option<String>,
     pub event: Option<String>,
@@ -72,8 +74,8 @@ pub struct JobRecord {
     pub run_attempt: i64,
     pub repository: String,
     pub name: String,
-    pub status: String,
-    pub conclusion: Option<String>,
+    pub status: RunStatus,
+    pub conclusion: Option<Conclusion>,
     pub runner_name: Option<String>,
     pub html_url: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
@@ -89,8 +91,8 @@ pub struct Job {
     pub run_id: i64,
     pub run_attempt: i64,
     pub name: String,
-    pub status: String,
-    pub conclusion: Option<String>,
+    pub status: RunStatus,
+    pub conclusion: Option<Conclusion>,
     pub runner_name: Option<String>,
     pub html_url: Option<String>,
     pub started_at: Option<DateTime<Utc>>,

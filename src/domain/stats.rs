@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 
 use super::pipeline::Pipeline;
 use super::runs::Execution;
+use super::status::{Conclusion, RunStatus};
 
 /// Raw figures for one pipeline's stats, computed by the database in one round trip.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,7 +33,7 @@ pub struct StatsSnapshot {
     pub recent_runs: i64,
     pub recent_successes: i64,
     /// Conclusion of the most recent completed, non-skipped run.
-    pub last_conclusion: Option<String>,
+    pub last_conclusion: Option<Conclusion>,
     pub active_runs: i64,
     pub queued_runs: i64,
     /// The most recent run, in any state.
@@ -68,7 +69,7 @@ pub fn stats_body(pipeline: &Pipeline, s: &StatsSnapshot) -> Value {
 /// Completed jobs of the latest run out of those known, in percent (0 when none are known, 100
 /// once the run itself has completed).
 pub fn progress_percentage(s: &StatsSnapshot) -> u8 {
-    if s.last_run.as_ref().is_some_and(|r| r.status == "completed") {
+    if s.last_run.as_ref().is_some_and(|r| r.status == RunStatus::Completed) {
         return 100;
     }
     if s.jobs_total == 0 {
@@ -99,9 +100,9 @@ impl From<&Execution> for LastRun {
     fn from(e: &Execution) -> Self {
         LastRun {
             timestamp: e.started_at,
-            status: match (&e.status[..], &e.conclusion) {
-                ("completed", Some(conclusion)) => conclusion.clone(),
-                _ => e.status.clone(),
+            status: match (&e.status, &e.conclusion) {
+                (RunStatus::Completed, Some(conclusion)) => conclusion.as_str().to_string(),
+                _ => e.status.as_str().to_string(),
             },
             duration_seconds: e.duration_seconds,
             branch: e.branch.clone(),
@@ -143,8 +144,8 @@ fn percent(part: i64, whole: i64) -> Option<f64> {
 pub fn health_score(s: &StatsSnapshot) -> u8 {
     let reliability =
         percent(s.successes_24h, s.runs_24h).or_else(|| percent(s.recent_successes, s.recent_runs)).unwrap_or(100.0);
-    let latest = match s.last_conclusion.as_deref() {
-        None | Some("success") => 100.0,
+    let latest = match s.last_conclusion {
+        None | Some(Conclusion::Success) => 100.0,
         Some(_) => 0.0,
     };
     let speed = match (s.avg_duration_24h, s.avg_duration_baseline) {
@@ -180,7 +181,7 @@ mod tests {
         // 8 of 10 succeeded, the latest failed, 1.5x slower than the week before:
         // 0.6 * 80 + 0.3 * 0 + 0.1 * 50 = 53.
         let s = StatsSnapshot {
-            last_conclusion: Some("failure".into()),
+            last_conclusion: Some(Conclusion::Failure),
             avg_duration_24h: Some(300.0),
             avg_duration_baseline: Some(200.0),
             ..snapshot(10, 8)
@@ -188,7 +189,7 @@ mod tests {
         assert_eq!(health_score(&s), 53);
         // All good and faster than the baseline: 100.
         let s = StatsSnapshot {
-            last_conclusion: Some("success".into()),
+            last_conclusion: Some(Conclusion::Success),
             avg_duration_24h: Some(100.0),
             avg_duration_baseline: Some(200.0),
             ..snapshot(3, 3)
@@ -204,7 +205,7 @@ mod tests {
         let s = StatsSnapshot {
             recent_runs: 10,
             recent_successes: 5,
-            last_conclusion: Some("success".into()),
+            last_conclusion: Some(Conclusion::Success),
             ..Default::default()
         };
         // 0.6 * 50 + 30 + 10 = 70.

@@ -173,6 +173,12 @@ macro_rules! open_text_enum {
             }
         }
 
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                Self::parse(text)
+            }
+        }
+
         impl FromStr for $name {
             type Err = std::convert::Infallible;
 
@@ -266,7 +272,8 @@ open_text_enum!(
 
 impl RunStatus {
     /// requested / queued / waiting / pending < in_progress < completed; a status ccm does not
-    /// know ranks lowest. A stored run only moves to a higher rank (see `run_state`).
+    /// know ranks lowest. A stored run or job only moves to a higher rank (or, at the same rank, to a
+    /// newer `updated_at`), so late or repeated events never move it backwards.
     pub fn rank(&self) -> i64 {
         match self {
             RunStatus::Completed => 3,

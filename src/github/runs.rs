@@ -1,5 +1,6 @@
 //! Workflow runs as the REST API returns them, turned into execution records.
 
+use crate::domain::status::{Conclusion, RunStatus};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -22,11 +23,11 @@ pub fn execution_from_run(fallback_repo: &str, run: &Value) -> Option<ExecutionR
     let run_id = run.get("id")?.as_i64()?;
     let created_at = time(run, "created_at")?;
     let updated_at = time(run, "updated_at").unwrap_or(created_at);
-    let status = text(run, "status")?;
+    let status = RunStatus::parse(&text(run, "status")?);
     let path = text(run, "path")?;
     // Reusable or dynamic workflows carry `@ref` after the path.
     let workflow_path = path.split('@').next().unwrap_or(&path).to_string();
-    let completed_at = (status == "completed").then_some(updated_at);
+    let completed_at = (status == RunStatus::Completed).then_some(updated_at);
     Some(ExecutionRecord {
         run_id,
         run_attempt: run.get("run_attempt").and_then(Value::as_i64).unwrap_or(1),
@@ -34,7 +35,7 @@ pub fn execution_from_run(fallback_repo: &str, run: &Value) -> Option<ExecutionR
         workflow_path,
         workflow_name: text(run, "name"),
         status,
-        conclusion: text(run, "conclusion"),
+        conclusion: text(run, "conclusion").as_deref().map(Conclusion::parse),
         branch: text(run, "head_branch"),
         head_sha: text(run, "head_sha"),
         event: text(run, "event"),

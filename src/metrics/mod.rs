@@ -7,6 +7,7 @@
 
 pub mod scrape;
 
+use crate::domain::status::{Conclusion, RunStatus};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -180,9 +181,9 @@ impl Metrics {
         self.with(|| {
             for effect in outcomes.iter().flat_map(|o| &o.changed) {
                 if let Effect::Execution(run) = effect
-                    && run.status == "completed"
+                    && run.status == RunStatus::Completed
                 {
-                    let conclusion = run.conclusion.clone().unwrap_or_else(|| "none".into());
+                    let conclusion = run.conclusion.as_ref().map_or("none", Conclusion::as_str).to_string();
                     counter!("ccm_runs_completed_total", "conclusion" => conclusion).increment(1);
                 }
             }

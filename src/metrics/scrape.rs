@@ -1,7 +1,7 @@
 //! Scrape-time gauges: what the database holds (pipelines, backlog, outbox queue, open runs) and
 //! what the GitHub client has seen (calls, rate limit).
 
-use crate::domain::status::{DeliveryStatus, PipelineStatus};
+use crate::domain::status::{DeliveryStatus, PipelineStatus, RunStatus};
 use crate::github::GithubClient;
 use crate::store::Store;
 
@@ -12,7 +12,8 @@ const PIPELINE_STATUSES: &[&str] = &[PipelineStatus::Active.as_str(), PipelineSt
 const BACKLOG_STATUSES: &[&str] =
     &[DeliveryStatus::Pending.as_str(), DeliveryStatus::Failed.as_str(), DeliveryStatus::Parked.as_str()];
 const OUTBOX_STATUSES: &[&str] = &["pending", "running", "failed"];
-const OPEN_RUN_STATUSES: &[&str] = &["requested", "queued", "waiting", "pending", "in_progress"];
+const OPEN_RUN_STATUSES: [RunStatus; 5] =
+    [RunStatus::Requested, RunStatus::Queued, RunStatus::Waiting, RunStatus::Pending, RunStatus::InProgress];
 
 /// Refreshes the scrape-time gauges. A database that does not answer sets `ccm_database_up` to
 /// 0 and leaves the database gauges at their last values.
@@ -22,7 +23,8 @@ pub async fn refresh(metrics: &Metrics, store: &dyn Store, github: Option<&Githu
             set_by_status(metrics, "ccm_pipelines", PIPELINE_STATUSES, &counts.pipelines);
             set_by_status(metrics, "ccm_webhook_backlog", BACKLOG_STATUSES, &counts.deliveries);
             set_by_status(metrics, "ccm_outbox_jobs", OUTBOX_STATUSES, &counts.outbox);
-            set_by_status(metrics, "ccm_runs_active", OPEN_RUN_STATUSES, &counts.open_runs);
+            let open_runs = OPEN_RUN_STATUSES.each_ref().map(RunStatus::as_str);
+            set_by_status(metrics, "ccm_runs_active", &open_runs, &counts.open_runs);
             metrics.set_gauge("ccm_database_up", &[], 1.0);
         }
         Err(err) => {

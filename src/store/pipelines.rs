@@ -348,7 +348,7 @@ fn last_run_sql(scope: &ExecutionScope) -> String {
 pub(crate) fn latest_attempts<'a>(records: &[&'a ExecutionRecord]) -> Vec<&'a ExecutionRecord> {
     let mut latest: std::collections::BTreeMap<(i64, i64), &ExecutionRecord> = std::collections::BTreeMap::new();
     for e in records {
-        let rank = |r: &ExecutionRecord| (crate::domain::run_state::rank(&r.status), r.updated_at);
+        let rank = |r: &ExecutionRecord| (r.status.rank(), r.updated_at);
         let slot = latest.entry((e.run_id, e.run_attempt)).or_insert(e);
         if rank(e) > rank(slot) {
             *slot = e;
@@ -448,7 +448,7 @@ pub(crate) const JOB_CONFLICT: &str = "ON CONFLICT (job_id) DO UPDATE SET \
 pub(crate) fn latest_jobs<'a>(records: &[&'a JobRecord]) -> Vec<&'a JobRecord> {
     let mut latest: std::collections::BTreeMap<i64, &JobRecord> = std::collections::BTreeMap::new();
     for j in records {
-        let rank = |r: &JobRecord| (crate::domain::run_state::rank(&r.status), r.updated_at);
+        let rank = |r: &JobRecord| (r.status.rank(), r.updated_at);
         let slot = latest.entry(j.job_id).or_insert(j);
         if rank(j) > rank(slot) {
             *slot = j;
@@ -533,7 +533,7 @@ macro_rules! pipeline_sql {
                     .bind(&e.workflow_path)
                     .bind(&e.workflow_name)
                     .bind(&e.status)
-                    .bind($crate::domain::run_state::rank(&e.status))
+                    .bind(e.status.rank())
                     .bind(&e.conclusion)
                     .bind(&e.branch)
                     .bind(&e.head_sha)
@@ -563,7 +563,7 @@ macro_rules! pipeline_sql {
                 .bind(j.repository.to_lowercase())
                 .bind(&j.name)
                 .bind(&j.status)
-                .bind($crate::domain::run_state::rank(&j.status))
+                .bind(j.status.rank())
                 .bind(&j.conclusion)
                 .bind(&j.runner_name)
                 .bind(&j.html_url)

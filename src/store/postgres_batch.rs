@@ -14,6 +14,7 @@ use sqlx::types::Json;
 use super::deliveries::{DELIVERY_INSERT_COLUMNS, IncomingDelivery, Settled, StoredBatch, effects};
 use super::pipelines::{EXECUTION_CONFLICT, EXECUTION_INSERT_COLUMNS, JOB_CONFLICT, JOB_INSERT_COLUMNS};
 use super::{Effect, StoreResult};
+use crate::domain::status::Conclusion;
 
 /// Whether `store` can take this batch: every effect in it is a run or a job.
 pub(crate) fn takes(batch: &[IncomingDelivery]) -> bool {
@@ -257,9 +258,9 @@ impl<'a> RunColumns<'a> {
             c.repo_key.push(e.repository.to_lowercase());
             c.workflow_path.push(&e.workflow_path);
             c.workflow_name.push(e.workflow_name.as_deref());
-            c.status.push(&e.status);
-            c.status_rank.push(crate::domain::run_state::rank(&e.status));
-            c.conclusion.push(e.conclusion.as_deref());
+            c.status.push(e.status.as_str());
+            c.status_rank.push(e.status.rank());
+            c.conclusion.push(e.conclusion.as_ref().map(Conclusion::as_str));
             c.branch.push(e.branch.as_deref());
             c.head_sha.push(e.head_sha.as_deref());
             c.event.push(e.event.as_deref());
@@ -312,9 +313,9 @@ impl<'a> JobColumns<'a> {
             c.run_attempt.push(j.run_attempt);
             c.repo_key.push(j.repository.to_lowercase());
             c.name.push(&j.name);
-            c.status.push(&j.status);
-            c.status_rank.push(crate::domain::run_state::rank(&j.status));
-            c.conclusion.push(j.conclusion.as_deref());
+            c.status.push(j.status.as_str());
+            c.status_rank.push(j.status.rank());
+            c.conclusion.push(j.conclusion.as_ref().map(Conclusion::as_str));
             c.runner_name.push(j.runner_name.as_deref());
             c.html_url.push(j.html_url.as_deref());
             c.started_at.push(j.started_at);

@@ -1,6 +1,7 @@
 //! The few fields ccm reads from GitHub's payloads. Everything else in a payload is ignored
 //! here (and kept in the stored body).
 
+use crate::domain::status::{Conclusion, RunStatus};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
@@ -44,8 +45,8 @@ pub struct WorkflowRun {
     pub head_branch: Option<String>,
     pub head_sha: Option<String>,
     pub event: Option<String>,
-    pub status: String,
-    pub conclusion: Option<String>,
+    pub status: RunStatus,
+    pub conclusion: Option<Conclusion>,
     pub run_number: Option<i64>,
     pub html_url: Option<String>,
     pub actor: Option<Login>,
@@ -71,8 +72,8 @@ pub struct WorkflowJob {
     #[serde(default = "first_attempt")]
     pub run_attempt: i64,
     pub name: String,
-    pub status: String,
-    pub conclusion: Option<String>,
+    pub status: RunStatus,
+    pub conclusion: Option<Conclusion>,
     pub runner_name: Option<String>,
     pub html_url: Option<String>,
     pub created_at: Option<DateTime<Utc>>,

@@ -1,6 +1,7 @@
 //! What a delivery changes, decided from its event name and body alone (no I/O), so it can be
 //! worked out on the request's thread and applied inside the batch transaction.
 
+use crate::domain::status::RunStatus;
 use crate::domain::tasks::{IssueState, closing_refs};
 use crate::store::{
     Effect, ExecutionRecord, InstallationChange, IssueChange, IssueLink, JobRecord, Processing, PullRequestRecord,
@@ -78,7 +79,7 @@ fn workflow_path(path: &str) -> String {
 
 fn execution(e: WorkflowRunEvent) -> ExecutionRecord {
     let run = e.workflow_run;
-    let completed = run.status == "completed";
+    let completed = run.status == RunStatus::Completed;
     ExecutionRecord {
         run_id: run.id,
         run_attempt: run.run_attempt,
@@ -109,7 +110,7 @@ fn job(e: WorkflowJobEvent) -> JobRecord {
         run_attempt: job.run_attempt,
         repository: e.repository.full_name,
         name: job.name,
-        conclusion: if job.status == "completed" { job.conclusion } else { None },
+        conclusion: if job.status == RunStatus::Completed { job.conclusion } else { None },
         status: job.status,
         runner_name: job.runner_name.filter(|r| !r.is_empty()),
         html_url: job.html_url,
@@ -227,6 +228,7 @@ fn installation_repositories(e: InstallationRepositoriesEvent) -> InstallationCh
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::status::Conclusion;
     use serde_json::json;
 
     fn run_body(status: &str, conclusion: Option<&str>) -> Vec<u8> {
@@ -254,7 +256,7 @@ mod tests {
         assert_eq!((e.run_id, e.run_attempt), (5, 2));
         assert_eq!(e.workflow_path, ".github/workflows/ci.yml");
         assert_eq!(e.repository, "Octo/App");
-        assert_eq!(e.conclusion.as_deref(), Some("success"));
+        assert_eq!(e.conclusion, Some(Conclusion::Success));
         assert_eq!(e.duration_seconds(), Some(187));
         // A conclusion on a run that is not completed is not believed.
         let Plan::Apply(effects) = plan("workflow_run", &run_body("in_progress", Some("success"))).unwrap() else {

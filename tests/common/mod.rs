@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use sqlx::Connection;
 
+use ccm::domain::status::{Conclusion, RunStatus};
 use ccm::http::{ApiTokens, AppState, build_app};
 use ccm::store::{self, ExecutionRecord, Store};
 #[allow(unused_imports)]
@@ -266,8 +267,8 @@ pub fn run(
         repository: repo.to_string(),
         workflow_path: ".github/workflows/deploy.yml".into(),
         workflow_name: Some("Deploy".into()),
-        status: if conclusion.is_some() { "completed".into() } else { "in_progress".into() },
-        conclusion: conclusion.map(str::to_string),
+        status: if conclusion.is_some() { RunStatus::Completed } else { RunStatus::InProgress },
+        conclusion: conclusion.map(Conclusion::parse),
         branch: Some(branch.to_string()),
         head_sha: Some(format!("{run_id:040x}")),
         event: Some("push".into()),
