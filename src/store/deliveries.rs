@@ -1,6 +1,7 @@
 //! Webhook deliveries: stored before they are acknowledged, processed in the same transaction
 //! when possible, retried and parked when not.
 
+use super::rows::{NewDelivery, WrittenRow};
 use crate::domain::status::DeliveryStatus;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -180,22 +181,15 @@ pub(crate) fn new_jobs<'a>(batch: &'a [IncomingDelivery], is_new: &[bool]) -> Ve
         .collect()
 }
 
-/// Values bound per delivery by `insert_deliveries_sql`.
-pub(crate) const INSERT_COLUMNS: usize = 16;
-
 /// Stores `rows` deliveries in one statement, returning the GUIDs that were not stored before.
-/// Per row: guid, event, action, installation_id, repository, repo_key, hook_id, received_at,
-/// headers, body, body_size, status, attempts, last_error, processed_at, next_attempt_at.
+/// Binds each row's `NewDelivery::cells`.
 pub(crate) fn insert_deliveries_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO deliveries ({DELIVERY_INSERT_COLUMNS}) VALUES {} ON CONFLICT (guid) DO NOTHING RETURNING guid",
-        super::chunks::values_placeholders(rows, INSERT_COLUMNS)
+        "INSERT INTO deliveries ({}) VALUES {} ON CONFLICT (guid) DO NOTHING RETURNING guid",
+        super::rows::column_names(NewDelivery::COLUMNS),
+        super::chunks::values_placeholders(rows, NewDelivery::COLUMNS.len())
     )
 }
-
-/// The columns a delivery is stored with, in the order `insert_deliveries_sql` binds them.
-pub(crate) const DELIVERY_INSERT_COLUMNS: &str = "guid, event, action, installation_id, repository, repo_key, \
-     hook_id, received_at, headers, body, body_size, status, attempts, last_error, processed_at, next_attempt_at";
 
 /// A stored delivery's status and attempts so far.
 pub(crate) const DELIVERY_STATE_SQL: &str = "SELECT status, attempts FROM deliveries WHERE guid = $1";
@@ -210,6 +204,7 @@ macro_rules! delivery_sql {
         use chrono::{DateTime, Utc};
         use sqlx::AssertSqlSafe;
         use $crate::store::deliveries::*;
+        use $crate::store::rows::{NewDelivery, WrittenRow};
         use $crate::store::*;
 
         type Conn = <$db as sqlx::Database>::Connection;
@@ -239,25 +234,9 @@ macro_rules! delivery_sql {
             Ok(changed)
         }
 
-        async fn insert(conn: &mut Conn, d: &IncomingDelivery, status: &str, attempts: i64, error: Option<&str>,
-                        processed_at: Option<DateTime<Utc>>, next_attempt_at: Option<DateTime<Utc>>) -> StoreResult<bool> {
-            let inserted: Option<String> = sqlx::query_scalar(AssertSqlSafe(insert_deliveries_sql(1)))
-            .bind(&d.guid)
-            .bind(&d.event)
-            .bind(&d.action)
-            .bind(d.installation_id)
-            .bind(&d.repository)
-            .bind(d.repository.as_ref().map(|r| r.to_lowercase()))
-            .bind(d.hook_id)
-            .bind(d.received_at)
-            .bind(sqlx::types::Json(&d.headers))
-            .bind(&d.body)
-            .bind(d.body_size)
-            .bind(status)
-            .bind(attempts)
-            .bind(error)
-            .bind(processed_at)
-            .bind(next_attempt_at)
+        async fn insert(conn: &mut Conn, row: &NewDelivery<'_>) -> StoreResult<bool> {
+            let args = $crate::store::rows::arguments::<$db>([row.cells($crate::domain::clock::now())])?;
+            let inserted: Option<String> = sqlx::query_scalar_with(AssertSqlSafe(insert_deliveries_sql(1)), args)
             .fetch_optional(&mut *conn)
             .await?;
             Ok(inserted.is_some())
@@ -306,27 +285,10 @@ macro_rules! delivery_sql {
             batch: &[(&IncomingDelivery, &Settled)],
             now: DateTime<Utc>,
         ) -> StoreResult<Vec<String>> {
-            let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(insert_deliveries_sql(batch.len())));
-            for (d, (status, error, next)) in batch {
-                query = query
-                    .bind(&d.guid)
-                    .bind(&d.event)
-                    .bind(&d.action)
-                    .bind(d.installation_id)
-                    .bind(&d.repository)
-                    .bind(d.repository.as_ref().map(|r| r.to_lowercase()))
-                    .bind(d.hook_id)
-                    .bind(d.received_at)
-                    .bind(sqlx::types::Json(&d.headers))
-                    .bind(&d.body)
-                    .bind(d.body_size)
-                    .bind(*status)
-                    .bind(1i64)
-                    .bind(error)
-                    .bind(now)
-                    .bind(*next);
-            }
-            Ok(query.fetch_all(&mut *conn).await?)
+            let rows: Vec<NewDelivery> = batch.iter().map(|(d, settled)| NewDelivery::settled(d, settled, now)).collect();
+            let args = $crate::store::rows::arguments::<$db>(rows.iter().map(|row| row.cells(now)))?;
+            let sql = AssertSqlSafe(insert_deliveries_sql(batch.len()));
+            Ok(sqlx::query_scalar_with::<_, String, _>(sql, args).fetch_all(&mut *conn).await?)
         }
 
         /// Stores a batch's deliveries in `tx` with multi-row INSERTs and upserts the runs and
@@ -436,7 +398,14 @@ macro_rules! delivery_sql {
                 let mut tx = self.pool.begin().await?;
                 let mut outcomes = Vec::with_capacity(batch.len());
                 for d in batch {
-                    let inserted = insert(&mut tx, d, "pending", 0, None, None, Some(now)).await?;
+                    let inserted = insert(&mut tx, &NewDelivery {
+                        delivery: d,
+                        status: $crate::domain::status::DeliveryStatus::Pending,
+                        attempts: 0,
+                        last_error: None,
+                        processed_at: None,
+                        next_attempt_at: Some(now),
+                    }).await?;
                     let status = if inserted { $crate::domain::status::DeliveryStatus::Pending } else { existing_state(&mut tx, &d.guid).await?.0 };
                     outcomes.push(DeliveryOutcome { guid: d.guid.clone(), status, duplicate: !inserted, changed: Vec::new() });
                 }

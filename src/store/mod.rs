@@ -16,6 +16,7 @@ mod outbox;
 mod pipelines;
 mod postgres;
 mod postgres_batch;
+mod rows;
 mod sqlite;
 mod sqlite_reads;
 pub(crate) mod sqlite_writes;

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, DurationRound, Utc};
 
+use super::rows::{WrittenRow, column_names};
 use super::*;
 
 #[async_trait]
@@ -379,25 +380,16 @@ pub(crate) fn record_address(record: &ExecutionRecord) -> usize {
     record as *const ExecutionRecord as usize
 }
 
-/// Values bound per run attempt by `upsert_executions_sql`.
-pub(crate) const UPSERT_EXECUTION_COLUMNS: usize = 21;
-
 /// Inserts `rows` run attempts or moves stored ones forward (never back: a lower state rank, or
-/// an older update of the same rank, changes nothing); returns the attempts that changed.
-/// Per row: run_id, run_attempt, repository, repo_key, workflow_path, workflow_name, status,
-/// status_rank, conclusion, branch, head_sha, event, run_number, actor, html_url, created_at,
-/// started_at, updated_at, completed_at, duration_seconds, recorded_at.
+/// an older update of the same rank, changes nothing); returns the attempts that changed. Binds
+/// each row's `ExecutionRecord::cells`.
 pub(crate) fn upsert_executions_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO executions ({EXECUTION_INSERT_COLUMNS}) VALUES {} {EXECUTION_CONFLICT} RETURNING run_id, run_attempt",
-        super::chunks::values_placeholders(rows, UPSERT_EXECUTION_COLUMNS)
+        "INSERT INTO executions ({}) VALUES {} {EXECUTION_CONFLICT} RETURNING run_id, run_attempt",
+        column_names(ExecutionRecord::COLUMNS),
+        super::chunks::values_placeholders(rows, ExecutionRecord::COLUMNS.len())
     )
 }
-
-/// The columns an upsert of run attempts writes, in the order `upsert_executions_sql` binds them.
-pub(crate) const EXECUTION_INSERT_COLUMNS: &str = "run_id, run_attempt, repository, repo_key, workflow_path, \
-     workflow_name, status, status_rank, conclusion, branch, head_sha, event, run_number, actor, html_url, \
-     created_at, started_at, updated_at, completed_at, duration_seconds, recorded_at";
 
 /// How an upsert of run attempts moves a stored attempt forward, never back.
 pub(crate) const EXECUTION_CONFLICT: &str = "ON CONFLICT (run_id, run_attempt) DO UPDATE SET \
@@ -417,19 +409,15 @@ pub(crate) const EXECUTION_CONFLICT: &str = "ON CONFLICT (run_id, run_attempt) D
      WHERE excluded.status_rank > executions.status_rank \
         OR (excluded.status_rank = executions.status_rank AND excluded.updated_at > executions.updated_at)";
 
-/// Inserts a job or moves a stored one forward, as `upsert_executions_sql` does runs.
-/// Binds: job_id, run_id, run_attempt, repo_key, name, status, status_rank, conclusion,
-/// runner_name, html_url, started_at, completed_at, updated_at, steps.
+/// Inserts a job or moves a stored one forward, as `upsert_executions_sql` does runs. Binds the
+/// job's `JobRecord::cells`.
 pub(crate) static UPSERT_JOB_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "INSERT INTO jobs ({JOB_INSERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-         {JOB_CONFLICT}"
+        "INSERT INTO jobs ({}) VALUES {} {JOB_CONFLICT}",
+        column_names(JobRecord::COLUMNS),
+        super::chunks::values_placeholders(1, JobRecord::COLUMNS.len())
     )
 });
-
-/// The columns an upsert of jobs writes, in the order `UPSERT_JOB_SQL` binds them.
-pub(crate) const JOB_INSERT_COLUMNS: &str = "job_id, run_id, run_attempt, repo_key, name, status, status_rank, \
-     conclusion, runner_name, html_url, started_at, completed_at, updated_at, steps";
 
 /// How an upsert of jobs moves a stored job forward, never back.
 pub(crate) const JOB_CONFLICT: &str = "ON CONFLICT (job_id) DO UPDATE SET \
@@ -479,6 +467,7 @@ macro_rules! pipeline_sql {
             EXECUTION_COLUMNS, PIPELINE_COLUMNS, StatsBounds, UPSERT_JOB_SQL, latest_attempts, pipeline_for_stats_sql,
             pipeline_listing_sql, pipeline_with_stats_sql, scope_clause, stats_sql, upsert_executions_sql,
         };
+        use $crate::store::rows::WrittenRow;
         use $crate::store::*;
 
         async fn insert_audit(tx: &mut sqlx::Transaction<'_, $db>, audit: &NewAudit) -> StoreResult<()> {
@@ -523,32 +512,8 @@ macro_rules! pipeline_sql {
         ) -> StoreResult<Vec<(i64, i64)>> {
             let sql = upsert_executions_sql(latest.len());
             let now = $crate::domain::clock::now();
-            let mut query = sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(sql));
-            for e in latest {
-                query = query
-                    .bind(e.run_id)
-                    .bind(e.run_attempt)
-                    .bind(&e.repository)
-                    .bind(e.repository.to_lowercase())
-                    .bind(&e.workflow_path)
-                    .bind(&e.workflow_name)
-                    .bind(&e.status)
-                    .bind(e.status.rank())
-                    .bind(&e.conclusion)
-                    .bind(&e.branch)
-                    .bind(&e.head_sha)
-                    .bind(&e.event)
-                    .bind(e.run_number)
-                    .bind(&e.actor)
-                    .bind(&e.html_url)
-                    .bind(e.created_at)
-                    .bind(e.started_at)
-                    .bind(e.updated_at)
-                    .bind(e.completed_at)
-                    .bind(e.duration_seconds())
-                    .bind(now);
-            }
-            Ok(query.fetch_all(&mut *conn).await?)
+            let args = $crate::store::rows::arguments::<$db>(latest.iter().map(|e| e.cells(now)))?;
+            Ok(sqlx::query_as_with::<_, (i64, i64), _>(AssertSqlSafe(sql), args).fetch_all(&mut *conn).await?)
         }
 
         /// See `PipelineStore::upsert_job`; on an open connection or transaction.
@@ -556,23 +521,8 @@ macro_rules! pipeline_sql {
             conn: &mut <$db as sqlx::Database>::Connection,
             j: &JobRecord,
         ) -> StoreResult<bool> {
-            let result = sqlx::query(UPSERT_JOB_SQL.as_str())
-                .bind(j.job_id)
-                .bind(j.run_id)
-                .bind(j.run_attempt)
-                .bind(j.repository.to_lowercase())
-                .bind(&j.name)
-                .bind(&j.status)
-                .bind(j.status.rank())
-                .bind(&j.conclusion)
-                .bind(&j.runner_name)
-                .bind(&j.html_url)
-                .bind(j.started_at)
-                .bind(j.completed_at)
-                .bind(j.updated_at)
-                .bind(sqlx::types::Json(&j.steps))
-                .execute(&mut *conn)
-                .await?;
+            let args = $crate::store::rows::arguments::<$db>([j.cells($crate::domain::clock::now())])?;
+            let result = sqlx::query_with(UPSERT_JOB_SQL.as_str(), args).execute(&mut *conn).await?;
             Ok(result.rows_affected() > 0)
         }
 

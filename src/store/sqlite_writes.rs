@@ -16,26 +16,27 @@
 //! The rest (issues, installations, pull requests, pushes) take the pool's path, which applies
 //! every kind of effect. The SQL is the same text either way (`deliveries.rs`, `pipelines.rs`).
 
+use super::rows::{NewDelivery, WrittenRow, sqlite_time, sqlite_values};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::types::{ToSqlOutput, Value as SqlValue};
-use rusqlite::{Connection, OpenFlags, ToSql, TransactionBehavior, params_from_iter};
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
 use tokio::sync::oneshot;
 
 use super::chunks::power_of_two_chunks;
 use super::deliveries::{
-    DELIVERY_STATE_SQL, DeliveryOutcome, INSERT_COLUMNS, IncomingDelivery, Processing, RECORD_OUTCOME_SQL, Settled,
-    effects, insert_deliveries_sql, new_jobs, new_runs, settle,
+    DELIVERY_STATE_SQL, DeliveryOutcome, IncomingDelivery, Processing, RECORD_OUTCOME_SQL, effects,
+    insert_deliveries_sql, new_jobs, new_runs, settle,
 };
 use super::pipelines::{
-    UPSERT_EXECUTION_COLUMNS, UPSERT_JOB_SQL, applied_jobs, applied_records, job_address, latest_attempts, latest_jobs,
-    record_address, upsert_executions_sql,
+    UPSERT_JOB_SQL, applied_jobs, applied_records, job_address, latest_attempts, latest_jobs, record_address,
+    upsert_executions_sql,
 };
-use super::sqlite_reads::{positional, timestamp};
+use super::sqlite_reads::positional;
 use super::{Effect, ExecutionRecord, JobRecord, StoreError, StoreResult};
 use crate::domain::status::DeliveryStatus;
 
@@ -177,10 +178,10 @@ impl Writer {
         let settled: Vec<_> = batch.iter().map(|d| settle(&d.processing, 1, now)).collect();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut inserted = HashSet::new();
-        let rows: Vec<_> = batch.iter().zip(&settled).collect();
+        let rows: Vec<NewDelivery> = batch.iter().zip(&settled).map(|(d, s)| NewDelivery::settled(d, s, now)).collect();
         for chunk in power_of_two_chunks(&rows) {
             let sql = texts.get("insert deliveries", chunk.len(), || insert_deliveries_sql(chunk.len()));
-            let values = delivery_values(chunk, now)?;
+            let values = sqlite_values(chunk.iter().map(|row| row.cells(now)))?;
             let mut statement = tx.prepare_cached(sql)?;
             for guid in statement.query_map(params_from_iter(&values), |row| row.get::<_, String>(0))? {
                 inserted.insert(guid?);
@@ -192,7 +193,7 @@ impl Writer {
         let jobs = new_jobs(batch, &is_new);
         let mut moved_jobs = HashSet::new();
         for job in latest_jobs(&jobs) {
-            if upsert_job(&tx, texts, job)? {
+            if upsert_job(&tx, texts, job, now)? {
                 moved_jobs.insert(job.job_id);
             }
         }
@@ -242,7 +243,7 @@ fn reprocess(tx: &Connection, texts: &mut Texts, d: &IncomingDelivery, attempts:
         for effect in applied {
             let did_change = match effect {
                 Effect::Execution(run) => !upsert_executions(tx, texts, &[run], now)?.is_empty(),
-                Effect::Job(job) => upsert_job(tx, texts, job)?,
+                Effect::Job(job) => upsert_job(tx, texts, job, now)?,
                 _ => unreachable!("SqliteWriter::takes admits runs and jobs only"),
             };
             if did_change {
@@ -253,7 +254,14 @@ fn reprocess(tx: &Connection, texts: &mut Texts, d: &IncomingDelivery, attempts:
     let attempts = attempts + 1;
     let (status, error, next) = settle(&d.processing, attempts, now);
     let sql = texts.get("record outcome", 1, || RECORD_OUTCOME_SQL.into());
-    tx.prepare_cached(sql)?.execute(rusqlite::params![d.guid, status, attempts, error, time(now), next.map(time)])?;
+    tx.prepare_cached(sql)?.execute(rusqlite::params![
+        d.guid,
+        status,
+        attempts,
+        error,
+        sqlite_time(now),
+        next.map(sqlite_time)
+    ])?;
     Ok(DeliveryOutcome { guid: d.guid.clone(), status, duplicate: false, changed })
 }
 
@@ -268,32 +276,7 @@ fn upsert_executions(
     let mut moved = HashSet::new();
     for chunk in power_of_two_chunks(&latest) {
         let sql = texts.get("upsert executions", chunk.len(), || upsert_executions_sql(chunk.len()));
-        let mut values: Vec<ToSqlOutput> = Vec::with_capacity(chunk.len() * UPSERT_EXECUTION_COLUMNS);
-        for e in chunk {
-            values.extend([
-                e.run_id.into(),
-                e.run_attempt.into(),
-                e.repository.to_sql()?,
-                e.repository.to_lowercase().into(),
-                e.workflow_path.to_sql()?,
-                e.workflow_name.to_sql()?,
-                e.status.to_sql()?,
-                e.status.rank().into(),
-                e.conclusion.to_sql()?,
-                e.branch.to_sql()?,
-                e.head_sha.to_sql()?,
-                e.event.to_sql()?,
-                e.run_number.to_sql()?,
-                e.actor.to_sql()?,
-                e.html_url.to_sql()?,
-                time(e.created_at),
-                time(e.started_at),
-                time(e.updated_at),
-                optional(e.completed_at.map(time)),
-                optional(e.duration_seconds().map(ToSqlOutput::from)),
-                time(now),
-            ]);
-        }
+        let values = sqlite_values(chunk.iter().map(|e| e.cells(now)))?;
         let mut statement = tx.prepare_cached(sql)?;
         for attempt in statement.query_map(params_from_iter(&values), |row| Ok((row.get(0)?, row.get(1)?)))? {
             moved.insert(attempt?);
@@ -303,64 +286,9 @@ fn upsert_executions(
 }
 
 /// Applies a job's record; returns whether it changed the stored job.
-fn upsert_job(tx: &Connection, texts: &mut Texts, j: &JobRecord) -> StoreResult<bool> {
+fn upsert_job(tx: &Connection, texts: &mut Texts, j: &JobRecord, now: DateTime<Utc>) -> StoreResult<bool> {
     let sql = texts.get("upsert job", 1, || UPSERT_JOB_SQL.to_string());
-    let steps = serde_json::to_string(&j.steps).map_err(|err| rusqlite::Error::ToSqlConversionFailure(err.into()))?;
-    let changed = tx.prepare_cached(sql)?.execute(params_from_iter([
-        j.job_id.into(),
-        j.run_id.into(),
-        j.run_attempt.into(),
-        j.repository.to_lowercase().into(),
-        j.name.to_sql()?,
-        j.status.to_sql()?,
-        j.status.rank().into(),
-        j.conclusion.to_sql()?,
-        j.runner_name.to_sql()?,
-        j.html_url.to_sql()?,
-        optional(j.started_at.map(time)),
-        optional(j.completed_at.map(time)),
-        time(j.updated_at),
-        steps.into(),
-    ]))?;
+    let values = sqlite_values([j.cells(now)])?;
+    let changed = tx.prepare_cached(sql)?.execute(params_from_iter(&values))?;
     Ok(changed > 0)
-}
-
-/// The values of `insert_deliveries_sql` for these deliveries and their settled states.
-fn delivery_values<'a>(
-    rows: &[(&'a IncomingDelivery, &'a Settled)],
-    now: DateTime<Utc>,
-) -> rusqlite::Result<Vec<ToSqlOutput<'a>>> {
-    let mut values = Vec::with_capacity(rows.len() * INSERT_COLUMNS);
-    for (d, (status, error, next)) in rows {
-        let headers =
-            serde_json::to_string(&d.headers).map_err(|err| rusqlite::Error::ToSqlConversionFailure(err.into()))?;
-        values.extend([
-            d.guid.to_sql()?,
-            d.event.to_sql()?,
-            d.action.to_sql()?,
-            d.installation_id.to_sql()?,
-            d.repository.to_sql()?,
-            optional(d.repository.as_ref().map(|r| r.to_lowercase().into())),
-            d.hook_id.to_sql()?,
-            time(d.received_at),
-            headers.into(),
-            d.body.to_sql()?,
-            d.body_size.into(),
-            status.to_sql()?,
-            1i64.into(),
-            error.to_sql()?,
-            time(now),
-            optional(next.map(time)),
-        ]);
-    }
-    Ok(values)
-}
-
-/// A timestamp as sqlx writes it, so that comparisons with stored values hold.
-fn time(at: DateTime<Utc>) -> ToSqlOutput<'static> {
-    ToSqlOutput::Owned(SqlValue::Text(timestamp(&at)))
-}
-
-fn optional(value: Option<ToSqlOutput<'_>>) -> ToSqlOutput<'_> {
-    value.unwrap_or(ToSqlOutput::Owned(SqlValue::Null))
 }
