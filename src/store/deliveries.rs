@@ -334,7 +334,7 @@ macro_rules! delivery_sql {
         #[async_trait::async_trait]
         impl DeliveryStore for $store {
             async fn ingest(&self, batch: std::sync::Arc<[IncomingDelivery]>) -> StoreResult<Vec<DeliveryOutcome>> {
-                if let Some(writer) = self.inline_writer()
+                if let Some(writer) = self.batch_writer()
                     && $crate::store::sqlite_writes::SqliteWriter::takes(&batch)
                 {
                     return writer.ingest(batch).await;

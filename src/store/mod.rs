@@ -7,6 +7,7 @@
 
 mod chunks;
 pub mod deliveries;
+mod fast_paths;
 mod filters;
 pub mod gauges;
 mod github;
@@ -16,6 +17,7 @@ mod outbox;
 mod pipelines;
 mod postgres;
 mod postgres_batch;
+mod replicas;
 mod rows;
 mod sqlite;
 mod sqlite_reads;
@@ -25,6 +27,7 @@ pub mod tasks;
 pub use deliveries::{
     DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySummary, IncomingDelivery, Processing, StoredDelivery,
 };
+pub(crate) use fast_paths::FastPaths;
 pub use gauges::{GaugeCounts, GaugeStore};
 pub use github::GithubStore;
 pub use installations::{InstallationChange, InstallationStore};
@@ -32,6 +35,7 @@ pub use models::*;
 pub use outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
 pub use pipelines::PipelineStore;
 pub use postgres::PostgresStore;
+pub use replicas::{ReplicaChannel, ReplicaListener};
 pub use sqlite::SqliteStore;
 pub use tasks::{
     IssueApplied, IssueChange, IssueLink, NewTask, PullRequest, PullRequestRecord, Push, PushRecord, SyncSettings,
@@ -86,8 +90,8 @@ pub trait Store:
 {
     fn backend(&self) -> Backend;
 
-    /// The PostgreSQL pool, for LISTEN/NOTIFY between replicas; `None` on SQLite.
-    fn postgres_pool(&self) -> Option<sqlx::PgPool> {
+    /// Messages between replicas sharing this database; `None` on SQLite.
+    fn replica_channel(&self) -> Option<ReplicaChannel> {
         None
     }
 }

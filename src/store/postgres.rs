@@ -14,29 +14,6 @@ pub struct PostgresStore {
 const READS_AT_ONCE: usize = 3;
 
 impl PostgresStore {
-    /// PostgreSQL reads all go through the pool (see `SqliteStore::inline_reader`).
-    pub(crate) fn inline_reader(&self) -> Option<&super::sqlite_reads::SqliteReader> {
-        None
-    }
-
-    /// PostgreSQL writes all go through the pool (see `SqliteStore::inline_writer`).
-    pub(crate) fn inline_writer(&self) -> Option<&super::sqlite_writes::SqliteWriter> {
-        None
-    }
-
-    /// Stores a batch of runs in one statement (see `postgres_batch`); None for any other batch.
-    pub(crate) async fn store_at_once(
-        &self,
-        batch: &[super::IncomingDelivery],
-        settled: &[super::deliveries::Settled],
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<super::deliveries::StoredBatch>, super::StoreError> {
-        if !super::postgres_batch::takes(batch) {
-            return Ok(None);
-        }
-        super::postgres_batch::store(&self.pool, batch, settled, now).await.map(Some)
-    }
-
     /// Connects to a `postgres://` URL and applies migrations (sqlx takes an advisory lock, so
     /// replicas starting together migrate once).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, super::StoreError> {
@@ -58,9 +35,28 @@ impl PostgresStore {
         Ok(Self { pool })
     }
 
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+impl super::FastPaths for PostgresStore {
+    /// Stores a batch of runs in one statement (see `postgres_batch`); None for any other batch.
+    async fn store_at_once(
+        &self,
+        batch: &[super::IncomingDelivery],
+        settled: &[super::deliveries::Settled],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<super::deliveries::StoredBatch>, super::StoreError> {
+        if !super::postgres_batch::takes(batch) {
+            return Ok(None);
+        }
+        super::postgres_batch::store(&self.pool, batch, settled, now).await.map(Some)
+    }
+
     /// Stats of many pipelines: the ones without branch filters in one statement
     /// (`bulk_stats_sql`), beside the others, each in a statement of its own, a few at once.
-    pub(crate) async fn stats_in_bulk(
+    async fn stats_in_bulk(
         &self,
         scopes: &[super::ExecutionScope],
         now: chrono::DateTime<chrono::Utc>,
@@ -100,10 +96,6 @@ impl PostgresStore {
         }
         snapshots.into_iter().map(|s| s.ok_or_else(|| super::StoreError::Database(sqlx::Error::RowNotFound))).collect()
     }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
 }
 
 impl super::Store for PostgresStore {
@@ -111,8 +103,8 @@ impl super::Store for PostgresStore {
         super::Backend::Postgres
     }
 
-    fn postgres_pool(&self) -> Option<sqlx::PgPool> {
-        Some(self.pool.clone())
+    fn replica_channel(&self) -> Option<super::ReplicaChannel> {
+        Some(super::ReplicaChannel::new(self.pool.clone()))
     }
 }
 

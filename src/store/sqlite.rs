@@ -38,30 +38,22 @@ impl SqliteStore {
         Ok(Self { pool, reader, writer })
     }
 
-    /// Where the hottest reads go instead of the pool (see `sqlite_reads`).
-    pub(crate) fn inline_reader(&self) -> Option<&super::sqlite_reads::SqliteReader> {
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+impl super::FastPaths for SqliteStore {
+    fn inline_reader(&self) -> Option<&super::sqlite_reads::SqliteReader> {
         self.reader.as_ref()
     }
 
-    /// Where batches of deliveries go instead of the pool, when it `takes` them (see
-    /// `sqlite_writes`).
-    pub(crate) fn inline_writer(&self) -> Option<&super::sqlite_writes::SqliteWriter> {
+    fn batch_writer(&self) -> Option<&super::sqlite_writes::SqliteWriter> {
         self.writer.as_ref()
     }
 
-    /// SQLite stores every batch the pool's way in a transaction, or on its writer's thread
-    /// (see `PostgresStore::store_at_once`).
-    pub(crate) async fn store_at_once(
-        &self,
-        _batch: &[super::IncomingDelivery],
-        _settled: &[super::deliveries::Settled],
-        _now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<super::deliveries::StoredBatch>, super::StoreError> {
-        Ok(None)
-    }
-
-    /// Stats of many pipelines one after the other: inline reads cost no round trip.
-    pub(crate) async fn stats_in_bulk(
+    /// One after the other: inline reads cost no round trip.
+    async fn stats_in_bulk(
         &self,
         scopes: &[super::ExecutionScope],
         now: chrono::DateTime<chrono::Utc>,
@@ -72,10 +64,6 @@ impl SqliteStore {
             snapshots.push(self.stats_snapshot(scope, now).await?);
         }
         Ok(snapshots)
-    }
-
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
     }
 }
 

@@ -3,12 +3,10 @@
 //! publishes them to its own SSE subscribers.
 
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 
 use super::publish::{Batch, Changes};
 use crate::domain::status::DeliveryStatus;
-use crate::store::{DeliveryOutcome, Effect, Store};
+use crate::store::{DeliveryOutcome, Effect, ReplicaChannel};
 
 pub const CHANNEL: &str = "ccm_live";
 /// NOTIFY payloads must stay under 8000 bytes.
@@ -73,10 +71,9 @@ fn announcement_prefix(origin: &str) -> String {
 }
 
 /// Announces this replica's changes (PostgreSQL only; nothing on SQLite).
-pub async fn announce(store: &dyn Store, origin: &str, outcomes: &[DeliveryOutcome]) {
-    let Some(pool) = store.postgres_pool() else { return };
+pub async fn announce(channel: &ReplicaChannel, origin: &str, outcomes: &[DeliveryOutcome]) {
     for payload in payloads(origin, outcomes) {
-        if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(&payload).execute(&pool).await {
+        if let Err(err) = channel.announce(CHANNEL, &payload).await {
             tracing::warn!(error = %err, "could not announce live changes to other replicas");
         }
     }
@@ -84,31 +81,25 @@ pub async fn announce(store: &dyn Store, origin: &str, outcomes: &[DeliveryOutco
 
 /// Listens for other replicas' announcements for as long as the process runs, reconnecting
 /// after errors.
-pub async fn listen(pool: PgPool, origin: String, changes: Changes) {
+pub async fn listen(channel: ReplicaChannel, origin: String, changes: Changes) {
     let own_prefix = announcement_prefix(&origin);
     loop {
-        match PgListener::connect_with(&pool).await {
-            Ok(mut listener) => {
-                if let Err(err) = listener.listen(CHANNEL).await {
-                    tracing::warn!(error = %err, "LISTEN failed");
-                } else {
-                    loop {
-                        match listener.recv().await {
-                            // This replica's own announcements come back too: skipped unread.
-                            Ok(note) if note.payload().starts_with(&own_prefix) => {}
-                            Ok(note) => match serde_json::from_str::<Announcement>(note.payload()) {
-                                Ok(a) if a.origin != origin => changes.push(Batch::Remote(a)),
-                                Ok(_) => {}
-                                Err(err) => tracing::warn!(error = %err, "unreadable live announcement"),
-                            },
-                            Err(err) => {
-                                tracing::warn!(error = %err, "live announcements interrupted; reconnecting");
-                                break;
-                            }
-                        }
+        match channel.listen(CHANNEL).await {
+            Ok(mut listener) => loop {
+                match listener.next().await {
+                    // This replica's own announcements come back too: skipped unread.
+                    Ok(payload) if payload.starts_with(&own_prefix) => {}
+                    Ok(payload) => match serde_json::from_str::<Announcement>(&payload) {
+                        Ok(a) if a.origin != origin => changes.push(Batch::Remote(a)),
+                        Ok(_) => {}
+                        Err(err) => tracing::warn!(error = %err, "unreadable live announcement"),
+                    },
+                    Err(err) => {
+                        tracing::warn!(error = %err, "live announcements interrupted; reconnecting");
+                        break;
                     }
                 }
-            }
+            },
             Err(err) => tracing::warn!(error = %err, "cannot listen for other replicas' live changes"),
         }
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;

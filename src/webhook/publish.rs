@@ -32,8 +32,8 @@ impl Changes {
         let (sender, receiver) = mpsc::channel(4096);
         let changes = Changes(sender);
         let origin = uuid::Uuid::new_v4().to_string();
-        if let Some(pool) = store.postgres_pool() {
-            tokio::spawn(fanout::listen(pool, origin.clone(), changes.clone()));
+        if let Some(channel) = store.replica_channel() {
+            tokio::spawn(fanout::listen(channel, origin.clone(), changes.clone()));
         }
         tokio::spawn(publish(receiver, store, live, origin));
         changes
@@ -174,9 +174,11 @@ async fn handle(
     }
     // Other replicas hear of these changes without this replica's own stats waiting for the
     // NOTIFY's round trip (their order does not matter: each names rows to read again).
-    if !local.is_empty() && store.postgres_pool().is_some() {
-        let (store, origin) = (store.clone(), origin.to_string());
-        tokio::spawn(async move { fanout::announce(store.as_ref(), &origin, &local).await });
+    if !local.is_empty()
+        && let Some(channel) = store.replica_channel()
+    {
+        let origin = origin.to_string();
+        tokio::spawn(async move { fanout::announce(&channel, &origin, &local).await });
     }
 }
 
