@@ -25,23 +25,18 @@ pub const RECOVER_DELIVERIES: &str = "recover_deliveries";
 pub const CORRECT_STUCK_RUNS: &str = "correct_stuck_runs";
 
 fn field<'a>(payload: &'a Value, key: &str) -> Result<&'a Value, GhError> {
-    payload
-        .get(key)
-        .filter(|v| !v.is_null())
-        .ok_or_else(|| GhError::Refused { status: 0, message: format!("job payload has no '{key}'") })
+    payload.get(key).filter(|v| !v.is_null()).ok_or_else(|| GhError::InvalidJob(format!("job payload has no '{key}'")))
 }
 
 fn string(payload: &Value, key: &str) -> Result<String, GhError> {
     field(payload, key)?
         .as_str()
         .map(str::to_string)
-        .ok_or_else(|| GhError::Refused { status: 0, message: format!("job payload '{key}' is not a string") })
+        .ok_or_else(|| GhError::InvalidJob(format!("job payload '{key}' is not a string")))
 }
 
 fn int(payload: &Value, key: &str) -> Result<i64, GhError> {
-    field(payload, key)?
-        .as_i64()
-        .ok_or_else(|| GhError::Refused { status: 0, message: format!("job payload '{key}' is not a number") })
+    field(payload, key)?.as_i64().ok_or_else(|| GhError::InvalidJob(format!("job payload '{key}' is not a number")))
 }
 
 fn store_err(err: crate::store::StoreError) -> GhError {
@@ -109,7 +104,7 @@ pub async fn run(gh: &Github, job: &OutboxJob) -> Result<Value, GhError> {
         CORRECT_STUCK_RUNS => super::recovery::correct_stuck_runs(gh).await,
         super::tasks::CREATE_ISSUE => super::tasks::create_issue(gh, int(p, "task_id")?, &string(p, "repo")?).await,
         super::tasks::UPDATE_ISSUE => super::tasks::update_issue(gh, int(p, "task_id")?).await,
-        other => Err(GhError::Refused { status: 0, message: format!("unknown outbox job kind '{other}'") }),
+        other => Err(GhError::InvalidJob(format!("unknown outbox job kind '{other}'"))),
     }
 }
 
