@@ -15,7 +15,7 @@ use super::tasks::task_json;
 use super::{Actor, ApiError, AppState};
 use crate::github::{outbox, tasks as gh_tasks};
 use crate::store::tasks::audit;
-use crate::store::{OutboxJob, SyncSettings};
+use crate::store::{JobStatus, OutboxJob, SyncSettings};
 
 /// How long the explicit sync calls wait for their outbox job before answering `queued`.
 const WAIT_FOR_JOB: Duration = Duration::from_secs(20);
@@ -172,7 +172,7 @@ async fn wait_for(state: &AppState, job_id: i64) -> Result<Option<OutboxJob>, Ap
     let deadline = tokio::time::Instant::now() + WAIT_FOR_JOB;
     loop {
         if let Some(job) = state.store.get_job(job_id).await?
-            && (job.status == "done" || job.status == "failed")
+            && job.status.is_finished()
         {
             return Ok(Some(job));
         }
@@ -226,7 +226,7 @@ async fn task_to_issue(
             "issue_number": task.issue_number, "url": task.issue_url, "action": "queued", "job_id": job_id,
         })));
     };
-    if job.status == "failed" {
+    if job.status == JobStatus::Failed {
         return Err(ApiError::Github(format!(
             "GitHub refused the issue {}: {}",
             if action == "created" { "creation" } else { "update" },

@@ -11,6 +11,7 @@ mod filters;
 pub mod gauges;
 mod github;
 mod installations;
+mod job_status;
 mod models;
 mod outbox;
 mod pipelines;
@@ -27,6 +28,7 @@ pub use deliveries::{
 pub use gauges::{GaugeCounts, GaugeStore};
 pub use github::GithubStore;
 pub use installations::{InstallationChange, InstallationStore};
+pub use job_status::JobStatus;
 pub use models::*;
 pub use outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
 pub use pipelines::PipelineStore;

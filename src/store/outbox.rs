@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 
-use super::StoreResult;
+use super::{JobStatus, StoreResult};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOutboxJob {
@@ -25,7 +25,7 @@ pub struct OutboxJob {
     pub kind: String,
     pub payload: Json<Value>,
     pub dedupe_key: Option<String>,
-    pub status: String,
+    pub status: JobStatus,
     pub attempts: i64,
     pub max_attempts: i64,
     pub next_attempt_at: DateTime<Utc>,
@@ -218,18 +218,17 @@ macro_rules! outbox_sql {
             }
 
             async fn outbox_counts(&self) -> StoreResult<OutboxCounts> {
-                let rows: Vec<(String, i64)> =
+                let rows: Vec<(JobStatus, i64)> =
                     sqlx::query_as("SELECT status, COUNT(*) FROM outbox_jobs GROUP BY status")
                         .fetch_all(&self.pool)
                         .await?;
                 let mut counts = OutboxCounts::default();
                 for (status, n) in rows {
-                    match status.as_str() {
-                        "pending" => counts.pending = n,
-                        "running" => counts.running = n,
-                        "done" => counts.done = n,
-                        "failed" => counts.failed = n,
-                        _ => {}
+                    match status {
+                        JobStatus::Pending => counts.pending = n,
+                        JobStatus::Running => counts.running = n,
+                        JobStatus::Done => counts.done = n,
+                        JobStatus::Failed => counts.failed = n,
                     }
                 }
                 Ok(counts)
