@@ -6,8 +6,9 @@ mod common;
 
 use std::time::Duration;
 
+use ccm::domain::outbox::OutboxTask;
 use ccm::github::client::{As, Method};
-use ccm::github::{jobs, outbox};
+use ccm::github::outbox;
 use ccm::store::InstallationChange;
 use chrono::Utc;
 use common::github::*;
@@ -422,7 +423,7 @@ async fn recovery_redelivers_exactly_the_missed_guids(backend: Backend) {
         .mount(&gh.server)
         .await;
 
-    let scan = outbox::enqueue(app.gh(), jobs::RECOVER_DELIVERIES, json!({}), None).await.unwrap();
+    let scan = outbox::enqueue(app.gh(), OutboxTask::RecoverDeliveries {}, None).await.unwrap();
     let job = app.wait_job(scan).await;
     assert_eq!(job.status, "done", "{:?}", job.last_error);
     assert_eq!(job.result.unwrap().0["redeliveries_queued"], json!(["g-missed", "g-missed-older"]));
@@ -476,7 +477,7 @@ async fn stuck_runs_are_reread_and_corrected(backend: Backend) {
         .expect(1)
         .mount(&gh.server)
         .await;
-    let scan = outbox::enqueue(app.gh(), jobs::CORRECT_STUCK_RUNS, json!({}), None).await.unwrap();
+    let scan = outbox::enqueue(app.gh(), OutboxTask::CorrectStuckRuns {}, None).await.unwrap();
     let job = app.wait_job(scan).await;
     assert_eq!(job.status, "done", "{:?}", job.last_error);
     assert_eq!(job.result.unwrap().0, json!({"checked": 1, "corrected": 1}));
@@ -485,20 +486,19 @@ async fn stuck_runs_are_reread_and_corrected(backend: Backend) {
     assert_eq!(runs.iter().find(|e| e.run_id == 500).unwrap().conclusion.as_deref(), Some("success"));
     assert_eq!(runs.iter().find(|e| e.run_id == 501).unwrap().status, "in_progress");
     // Checked once: a second scan leaves it alone.
-    let again = outbox::enqueue(app.gh(), jobs::CORRECT_STUCK_RUNS, json!({}), None).await.unwrap();
+    let again = outbox::enqueue(app.gh(), OutboxTask::CorrectStuckRuns {}, None).await.unwrap();
     assert_eq!(app.wait_job(again).await.result.unwrap().0["checked"], 0);
     gh.server.verify().await;
 }
 
 async fn dispatch_job(app: &TestApp) -> i64 {
-    outbox::enqueue(
-        app.gh(),
-        jobs::DISPATCH_WORKFLOW,
-        json!({"repo": REPO, "workflow_file": WF, "ref": "main", "inputs": {}}),
-        None,
-    )
-    .await
-    .unwrap()
+    let task = OutboxTask::DispatchWorkflow {
+        repo: REPO.into(),
+        workflow_file: WF.into(),
+        git_ref: "main".into(),
+        inputs: Default::default(),
+    };
+    outbox::enqueue(app.gh(), task, None).await.unwrap()
 }
 
 async fn retries_on_500_and_counts_in_health(backend: Backend) {

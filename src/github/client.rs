@@ -463,10 +463,8 @@ mod tests {
         for err in [GhError::Credentials("cannot act as installation 1".into()), GhError::InvalidJob("bad".into())] {
             assert!(!err.is_retryable() && err.not_before().is_none(), "{err:?}");
         }
-        assert_eq!(
-            GhError::InvalidJob("unknown outbox job kind 'x'".into()).to_string(),
-            "unknown outbox job kind 'x'"
-        );
+        let message = "outbox job of kind 'x' cannot be run: unknown variant `x`";
+        assert_eq!(GhError::InvalidJob(message.into()).to_string(), message);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use super::openapi::{IssueSynced, IssueWritten, Pushes, SyncSettings as Settings
 use super::routes::{Routes, resource};
 use super::tasks::task_json;
 use super::{Actor, ApiError, AppState};
+use crate::domain::outbox::OutboxTask;
 use crate::github::{outbox, tasks as gh_tasks};
 use crate::store::tasks::audit;
 use crate::store::{JobStatus, OutboxJob, SyncSettings};
@@ -209,18 +210,18 @@ async fn task_to_issue(
         .ok_or_else(|| ApiError::NotFound(format!("Task not found: {}", body.task_id)))?;
     let gh = state.github()?;
     let linked = task.issue_number.is_some() && !task.issue_deleted;
-    let (kind, payload, action) = match &task.repository {
+    let (issue_write, action) = match &task.repository {
         Some(repo) if linked && !repo.eq_ignore_ascii_case(&repository) => {
             return Err(ApiError::Conflict {
                 message: format!("Task {} is linked to an issue of {repo}", task.id),
                 pipeline_id: None,
             });
         }
-        _ if linked => (gh_tasks::UPDATE_ISSUE, json!({"task_id": task.id}), "updated"),
-        _ => (gh_tasks::CREATE_ISSUE, json!({"task_id": task.id, "repo": repository}), "created"),
+        _ if linked => (OutboxTask::UpdateTaskIssue { task_id: task.id }, "updated"),
+        _ => (OutboxTask::CreateTaskIssue { task_id: task.id, repo: repository }, "created"),
     };
     let dedupe = (action == "created").then(|| format!("task-issue:{}", task.id));
-    let job_id = outbox::enqueue(&gh, kind, payload, dedupe).await?;
+    let job_id = outbox::enqueue(&gh, issue_write, dedupe).await?;
     let Some(job) = wait_for(&state, job_id).await? else {
         return Ok(HttpResponse::Accepted().json(json!({
             "issue_number": task.issue_number, "url": task.issue_url, "action": "queued", "job_id": job_id,
