@@ -35,6 +35,7 @@ on_both_databases!(
     waits_on_403_retry_after,
     waits_on_an_exhausted_rate_limit,
     pauses_after_five_failures_and_resumes_by_itself,
+    unreadable_jobs_fail_and_the_worker_goes_on,
 );
 
 async fn installed(app: &TestApp) {
@@ -635,6 +636,47 @@ async fn pauses_after_five_failures_and_resumes_by_itself(backend: Backend) {
     let health = app.get("/api/integrations/github/health").await;
     assert_eq!(health.body["github"]["paused"], false);
     assert_eq!(health.body["github"]["consecutive_failures"], 0);
+}
+
+/// A job row as an older or newer version may have left it, written past the typed API.
+async fn insert_raw_job(db: &TestDb, backend: Backend, kind: &str, payload: Value) -> i64 {
+    let sql = "INSERT INTO outbox_jobs (kind, payload, status, attempts, max_attempts, next_attempt_at, \
+                 created_at, updated_at) VALUES ($1, $2, 'pending', 0, 5, $3, $3, $3) RETURNING id";
+    let (payload, now) = (sqlx::types::Json(payload), Utc::now());
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query_scalar(sql).bind(kind).bind(payload).bind(now).fetch_one(&pool).await.unwrap()
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query_scalar(sql).bind(kind).bind(payload).bind(now).fetch_one(&pool).await.unwrap()
+        }
+    }
+}
+
+async fn unreadable_jobs_fail_and_the_worker_goes_on(backend: Backend) {
+    let gh = FakeGithub::start().await;
+    let app = TestApp::start_with_github(backend, &gh.url()).await;
+    installed(&app).await;
+    let unknown = insert_raw_job(&app.db, backend, "send_email", json!({"to": "x"})).await;
+    let malformed = insert_raw_job(&app.db, backend, "cancel_run", json!({"repo": REPO})).await;
+    for (id, kind, reason) in [(unknown, "send_email", "unknown variant"), (malformed, "cancel_run", "run_id")] {
+        let job = app.wait_job(id).await;
+        assert_eq!(job.status, "failed");
+        assert_eq!(job.attempts, 1, "not retried");
+        let error = job.last_error.unwrap_or_default();
+        assert!(error.contains(kind) && error.contains(reason), "{error}");
+        let shown = app.get(&format!("/api/integrations/github/jobs/{id}")).await;
+        assert_eq!(shown.body["job"]["kind"], kind);
+        assert_eq!(shown.body["job"]["status"], "failed");
+    }
+    FakeGithub::repo_call("POST", format!("/repos/{REPO}/actions/workflows/deploy.yml/dispatches"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&gh.server)
+        .await;
+    let job = app.wait_job(dispatch_job(&app).await).await;
+    assert_eq!(job.status, "done", "{:?}", job.last_error);
 }
 
 // Not database-bound: authentication and registration.
