@@ -6,8 +6,9 @@ mod common;
 
 use std::time::Duration;
 
+use ccm::domain::outbox::OutboxTask;
 use ccm::github::client::{As, Method};
-use ccm::github::{jobs, outbox};
+use ccm::github::outbox;
 use ccm::store::InstallationChange;
 use chrono::Utc;
 use common::github::*;
@@ -34,6 +35,7 @@ on_both_databases!(
     waits_on_403_retry_after,
     waits_on_an_exhausted_rate_limit,
     pauses_after_five_failures_and_resumes_by_itself,
+    unreadable_jobs_fail_and_the_worker_goes_on,
 );
 
 async fn installed(app: &TestApp) {
@@ -422,7 +424,7 @@ async fn recovery_redelivers_exactly_the_missed_guids(backend: Backend) {
         .mount(&gh.server)
         .await;
 
-    let scan = outbox::enqueue(app.gh(), jobs::RECOVER_DELIVERIES, json!({}), None).await.unwrap();
+    let scan = outbox::enqueue(app.gh(), OutboxTask::RecoverDeliveries {}, None).await.unwrap();
     let job = app.wait_job(scan).await;
     assert_eq!(job.status, "done", "{:?}", job.last_error);
     assert_eq!(job.result.unwrap().0["redeliveries_queued"], json!(["g-missed", "g-missed-older"]));
@@ -476,7 +478,7 @@ async fn stuck_runs_are_reread_and_corrected(backend: Backend) {
         .expect(1)
         .mount(&gh.server)
         .await;
-    let scan = outbox::enqueue(app.gh(), jobs::CORRECT_STUCK_RUNS, json!({}), None).await.unwrap();
+    let scan = outbox::enqueue(app.gh(), OutboxTask::CorrectStuckRuns {}, None).await.unwrap();
     let job = app.wait_job(scan).await;
     assert_eq!(job.status, "done", "{:?}", job.last_error);
     assert_eq!(job.result.unwrap().0, json!({"checked": 1, "corrected": 1}));
@@ -485,20 +487,19 @@ async fn stuck_runs_are_reread_and_corrected(backend: Backend) {
     assert_eq!(runs.iter().find(|e| e.run_id == 500).unwrap().conclusion.as_ref().map(|c| c.as_str()), Some("success"));
     assert_eq!(runs.iter().find(|e| e.run_id == 501).unwrap().status.as_str(), "in_progress");
     // Checked once: a second scan leaves it alone.
-    let again = outbox::enqueue(app.gh(), jobs::CORRECT_STUCK_RUNS, json!({}), None).await.unwrap();
+    let again = outbox::enqueue(app.gh(), OutboxTask::CorrectStuckRuns {}, None).await.unwrap();
     assert_eq!(app.wait_job(again).await.result.unwrap().0["checked"], 0);
     gh.server.verify().await;
 }
 
 async fn dispatch_job(app: &TestApp) -> i64 {
-    outbox::enqueue(
-        app.gh(),
-        jobs::DISPATCH_WORKFLOW,
-        json!({"repo": REPO, "workflow_file": WF, "ref": "main", "inputs": {}}),
-        None,
-    )
-    .await
-    .unwrap()
+    let task = OutboxTask::DispatchWorkflow {
+        repo: REPO.into(),
+        workflow_file: WF.into(),
+        git_ref: "main".into(),
+        inputs: Default::default(),
+    };
+    outbox::enqueue(app.gh(), task, None).await.unwrap()
 }
 
 async fn retries_on_500_and_counts_in_health(backend: Backend) {
@@ -635,6 +636,47 @@ async fn pauses_after_five_failures_and_resumes_by_itself(backend: Backend) {
     let health = app.get("/api/integrations/github/health").await;
     assert_eq!(health.body["github"]["paused"], false);
     assert_eq!(health.body["github"]["consecutive_failures"], 0);
+}
+
+/// A job row as an older or newer version may have left it, written past the typed API.
+async fn insert_raw_job(db: &TestDb, backend: Backend, kind: &str, payload: Value) -> i64 {
+    let sql = "INSERT INTO outbox_jobs (kind, payload, status, attempts, max_attempts, next_attempt_at, \
+                 created_at, updated_at) VALUES ($1, $2, 'pending', 0, 5, $3, $3, $3) RETURNING id";
+    let (payload, now) = (sqlx::types::Json(payload), Utc::now());
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query_scalar(sql).bind(kind).bind(payload).bind(now).fetch_one(&pool).await.unwrap()
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query_scalar(sql).bind(kind).bind(payload).bind(now).fetch_one(&pool).await.unwrap()
+        }
+    }
+}
+
+async fn unreadable_jobs_fail_and_the_worker_goes_on(backend: Backend) {
+    let gh = FakeGithub::start().await;
+    let app = TestApp::start_with_github(backend, &gh.url()).await;
+    installed(&app).await;
+    let unknown = insert_raw_job(&app.db, backend, "send_email", json!({"to": "x"})).await;
+    let malformed = insert_raw_job(&app.db, backend, "cancel_run", json!({"repo": REPO})).await;
+    for (id, kind, reason) in [(unknown, "send_email", "unknown variant"), (malformed, "cancel_run", "run_id")] {
+        let job = app.wait_job(id).await;
+        assert_eq!(job.status, "failed");
+        assert_eq!(job.attempts, 1, "not retried");
+        let error = job.last_error.unwrap_or_default();
+        assert!(error.contains(kind) && error.contains(reason), "{error}");
+        let shown = app.get(&format!("/api/integrations/github/jobs/{id}")).await;
+        assert_eq!(shown.body["job"]["kind"], kind);
+        assert_eq!(shown.body["job"]["status"], "failed");
+    }
+    FakeGithub::repo_call("POST", format!("/repos/{REPO}/actions/workflows/deploy.yml/dispatches"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&gh.server)
+        .await;
+    let job = app.wait_job(dispatch_job(&app).await).await;
+    assert_eq!(job.status, "done", "{:?}", job.last_error);
 }
 
 // Not database-bound: authentication and registration.

@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use ccm::domain::outbox::OutboxTask;
 use ccm::store::NewOutboxJob;
 use chrono::{Duration, Utc};
 use common::github::{FakeGithub, INSTALLATION_ID};
@@ -121,7 +122,7 @@ async fn counts_requests_deliveries_and_database_state(backend: Backend) {
     assert_eq!(app.get("/no/such/thing").await.status, 404);
     // An outbound job waiting (no GitHub worker runs in this app).
     let job =
-        NewOutboxJob { kind: "test".into(), payload: json!({}), dedupe_key: None, max_attempts: 3, run_at: Utc::now() };
+        NewOutboxJob { task: OutboxTask::CorrectStuckRuns {}, dedupe_key: None, max_attempts: 3, run_at: Utc::now() };
     app.store().enqueue_job(&job).await.unwrap();
 
     let m = Scrape::of(&app).await;
@@ -218,8 +219,13 @@ async fn counts_github_calls_and_rate_limit(backend: Backend) {
         .respond_with(responder.clone())
         .mount(&gh.server)
         .await;
-    let payload = json!({"repo": REPO, "workflow_file": WF, "ref": "main", "inputs": {}});
-    let id = ccm::github::outbox::enqueue(app.gh(), ccm::github::jobs::DISPATCH_WORKFLOW, payload, None).await.unwrap();
+    let task = OutboxTask::DispatchWorkflow {
+        repo: REPO.into(),
+        workflow_file: WF.into(),
+        git_ref: "main".into(),
+        inputs: Default::default(),
+    };
+    let id = ccm::github::outbox::enqueue(app.gh(), task, None).await.unwrap();
     assert_eq!(app.wait_job(id).await.status, "done");
     assert_eq!(responder.times().len(), 2);
 

@@ -300,8 +300,7 @@ async fn real_responses_match_the_document(backend: Backend) {
 
     ok("GET", "/api/integrations/github/health", &app.get("/api/integrations/github/health").await, 200);
     let job = ccm::store::NewOutboxJob {
-        kind: "test".into(),
-        payload: json!({}),
+        task: ccm::domain::outbox::OutboxTask::CorrectStuckRuns {},
         dedupe_key: None,
         max_attempts: 3,
         run_at: Utc::now(),

@@ -70,6 +70,14 @@ pub enum GhError {
     /// retrying will not help.
     #[error("{message}")]
     Refused { status: u16, message: String },
+    /// The App's credentials cannot be used (a key that cannot sign the JWT, a client that cannot
+    /// act as an installation): nothing was sent, and retrying will not help.
+    #[error("{0}")]
+    Credentials(String),
+    /// An outbox job that cannot be run as stored (an unknown kind, or a payload that does not
+    /// fit its kind): retrying will not help.
+    #[error("{0}")]
+    InvalidJob(String),
 }
 
 impl GhError {
@@ -194,7 +202,7 @@ impl GithubClient {
         let client = Arc::new(
             self.root
                 .installation(InstallationId(id))
-                .map_err(|_| GhError::Refused { status: 0, message: format!("cannot act as installation {id}") })?,
+                .map_err(|_| GhError::Credentials(format!("cannot act as installation {id}")))?,
         );
         map.insert(id, client.clone());
         Ok(client)
@@ -340,9 +348,7 @@ fn classify_octocrab_error(what: &str, err: &octocrab::Error) -> GhError {
         octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. } | octocrab::Error::Http { .. } => {
             GhError::Unavailable(format!("{what}: GitHub is unreachable"))
         }
-        octocrab::Error::JWT { .. } => {
-            GhError::Refused { status: 0, message: format!("{what}: cannot sign the app JWT") }
-        }
+        octocrab::Error::JWT { .. } => GhError::Credentials(format!("{what}: cannot sign the app JWT")),
         // serde errors name a position and an expected type, never the input.
         octocrab::Error::Serde { source, .. } => {
             GhError::Unavailable(format!("{what}: GitHub's answer (to the token request) is malformed: {source}"))
@@ -450,6 +456,15 @@ mod tests {
             strip_base("https://ghe.local/api/v3/repos/a/b?page=2", "https://ghe.local/api/v3"),
             "/repos/a/b?page=2"
         );
+    }
+
+    #[test]
+    fn failures_without_an_http_status_are_permanent() {
+        for err in [GhError::Credentials("cannot act as installation 1".into()), GhError::InvalidJob("bad".into())] {
+            assert!(!err.is_retryable() && err.not_before().is_none(), "{err:?}");
+        }
+        let message = "outbox job of kind 'x' cannot be run: unknown variant `x`";
+        assert_eq!(GhError::InvalidJob(message.into()).to_string(), message);
     }
 
     #[test]

@@ -170,10 +170,6 @@ impl GithubConfig {
         }
     }
 
-    pub fn is_configured(&self) -> bool {
-        self.credentials.is_some()
-    }
-
     pub fn mode(&self) -> Option<&'static str> {
         match self.credentials {
             Some(Credentials::App { .. }) => Some("app"),

@@ -1,48 +1,13 @@
-//! The kinds of outbox jobs and what each one does. A new kind is a constant, an arm in `run`
-//! (and, if it must clean up when given up, in `given_up`).
+//! What each kind of outbox job does. A new kind is a variant of `OutboxTask` (in
+//! `domain::outbox`), an arm in `run` and, if it must clean up when given up, in `given_up`.
 
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::client::{As, GhError, Method};
 use super::{Github, encode_path, workflow_id};
 use crate::domain::clock;
-use crate::store::OutboxJob;
-
-/// `{"repo", "run_id"}`: `POST /repos/{repo}/actions/runs/{run_id}/cancel`.
-pub const CANCEL_RUN: &str = "cancel_run";
-/// `{"repo", "workflow_file", "ref", "inputs"}`: workflow_dispatch.
-pub const DISPATCH_WORKFLOW: &str = "dispatch_workflow";
-/// `{"repo", "run_id"}`: `POST /repos/{repo}/actions/runs/{run_id}/rerun`.
-pub const RERUN_RUN: &str = "rerun_run";
-/// `{"delivery_id", "guid"}`: `POST /app/hook/deliveries/{id}/attempts`.
-pub const REDELIVER: &str = "redeliver";
-/// `{"pipeline_id"}`: reads the workflow's recent runs into the executions.
-pub const BACKFILL: &str = "backfill";
-/// `{}`: pages through the App's deliveries and queues redeliveries of the missed ones.
-pub const RECOVER_DELIVERIES: &str = "recover_deliveries";
-/// `{}`: re-reads runs that stayed queued or in progress without an event for too long.
-pub const CORRECT_STUCK_RUNS: &str = "correct_stuck_runs";
-
-fn field<'a>(payload: &'a Value, key: &str) -> Result<&'a Value, GhError> {
-    payload
-        .get(key)
-        .filter(|v| !v.is_null())
-        .ok_or_else(|| GhError::Refused { status: 0, message: format!("job payload has no '{key}'") })
-}
-
-fn string(payload: &Value, key: &str) -> Result<String, GhError> {
-    field(payload, key)?
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| GhError::Refused { status: 0, message: format!("job payload '{key}' is not a string") })
-}
-
-fn int(payload: &Value, key: &str) -> Result<i64, GhError> {
-    field(payload, key)?
-        .as_i64()
-        .ok_or_else(|| GhError::Refused { status: 0, message: format!("job payload '{key}' is not a number") })
-}
+use crate::domain::outbox::OutboxTask;
 
 fn store_err(err: crate::store::StoreError) -> GhError {
     // A database hiccup: retry the job later.
@@ -57,70 +22,74 @@ async fn repo_auth(gh: &Github, repo: &str) -> Result<As, GhError> {
     })
 }
 
-/// Runs a job; its `Ok` value is stored as the job's result.
-pub async fn run(gh: &Github, job: &OutboxJob) -> Result<Value, GhError> {
-    let p = &job.payload.0;
-    match job.kind.as_str() {
-        CANCEL_RUN => {
-            let (repo, run_id) = (string(p, "repo")?, int(p, "run_id")?);
-            let who = repo_auth(gh, &repo).await?;
-            let reply =
-                gh.client.call(who, Method::Post, &format!("/repos/{repo}/actions/runs/{run_id}/cancel"), None).await?;
-            if reply.status == 409 {
-                // "Cannot cancel a workflow run that is completed": nothing left to do.
-                return Ok(json!({"cancelled": false, "already_finished": true}));
-            }
-            reply.success(&format!("cancelling run {run_id} of {repo}"))?;
-            Ok(json!({"cancelled": true}))
+/// Runs a job's task; its `Ok` value is stored as the job's result.
+pub async fn run(gh: &Github, task: &OutboxTask) -> Result<Value, GhError> {
+    match task {
+        OutboxTask::CancelRun { repo, run_id } => cancel_run(gh, repo, *run_id).await,
+        OutboxTask::DispatchWorkflow { repo, workflow_file, git_ref, inputs } => {
+            dispatch_workflow(gh, repo, workflow_file, git_ref, inputs).await
         }
-        DISPATCH_WORKFLOW => {
-            let (repo, workflow_file, git_ref) = (string(p, "repo")?, string(p, "workflow_file")?, string(p, "ref")?);
-            let mut body = json!({"ref": git_ref});
-            if let Some(inputs) = p.get("inputs").filter(|v| v.as_object().is_some_and(|o| !o.is_empty())) {
-                body["inputs"] = inputs.clone();
-            }
-            let who = repo_auth(gh, &repo).await?;
-            let path = format!("/repos/{repo}/actions/workflows/{}/dispatches", workflow_id(&workflow_file));
-            gh.client
-                .call(who, Method::Post, &path, Some(&body))
-                .await?
-                .success(&format!("dispatching {workflow_file} on {repo}"))?;
-            Ok(json!({"dispatched": true}))
-        }
-        RERUN_RUN => {
-            let (repo, run_id) = (string(p, "repo")?, int(p, "run_id")?);
-            let who = repo_auth(gh, &repo).await?;
+        OutboxTask::RerunRun { repo, run_id } => {
+            let who = repo_auth(gh, repo).await?;
             gh.client
                 .call(who, Method::Post, &format!("/repos/{repo}/actions/runs/{run_id}/rerun"), None)
                 .await?
                 .success(&format!("re-running run {run_id} of {repo}"))?;
             Ok(json!({"rerun_requested": true}))
         }
-        REDELIVER => {
-            let delivery_id = int(p, "delivery_id")?;
+        OutboxTask::Redeliver { delivery_id, .. } => {
             gh.client
                 .call(As::App, Method::Post, &format!("/app/hook/deliveries/{delivery_id}/attempts"), None)
                 .await?
                 .success(&format!("redelivering delivery {delivery_id}"))?;
             Ok(json!({"redelivery_requested": true}))
         }
-        BACKFILL => backfill(gh, &string(p, "pipeline_id")?).await,
-        RECOVER_DELIVERIES => super::recovery::recover_deliveries(gh).await,
-        CORRECT_STUCK_RUNS => super::recovery::correct_stuck_runs(gh).await,
-        super::tasks::CREATE_ISSUE => super::tasks::create_issue(gh, int(p, "task_id")?, &string(p, "repo")?).await,
-        super::tasks::UPDATE_ISSUE => super::tasks::update_issue(gh, int(p, "task_id")?).await,
-        other => Err(GhError::Refused { status: 0, message: format!("unknown outbox job kind '{other}'") }),
+        OutboxTask::Backfill { pipeline_id } => backfill(gh, pipeline_id).await,
+        OutboxTask::RecoverDeliveries {} => super::recovery::recover_deliveries(gh).await,
+        OutboxTask::CorrectStuckRuns {} => super::recovery::correct_stuck_runs(gh).await,
+        OutboxTask::CreateTaskIssue { task_id, repo } => super::tasks::create_issue(gh, *task_id, repo).await,
+        OutboxTask::UpdateTaskIssue { task_id } => super::tasks::update_issue(gh, *task_id).await,
     }
 }
 
 /// Called once when a job is given up, before it is marked failed.
-pub async fn given_up(gh: &Github, job: &OutboxJob, error: &str) {
-    if job.kind == BACKFILL
-        && let Some(pipeline_id) = job.payload.0.get("pipeline_id").and_then(Value::as_str)
+pub async fn given_up(gh: &Github, task: &OutboxTask, error: &str) {
+    if let OutboxTask::Backfill { pipeline_id } = task
         && let Err(err) = gh.store.finish_backfill(pipeline_id, "failed", 0, Some(error)).await
     {
         tracing::error!(error = %err, "recording a failed backfill");
     }
+}
+
+async fn cancel_run(gh: &Github, repo: &str, run_id: i64) -> Result<Value, GhError> {
+    let who = repo_auth(gh, repo).await?;
+    let reply = gh.client.call(who, Method::Post, &format!("/repos/{repo}/actions/runs/{run_id}/cancel"), None).await?;
+    if reply.status == 409 {
+        // "Cannot cancel a workflow run that is completed": nothing left to do.
+        return Ok(json!({"cancelled": false, "already_finished": true}));
+    }
+    reply.success(&format!("cancelling run {run_id} of {repo}"))?;
+    Ok(json!({"cancelled": true}))
+}
+
+async fn dispatch_workflow(
+    gh: &Github,
+    repo: &str,
+    workflow_file: &str,
+    git_ref: &str,
+    inputs: &Map<String, Value>,
+) -> Result<Value, GhError> {
+    let mut body = json!({"ref": git_ref});
+    if !inputs.is_empty() {
+        body["inputs"] = Value::Object(inputs.clone());
+    }
+    let who = repo_auth(gh, repo).await?;
+    let path = format!("/repos/{repo}/actions/workflows/{}/dispatches", workflow_id(workflow_file));
+    gh.client
+        .call(who, Method::Post, &path, Some(&body))
+        .await?
+        .success(&format!("dispatching {workflow_file} on {repo}"))?;
+    Ok(json!({"dispatched": true}))
 }
 
 /// Reads the pipeline workflow's runs of the last `GITHUB_BACKFILL_HOURS` (at most

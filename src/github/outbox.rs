@@ -2,14 +2,13 @@
 //! `GITHUB_CONCURRENCY` at once, and retries failures with exponential backoff (or at the time a
 //! rate limit or a pause names). A job whose worker dies is claimed again when its lease ends.
 //!
-//! The queue is generic: a job is a kind and a JSON payload, and `jobs::run` dispatches on the
-//! kind. Other features queue their outbound calls with `enqueue`.
+//! A job's task is an `OutboxTask` (stored as a kind and a JSON payload), and `jobs::run`
+//! dispatches on it. Other features queue their outbound calls with `enqueue`.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -17,18 +16,14 @@ use super::Github;
 use super::client::GhError;
 use super::health::Gate;
 use crate::domain::clock;
+use crate::domain::outbox::OutboxTask;
 use crate::store::{NewOutboxJob, OutboxJob, StoreResult};
 
 /// Queues a job and wakes the worker. With `dedupe_key`, a job with the same key that is still
 /// pending or running is reused (its id is returned).
-pub async fn enqueue(gh: &Github, kind: &str, payload: Value, dedupe_key: Option<String>) -> StoreResult<i64> {
-    let job = NewOutboxJob {
-        kind: kind.to_string(),
-        payload,
-        dedupe_key,
-        max_attempts: gh.client.config.max_attempts as i64,
-        run_at: clock::now(),
-    };
+pub async fn enqueue(gh: &Github, task: OutboxTask, dedupe_key: Option<String>) -> StoreResult<i64> {
+    let job =
+        NewOutboxJob { task, dedupe_key, max_attempts: gh.client.config.max_attempts as i64, run_at: clock::now() };
     let id = gh.store.enqueue_job(&job).await?;
     gh.client.wake.notify_one();
     Ok(id)
@@ -46,14 +41,17 @@ pub fn backoff(base: Duration, max: Duration, attempts: i64) -> Duration {
     delay.mul_f64(jitter).min(max)
 }
 
-/// Runs one claimed job and records its outcome.
+/// Runs one claimed job and records its outcome. A job whose task cannot be read fails at once.
 async fn run_one(gh: Github, job: OutboxJob) {
-    let outcome = super::jobs::run(&gh, &job).await;
+    let outcome = match &job.task {
+        Ok(task) => super::jobs::run(&gh, task).await,
+        Err(invalid) => Err(GhError::InvalidJob(invalid.to_string())),
+    };
     let config = &gh.client.config;
     let now = clock::now();
     let recorded = match outcome {
         Ok(result) => {
-            tracing::debug!(job_id = job.id, kind = %job.kind, "outbox job done");
+            tracing::debug!(job_id = job.id, kind = job.kind(), "outbox job done");
             gh.store.complete_job(job.id, job.attempts, &result).await
         }
         Err(err) => {
@@ -67,13 +65,15 @@ async fn run_one(gh: Github, job: OutboxJob) {
                     Some(t) => t.max(delay),
                     None => delay,
                 };
-                tracing::info!(job_id = job.id, kind = %job.kind, attempt = job.attempts, retry_at = %clock::format(&at),
+                tracing::info!(job_id = job.id, kind = job.kind(), attempt = job.attempts, retry_at = %clock::format(&at),
                     error = %message, "outbox job will be retried");
                 gh.store.retry_job(job.id, job.attempts, at, &message, refund).await
             } else {
-                tracing::warn!(job_id = job.id, kind = %job.kind, attempt = job.attempts, error = %message,
+                tracing::warn!(job_id = job.id, kind = job.kind(), attempt = job.attempts, error = %message,
                     "outbox job given up");
-                super::jobs::given_up(&gh, &job, &message).await;
+                if let Ok(task) = &job.task {
+                    super::jobs::given_up(&gh, task, &message).await;
+                }
                 gh.store.fail_job(job.id, job.attempts, &message).await
             }
         }

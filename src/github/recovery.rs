@@ -15,8 +15,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::client::{As, GhError, Method};
-use super::{Github, jobs, outbox};
+use super::{Github, outbox};
 use crate::domain::clock;
+use crate::domain::outbox::OutboxTask;
 
 /// The newest delivery time the last complete scan saw.
 pub const CURSOR_KEY: &str = "deliveries_checked_through";
@@ -107,14 +108,8 @@ pub async fn recover_deliveries(gh: &Github) -> Result<Value, GhError> {
     let known = gh.store.known_delivery_guids(&guids).await.map_err(store_err)?;
     let mut queued = Vec::new();
     for (guid, delivery_id) in failed.into_iter().filter(|(g, _)| !known.contains(g)) {
-        outbox::enqueue(
-            gh,
-            jobs::REDELIVER,
-            json!({"delivery_id": delivery_id, "guid": guid}),
-            Some(format!("redeliver:{delivery_id}")),
-        )
-        .await
-        .map_err(store_err)?;
+        let task = OutboxTask::Redeliver { delivery_id, guid: guid.clone() };
+        outbox::enqueue(gh, task, Some(format!("redeliver:{delivery_id}"))).await.map_err(store_err)?;
         tracing::info!(%guid, delivery_id, "missed delivery: redelivery queued");
         queued.push(guid);
     }
@@ -155,16 +150,19 @@ pub async fn correct_stuck_runs(gh: &Github) -> Result<Value, GhError> {
 /// Queues a recovery scan and a stuck-run scan (each at most once at a time).
 pub async fn schedule_scans(gh: &Github) {
     if gh.client.is_app()
-        && let Err(err) =
-            outbox::enqueue(gh, jobs::RECOVER_DELIVERIES, json!({}), Some(jobs::RECOVER_DELIVERIES.into())).await
+        && let Err(err) = enqueue_scan(gh, OutboxTask::RecoverDeliveries {}).await
     {
         tracing::error!(error = %err, "queueing the missed-delivery scan failed");
     }
-    if let Err(err) =
-        outbox::enqueue(gh, jobs::CORRECT_STUCK_RUNS, json!({}), Some(jobs::CORRECT_STUCK_RUNS.into())).await
-    {
+    if let Err(err) = enqueue_scan(gh, OutboxTask::CorrectStuckRuns {}).await {
         tracing::error!(error = %err, "queueing the stuck-run scan failed");
     }
+}
+
+/// Queues a scan unless one is pending or running (its kind is its dedupe key).
+async fn enqueue_scan(gh: &Github, scan: OutboxTask) -> crate::store::StoreResult<i64> {
+    let dedupe_key = scan.kind().to_string();
+    outbox::enqueue(gh, scan, Some(dedupe_key)).await
 }
 
 /// The GitHub background tasks; `stop` ends them.

@@ -9,13 +9,6 @@ use crate::domain::clock;
 use crate::domain::tasks::{IssueState, normalize_labels};
 use crate::store::IssueLink;
 
-/// `{"task_id", "repo"}`: creates the task's issue (with the repository's default labels and
-/// the priority label) and links it.
-pub const CREATE_ISSUE: &str = "create_task_issue";
-/// `{"task_id"}`: writes the task's title, description, status (as the issue state) and labels
-/// (with its priority label) to its issue, in one call.
-pub const UPDATE_ISSUE: &str = "update_task_issue";
-
 fn store_err(err: crate::store::StoreError) -> GhError {
     GhError::Unavailable(format!("database: {err}"))
 }
@@ -49,6 +42,8 @@ pub async fn read_issue(gh: &Github, repo: &str, number: i64) -> Result<Option<V
     Ok(Some(reply.success(&format!("reading issue {number} of {repo}"))?.body))
 }
 
+/// Creates the task's issue (with the repository's default labels and the priority label) and
+/// links it.
 pub async fn create_issue(gh: &Github, task_id: i64, repo: &str) -> Result<Value, GhError> {
     let Some(task) = gh.store.get_task(task_id).await.map_err(store_err)? else {
         return Ok(json!({"skipped": "task not found"}));
@@ -98,6 +93,8 @@ pub async fn create_issue(gh: &Github, task_id: i64, repo: &str) -> Result<Value
     Ok(json!({"issue_number": number, "url": url, "repository": repo, "action": "created"}))
 }
 
+/// Writes the task's title, description, status (as the issue state) and labels (with its
+/// priority label) to its issue, in one call.
 pub async fn update_issue(gh: &Github, task_id: i64) -> Result<Value, GhError> {
     let Some(task) = gh.store.get_task(task_id).await.map_err(store_err)? else {
         return Ok(json!({"skipped": "task not found"}));

@@ -9,7 +9,8 @@ use super::error::ErrorBody;
 use super::openapi::{RollbackQueued, RollbackRequest, TriggerQueued, TriggerRequest};
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
-use crate::github::{jobs, outbox};
+use crate::domain::outbox::OutboxTask;
+use crate::github::outbox;
 use crate::store::{Execution, NewAudit, Pipeline};
 
 pub fn routes(routes: &mut Routes) {
@@ -94,13 +95,13 @@ async fn trigger(
         Some(Value::String(r)) if valid_ref(r) => r.clone(),
         Some(_) => return Err(ApiError::BadRequest("Field 'ref' must be a branch or tag name".into())),
     };
-    let payload = json!({
-        "repo": pipeline.repository,
-        "workflow_file": pipeline.workflow_file,
-        "ref": git_ref,
-        "inputs": inputs,
-    });
-    let job_id = outbox::enqueue(&gh, jobs::DISPATCH_WORKFLOW, payload, None).await?;
+    let task = OutboxTask::DispatchWorkflow {
+        repo: pipeline.repository.clone(),
+        workflow_file: pipeline.workflow_file.clone(),
+        git_ref: git_ref.clone(),
+        inputs: inputs.clone(),
+    };
+    let job_id = outbox::enqueue(&gh, task, None).await?;
     state
         .store
         .add_audit(&NewAudit {
@@ -175,13 +176,8 @@ async fn rollback(
         .latest_execution(&scope)
         .await?
         .filter(|latest| latest.run_id != target.run_id && latest.started_at >= target.started_at);
-    let job_id = outbox::enqueue(
-        &gh,
-        jobs::RERUN_RUN,
-        json!({"repo": pipeline.repository, "run_id": target.run_id}),
-        Some(format!("rerun:{}", target.run_id)),
-    )
-    .await?;
+    let task = OutboxTask::RerunRun { repo: pipeline.repository.clone(), run_id: target.run_id };
+    let job_id = outbox::enqueue(&gh, task, Some(format!("rerun:{}", target.run_id))).await?;
     if let Some(replaced) = &replaced {
         state.store.mark_rolled_back(replaced.id, &reason, target.id).await?;
     }

@@ -63,7 +63,7 @@ async fn job(state: web::Data<AppState>, _actor: Actor, id: web::Path<String>) -
         "success": true,
         "job": {
             "id": job.id,
-            "kind": job.kind,
+            "kind": job.kind(),
             "status": job.status,
             "attempts": job.attempts,
             "max_attempts": job.max_attempts,

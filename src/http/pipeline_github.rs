@@ -4,9 +4,10 @@
 use serde_json::{Map, Value, json};
 
 use super::{ApiError, AppState};
+use crate::domain::outbox::OutboxTask;
 use crate::domain::pipeline::ProvisionRequest;
+use crate::github::outbox;
 use crate::github::verify::{Verification, verify_repository};
-use crate::github::{jobs, outbox};
 use crate::store::Pipeline;
 
 /// Checks the repository and workflow file with GitHub. `Ok(false)`: no App (or GHT) is
@@ -51,13 +52,8 @@ pub async fn after_provision(state: &AppState, pipeline: &Pipeline, verified: bo
 pub async fn start_backfill(gh: &crate::github::Github, pipeline: &Pipeline) -> Value {
     let started = async {
         gh.store.start_backfill(&pipeline.id).await?;
-        outbox::enqueue(
-            gh,
-            jobs::BACKFILL,
-            json!({"pipeline_id": pipeline.id}),
-            Some(format!("backfill:{}", pipeline.id)),
-        )
-        .await
+        let task = OutboxTask::Backfill { pipeline_id: pipeline.id.clone() };
+        outbox::enqueue(gh, task, Some(format!("backfill:{}", pipeline.id))).await
     };
     match started.await {
         Ok(job_id) => json!({"status": "running", "job_id": job_id}),
@@ -102,8 +98,8 @@ pub async fn cancel_open_runs(state: &AppState, pipeline: &Pipeline) -> Map<Stri
     };
     let (mut jobs_queued, mut failed) = (Vec::new(), 0);
     for run_id in &run_ids {
-        let payload = json!({"repo": pipeline.repository, "run_id": run_id});
-        match outbox::enqueue(&gh, jobs::CANCEL_RUN, payload, Some(format!("cancel:{run_id}"))).await {
+        let task = OutboxTask::CancelRun { repo: pipeline.repository.clone(), run_id: *run_id };
+        match outbox::enqueue(&gh, task, Some(format!("cancel:{run_id}"))).await {
             Ok(id) => jobs_queued.push(id),
             Err(err) => {
                 failed += 1;

@@ -13,9 +13,10 @@ use super::openapi::{IssueSynced, IssueWritten, Pushes, SyncSettings as Settings
 use super::routes::{Routes, resource};
 use super::tasks::task_json;
 use super::{Actor, ApiError, AppState};
+use crate::domain::outbox::OutboxTask;
 use crate::github::{outbox, tasks as gh_tasks};
 use crate::store::tasks::audit;
-use crate::store::{OutboxJob, SyncSettings};
+use crate::store::{JobStatus, OutboxJob, SyncSettings};
 
 /// How long the explicit sync calls wait for their outbox job before answering `queued`.
 const WAIT_FOR_JOB: Duration = Duration::from_secs(20);
@@ -172,7 +173,7 @@ async fn wait_for(state: &AppState, job_id: i64) -> Result<Option<OutboxJob>, Ap
     let deadline = tokio::time::Instant::now() + WAIT_FOR_JOB;
     loop {
         if let Some(job) = state.store.get_job(job_id).await?
-            && (job.status == "done" || job.status == "failed")
+            && job.status.is_finished()
         {
             return Ok(Some(job));
         }
@@ -209,24 +210,24 @@ async fn task_to_issue(
         .ok_or_else(|| ApiError::NotFound(format!("Task not found: {}", body.task_id)))?;
     let gh = state.github()?;
     let linked = task.issue_number.is_some() && !task.issue_deleted;
-    let (kind, payload, action) = match &task.repository {
+    let (issue_write, action) = match &task.repository {
         Some(repo) if linked && !repo.eq_ignore_ascii_case(&repository) => {
             return Err(ApiError::Conflict {
                 message: format!("Task {} is linked to an issue of {repo}", task.id),
                 pipeline_id: None,
             });
         }
-        _ if linked => (gh_tasks::UPDATE_ISSUE, json!({"task_id": task.id}), "updated"),
-        _ => (gh_tasks::CREATE_ISSUE, json!({"task_id": task.id, "repo": repository}), "created"),
+        _ if linked => (OutboxTask::UpdateTaskIssue { task_id: task.id }, "updated"),
+        _ => (OutboxTask::CreateTaskIssue { task_id: task.id, repo: repository }, "created"),
     };
     let dedupe = (action == "created").then(|| format!("task-issue:{}", task.id));
-    let job_id = outbox::enqueue(&gh, kind, payload, dedupe).await?;
+    let job_id = outbox::enqueue(&gh, issue_write, dedupe).await?;
     let Some(job) = wait_for(&state, job_id).await? else {
         return Ok(HttpResponse::Accepted().json(json!({
             "issue_number": task.issue_number, "url": task.issue_url, "action": "queued", "job_id": job_id,
         })));
     };
-    if job.status == "failed" {
+    if job.status == JobStatus::Failed {
         return Err(ApiError::Github(format!(
             "GitHub refused the issue {}: {}",
             if action == "created" { "creation" } else { "update" },

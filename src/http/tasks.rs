@@ -11,9 +11,10 @@ use super::openapi::{TaskDeleted, TaskDetails, TaskList, TaskResponse, TaskUpdat
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState, paging};
 use crate::domain::clock;
+use crate::domain::outbox::OutboxTask;
 use crate::domain::status::{TaskPriority, TaskStatus};
 use crate::domain::tasks::{labels_with_priority, priority_from_labels};
-use crate::github::{outbox, tasks as gh_tasks};
+use crate::github::outbox;
 use crate::store::tasks::audit;
 use crate::store::{NewTask, Task, TaskFilter};
 
@@ -194,7 +195,7 @@ pub(crate) async fn queue_issue_write(state: &AppState, task: &Task) -> Value {
         Ok(gh) => gh,
         Err(_) => return json!({"queued": false, "reason": "github_not_configured"}),
     };
-    match outbox::enqueue(&gh, gh_tasks::UPDATE_ISSUE, json!({"task_id": task.id}), None).await {
+    match outbox::enqueue(&gh, OutboxTask::UpdateTaskIssue { task_id: task.id }, None).await {
         Ok(job_id) => json!({"queued": true, "job_id": job_id}),
         Err(err) => {
             tracing::error!(task_id = task.id, error = %err, "queueing an issue update failed");

@@ -1,31 +1,33 @@
-//! The durable queue of outbound calls (GitHub today): a job is a kind, a JSON payload and its
-//! retry state. Workers claim due jobs (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas never
-//! take the same job), and a claim is a lease: a job whose worker died is claimed again.
+//! The durable queue of outbound calls (GitHub today): a job is a task (its kind and JSON payload)
+//! and its retry state. Workers claim due jobs (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+//! replicas never take the same job), and a claim is a lease: a job whose worker died is claimed
+//! again.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 
-use super::StoreResult;
+use super::{JobStatus, StoreResult};
+use crate::domain::outbox::{InvalidTask, OutboxTask};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOutboxJob {
-    pub kind: String,
-    pub payload: Value,
+    pub task: OutboxTask,
     /// At most one unfinished (pending or running) job per key; `None` never collides.
     pub dedupe_key: Option<String>,
     pub max_attempts: i64,
     pub run_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OutboxJob {
     pub id: i64,
-    pub kind: String,
-    pub payload: Json<Value>,
+    /// Decoded from the stored kind and payload; a row this version cannot read is kept, so
+    /// that the worker fails it instead of stopping.
+    pub task: Result<OutboxTask, InvalidTask>,
     pub dedupe_key: Option<String>,
-    pub status: String,
+    pub status: JobStatus,
     pub attempts: i64,
     pub max_attempts: i64,
     pub next_attempt_at: DateTime<Utc>,
@@ -34,6 +36,53 @@ pub struct OutboxJob {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl OutboxJob {
+    /// The stored kind, known or not.
+    pub fn kind(&self) -> &str {
+        match &self.task {
+            Ok(task) => task.kind(),
+            Err(invalid) => &invalid.kind,
+        }
+    }
+}
+
+/// An `outbox_jobs` row as stored.
+#[derive(sqlx::FromRow)]
+pub(crate) struct JobRow {
+    id: i64,
+    kind: String,
+    payload: Json<Value>,
+    dedupe_key: Option<String>,
+    status: JobStatus,
+    attempts: i64,
+    max_attempts: i64,
+    next_attempt_at: DateTime<Utc>,
+    last_error: Option<String>,
+    result: Option<Json<Value>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<JobRow> for OutboxJob {
+    fn from(row: JobRow) -> Self {
+        OutboxJob {
+            id: row.id,
+            task: OutboxTask::decode(&row.kind, row.payload.0),
+            dedupe_key: row.dedupe_key,
+            status: row.status,
+            attempts: row.attempts,
+            max_attempts: row.max_attempts,
+            next_attempt_at: row.next_attempt_at,
+            last_error: row.last_error,
+            result: row.result,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            finished_at: row.finished_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -91,7 +140,7 @@ macro_rules! outbox_sql {
     ($store:ident, $db:ty, $claim_lock:expr) => {
         use chrono::{DateTime, Utc};
         use sqlx::AssertSqlSafe;
-        use $crate::store::outbox::{JOB_COLUMNS, NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
+        use $crate::store::outbox::{JOB_COLUMNS, JobRow, NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
         use $crate::store::*;
 
         #[async_trait::async_trait]
@@ -104,8 +153,8 @@ macro_rules! outbox_sql {
                      VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6, $6) \
                      ON CONFLICT (dedupe_key) WHERE status IN ('pending', 'running') DO NOTHING RETURNING id",
                 )
-                .bind(&job.kind)
-                .bind(sqlx::types::Json(&job.payload))
+                .bind(job.task.kind())
+                .bind(sqlx::types::Json(job.task.payload()))
                 .bind(&job.dedupe_key)
                 .bind(job.max_attempts)
                 .bind(job.run_at)
@@ -145,12 +194,13 @@ macro_rules! outbox_sql {
                      RETURNING {JOB_COLUMNS}",
                     $claim_lock
                 );
-                let mut jobs: Vec<OutboxJob> = sqlx::query_as(AssertSqlSafe(sql))
+                let rows: Vec<JobRow> = sqlx::query_as(AssertSqlSafe(sql))
                     .bind(now)
                     .bind(lease_until)
                     .bind(limit)
                     .fetch_all(&self.pool)
                     .await?;
+                let mut jobs: Vec<OutboxJob> = rows.into_iter().map(OutboxJob::from).collect();
                 jobs.sort_by_key(|j| (j.next_attempt_at, j.id));
                 Ok(jobs)
             }
@@ -214,22 +264,23 @@ macro_rules! outbox_sql {
 
             async fn get_job(&self, id: i64) -> StoreResult<Option<OutboxJob>> {
                 let sql = format!("SELECT {JOB_COLUMNS} FROM outbox_jobs WHERE id = $1");
-                Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?)
+                let row: Option<JobRow> =
+                    sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+                Ok(row.map(OutboxJob::from))
             }
 
             async fn outbox_counts(&self) -> StoreResult<OutboxCounts> {
-                let rows: Vec<(String, i64)> =
+                let rows: Vec<(JobStatus, i64)> =
                     sqlx::query_as("SELECT status, COUNT(*) FROM outbox_jobs GROUP BY status")
                         .fetch_all(&self.pool)
                         .await?;
                 let mut counts = OutboxCounts::default();
                 for (status, n) in rows {
-                    match status.as_str() {
-                        "pending" => counts.pending = n,
-                        "running" => counts.running = n,
-                        "done" => counts.done = n,
-                        "failed" => counts.failed = n,
-                        _ => {}
+                    match status {
+                        JobStatus::Pending => counts.pending = n,
+                        JobStatus::Running => counts.running = n,
+                        JobStatus::Done => counts.done = n,
+                        JobStatus::Failed => counts.failed = n,
                     }
                 }
                 Ok(counts)

@@ -26,7 +26,6 @@ struct Job {
 #[derive(Clone)]
 pub struct Ingestor {
     jobs: mpsc::Sender<Job>,
-    retry: Arc<Notify>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +51,8 @@ impl Ingestor {
                 metrics.clone(),
             ));
         }
-        tokio::spawn(retry_worker(store, changes, retry.clone(), metrics));
-        Ingestor { jobs, retry }
+        tokio::spawn(retry_worker(store, changes, retry, metrics));
+        Ingestor { jobs }
     }
 
     /// Stores (and, when possible, applies) a delivery; returns once it is durable.
@@ -61,11 +60,6 @@ impl Ingestor {
         let (reply, answer) = oneshot::channel();
         self.jobs.try_send(Job { delivery, reply }).map_err(|_| IngestError::Busy)?;
         answer.await.ok().flatten().ok_or(IngestError::NotStored)
-    }
-
-    /// Wakes the retry worker (after a replay or a fallback store).
-    pub fn wake_retry(&self) {
-        self.retry.notify_one();
     }
 }
 
