@@ -1,10 +1,8 @@
 //! `GET /api/pipelines/{id}/executions/{run_id}/{attempt}/jobs`: the jobs of one of a pipeline's
 //! runs, as the dashboard's pipeline page shows them.
 
-mod common;
-
+use crate::helpers::{Backend, TestApp, workflow_job, workflow_run};
 use chrono::{Duration, Utc};
-use common::{Backend, TestApp, workflow_job, workflow_run};
 use serde_json::json;
 
 on_both_databases!(lists_the_jobs_of_a_run_in_start_order, refuses_runs_that_are_not_the_pipelines);

@@ -1,9 +1,7 @@
 //! The CCM pipeline API over HTTP against the real app, on SQLite and on PostgreSQL.
 
-mod common;
-
+use crate::helpers::*;
 use chrono::Duration;
-use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -4,8 +4,6 @@
 //! batches go into a database file (the writer) and an in-memory database (the pool), and every
 //! table they touch is compared row by row.
 
-mod common;
-
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use sqlx::AssertSqlSafe;
@@ -35,12 +33,16 @@ fn at(minute: i64) -> DateTime<Utc> {
 }
 
 fn run(guid: &str, id: i64, attempt: i64, status: &str, conclusion: Option<&str>, minute: i64) -> IncomingDelivery {
-    let body = common::workflow_run(id, attempt, "Org/App", "main", status, conclusion, at(0), at(minute));
+    let body = crate::helpers::workflow_run(id, attempt, "Org/App", "main", status, conclusion, at(0), at(minute));
     delivery(guid, "workflow_run", &body)
 }
 
 fn job(guid: &str, id: i64, status: &str, conclusion: Option<&str>, minute: i64) -> IncomingDelivery {
-    delivery(guid, "workflow_job", &common::workflow_job(id, 1, "Org/App", "build", status, conclusion, at(minute)))
+    delivery(
+        guid,
+        "workflow_job",
+        &crate::helpers::workflow_job(id, 1, "Org/App", "build", status, conclusion, at(minute)),
+    )
 }
 
 /// Batches covering every step of `ingest`: new runs and jobs, several records of one attempt in
@@ -230,7 +232,8 @@ async fn the_wal_is_copied_back_and_started_over_under_continuous_writes() {
     let wal = size("-wal");
     assert!(wal < 32 << 20, "the WAL grew to {wal} bytes: it was never started over");
 
-    common::eventually("the deliveries reach the database file", || async { size("") > before + (60 << 20) }).await;
+    crate::helpers::eventually("the deliveries reach the database file", || async { size("") > before + (60 << 20) })
+        .await;
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries").fetch_one(store.pool()).await.unwrap();
     assert_eq!(stored, 256 * 32);
 }

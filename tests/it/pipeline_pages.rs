@@ -4,8 +4,6 @@
 //! cover both ends, the page that straddles the middle, the last partial page and pages past
 //! the end, with every filter.
 
-mod common;
-
 use std::sync::Arc;
 
 use ccm::store::{NewAudit, Pipeline, PipelineFilter, SqliteStore, Store};
@@ -89,7 +87,8 @@ async fn offset_pages_match_the_whole_listing(store: &dyn Store) {
 
 #[actix_web::test]
 async fn postgres_offset_pages() {
-    let store = ccm::store::connect(&common::fresh_postgres_database().await, 3).await.expect("open PostgreSQL");
+    let store =
+        ccm::store::connect(&crate::helpers::fresh_postgres_database().await, 3).await.expect("open PostgreSQL");
     offset_pages_match_the_whole_listing(store.as_ref()).await;
 }
 

@@ -2,14 +2,12 @@
 //! on a loopback port, on SQLite and on PostgreSQL: tables, `--json`, exit codes and messages.
 //! The live dashboard is in tests/cli_watch.rs.
 
-mod common;
-
 use std::net::TcpListener;
 
+use crate::helpers::ccm_cli::{Ccm, WORKFLOW, finished_run, provision_webshop, row};
+use crate::helpers::github::FakeGithub;
+use crate::helpers::*;
 use chrono::Utc;
-use common::ccm_cli::{Ccm, WORKFLOW, finished_run, provision_webshop, row};
-use common::github::FakeGithub;
-use common::*;
 use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
 use wiremock::matchers::body_json;
@@ -346,7 +344,7 @@ async fn trigger_and_rollback_queue_github_calls(backend: Backend) {
     let app = TestApp::start_with_github(backend, &gh.url()).await;
     app.store()
         .apply_installation_change(&ccm::store::InstallationChange::Upsert {
-            id: common::github::INSTALLATION_ID as i64,
+            id: crate::helpers::github::INSTALLATION_ID as i64,
             account: Some("myorg".into()),
             repositories: Some(vec!["myorg/webshop".into()]),
         })

@@ -1,9 +1,7 @@
 //! The webhook receiver over HTTP against the real app, on SQLite and on PostgreSQL.
 
-mod common;
-
+use crate::helpers::*;
 use chrono::Duration;
-use common::*;
 use serde_json::{Value, json};
 
 use ccm::store::{IncomingDelivery, Processing};

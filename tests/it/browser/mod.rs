@@ -3,7 +3,6 @@
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (scripts/test installs them); without them the
 //! test fails saying so. `CHROMIUM` and `CHROMEDRIVER` name other binaries.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;

@@ -2,16 +2,14 @@
 //! its frames follow webhooks delivered while it watches, and after the event stream drops it
 //! resumes with `Last-Event-ID`.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::helpers::ccm_cli::{Ccm, WAIT, WORKFLOW, finished_run, provision_webshop, row};
+use crate::helpers::*;
 use chrono::Utc;
-use common::ccm_cli::{Ccm, WAIT, WORKFLOW, finished_run, provision_webshop, row};
-use common::*;
 use serde_json::json;
 
 on_both_databases!(

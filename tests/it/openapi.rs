@@ -2,15 +2,13 @@
 //! serves (the list comes from the route registration itself), and real responses that match
 //! it: statuses, and bodies checked against the documented schemas.
 
-mod common;
-#[path = "openapi/schema.rs"]
 mod schema;
 
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use crate::helpers::{Backend, Reply, TOKEN, TestApp, workflow_job, workflow_run};
 use chrono::{Duration, Utc};
-use common::{Backend, Reply, TOKEN, TestApp, workflow_job, workflow_run};
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -1,5 +1,4 @@
 //! Test harness: the real app on a loopback port, over either real database.
-#![allow(dead_code)]
 
 pub mod ccm_cli;
 pub mod github;
@@ -29,14 +28,13 @@ pub enum Backend {
 
 /// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL, as
 /// `sqlite::name` and `postgres::name`.
-#[macro_export]
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
-            $( #[actix_web::test] async fn $name() { super::$name($crate::common::Backend::Sqlite).await } )*
+            $( #[actix_web::test] async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await } )*
         }
         mod postgres {
-            $( #[actix_web::test] async fn $name() { super::$name($crate::common::Backend::Postgres).await } )*
+            $( #[actix_web::test] async fn $name() { super::$name($crate::helpers::Backend::Postgres).await } )*
         }
     };
 }
@@ -87,9 +85,10 @@ pub struct TestApp {
     pub base: String,
     pub db: TestDb,
     pub client: reqwest::Client,
-    /// With GitHub: the client the app uses (its health), and its background workers.
+    /// With GitHub: the client the app uses (its health).
     pub github: Option<ccm::github::Github>,
-    pub workers: Option<ccm::github::recovery::Workers>,
+    /// With GitHub: its background workers, held for the test's length (dropping them stops them).
+    _workers: Option<ccm::github::recovery::Workers>,
 }
 
 pub struct Reply {
@@ -111,7 +110,7 @@ impl TestApp {
     pub fn on(db: TestDb, tokens: &[&str], secrets: &[&str]) -> Self {
         let state = AppState::start(db.store.clone(), ApiTokens::new(tokens), WebhookSecrets::new(secrets), None);
         let base = serve(state);
-        TestApp { base, db, client: reqwest::Client::new(), github: None, workers: None }
+        TestApp { base, db, client: reqwest::Client::new(), github: None, _workers: None }
     }
 
     /// The app with a GitHub App configured against `api_url` (a wiremock server), signing
@@ -132,7 +131,7 @@ impl TestApp {
             Some(client),
         );
         let base = serve(state);
-        TestApp { base, db, client: reqwest::Client::new(), github: Some(gh), workers: Some(workers) }
+        TestApp { base, db, client: reqwest::Client::new(), github: Some(gh), _workers: Some(workers) }
     }
 
     pub fn gh(&self) -> &ccm::github::Github {

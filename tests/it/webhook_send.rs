@@ -1,8 +1,6 @@
 //! `ccm webhook send` against the real app, on SQLite and on PostgreSQL.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 
 on_both_databases!(sends_a_signed_delivery, a_wrong_secret_fails_with_the_receivers_answer);
 

@@ -6,13 +6,11 @@
 //! These tools are required: when one is missing the test fails, naming what to install
 //! (scripts/test installs them when it can).
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use crate::helpers::*;
 use chrono::Duration;
-use common::*;
 use serde_json::{Value, json};
 
 const WF: &str = ".github/workflows/deploy.yml";

@@ -1,7 +1,5 @@
 //! The real `ccm` binary: help, refused settings, `ccm migrate` and `ccm serve`.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -202,7 +200,7 @@ async fn migrate_creates_a_private_sqlite_database_and_can_run_twice() {
 
 #[tokio::test]
 async fn migrate_applies_the_postgres_migrations_to_a_fresh_database() {
-    let url = common::fresh_postgres_database().await;
+    let url = crate::helpers::fresh_postgres_database().await;
     let tmp = tempfile::tempdir().unwrap();
     for _ in 0..2 {
         migrate(&[("DATABASE_URL", url.clone()), ("CCM_DATA_DIR", tmp.path().join("data").display().to_string())]);

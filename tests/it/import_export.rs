@@ -1,12 +1,10 @@
 //! `ccm import` and `ccm export`, and the `POST /api/pipelines/import` they go through, against
 //! the real app on SQLite and on PostgreSQL.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 
-use common::ccm_cli::Ccm;
-use common::*;
+use crate::helpers::ccm_cli::Ccm;
+use crate::helpers::*;
 use serde_json::{Value, json};
 
 on_both_databases!(

@@ -2,12 +2,9 @@
 //! in, the pipelines table, live changes from signed webhooks without a reload, a pipeline's page
 //! with its runs and jobs, tasks, replaying a failed delivery, and signing out.
 
-mod browser;
-mod common;
-
-use browser::Browser;
+use crate::browser::Browser;
+use crate::helpers::{Backend, TOKEN, TestApp, workflow_job, workflow_run};
 use chrono::{Duration, Utc};
-use common::{Backend, TOKEN, TestApp, workflow_job, workflow_run};
 use serde_json::{Value, json};
 
 on_both_databases!(an_operator_watches_pipelines_change_live);

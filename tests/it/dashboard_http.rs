@@ -2,9 +2,7 @@
 //! security policy, and the JSON errors around them unchanged. The browser test is
 //! tests/dashboard_browser.rs.
 
-mod common;
-
-use common::{Backend, TOKEN, TestApp};
+use crate::helpers::{Backend, TOKEN, TestApp};
 use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, HeaderMap, IF_NONE_MATCH};
 use serde_json::Value;

@@ -2,12 +2,10 @@
 //! settings and real health endpoints, and hold no secret. (No Docker daemon or systemd runs
 //! here, so they are read as text.)
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp};
 
 fn read(path: &str) -> String {
     let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);

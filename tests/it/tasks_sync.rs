@@ -2,12 +2,10 @@
 //! `push` webhooks, the tasks API, and a fake GitHub on loopback that records what ccm sent;
 //! on SQLite and on PostgreSQL.
 
-mod common;
-
+use crate::helpers::github::*;
+use crate::helpers::*;
 use ccm::store::InstallationChange;
 use chrono::{Duration, Utc};
-use common::github::*;
-use common::*;
 use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
 

@@ -1,14 +1,12 @@
 //! `GET /metrics`: after known traffic, the exact counts, on both databases. Each app has its own
 //! registry, so the values are this test's alone.
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::helpers::github::{FakeGithub, INSTALLATION_ID};
+use crate::helpers::{Backend, SECRET, TestApp, workflow_run};
 use ccm::store::NewOutboxJob;
 use chrono::{Duration, Utc};
-use common::github::{FakeGithub, INSTALLATION_ID};
-use common::{Backend, SECRET, TestApp, workflow_run};
 use serde_json::json;
 use wiremock::ResponseTemplate;
 
@@ -210,7 +208,7 @@ async fn counts_github_calls_and_rate_limit(backend: Backend) {
         .insert_header("x-ratelimit-limit", "5000")
         .insert_header("x-ratelimit-remaining", "4321")
         .insert_header("x-ratelimit-reset", (Utc::now().timestamp() + 3600).to_string().as_str());
-    let responder = common::github::Recorded::new(
+    let responder = crate::helpers::github::Recorded::new(
         vec![ResponseTemplate::new(502).set_body_json(json!({"message": "Bad Gateway"}))],
         ok,
     );

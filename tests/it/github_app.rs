@@ -2,16 +2,14 @@
 //! signature against the test key's public half and requires the installation token on
 //! repository calls; on SQLite and on PostgreSQL.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::helpers::github::*;
+use crate::helpers::*;
 use ccm::github::client::{As, Method};
 use ccm::github::{jobs, outbox};
 use ccm::store::InstallationChange;
 use chrono::Utc;
-use common::github::*;
-use common::*;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
@@ -686,7 +684,7 @@ async fn a_jwt_signed_with_another_key_is_refused() {
     assert_eq!(client.call(As::App, Method::Get, "/app", None).await.unwrap().status, 200);
 
     // Another key: the fake's signature check fails (404 from the unmatched mock).
-    let other = include_str!("fixtures/other-test-key.pem").to_string();
+    let other = include_str!("../fixtures/other-test-key.pem").to_string();
     let mut config = test_config(&gh.url());
     config.credentials =
         Some(ccm::github::Credentials::App { app_id: APP_ID, private_key: ccm::github::config::Secret(other) });

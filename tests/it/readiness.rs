@@ -1,11 +1,9 @@
 //! Readiness follows the database: `/readyz` answers 503 (with the API's JSON error shape) once
 //! the database cannot be reached, while `/healthz` (the process is up) still answers 200.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::helpers::*;
 use serde_json::{Value, json};
 
 use ccm::http::{ApiTokens, AppState};

@@ -2,8 +2,6 @@
 //! one `http request` line per request id and one `webhook delivery` line per delivery id, and
 //! never a token or a secret; plain text otherwise.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -141,7 +139,7 @@ async fn traffic(
     note(server.request(client.get(format!("{base}/no/such/path"))).await, "GET", "unmatched");
 
     let now = chrono::Utc::now();
-    let body = common::workflow_run(41, 1, "octo/logs", "main", "in_progress", None, now, now);
+    let body = crate::helpers::workflow_run(41, 1, "octo/logs", "main", "in_progress", None, now, now);
     let good = ccm::webhook::signature::sign(SECRET.as_bytes(), &body);
     note(server.deliver("log-delivery-1", &body, &good).await, "POST", "/webhooks/github");
     note(server.deliver("log-delivery-2", &body, "sha256=0000").await, "POST", "/webhooks/github");

@@ -1,10 +1,8 @@
 //! Several replicas over one PostgreSQL database: a change received by one reaches the SSE
 //! clients of another. (SQLite is a single-process deployment, so this is PostgreSQL only.)
 
-mod common;
-
+use crate::helpers::*;
 use chrono::Duration;
-use common::*;
 use serde_json::json;
 
 #[actix_web::test]

@@ -3,8 +3,6 @@
 //! transaction. The same batches go into PostgreSQL and into SQLite's pool, and both must report
 //! the same outcomes and leave the same rows. Needs PostgreSQL (`CCM_TEST_DATABASE_URL`).
 
-mod common;
-
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use sqlx::types::Json;
@@ -34,7 +32,7 @@ fn at(minute: i64) -> DateTime<Utc> {
 }
 
 fn run(guid: &str, id: i64, attempt: i64, status: &str, conclusion: Option<&str>, minute: i64) -> IncomingDelivery {
-    let body = common::workflow_run(id, attempt, "Org/App", "main", status, conclusion, at(0), at(minute));
+    let body = crate::helpers::workflow_run(id, attempt, "Org/App", "main", status, conclusion, at(0), at(minute));
     delivery(guid, "workflow_run", &body)
 }
 
@@ -44,7 +42,11 @@ fn run(guid: &str, id: i64, attempt: i64, status: &str, conclusion: Option<&str>
 /// redelivery of the undecodable one, now readable; two records of one attempt that rank the
 /// same.
 fn job(guid: &str, id: i64, status: &str, conclusion: Option<&str>, minute: i64) -> IncomingDelivery {
-    delivery(guid, "workflow_job", &common::workflow_job(id, 7, "Org/App", "build", status, conclusion, at(minute)))
+    delivery(
+        guid,
+        "workflow_job",
+        &crate::helpers::workflow_job(id, 7, "Org/App", "build", status, conclusion, at(minute)),
+    )
 }
 
 fn batches() -> Vec<Vec<IncomingDelivery>> {
@@ -67,7 +69,7 @@ fn batches() -> Vec<Vec<IncomingDelivery>> {
             delivery(
                 "r5-completed",
                 "workflow_run",
-                &common::workflow_run(5, 1, "Org/App", "main", "completed", Some("success"), at(70), at(130)),
+                &crate::helpers::workflow_run(5, 1, "Org/App", "main", "completed", Some("success"), at(70), at(130)),
             ),
         ],
         // Two records of one attempt that rank the same: the first in the batch is kept.
@@ -191,7 +193,7 @@ macro_rules! rows {
 
 #[tokio::test]
 async fn one_statement_batches_match_the_transaction_path() {
-    let postgres = PostgresStore::connect(&common::fresh_postgres_database().await, 4).await.unwrap();
+    let postgres = PostgresStore::connect(&crate::helpers::fresh_postgres_database().await, 4).await.unwrap();
     let sqlite = SqliteStore::connect("sqlite::memory:", 1).await.unwrap();
 
     let mut outcomes = Vec::new();

@@ -1,9 +1,7 @@
 //! Installation bookkeeping, on SQLite and on PostgreSQL.
 
-mod common;
-
+use crate::helpers::*;
 use ccm::store::InstallationChange;
-use common::*;
 
 on_both_databases!(tracks_installations_and_their_repositories);
 

@@ -2,10 +2,8 @@
 //! their edges: checked against hand-computed figures at the edges themselves, and against a
 //! plain count over the runs at many instants, on both databases.
 
-mod common;
-
+use crate::helpers::*;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::*;
 
 use ccm::store::{ExecutionRecord, ExecutionScope, StatsSnapshot};
 
