@@ -1,14 +1,13 @@
 //! The real `ccm` binary: help, refused settings, `ccm migrate` and `ccm serve`.
 
-use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::Connection;
+
+use crate::helpers::serve::Serve;
 
 /// Every setting `ccm serve` and `ccm migrate` read from the environment.
 const SETTINGS: [&str; 6] =
@@ -232,113 +231,20 @@ fn migrate_against_an_unreachable_postgres_fails_without_the_password() {
 // ---------------------------------------------------------------------------------------------
 // ccm serve
 
-/// A `ccm serve` child process, killed when dropped; its output is collected as it comes.
-struct Server {
-    child: Child,
-    base: String,
-    output: Arc<Mutex<String>>,
+/// `ccm serve` with `envs` (it has logged "ccm is ready"), once it answers `/healthz` as a live process does.
+async fn serve(envs: &[(&str, String)]) -> Serve {
+    let server = Serve::start(envs).await;
+    assert_eq!(get(&server, "/healthz", None).await, (200, json!({"success": true, "status": "ok"})));
+    server
 }
 
-impl Server {
-    /// Starts `ccm serve` on a free loopback port and waits until /healthz answers.
-    async fn start(envs: &[(&str, String)]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("ccm"));
-        for name in SETTINGS.iter().chain(LOGGING.iter()) {
-            cmd.env_remove(name);
-        }
-        cmd.env_remove("NO_COLOR");
-        cmd.arg("serve").env("CCM_BIND", format!("127.0.0.1:{port}"));
-        for (name, value) in envs {
-            cmd.env(name, value);
-        }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn ccm serve");
-        let output = Arc::new(Mutex::new(String::new()));
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        collect(stdout, output.clone());
-        collect(stderr, output.clone());
-        let mut server = Server { child, base: format!("http://127.0.0.1:{port}"), output };
-        server.wait_until_healthy().await;
-        server
+async fn get(server: &Serve, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().get(format!("{}{path}", server.base));
+    if let Some(token) = token {
+        req = req.header("CCM-Token", token);
     }
-
-    async fn wait_until_healthy(&mut self) {
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("ccm serve exited with {status}:\n{}", self.output());
-            }
-            if let Ok(res) = client.get(format!("{}/healthz", self.base)).send().await
-                && res.status() == 200
-            {
-                let body: Value = res.json().await.unwrap();
-                assert_eq!(body, json!({"success": true, "status": "ok"}));
-                return;
-            }
-            assert!(Instant::now() < deadline, "ccm serve did not answer /healthz:\n{}", self.output());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn output(&self) -> String {
-        self.output.lock().unwrap().clone()
-    }
-
-    /// Waits until the output contains `needle` (lines arrive through a pipe).
-    async fn wait_for_output(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let output = self.output();
-            if output.contains(needle) {
-                return output;
-            }
-            assert!(Instant::now() < deadline, "ccm serve never printed {needle:?}:\n{output}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
-        let mut req = reqwest::Client::new().get(format!("{}{path}", self.base));
-        if let Some(token) = token {
-            req = req.header("CCM-Token", token);
-        }
-        let res = req.send().await.unwrap();
-        (res.status().as_u16(), res.json().await.unwrap())
-    }
-
-    /// Kills the process and waits for it, returning everything it printed.
-    fn stop(mut self) -> String {
-        self.kill();
-        // Let the reader threads drain what is left in the pipes.
-        std::thread::sleep(Duration::from_millis(100));
-        self.output()
-    }
-
-    fn kill(&mut self) {
-        if self.child.try_wait().unwrap().is_none() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            let mut out = into.lock().unwrap();
-            out.push_str(&line);
-            out.push('\n');
-        }
-    });
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
 }
 
 #[tokio::test]
@@ -347,19 +253,19 @@ async fn serve_generates_a_private_token_file_and_keeps_it_across_restarts() {
     let data = tmp.path().join("data");
     let envs = [("CCM_DATA_DIR", data.display().to_string()), ("GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET_VALUE.into())];
 
-    let server = Server::start(&envs).await;
+    let server = serve(&envs).await;
     let token_file = data.join("api-token");
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&token_file), 0o600, "the token file is not private");
     let token = std::fs::read_to_string(&token_file).unwrap().trim().to_string();
     assert!(token.starts_with("ccm_") && token.len() == 68, "{token}");
 
-    assert_eq!(server.get("/readyz", None).await, (200, json!({"success": true, "status": "ready"})));
-    let (status, body) = server.get("/api/pipelines", Some(&token)).await;
+    assert_eq!(get(&server, "/readyz", None).await, (200, json!({"success": true, "status": "ready"})));
+    let (status, body) = get(&server, "/api/pipelines", Some(&token)).await;
     assert_eq!((status, body["success"].clone(), body["count"].clone()), (200, json!(true), json!(0)));
-    let (status, body) = server.get("/api/pipelines", Some("ccm_not-the-token")).await;
+    let (status, body) = get(&server, "/api/pipelines", Some("ccm_not-the-token")).await;
     assert_eq!((status, body["error"].clone()), (401, json!("Invalid CCM-Token")));
-    let (status, _) = server.get("/api/pipelines", None).await;
+    let (status, _) = get(&server, "/api/pipelines", None).await;
     assert_eq!(status, 401);
 
     // Something to find again after the restart.
@@ -373,7 +279,6 @@ async fn serve_generates_a_private_token_file_and_keeps_it_across_restarts() {
     assert_eq!(res.status(), 201);
     let id = res.json::<Value>().await.unwrap()["pipeline_id"].as_str().unwrap().to_string();
 
-    server.wait_for_output("ccm is ready").await;
     let logs = server.stop();
     assert!(logs.contains(&token_file.display().to_string()), "the token file's path is not logged:\n{logs}");
     assert!(logs.contains("CCM_API_TOKEN is unset"), "{logs}");
@@ -383,12 +288,11 @@ async fn serve_generates_a_private_token_file_and_keeps_it_across_restarts() {
     assert!(!logs.contains('\u{1b}'), "ANSI escape codes in piped logs:\n{logs:?}");
 
     // A restart reads the same token; the data is still there.
-    let server = Server::start(&envs).await;
+    let server = serve(&envs).await;
     assert_eq!(std::fs::read_to_string(&token_file).unwrap().trim(), token);
-    let (status, body) = server.get("/api/pipelines", Some(&token)).await;
+    let (status, body) = get(&server, "/api/pipelines", Some(&token)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["pipelines"][0]["pipeline_id"], id.as_str());
-    server.wait_for_output("ccm is ready").await;
     let logs = server.stop();
     assert!(logs.contains(&token_file.display().to_string()), "{logs}");
     assert!(!logs.contains(&token), "the token leaked into the logs:\n{logs}");
@@ -398,16 +302,15 @@ async fn serve_generates_a_private_token_file_and_keeps_it_across_restarts() {
 async fn serve_with_a_configured_token_writes_no_token_file() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let server = Server::start(&[
+    let server = serve(&[
         ("CCM_DATA_DIR", data.display().to_string()),
         ("CCM_API_TOKEN", API_TOKEN_VALUE.into()),
         ("GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET_VALUE.into()),
         ("CCM_LOG_FORMAT", "json".into()),
     ])
     .await;
-    assert_eq!(server.get("/api/pipelines", Some(API_TOKEN_VALUE)).await.0, 200);
+    assert_eq!(get(&server, "/api/pipelines", Some(API_TOKEN_VALUE)).await.0, 200);
     assert!(!data.join("api-token").exists());
-    server.wait_for_output("ccm is ready").await;
     let logs = server.stop();
     assert_no_secret(&logs);
     // JSON lines, each one an object with a level and a message.
@@ -421,12 +324,11 @@ async fn serve_with_a_configured_token_writes_no_token_file() {
 #[tokio::test]
 async fn serve_without_a_webhook_secret_warns() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&[
+    let server = serve(&[
         ("CCM_DATA_DIR", tmp.path().join("data").display().to_string()),
         ("CCM_API_TOKEN", API_TOKEN_VALUE.into()),
     ])
     .await;
-    server.wait_for_output("ccm is ready").await;
     let logs = server.stop();
     let warning = logs
         .lines()

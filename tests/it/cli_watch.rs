@@ -144,7 +144,7 @@ async fn watch_resumes_with_last_event_id_after_the_stream_drops(backend: Backen
     relay.cut();
     watch.wait_for("the disconnection", WAIT, |out| out.contains("disconnected (")).await;
     assert_eq!(app.deliver("workflow_run", "resume-2", &finished_run(1002, "failure")).await.status, 200);
-    eventually("the second run in the stats", || async {
+    wait_until("the second run in the stats", async || {
         app.get(&format!("/api/pipelines/{id}/stats")).await.body["stats"]["metrics_24h"]["run_count"] == 2
     })
     .await;

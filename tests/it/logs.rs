@@ -3,61 +3,36 @@
 //! never a token or a secret; plain text otherwise.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::helpers::serve::Serve;
 
 const TOKEN: &str = "log-test-token-must-not-leak-1";
 const WRONG_TOKEN: &str = "wrong-token-must-not-leak-2";
 const QUERY_SECRET: &str = "query-token-must-not-leak-3";
 const SECRET: &str = "log-test-webhook-secret-4";
 
-/// `ccm serve` on a free port with its own data folder; killed when dropped.
+/// `ccm serve` with its own data folder.
 struct Server {
-    child: Child,
+    serve: Serve,
     base: String,
-    output: Arc<Mutex<String>>,
     _data: tempfile::TempDir,
 }
 
 impl Server {
     async fn start(format: Option<&str>) -> Server {
         let data = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("ccm"));
-        for name in ["DATABASE_URL", "RUST_LOG", "CCM_LOG_FORMAT", "NO_COLOR", "GHT", "GITHUB_APP_ID"] {
-            cmd.env_remove(name);
-        }
-        cmd.arg("serve")
-            .env("CCM_BIND", format!("127.0.0.1:{port}"))
-            .env("CCM_DATA_DIR", data.path())
-            .env("CCM_API_TOKEN", TOKEN)
-            .env("GITHUB_WEBHOOK_SECRET", SECRET);
+        let mut envs = vec![
+            ("CCM_DATA_DIR", data.path().display().to_string()),
+            ("CCM_API_TOKEN", TOKEN.to_string()),
+            ("GITHUB_WEBHOOK_SECRET", SECRET.to_string()),
+        ];
         if let Some(format) = format {
-            cmd.env("CCM_LOG_FORMAT", format);
+            envs.push(("CCM_LOG_FORMAT", format.to_string()));
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn ccm serve");
-        let output = Arc::new(Mutex::new(String::new()));
-        collect(child.stdout.take().unwrap(), output.clone());
-        collect(child.stderr.take().unwrap(), output.clone());
-        let server = Server { child, base: format!("http://127.0.0.1:{port}"), output, _data: data };
-        server.wait_until_ready().await;
-        server
-    }
-
-    async fn wait_until_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !self.output().contains("ccm is ready") {
-            assert!(Instant::now() < deadline, "ccm serve did not start:\n{}", self.output());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn output(&self) -> String {
-        self.output.lock().unwrap().clone()
+        let serve = Serve::start(&envs).await;
+        Server { base: serve.base.clone(), serve, _data: data }
     }
 
     /// Sends a request; returns its status and request id.
@@ -79,35 +54,10 @@ impl Server {
     }
 
     /// Waits until `n` lines have `message`, then returns all the output.
-    async fn wait_for_lines(&self, message: &str, n: usize) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let output = self.output();
-            if output.matches(message).count() >= n {
-                return output;
-            }
-            assert!(Instant::now() < deadline, "fewer than {n} {message:?} lines:\n{output}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    async fn wait_for_lines(&mut self, message: &str, n: usize) -> String {
+        let what = format!("{n} {message:?} lines");
+        self.serve.wait_for_output(&what, |output| output.matches(message).count() >= n).await
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            let mut out = into.lock().unwrap();
-            out.push_str(&line);
-            out.push('\n');
-        }
-    });
 }
 
 /// A series of requests of every kind; returns (request id -> (method, route, status)) and the
@@ -149,7 +99,7 @@ async fn traffic(
 
 #[actix_web::test]
 async fn json_logs_have_one_line_per_request_and_per_delivery_and_no_secret() {
-    let server = Server::start(Some("json")).await;
+    let mut server = Server::start(Some("json")).await;
     let (requests, deliveries) = traffic(&server).await;
     let output = server.wait_for_lines("\"message\":\"http request\"", requests.len()).await;
     let output = {
@@ -199,7 +149,7 @@ async fn json_logs_have_one_line_per_request_and_per_delivery_and_no_secret() {
 
 #[actix_web::test]
 async fn text_logs_are_plain_lines_without_colour_codes() {
-    let server = Server::start(None).await;
+    let mut server = Server::start(None).await;
     let (requests, _) = traffic(&server).await;
     let output = server.wait_for_lines("http request", requests.len()).await;
     assert!(!output.contains('\u{1b}'), "escape codes in a log that is not a terminal:\n{output}");

@@ -232,8 +232,7 @@ async fn the_wal_is_copied_back_and_started_over_under_continuous_writes() {
     let wal = size("-wal");
     assert!(wal < 32 << 20, "the WAL grew to {wal} bytes: it was never started over");
 
-    crate::helpers::eventually("the deliveries reach the database file", || async { size("") > before + (60 << 20) })
-        .await;
+    crate::helpers::wait_until("the deliveries reach the database file", async || size("") > before + (60 << 20)).await;
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries").fetch_one(store.pool()).await.unwrap();
     assert_eq!(stored, 256 * 32);
 }

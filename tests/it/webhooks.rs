@@ -282,7 +282,7 @@ async fn stored_deliveries_are_processed_after_a_restart(backend: Backend) {
     assert!(db.store.get_execution(77, 1).await.unwrap().is_none());
 
     let app = TestApp::on(db, &[TOKEN], &[SECRET]);
-    eventually("the pending delivery is processed after restart", || async {
+    wait_until("the pending delivery is processed after restart", async || {
         app.store().get_execution(77, 1).await.unwrap().is_some()
     })
     .await;

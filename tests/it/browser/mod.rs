@@ -8,12 +8,11 @@ use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-/// How long a page may take to show what a test waits for (a loaded machine is slow).
-pub const PATIENCE: Duration = Duration::from_secs(30);
+use crate::helpers::wait::{Deadline, PATIENCE, POLL, wait_for};
 
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -72,20 +71,20 @@ impl Browser {
     }
 
     async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
+        let what = format!("chromedriver to become ready on port {}", self.port);
+        wait_for(&what, PATIENCE, async || {
             if let Ok(res) = self.http.get(format!("{}/status", self.base)).send().await
                 && let Ok(body) = res.json::<Value>().await
                 && body["value"]["ready"] == true
             {
-                return;
+                return Ok(());
             }
             if let Ok(Some(status)) = self.driver.try_wait() {
                 panic!("chromedriver exited at start ({status})");
             }
-            assert!(Instant::now() < deadline, "chromedriver did not become ready on port {}", self.port);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            Err(String::new())
+        })
+        .await
     }
 
     async fn new_session(&self, chromium: &std::path::Path) -> String {
@@ -169,7 +168,7 @@ impl Browser {
     /// Waits until the text of `css` satisfies `check`, and returns it. Fails after PATIENCE,
     /// showing the last text seen and the browser's log.
     pub async fn wait_text(&self, css: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + PATIENCE;
+        let deadline = Deadline::new(&format!("{what} ({css})"), PATIENCE);
         let mut last = None;
         loop {
             last = self.text(css).await.or(last);
@@ -178,13 +177,11 @@ impl Browser {
             {
                 return text.clone();
             }
-            if Instant::now() > deadline {
-                panic!(
-                    "timed out waiting for {what} ({css}); last text: {last:?}\nbrowser log: {:#}",
-                    Value::Array(self.log().await)
-                );
+            if deadline.expired() {
+                let log = Value::Array(self.log().await);
+                deadline.check(|| format!("text {last:?}\nbrowser log: {log:#}"));
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(POLL).await;
         }
     }
 

@@ -3,7 +3,9 @@
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::wait::wait_for;
 
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -146,51 +148,47 @@ impl Running {
         String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
     }
 
-    /// Waits until the output so far satisfies `check` (at most `limit`).
+    /// Waits until the output so far satisfies `check` (at most `limit`); fails if `ccm` exits
+    /// without having printed it.
     pub async fn wait_for(&mut self, what: &str, limit: Duration, check: impl Fn(&str) -> bool) {
-        let deadline = Instant::now() + limit;
-        while !check(&self.stdout()) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                // It exited: one last look at what it printed.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                assert!(
-                    check(&self.stdout()),
-                    "ccm exited ({status}) before {what}:\n{}\n{}",
-                    self.stdout(),
-                    self.stderr()
-                );
-                return;
+        let exited = wait_for(what, limit, async || {
+            if check(&self.stdout()) {
+                return Ok(None);
             }
+            match self.child.try_wait() {
+                Ok(Some(status)) => Ok(Some(status)),
+                _ => Err(format!("{}\nstderr:\n{}", self.stdout(), self.stderr())),
+            }
+        })
+        .await;
+        if let Some(status) = exited {
+            // It exited: once the readers reach the pipes' end, one last look at what it printed.
+            self.join_readers();
             assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}:\n{}\nstderr:\n{}",
+                check(&self.stdout()),
+                "ccm exited ({status}) before {what}:\n{}\n{}",
                 self.stdout(),
                 self.stderr()
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// Waits for the exit (at most `limit`) and returns the exit code and the whole output.
     pub async fn wait_exit(&mut self, limit: Duration) -> Run {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait for ccm") {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ccm still running after {limit:?}:\n{}\n{}",
-                self.stdout(),
-                self.stderr()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        // The readers reach the pipes' end once the process is gone.
+        let status = wait_for("ccm to exit", limit, async || match self.child.try_wait().expect("wait for ccm") {
+            Some(status) => Ok(status),
+            None => Err(format!("still running:\n{}\n{}", self.stdout(), self.stderr())),
+        })
+        .await;
+        self.join_readers();
+        Run { code: status.code(), stdout: self.stdout(), stderr: self.stderr() }
+    }
+
+    /// Once the process is gone, its output readers reach the pipes' end: all it printed is in.
+    fn join_readers(&mut self) {
         for reader in self.readers.drain(..) {
             reader.join().expect("output reader");
         }
-        Run { code: status.code(), stdout: self.stdout(), stderr: self.stderr() }
     }
 }
 

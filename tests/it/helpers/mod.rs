@@ -2,6 +2,8 @@
 
 pub mod ccm_cli;
 pub mod github;
+pub mod serve;
+pub mod wait;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use ccm::store::{self, ExecutionRecord, Store};
 #[allow(unused_imports)]
 pub use ccm::store::{GithubStore, OutboxStore, PipelineStore};
 use ccm::webhook::WebhookSecrets;
+pub use wait::{PATIENCE, wait_for, wait_until};
 
 pub const TOKEN: &str = "test-token-0123456789";
 pub const OTHER_TOKEN: &str = "rotated-token-9876543210";
@@ -140,20 +143,24 @@ impl TestApp {
 
     /// Waits until an outbox job is done or failed, and returns it.
     pub async fn wait_job(&self, id: i64) -> ccm::store::OutboxJob {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
+        wait_for(&format!("outbox job {id} to finish"), PATIENCE, async || {
             let job = self.store().get_job(id).await.unwrap().expect("job exists");
-            if job.status == "done" || job.status == "failed" {
-                return job;
+            match job.status.as_str() {
+                "done" | "failed" => Ok(job),
+                _ => Err(format!("{} ({:?})", job.status, job.last_error)),
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "job {id} still {} after 30 s: {:?}",
-                job.status,
-                job.last_error
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        })
+        .await
+    }
+
+    /// Waits until the outbox has nothing left to do (no job pending or running), and returns
+    /// its counts: everything queued so far has been sent (or has failed).
+    pub async fn outbox_settled(&self) -> ccm::store::OutboxCounts {
+        wait_for("the outbox to settle", PATIENCE, async || {
+            let counts = self.store().outbox_counts().await.unwrap();
+            if counts.pending == 0 && counts.running == 0 { Ok(counts) } else { Err(format!("{counts:?}")) }
+        })
+        .await
     }
 
     /// A second replica: its own process state and connection pool over the same database.
@@ -339,19 +346,4 @@ pub fn workflow_job(
     })
     .to_string()
     .into_bytes()
-}
-
-/// Polls `check` every 20 ms for up to 5 s.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..250 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for: {what}");
 }
