@@ -13,8 +13,18 @@ async fn live_updates_cross_replicas() {
     let mut stream =
         b.client.get(format!("{}/api/pipelines/{id}/events", b.base)).header("CCM-Token", TOKEN).send().await.unwrap();
     assert_eq!(stream.status(), 200);
-    // Give B's listener a moment to subscribe before A announces.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // B hears A's announcements once its listener has run LISTEN (A's listener too: two).
+    let pool = sqlx::PgPool::connect(&a.db.url).await.unwrap();
+    wait_until("both replicas to LISTEN for live changes", async || {
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN %'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        listening >= 2
+    })
+    .await;
     let now = ccm::domain::clock::now();
     let body =
         workflow_run(501, 1, "octo-org/app", "main", "completed", Some("success"), now - Duration::minutes(5), now);

@@ -309,14 +309,11 @@ async fn patches(gh: &FakeGithub, number: i64) -> Vec<Value> {
 }
 
 async fn wait_patches(gh: &FakeGithub, number: i64, n: usize) -> Vec<Value> {
-    for _ in 0..600 {
+    wait_for(&format!("{n} PATCH calls to issue {number}"), PATIENCE, async || {
         let sent = patches(gh, number).await;
-        if sent.len() >= n {
-            return sent;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("fewer than {n} PATCH calls to issue {number}: {:?}", patches(gh, number).await);
+        if sent.len() >= n { Ok(sent) } else { Err(format!("{sent:?}")) }
+    })
+    .await
 }
 
 async fn linked_task(app: &TestApp, number: i64, at: chrono::DateTime<Utc>) -> i64 {
@@ -361,10 +358,12 @@ async fn task_changes_are_written_to_the_issue_through_the_outbox(backend: Backe
         json!({"title": "Study 2", "body": "new plan", "state": "open", "labels": ["bug", "priority: high"]})
     );
 
-    // in_progress is still an open issue: nothing to write.
+    // in_progress is still an open issue: nothing to write. (A change queues its write before
+    // answering, so once the outbox has nothing left to do, nothing more was or will be sent.)
+    let before = app.outbox_settled().await;
     let r = app.patch(&format!("/api/tasks/{id}"), json!({"status": "in_progress"})).await;
     assert_eq!(r.body["issue_sync"], Value::Null, "{}", r.body);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.outbox_settled().await, before, "a job was queued");
     assert_eq!(patches(&gh, 12).await.len(), 3);
 }
 
@@ -378,6 +377,7 @@ async fn echoes_of_ccms_own_writes_change_nothing(backend: Backend) {
     app.wait_job(r.body["issue_sync"]["job_id"].as_i64().unwrap()).await;
     wait_patches(&gh, 13, 1).await;
     let before = app.get(&format!("/api/tasks/{id}")).await.body["task"].clone();
+    let outbox = app.outbox_settled().await;
 
     // The events GitHub sends for ccm's write, sent by ccm's bot, stamped with the time GitHub
     // answered ccm's write: the full echo...
@@ -400,7 +400,9 @@ async fn echoes_of_ccms_own_writes_change_nothing(backend: Backend) {
     .await;
     let after = app.get(&format!("/api/tasks/{id}")).await.body["task"].clone();
     assert_eq!(after, before, "echoes changed the task");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Writes to GitHub go through the outbox, queued before what caused them is answered: with
+    // no new job and nothing left to do there, nothing was or will be written back.
+    assert_eq!(app.outbox_settled().await, outbox, "an echo queued a job");
     assert_eq!(patches(&gh, 13).await.len(), 1, "an echo must not be written back to GitHub");
     let audits = audit_actions(&app).await;
     let applied = |a: &Value| {
