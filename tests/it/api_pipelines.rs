@@ -5,8 +5,6 @@ use chrono::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const WF: &str = ".github/workflows/deploy.yml";
-
 on_both_databases!(
     provision_answers_201_with_a_pipe_id,
     provision_names_every_missing_field,
@@ -37,7 +35,7 @@ async fn provision_answers_201_with_a_pipe_id(backend: Backend) {
             "/api/pipelines/provision",
             json!({
                 "repo": "owner/repository-name",
-                "workflow_file": WF,
+                "workflow_file": WORKFLOW,
                 "config": {"trigger_branches": ["production", "main"], "environment": "production",
                            "auto_deploy": true, "notifications_enabled": true},
                 "linked_domain": "example.com",
@@ -57,7 +55,7 @@ async fn provision_answers_201_with_a_pipe_id(backend: Backend) {
     assert_eq!(body["vps_integration"], json!({"linked_domain": "example.com", "linked_app": "my-app"}));
 
     let stored = app.store().get_pipeline(id).await.unwrap().unwrap();
-    assert_eq!(stored.workflow_file, WF);
+    assert_eq!(stored.workflow_file, WORKFLOW);
     assert_eq!(stored.trigger_branches(), vec!["production", "main"]);
     assert_eq!(stored.config.0["environment"], "production");
 }
@@ -67,7 +65,7 @@ async fn provision_names_every_missing_field(backend: Backend) {
     for (body, message) in [
         (json!({}), "Missing required fields: repo, workflow_file"),
         (json!({"repo": "o/r"}), "Missing required fields: workflow_file"),
-        (json!({"workflow_file": WF, "repo": ""}), "Missing required fields: repo"),
+        (json!({"workflow_file": WORKFLOW, "repo": ""}), "Missing required fields: repo"),
         (
             json!({"repo": null, "workflow_file": null, "linked_domain": "x.com"}),
             "Missing required fields: repo, workflow_file",
@@ -84,14 +82,17 @@ async fn provision_names_every_missing_field(backend: Backend) {
 async fn provision_rejects_invalid_values_with_json_errors(backend: Backend) {
     let app = TestApp::start(backend).await;
     for (body, needle) in [
-        (json!({"repo": "not-a-repo", "workflow_file": WF}), "Invalid repo 'not-a-repo'"),
-        (json!({"repo": "o/r/x", "workflow_file": WF}), "Invalid repo"),
+        (json!({"repo": "not-a-repo", "workflow_file": WORKFLOW}), "Invalid repo 'not-a-repo'"),
+        (json!({"repo": "o/r/x", "workflow_file": WORKFLOW}), "Invalid repo"),
         (json!({"repo": "o/r", "workflow_file": "deploy.yml"}), "Invalid workflow_file 'deploy.yml'"),
         (json!({"repo": "o/r", "workflow_file": ".github/workflows/deploy.sh"}), "Invalid workflow_file"),
-        (json!({"repo": 42, "workflow_file": WF}), "Field 'repo' must be a string, got a number"),
-        (json!({"repo": "o/r", "workflow_file": WF, "config": []}), "Field 'config' must be an object"),
-        (json!({"repo": "o/r", "workflow_file": WF, "linked_domain": true}), "Field 'linked_domain' must be a string"),
-        (json!(["o/r", WF]), "Request body must be a JSON object"),
+        (json!({"repo": 42, "workflow_file": WORKFLOW}), "Field 'repo' must be a string, got a number"),
+        (json!({"repo": "o/r", "workflow_file": WORKFLOW, "config": []}), "Field 'config' must be an object"),
+        (
+            json!({"repo": "o/r", "workflow_file": WORKFLOW, "linked_domain": true}),
+            "Field 'linked_domain' must be a string",
+        ),
+        (json!(["o/r", WORKFLOW]), "Request body must be a JSON object"),
     ] {
         let reply = app.post("/api/pipelines/provision", body.clone()).await;
         assert_eq!(reply.status, 400, "{body}");
@@ -124,7 +125,7 @@ async fn provision_rejects_bad_media_and_oversized_bodies(backend: Backend) {
         .post(&url)
         .header("CCM-Token", TOKEN)
         .header("Content-Type", "text/plain")
-        .body(json!({"repo": "o/r", "workflow_file": WF}).to_string())
+        .body(json!({"repo": "o/r", "workflow_file": WORKFLOW}).to_string())
         .send()
         .await
         .unwrap();
@@ -133,7 +134,7 @@ async fn provision_rejects_bad_media_and_oversized_bodies(backend: Backend) {
     assert_eq!(r.body["success"], false);
     assert!(r.body["error"].as_str().unwrap().contains("application/json"));
 
-    let huge = json!({"repo": "o/r", "workflow_file": WF, "config": {"blob": "x".repeat(2 * 1024 * 1024)}});
+    let huge = json!({"repo": "o/r", "workflow_file": WORKFLOW, "config": {"blob": "x".repeat(2 * 1024 * 1024)}});
     let res = app.client.post(&url).header("CCM-Token", TOKEN).json(&huge).send().await.unwrap();
     let r = reply(res).await;
     assert_eq!(r.status, 413);
@@ -143,9 +144,9 @@ async fn provision_rejects_bad_media_and_oversized_bodies(backend: Backend) {
 
 async fn second_provision_is_409_naming_the_existing_pipeline(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let id = app.provision("Octo-Org/App", WF, json!({})).await;
+    let id = app.provision("Octo-Org/App", WORKFLOW, json!({})).await;
     // Repository names are case-insensitive on GitHub.
-    let reply = app.post("/api/pipelines/provision", json!({"repo": "octo-org/app", "workflow_file": WF})).await;
+    let reply = app.post("/api/pipelines/provision", json!({"repo": "octo-org/app", "workflow_file": WORKFLOW})).await;
     assert_eq!(reply.status, 409);
     assert_eq!(reply.body["success"], false);
     assert_eq!(reply.body["pipeline_id"], id.as_str());
@@ -158,7 +159,7 @@ async fn second_provision_is_409_naming_the_existing_pipeline(backend: Backend) 
 
 async fn teardown_then_provision_reactivates_with_id_and_history(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let id = app.provision("octo/app", WF, json!({"environment": "staging"})).await;
+    let id = app.provision("octo/app", WORKFLOW, json!({"environment": "staging"})).await;
     let now = ccm::domain::clock::now();
     app.store()
         .upsert_execution(&run(11, "octo/app", "main", now, Duration::hours(1), Some("success"), 60))
@@ -169,7 +170,7 @@ async fn teardown_then_provision_reactivates_with_id_and_history(backend: Backen
     let reply = app
         .post(
             "/api/pipelines/provision",
-            json!({"repo": "octo/app", "workflow_file": WF, "linked_domain": "new.example.com",
+            json!({"repo": "octo/app", "workflow_file": WORKFLOW, "linked_domain": "new.example.com",
                    "config": {"environment": "production"}}),
         )
         .await;
@@ -191,7 +192,7 @@ async fn list_filters_and_pages(backend: Backend) {
     let app = TestApp::start(backend).await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(app.provision(&format!("octo/app-{i}"), WF, json!({})).await);
+        ids.push(app.provision(&format!("octo/app-{i}"), WORKFLOW, json!({})).await);
     }
     app.delete(&format!("/api/pipelines/{}", ids[1])).await;
 
@@ -243,7 +244,7 @@ async fn list_pages_by_cursor_and_keeps_counts(backend: Backend) {
     let app = TestApp::start(backend).await;
     let mut ids = Vec::new();
     for i in 0..7 {
-        ids.push(app.provision(&format!("octo/keyset-{i}"), WF, json!({})).await);
+        ids.push(app.provision(&format!("octo/keyset-{i}"), WORKFLOW, json!({})).await);
     }
     app.delete(&format!("/api/pipelines/{}", ids[2])).await;
     app.delete(&format!("/api/pipelines/{}", ids[5])).await;
@@ -271,7 +272,7 @@ async fn list_pages_by_cursor_and_keeps_counts(backend: Backend) {
         assert_eq!(paged.len(), expected_count);
     }
     // Reactivating moves a pipeline between the counts kept by the database.
-    app.provision("octo/keyset-2", WF, json!({})).await;
+    app.provision("octo/keyset-2", WORKFLOW, json!({})).await;
     assert_eq!(app.get("/api/pipelines?status=active").await.body["count"], 6);
     assert_eq!(app.get("/api/pipelines?status=inactive").await.body["count"], 1);
     assert_eq!(app.get("/api/pipelines").await.body["count"], 7);
@@ -285,9 +286,9 @@ async fn list_pages_by_cursor_and_keeps_counts(backend: Backend) {
 
 async fn list_includes_each_pipelines_stats_on_request(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let plain = app.provision("octo/stats-a", WF, json!({})).await;
-    let branches = app.provision("octo/stats-b", WF, json!({"trigger_branches": ["main"]})).await;
-    let quiet = app.provision("octo/stats-c", WF, json!({})).await;
+    let plain = app.provision("octo/stats-a", WORKFLOW, json!({})).await;
+    let branches = app.provision("octo/stats-b", WORKFLOW, json!({"trigger_branches": ["main"]})).await;
+    let quiet = app.provision("octo/stats-c", WORKFLOW, json!({})).await;
     let now = ccm::domain::clock::now();
     let runs = [
         run(201, "octo/stats-a", "main", now, Duration::hours(2), Some("success"), 60),
@@ -335,7 +336,7 @@ async fn list_includes_each_pipelines_stats_on_request(backend: Backend) {
 
 async fn details_show_config_link_and_executions(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let id = app.provision("octo/app", WF, json!({"trigger_branches": ["main"]})).await;
+    let id = app.provision("octo/app", WORKFLOW, json!({"trigger_branches": ["main"]})).await;
     let now = ccm::domain::clock::now();
     for i in 0..5 {
         let branch = if i == 4 { "feature" } else { "main" };
@@ -374,7 +375,7 @@ async fn patch_changes_config_branches_and_links(backend: Backend) {
     let reply = app
         .post(
             "/api/pipelines/provision",
-            json!({"repo": "octo/app", "workflow_file": WF, "linked_domain": "a.com", "linked_app": "a",
+            json!({"repo": "octo/app", "workflow_file": WORKFLOW, "linked_domain": "a.com", "linked_app": "a",
                    "config": {"environment": "production", "auto_deploy": true}}),
         )
         .await;
@@ -410,7 +411,7 @@ async fn patch_changes_config_branches_and_links(backend: Backend) {
 /// itself: after a change of trigger branches the next answer must already use the new ones.
 async fn stats_follow_a_change_of_trigger_branches_at_once(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let id = app.provision("octo/app", WF, json!({})).await;
+    let id = app.provision("octo/app", WORKFLOW, json!({})).await;
     let now = ccm::domain::clock::now();
     for (run_id, branch, conclusion) in [(1, "main", "success"), (2, "main", "success"), (3, "dev", "failure")] {
         app.store()
@@ -435,7 +436,7 @@ async fn stats_follow_a_change_of_trigger_branches_at_once(backend: Backend) {
 
 async fn teardown_deactivates_and_is_idempotent(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let id = app.provision("octo/app", WF, json!({})).await;
+    let id = app.provision("octo/app", WORKFLOW, json!({})).await;
     let reply = app.delete(&format!("/api/pipelines/{id}?preserve_repo=true")).await;
     assert_eq!(reply.status, 200);
     assert_eq!(
@@ -454,7 +455,7 @@ async fn teardown_deactivates_and_is_idempotent(backend: Backend) {
 
 async fn teardown_refuses_deleting_repositories(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let id = app.provision("octo/app", WF, json!({})).await;
+    let id = app.provision("octo/app", WORKFLOW, json!({})).await;
     let reply = app.delete(&format!("/api/pipelines/{id}?preserve_repo=false")).await;
     assert_eq!(reply.status, 400);
     assert!(reply.body["error"].as_str().unwrap().contains("never deletes repositories"));
@@ -492,7 +493,7 @@ async fn tokens_are_required_and_rotatable(backend: Backend) {
             (Method::GET, "/api/audit"),
             (Method::GET, "/api/nothing-here"),
         ] {
-            let body = (method == Method::POST).then(|| json!({"repo": "o/r", "workflow_file": WF}));
+            let body = (method == Method::POST).then(|| json!({"repo": "o/r", "workflow_file": WORKFLOW}));
             let reply = app.send(method, path, body, token).await;
             assert_eq!(reply.status, 401, "{path} {token:?}");
             assert_eq!(reply.body, expected);
@@ -526,11 +527,11 @@ async fn unknown_routes_and_methods_are_json_errors(backend: Backend) {
 
 async fn audit_log_records_who_did_what(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let id = app.provision("octo/app", WF, json!({})).await;
+    let id = app.provision("octo/app", WORKFLOW, json!({})).await;
     app.patch(&format!("/api/pipelines/{id}"), json!({"linked_app": "x"})).await;
     app.send(Method::DELETE, &format!("/api/pipelines/{id}"), None, Some(OTHER_TOKEN)).await;
-    app.provision("octo/app", WF, json!({})).await;
-    app.provision("octo/other", WF, json!({})).await;
+    app.provision("octo/app", WORKFLOW, json!({})).await;
+    app.provision("octo/other", WORKFLOW, json!({})).await;
 
     let log = app.get(&format!("/api/audit?pipeline_id={id}")).await.body;
     assert_eq!(log["count"], 4);
@@ -561,9 +562,10 @@ async fn health_and_readiness(backend: Backend) {
 /// A refused write leaves what was stored before untouched.
 async fn failed_writes_lose_nothing(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let id = app.provision("octo/app", WF, json!({"environment": "production"})).await;
+    let id = app.provision("octo/app", WORKFLOW, json!({"environment": "production"})).await;
     let before = app.get(&format!("/api/pipelines/{id}")).await.body;
-    app.post("/api/pipelines/provision", json!({"repo": "octo/app", "workflow_file": WF, "config": {"x": 1}})).await;
+    app.post("/api/pipelines/provision", json!({"repo": "octo/app", "workflow_file": WORKFLOW, "config": {"x": 1}}))
+        .await;
     app.patch(&format!("/api/pipelines/{id}"), json!({"config": "bad"})).await;
     app.delete(&format!("/api/pipelines/{id}?preserve_repo=false")).await;
     let after = app.get(&format!("/api/pipelines/{id}")).await.body;

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 
 use crate::helpers::serve::Serve;
+use crate::helpers::text;
 
 /// Every setting `ccm serve` and `ccm migrate` read from the environment.
 const SETTINGS: [&str; 6] =
@@ -27,10 +28,6 @@ fn ccm() -> assert_cmd::Command {
     }
     cmd.env_remove("NO_COLOR");
     cmd
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn mode(path: &Path) -> u32 {

@@ -4,7 +4,7 @@
 
 use std::net::TcpListener;
 
-use crate::helpers::ccm_cli::{Ccm, WORKFLOW, finished_run, provision_webshop, row};
+use crate::helpers::ccm_cli::{Ccm, finished_run, provision_webshop, row};
 use crate::helpers::github::FakeGithub;
 use crate::helpers::*;
 use chrono::Utc;
@@ -149,7 +149,7 @@ async fn server_errors_exit_1_with_the_servers_message(backend: Backend) {
         &["tasks", "list"],
         &["deliveries", "list"],
         &["export"],
-        &["import", &format!("{}/tests/fixtures/registry/list.json", env!("CARGO_MANIFEST_DIR"))],
+        &["import", &fixture("registry/list.json")],
         &["pipelines", "watch"],
     ] {
         let run = wrong.run(args).await;
@@ -165,7 +165,7 @@ async fn an_unreachable_server_exits_3_naming_the_url() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}");
     let ccm = Ccm::new(&url, Some(TOKEN));
-    let registry = format!("{}/tests/fixtures/registry/list.json", env!("CARGO_MANIFEST_DIR"));
+    let registry = fixture("registry/list.json");
     for args in [
         &["pipelines", "list"][..],
         &["pipelines", "watch"],
@@ -342,14 +342,7 @@ async fn deliveries_commands_list_show_and_replay(backend: Backend) {
 async fn trigger_and_rollback_queue_github_calls(backend: Backend) {
     let gh = FakeGithub::start().await;
     let app = TestApp::start_with_github(backend, &gh.url()).await;
-    app.store()
-        .apply_installation_change(&ccm::store::InstallationChange::Upsert {
-            id: crate::helpers::github::INSTALLATION_ID as i64,
-            account: Some("myorg".into()),
-            repositories: Some(vec!["myorg/webshop".into()]),
-        })
-        .await
-        .unwrap();
+    app.install("myorg/webshop").await;
     // Imported: a pipeline without GitHub's verification of provisioning.
     let id = "pipe_5e5e5e5e5e5e";
     let imported = app

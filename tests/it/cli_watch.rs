@@ -7,7 +7,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::helpers::ccm_cli::{Ccm, WAIT, WORKFLOW, finished_run, provision_webshop, row};
+use crate::helpers::ccm_cli::{Ccm, WAIT, finished_run, provision_webshop, row};
 use crate::helpers::*;
 use chrono::Utc;
 use serde_json::json;

@@ -16,12 +16,6 @@ fn cell(pipeline: &str, field: &str) -> String {
     format!("tr[data-pipeline-id=\"{pipeline}\"] [data-field=\"{field}\"]")
 }
 
-async fn stats(app: &TestApp, id: &str) -> Value {
-    let reply = app.get(&format!("/api/pipelines/{id}/stats")).await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body["stats"].clone()
-}
-
 async fn an_operator_watches_pipelines_change_live(backend: Backend) {
     let app = TestApp::start(backend).await;
     let provisioned = app
@@ -53,7 +47,7 @@ async fn an_operator_watches_pipelines_change_live(backend: Backend) {
     browser.wait_text(&cell(&id, "success-rate"), "the pipeline's stats", |t| t == "100.0%").await;
     browser.wait_text(&cell(&id, "active-runs"), "no active run", |t| t == "0").await;
     browser.wait_text(&cell(&id, "domain"), "the linked domain", |t| t == "shop.example.com").await;
-    let health = stats(&app, &id).await["health_score"].to_string();
+    let health = app.stats(&id).await["health_score"].to_string();
     browser.wait_text(&cell(&id, "health"), "the health score", |t| t == health).await;
     let row = format!("tr[data-pipeline-id=\"{id}\"]");
     assert!(browser.text(&row).await.unwrap().contains(REPO));
@@ -77,7 +71,7 @@ async fn an_operator_watches_pipelines_change_live(backend: Backend) {
     browser.wait_text(&cell(&id, "success-rate"), "half the runs succeeded", |t| t == "50.0%").await;
     browser.wait_text(&cell(&id, "last-run"), "the failed run", |t| t.starts_with("failure")).await;
     browser.wait_text(&cell(&id, "active-runs"), "no active run", |t| t == "0").await;
-    let health = stats(&app, &id).await["health_score"].to_string();
+    let health = app.stats(&id).await["health_score"].to_string();
     browser.wait_text(&cell(&id, "health"), "the new health score", |t| t == health).await;
     assert_ne!(health, "100");
     assert_eq!(browser.script(marker, json!([])).await, true, "the page was reloaded");

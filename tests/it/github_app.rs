@@ -8,13 +8,11 @@ use crate::helpers::github::*;
 use crate::helpers::*;
 use ccm::github::client::{As, Method};
 use ccm::github::{jobs, outbox};
-use ccm::store::InstallationChange;
 use chrono::Utc;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
-const WF: &str = ".github/workflows/deploy.yml";
 const REPO: &str = "octo/app";
 
 on_both_databases!(
@@ -34,20 +32,9 @@ on_both_databases!(
     pauses_after_five_failures_and_resumes_by_itself,
 );
 
-async fn installed(app: &TestApp) {
-    app.store()
-        .apply_installation_change(&InstallationChange::Upsert {
-            id: INSTALLATION_ID as i64,
-            account: Some("octo".into()),
-            repositories: Some(vec![REPO.into()]),
-        })
-        .await
-        .unwrap();
-}
-
 async fn workflow_exists(gh: &FakeGithub, repo: &str) {
-    FakeGithub::repo_call("GET", format!("/repos/{repo}/contents/{WF}"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"type": "file", "path": WF})))
+    FakeGithub::repo_call("GET", format!("/repos/{repo}/contents/{WORKFLOW}"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"type": "file", "path": WORKFLOW})))
         .mount(&gh.server)
         .await;
 }
@@ -67,7 +54,7 @@ async fn runs_listing(gh: &FakeGithub, repo: &str, runs: Vec<Value>, delay: Dura
 async fn provision(app: &TestApp) -> Reply {
     app.post(
         "/api/pipelines/provision",
-        json!({"repo": REPO, "workflow_file": WF, "config": {"trigger_branches": ["main"]}}),
+        json!({"repo": REPO, "workflow_file": WORKFLOW, "config": {"trigger_branches": ["main"]}}),
     )
     .await
 }
@@ -75,7 +62,7 @@ async fn provision(app: &TestApp) -> Reply {
 async fn provision_verifies_and_backfills(backend: Backend) {
     let gh = FakeGithub::start().await;
     let app = TestApp::start_with_github(backend, &gh.url()).await;
-    installed(&app).await;
+    app.install(REPO).await;
     workflow_exists(&gh, REPO).await;
     let now = Utc::now();
     let runs = vec![
@@ -112,7 +99,7 @@ async fn provision_verifies_and_backfills(backend: Backend) {
 async fn import_backfills_the_active_pipelines_it_creates(backend: Backend) {
     let gh = FakeGithub::start().await;
     let app = TestApp::start_with_github(backend, &gh.url()).await;
-    installed(&app).await;
+    app.install(REPO).await;
     let now = Utc::now();
     let runs = vec![
         rest_run(21, REPO, "completed", Some("success"), now - chrono::Duration::hours(2)),
@@ -120,7 +107,7 @@ async fn import_backfills_the_active_pipelines_it_creates(backend: Backend) {
     ];
     runs_listing(&gh, REPO, runs, Duration::ZERO).await;
     let entry = |id: &str, repo: &str, status: &str| {
-        json!({"pipeline_id": id, "repository": repo, "workflow_file": WF, "status": status,
+        json!({"pipeline_id": id, "repository": repo, "workflow_file": WORKFLOW, "status": status,
                "created_at": "2026-01-05T10:30:00Z", "config": {}})
     };
     let registry =
@@ -172,12 +159,13 @@ async fn provision_refuses_uninstalled_repositories_and_missing_workflows(backen
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
         .mount(&gh.server)
         .await;
-    let reply = app.post("/api/pipelines/provision", json!({"repo": "octo/elsewhere", "workflow_file": WF})).await;
+    let reply =
+        app.post("/api/pipelines/provision", json!({"repo": "octo/elsewhere", "workflow_file": WORKFLOW})).await;
     assert_eq!(reply.status, 404, "{}", reply.body);
     assert_eq!(reply.body["error"], "Repository not found or App not installed: octo/elsewhere");
 
-    installed(&app).await;
-    FakeGithub::repo_call("GET", format!("/repos/{REPO}/contents/{WF}"))
+    app.install(REPO).await;
+    FakeGithub::repo_call("GET", format!("/repos/{REPO}/contents/{WORKFLOW}"))
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
         .mount(&gh.server)
         .await;
@@ -187,7 +175,7 @@ async fn provision_refuses_uninstalled_repositories_and_missing_workflows(backen
         .await;
     let reply = provision(&app).await;
     assert_eq!(reply.status, 400, "{}", reply.body);
-    assert_eq!(reply.body["error"], format!("Workflow file not found in {REPO}: {WF}"));
+    assert_eq!(reply.body["error"], format!("Workflow file not found in {REPO}: {WORKFLOW}"));
     assert_eq!(app.get("/api/pipelines").await.body["count"], 0);
 }
 
@@ -213,7 +201,7 @@ async fn without_an_app_ccm_runs_and_says_so(backend: Backend) {
 }
 
 async fn provisioned_pipeline(app: &TestApp, gh: &FakeGithub) -> String {
-    installed(app).await;
+    app.install(REPO).await;
     workflow_exists(gh, REPO).await;
     runs_listing(gh, REPO, vec![], Duration::ZERO).await;
     let reply = provision(app).await;
@@ -441,7 +429,7 @@ async fn stuck_runs_are_reread_and_corrected(backend: Backend) {
     let mut config = test_config(&gh.url());
     config.stuck_run_after = Duration::from_secs(600);
     let app = TestApp::start_with_github_config(backend, config).await;
-    installed(&app).await;
+    app.install(REPO).await;
     let now = Utc::now();
     let stuck = run(500, REPO, "main", now, chrono::Duration::hours(2), None, 0);
     let fresh = run(501, REPO, "main", now, chrono::Duration::minutes(1), None, 0);
@@ -462,7 +450,8 @@ async fn stuck_runs_are_reread_and_corrected(backend: Backend) {
     let job = app.wait_job(scan).await;
     assert_eq!(job.status, "done", "{:?}", job.last_error);
     assert_eq!(job.result.unwrap().0, json!({"checked": 1, "corrected": 1}));
-    let scope = ccm::store::ExecutionScope { repository: REPO.into(), workflow_path: WF.into(), branches: vec![] };
+    let scope =
+        ccm::store::ExecutionScope { repository: REPO.into(), workflow_path: WORKFLOW.into(), branches: vec![] };
     let runs = app.store().list_executions(&scope, 10, 0).await.unwrap().items;
     assert_eq!(runs.iter().find(|e| e.run_id == 500).unwrap().conclusion.as_deref(), Some("success"));
     assert_eq!(runs.iter().find(|e| e.run_id == 501).unwrap().status, "in_progress");
@@ -476,7 +465,7 @@ async fn dispatch_job(app: &TestApp) -> i64 {
     outbox::enqueue(
         app.gh(),
         jobs::DISPATCH_WORKFLOW,
-        json!({"repo": REPO, "workflow_file": WF, "ref": "main", "inputs": {}}),
+        json!({"repo": REPO, "workflow_file": WORKFLOW, "ref": "main", "inputs": {}}),
         None,
     )
     .await
@@ -486,7 +475,7 @@ async fn dispatch_job(app: &TestApp) -> i64 {
 async fn retries_on_500_and_counts_in_health(backend: Backend) {
     let gh = FakeGithub::start().await;
     let app = TestApp::start_with_github(backend, &gh.url()).await;
-    installed(&app).await;
+    app.install(REPO).await;
     let responder = Recorded::new(
         vec![ResponseTemplate::new(500).set_body_json(json!({"message": "Server Error"}))],
         ResponseTemplate::new(204)
@@ -524,7 +513,7 @@ async fn retries_on_500_and_counts_in_health(backend: Backend) {
 async fn waits_on_403_retry_after(backend: Backend) {
     let gh = FakeGithub::start().await;
     let app = TestApp::start_with_github(backend, &gh.url()).await;
-    installed(&app).await;
+    app.install(REPO).await;
     let responder = Recorded::new(
         vec![
             ResponseTemplate::new(403)
@@ -553,7 +542,7 @@ async fn waits_on_403_retry_after(backend: Backend) {
 async fn waits_on_an_exhausted_rate_limit(backend: Backend) {
     let gh = FakeGithub::start().await;
     let app = TestApp::start_with_github(backend, &gh.url()).await;
-    installed(&app).await;
+    app.install(REPO).await;
     let reset = Utc::now().timestamp() + 3;
     let responder = Recorded::new(
         vec![
@@ -593,7 +582,7 @@ async fn pauses_after_five_failures_and_resumes_by_itself(backend: Backend) {
     config.retry_max = Duration::from_secs(2);
     config.pause_base = Duration::from_millis(1500);
     let app = TestApp::start_with_github_config(backend, config).await;
-    installed(&app).await;
+    app.install(REPO).await;
     let failures: Vec<ResponseTemplate> =
         (0..5).map(|_| ResponseTemplate::new(502).set_body_json(json!({"message": "Bad Gateway"}))).collect();
     let responder = Recorded::new(failures, ResponseTemplate::new(204));
@@ -668,7 +657,7 @@ async fn a_jwt_signed_with_another_key_is_refused() {
     assert_eq!(client.call(As::App, Method::Get, "/app", None).await.unwrap().status, 200);
 
     // Another key: the fake's signature check fails (404 from the unmatched mock).
-    let other = include_str!("../fixtures/other-test-key.pem").to_string();
+    let other = OTHER_KEY.to_string();
     let mut config = test_config(&gh.url());
     config.credentials =
         Some(ccm::github::Credentials::App { app_id: APP_ID, private_key: ccm::github::config::Secret(other) });

@@ -20,8 +20,8 @@ const SHOP: &str = "pipe_1a2b3c4d5e6f";
 const BLOG: &str = "pipe_7a8b9c0d1e2f";
 const BAD: &str = "pipe_0f0f0f0f0f0f";
 
-fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/registry/{name}", env!("CARGO_MANIFEST_DIR"))
+fn registry(name: &str) -> String {
+    fixture(&format!("registry/{name}"))
 }
 
 fn other(backend: Backend) -> Backend {
@@ -34,7 +34,7 @@ fn other(backend: Backend) -> Backend {
 async fn imports_every_registry_shape_keeping_ids_status_and_links(backend: Backend) {
     for shape in SHAPES {
         let app = TestApp::start(backend).await;
-        let run = Ccm::new(&app.base, Some(TOKEN)).run(&["import", &fixture(shape)]).await;
+        let run = Ccm::new(&app.base, Some(TOKEN)).run(&["import", &registry(shape)]).await;
         // One entry is invalid: reported, the others imported all the same, exit code 1.
         run.assert_code(1);
         let out = &run.stdout;
@@ -93,19 +93,19 @@ async fn imported_pipeline_counts_runs(app: &TestApp) {
 async fn a_second_import_creates_nothing_and_says_what_it_skipped(backend: Backend) {
     let app = TestApp::start(backend).await;
     let ccm = Ccm::new(&app.base, Some(TOKEN));
-    ccm.run(&["import", &fixture("versioned-map.json")]).await.assert_code(1);
+    ccm.run(&["import", &registry("versioned-map.json")]).await.assert_code(1);
     imported_pipeline_counts_runs(&app).await;
     // Torn down since: a second import must not bring it back.
     assert_eq!(app.delete(&format!("/api/pipelines/{SHOP}")).await.status, 200);
 
-    let again = ccm.run(&["import", &fixture("versioned-map.json")]).await;
+    let again = ccm.run(&["import", &registry("versioned-map.json")]).await;
     again.assert_code(1);
     assert!(again.stdout.contains(&format!("already present  {SHOP} (skipped)\n")), "{again:?}");
     assert!(again.stdout.contains(&format!("already present  {BLOG} (skipped)\n")), "{again:?}");
     assert!(again.stdout.ends_with(": 0 created, 2 already present, 1 invalid\n"), "{again:?}");
 
     // The same registry in another shape, as JSON for scripts.
-    let json = ccm.run(&["import", &fixture("list.json"), "--json"]).await;
+    let json = ccm.run(&["import", &registry("list.json"), "--json"]).await;
     json.assert_code(1);
     let report = json.json();
     assert_eq!((report["created"].clone(), report["already_present"].clone()), (json!(0), json!(2)));
@@ -124,7 +124,7 @@ async fn a_second_import_creates_nothing_and_says_what_it_skipped(backend: Backe
 async fn export_is_a_backup_that_import_reads_back_on_either_database(backend: Backend) {
     let source = TestApp::start(backend).await;
     let ccm = Ccm::new(&source.base, Some(TOKEN));
-    ccm.run(&["import", &fixture("list.json")]).await.assert_code(1);
+    ccm.run(&["import", &registry("list.json")]).await.assert_code(1);
     let api =
         source.provision("myorg/api", ".github/workflows/release.yml", json!({"trigger_branches": ["main"]})).await;
     let linked = source.patch(&format!("/api/pipelines/{api}"), json!({"linked_domain": "api.example.com"})).await;

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::helpers::github::{FakeGithub, INSTALLATION_ID};
-use crate::helpers::{Backend, SECRET, TestApp, workflow_run};
+use crate::helpers::github::FakeGithub;
+use crate::helpers::{Backend, SECRET, TestApp, WORKFLOW, workflow_run};
 use ccm::store::NewOutboxJob;
 use chrono::{Duration, Utc};
 use serde_json::json;
@@ -13,7 +13,6 @@ use wiremock::ResponseTemplate;
 on_both_databases!(counts_requests_deliveries_and_database_state, counts_github_calls_and_rate_limit);
 
 const REPO: &str = "octo/metrics";
-const WF: &str = ".github/workflows/deploy.yml";
 
 /// The samples of an exposition text: metric name and labels -> value.
 struct Scrape {
@@ -80,8 +79,8 @@ fn parse_labels(text: &str) -> BTreeMap<String, String> {
 
 async fn counts_requests_deliveries_and_database_state(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let first = app.provision(REPO, WF, json!({})).await;
-    let second = app.provision("octo/other", WF, json!({})).await;
+    let first = app.provision(REPO, WORKFLOW, json!({})).await;
+    let second = app.provision("octo/other", WORKFLOW, json!({})).await;
     assert_eq!(app.delete(&format!("/api/pipelines/{second}")).await.status, 200);
 
     // Deliveries: run 1 starts then completes (the start delivered twice), run 2 starts, a
@@ -196,14 +195,7 @@ async fn counts_requests_deliveries_and_database_state(backend: Backend) {
 async fn counts_github_calls_and_rate_limit(backend: Backend) {
     let gh = FakeGithub::start().await;
     let app = TestApp::start_with_github(backend, &gh.url()).await;
-    app.store()
-        .apply_installation_change(&ccm::store::InstallationChange::Upsert {
-            id: INSTALLATION_ID as i64,
-            account: Some("octo".into()),
-            repositories: Some(vec![REPO.into()]),
-        })
-        .await
-        .unwrap();
+    app.install(REPO).await;
     let ok = ResponseTemplate::new(204)
         .insert_header("x-ratelimit-limit", "5000")
         .insert_header("x-ratelimit-remaining", "4321")
@@ -216,7 +208,7 @@ async fn counts_github_calls_and_rate_limit(backend: Backend) {
         .respond_with(responder.clone())
         .mount(&gh.server)
         .await;
-    let payload = json!({"repo": REPO, "workflow_file": WF, "ref": "main", "inputs": {}});
+    let payload = json!({"repo": REPO, "workflow_file": WORKFLOW, "ref": "main", "inputs": {}});
     let id = ccm::github::outbox::enqueue(app.gh(), ccm::github::jobs::DISPATCH_WORKFLOW, payload, None).await.unwrap();
     assert_eq!(app.wait_job(id).await.status, "done");
     assert_eq!(responder.times().len(), 2);

@@ -3,37 +3,16 @@
 //! transaction. The same batches go into PostgreSQL and into SQLite's pool, and both must report
 //! the same outcomes and leave the same rows. Needs PostgreSQL (`CCM_TEST_DATABASE_URL`).
 
-use chrono::{DateTime, Duration, Utc};
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 use sqlx::types::Json;
 
+use crate::helpers::batches::{self, at, delivery, run};
 use ccm::store::{DeliveryOutcome, DeliveryStore, IncomingDelivery, PostgresStore, SqliteStore};
-use ccm::webhook::{body, plan};
 
-fn delivery(guid: &str, event: &str, payload: &[u8]) -> IncomingDelivery {
-    let envelope: Value = serde_json::from_slice(payload).unwrap_or_default();
-    IncomingDelivery {
-        guid: guid.into(),
-        event: event.into(),
-        action: envelope["action"].as_str().map(String::from),
-        installation_id: envelope["installation"]["id"].as_i64(),
-        repository: envelope["repository"]["full_name"].as_str().map(String::from),
-        hook_id: Some(9),
-        received_at: "2026-11-20T10:00:00.123456Z".parse().unwrap(),
-        headers: json!({"x-github-event": event, "x-github-delivery": guid}),
-        body: body::compress(payload),
-        body_size: payload.len() as i64,
-        processing: plan::processing(event, payload),
-    }
-}
-
-fn at(minute: i64) -> DateTime<Utc> {
-    "2026-11-20T09:00:00Z".parse::<DateTime<Utc>>().unwrap() + Duration::minutes(minute)
-}
-
-fn run(guid: &str, id: i64, attempt: i64, status: &str, conclusion: Option<&str>, minute: i64) -> IncomingDelivery {
-    let body = crate::helpers::workflow_run(id, attempt, "Org/App", "main", status, conclusion, at(0), at(minute));
-    delivery(guid, "workflow_run", &body)
+/// The workflow jobs of these batches belong to run 7.
+fn job(guid: &str, id: i64, status: &str, conclusion: Option<&str>, minute: i64) -> IncomingDelivery {
+    batches::job(guid, id, 7, status, conclusion, minute)
 }
 
 /// Batches of runs (with deliveries that apply nothing among them): several records of one
@@ -41,14 +20,6 @@ fn run(guid: &str, id: i64, attempt: i64, status: &str, conclusion: Option<&str>
 /// one, a re-run, runs in other hours, an ignored and an undecodable delivery, and the
 /// redelivery of the undecodable one, now readable; two records of one attempt that rank the
 /// same.
-fn job(guid: &str, id: i64, status: &str, conclusion: Option<&str>, minute: i64) -> IncomingDelivery {
-    delivery(
-        guid,
-        "workflow_job",
-        &crate::helpers::workflow_job(id, 7, "Org/App", "build", status, conclusion, at(minute)),
-    )
-}
-
 fn batches() -> Vec<Vec<IncomingDelivery>> {
     vec![
         vec![

@@ -6,14 +6,11 @@
 //! These tools are required: when one is missing the test fails, naming what to install
 //! (scripts/test installs them when it can).
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use crate::helpers::*;
 use chrono::Duration;
 use serde_json::{Value, json};
-
-const WF: &str = ".github/workflows/deploy.yml";
 
 on_both_databases!(
     python_client_provisions_reads_lists_and_tears_down,
@@ -22,10 +19,6 @@ on_both_databases!(
     curl_examples_answer_as_documented,
     curl_error_cases_answer_with_the_documented_bodies,
 );
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
 
 /// Fails the test, naming what to install, when `program` cannot run.
 fn require(program: &str, probe: &[&str], install: &str) {
@@ -65,10 +58,6 @@ async fn run_tool(program: &str, args: Vec<String>, envs: Vec<(&'static str, Str
     })
     .await
     .expect("tool thread")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Three runs of `deploy.yml` on `production` in the last 24 hours (the oldest failed; 100, 200
@@ -115,7 +104,7 @@ async fn python_client_provisions_reads_lists_and_tears_down(backend: Backend) {
     let out = run_tool(
         "python3",
         vec![
-            fixture("drive_ccm_client.py").display().to_string(),
+            fixture("drive_ccm_client.py"),
             app.base.clone(),
             TOKEN.into(),
             "myuser/myapp".into(),
@@ -154,7 +143,7 @@ async fn python_client_provisions_reads_lists_and_tears_down(backend: Backend) {
     assert_eq!(stored.status, "inactive");
     assert!(stored.deactivated_at.is_some());
     assert_eq!(stored.repository, "myuser/myapp");
-    assert_eq!(stored.workflow_file, WF);
+    assert_eq!(stored.workflow_file, WORKFLOW);
     assert_eq!(stored.linked_domain.as_deref(), Some("myapp.com"));
     assert_eq!(stored.linked_app.as_deref(), Some("myapp"));
     assert_eq!(stored.trigger_branches(), vec!["production"]);
@@ -166,7 +155,7 @@ async fn python_client_provisions_reads_lists_and_tears_down(backend: Backend) {
 
 async fn provision_sh(app: &TestApp, token: &str, args: &[&str]) -> (i32, String, String) {
     let host = app.base.strip_prefix("http://").unwrap().to_string();
-    let mut argv = vec![fixture("provision.sh").display().to_string()];
+    let mut argv = vec![fixture("provision.sh")];
     argv.extend(args.iter().map(|a| a.to_string()));
     let out = run_tool("bash", argv, vec![("CCM_HOST", host), ("CCM_TOKEN", token.to_string())]).await;
     (out.status.code().expect("exit code"), text(&out.stdout), text(&out.stderr))
@@ -189,7 +178,7 @@ async fn bash_script_provisions_and_prints_the_pipeline_id(backend: Backend) {
     let id = provisioned_id(&stdout);
     assert_eq!(stdout, format!("✓ Pipeline provisioned: {id}\n  Domain: shop.example.com\n  App: shop\n"));
     let stored = app.store().get_pipeline(&id).await.unwrap().expect("stored");
-    assert_eq!((stored.repository.as_str(), stored.workflow_file.as_str()), ("octo/shop", WF));
+    assert_eq!((stored.repository.as_str(), stored.workflow_file.as_str()), ("octo/shop", WORKFLOW));
     assert_eq!(stored.status, "active");
     assert_eq!(stored.linked_domain.as_deref(), Some("shop.example.com"));
     assert_eq!(stored.linked_app.as_deref(), Some("shop"));

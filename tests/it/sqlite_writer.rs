@@ -4,45 +4,15 @@
 //! batches go into a database file (the writer) and an in-memory database (the pool), and every
 //! table they touch is compared row by row.
 
-use chrono::{DateTime, Duration, Utc};
-use serde_json::json;
+use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
+use crate::helpers::batches::{self, delivery, run};
 use ccm::store::{DeliveryOutcome, DeliveryStore, IncomingDelivery, SqliteStore};
-use ccm::webhook::{body, plan};
 
-fn delivery(guid: &str, event: &str, payload: &[u8]) -> IncomingDelivery {
-    let envelope: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
-    IncomingDelivery {
-        guid: guid.into(),
-        event: event.into(),
-        action: envelope["action"].as_str().map(String::from),
-        installation_id: envelope["installation"]["id"].as_i64(),
-        repository: envelope["repository"]["full_name"].as_str().map(String::from),
-        hook_id: Some(9),
-        received_at: "2026-11-20T10:00:00.123456Z".parse().unwrap(),
-        headers: json!({"x-github-event": event, "x-github-delivery": guid}),
-        body: body::compress(payload),
-        body_size: payload.len() as i64,
-        processing: plan::processing(event, payload),
-    }
-}
-
-fn at(minute: i64) -> DateTime<Utc> {
-    "2026-11-20T09:00:00Z".parse::<DateTime<Utc>>().unwrap() + Duration::minutes(minute)
-}
-
-fn run(guid: &str, id: i64, attempt: i64, status: &str, conclusion: Option<&str>, minute: i64) -> IncomingDelivery {
-    let body = crate::helpers::workflow_run(id, attempt, "Org/App", "main", status, conclusion, at(0), at(minute));
-    delivery(guid, "workflow_run", &body)
-}
-
+/// The workflow jobs of these batches belong to run 1.
 fn job(guid: &str, id: i64, status: &str, conclusion: Option<&str>, minute: i64) -> IncomingDelivery {
-    delivery(
-        guid,
-        "workflow_job",
-        &crate::helpers::workflow_job(id, 1, "Org/App", "build", status, conclusion, at(minute)),
-    )
+    batches::job(guid, id, 1, status, conclusion, minute)
 }
 
 /// Batches covering every step of `ingest`: new runs and jobs, several records of one attempt in

@@ -4,7 +4,6 @@
 
 use crate::helpers::github::*;
 use crate::helpers::*;
-use ccm::store::InstallationChange;
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
@@ -75,17 +74,6 @@ async fn audit_actions(app: &TestApp) -> Vec<Value> {
     assert_eq!(r.status, 200, "{}", r.body);
     let key = if r.body.get("entries").is_some() { "entries" } else { "audit" };
     r.body[key].as_array().cloned().unwrap_or_default()
-}
-
-async fn installed(app: &TestApp) {
-    app.store()
-        .apply_installation_change(&InstallationChange::Upsert {
-            id: INSTALLATION_ID as i64,
-            account: Some("octo".into()),
-            repositories: Some(vec![REPO.into()]),
-        })
-        .await
-        .unwrap();
 }
 
 async fn tasks_api_creates_filters_updates_and_deletes(backend: Backend) {
@@ -331,7 +319,7 @@ async fn task_changes_are_written_to_the_issue_through_the_outbox(backend: Backe
     let gh = FakeGithub::start().await;
     issue_api(&gh, 12).await;
     let app = TestApp::start_with_github(backend, &gh.url()).await;
-    installed(&app).await;
+    app.install(REPO).await;
     let id = linked_task(&app, 12, Utc::now() - Duration::minutes(10)).await;
 
     let r = app.patch(&format!("/api/tasks/{id}"), json!({"status": "done"})).await;
@@ -371,7 +359,7 @@ async fn echoes_of_ccms_own_writes_change_nothing(backend: Backend) {
     let gh = FakeGithub::start().await;
     issue_api(&gh, 13).await;
     let app = TestApp::start_with_github(backend, &gh.url()).await;
-    installed(&app).await;
+    app.install(REPO).await;
     let id = linked_task(&app, 13, Utc::now() - Duration::minutes(10)).await;
     let r = app.patch(&format!("/api/tasks/{id}"), json!({"status": "done", "title": "Mine"})).await;
     app.wait_job(r.body["issue_sync"]["job_id"].as_i64().unwrap()).await;
@@ -476,14 +464,7 @@ async fn seed_sync_calls_keep_their_shapes(backend: Backend) {
         .mount(&gh.server)
         .await;
     let app = TestApp::start_with_github(backend, &gh.url()).await;
-    app.store()
-        .apply_installation_change(&InstallationChange::Upsert {
-            id: INSTALLATION_ID as i64,
-            account: Some("my-org".into()),
-            repositories: Some(vec![repo.into()]),
-        })
-        .await
-        .unwrap();
+    app.install(repo).await;
 
     let body = json!({"issue_number": 123, "repository": {"owner": "my-org", "name": "my-repo"}});
     let r = app.post("/api/sync/issue-to-task", body.clone()).await;
@@ -671,11 +652,7 @@ async fn pushes_to_the_default_branch_are_recorded(backend: Backend) {
 }
 
 async fn real_issue_and_pull_request_payloads_drive_tasks(backend: Backend) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/github-payloads");
-    if !dir.is_dir() {
-        eprintln!("SKIPPED real_issue_and_pull_request_payloads_drive_tasks: {} is absent", dir.display());
-        return;
-    }
+    let dir = shared_payloads();
     let read = |p: &str| -> Value { serde_json::from_slice(&std::fs::read(dir.join(p)).unwrap()).unwrap() };
     let app = TestApp::start(backend).await;
     let opened = read("issues/opened.payload.json");

@@ -4,13 +4,13 @@ use crate::helpers::*;
 
 on_both_databases!(sends_a_signed_delivery, a_wrong_secret_fails_with_the_receivers_answer);
 
-fn fixture() -> String {
-    format!("{}/tests/fixtures/workflow_run.completed.json", env!("CARGO_MANIFEST_DIR"))
-}
-
 async fn send(app: &TestApp, secret: &str, guid: &str) -> std::process::Output {
-    let (url, file, secret, guid) =
-        (format!("{}/webhooks/github", app.base), fixture(), secret.to_string(), guid.to_string());
+    let (url, file, secret, guid) = (
+        format!("{}/webhooks/github", app.base),
+        fixture("workflow_run.completed.json"),
+        secret.to_string(),
+        guid.to_string(),
+    );
     tokio::task::spawn_blocking(move || {
         assert_cmd::Command::cargo_bin("ccm")
             .unwrap()

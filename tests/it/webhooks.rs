@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 
 use ccm::store::{IncomingDelivery, Processing};
 
-const WF: &str = ".github/workflows/deploy.yml";
 const REPO: &str = "octo-org/app";
 
 on_both_databases!(
@@ -35,12 +34,6 @@ fn run_body(run_id: i64, status: &str, conclusion: Option<&str>, minutes_after: 
     // Recent enough to count in the 24-hour window.
     let start = now - (now - start).min(Duration::hours(1)) - Duration::minutes(30);
     workflow_run(run_id, 1, REPO, "main", status, conclusion, start, start + Duration::minutes(minutes_after))
-}
-
-async fn stats(app: &TestApp, id: &str) -> Value {
-    let reply = app.get(&format!("/api/pipelines/{id}/stats")).await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body["stats"].clone()
 }
 
 async fn signature_is_checked_before_anything(backend: Backend) {
@@ -127,7 +120,7 @@ async fn oversized_bodies_are_413(backend: Backend) {
 
 async fn runs_never_go_backwards(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let id = app.provision(REPO, WF, json!({})).await;
+    let id = app.provision(REPO, WORKFLOW, json!({})).await;
     // GitHub does not guarantee order: completed arrives first, then the older states.
     for (guid, body) in [
         ("o-3", run_body(1, "completed", Some("failure"), 5)),
@@ -142,7 +135,7 @@ async fn runs_never_go_backwards(backend: Backend) {
     let e = &details["executions"][0];
     assert_eq!((e["status"].clone(), e["conclusion"].clone()), (json!("completed"), json!("failure")));
     assert_eq!(e["duration_seconds"], 300);
-    let s = stats(&app, &id).await;
+    let s = app.stats(&id).await;
     assert_eq!(
         s["metrics_24h"],
         json!({"run_count": 1, "success_count": 0, "success_rate": 0.0, "avg_duration_seconds": 300})
@@ -152,13 +145,13 @@ async fn runs_never_go_backwards(backend: Backend) {
 
     // In order, a run moves forward through its states.
     app.deliver("workflow_run", "n-1", &run_body(2, "queued", None, 0)).await;
-    assert_eq!(stats(&app, &id).await["queue_length"], 1);
+    assert_eq!(app.stats(&id).await["queue_length"], 1);
     app.deliver("workflow_run", "n-2", &run_body(2, "in_progress", None, 1)).await;
-    let s = stats(&app, &id).await;
+    let s = app.stats(&id).await;
     assert_eq!((s["active_runs"].clone(), s["queue_length"].clone()), (json!(1), json!(0)));
     assert_eq!(s["last_run"]["status"], "in_progress");
     app.deliver("workflow_run", "n-3", &run_body(2, "completed", Some("success"), 4)).await;
-    let s = stats(&app, &id).await;
+    let s = app.stats(&id).await;
     assert_eq!(s["metrics_24h"]["run_count"], 2);
     assert_eq!(s["metrics_24h"]["success_count"], 1);
     assert_eq!(s["metrics_24h"]["avg_duration_seconds"], 270);
@@ -167,7 +160,7 @@ async fn runs_never_go_backwards(backend: Backend) {
 
 async fn duplicates_count_once_under_one_or_two_guids(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let id = app.provision(REPO, WF, json!({})).await;
+    let id = app.provision(REPO, WORKFLOW, json!({})).await;
     let body = run_body(9, "completed", Some("success"), 2);
     let first = app.deliver("workflow_run", "dup-1", &body).await;
     assert_eq!((first.body["status"].clone(), first.body["duplicate"].clone()), (json!("processed"), json!(false)));
@@ -177,7 +170,7 @@ async fn duplicates_count_once_under_one_or_two_guids(backend: Backend) {
     // The App hook and a repository hook both firing: same event, another GUID.
     let other_hook = app.deliver("workflow_run", "dup-2", &body).await;
     assert_eq!(other_hook.body["duplicate"], false);
-    let s = stats(&app, &id).await;
+    let s = app.stats(&id).await;
     assert_eq!(s["metrics_24h"]["run_count"], 1);
     assert_eq!(app.get("/api/deliveries").await.body["count"], 2);
     let stored = app.get("/api/deliveries/dup-1").await.body;
@@ -186,7 +179,7 @@ async fn duplicates_count_once_under_one_or_two_guids(backend: Backend) {
 
 async fn rerun_attempts_are_new_executions(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let id = app.provision(REPO, WF, json!({})).await;
+    let id = app.provision(REPO, WORKFLOW, json!({})).await;
     let now = ccm::domain::clock::now();
     let t0 = now - Duration::minutes(50);
     let first = workflow_run(5, 1, REPO, "main", "completed", Some("failure"), t0, t0 + Duration::minutes(2));
@@ -203,7 +196,7 @@ async fn rerun_attempts_are_new_executions(backend: Backend) {
         .map(|e| (e["run_id"].as_i64().unwrap(), e["run_attempt"].as_i64().unwrap()))
         .collect();
     assert_eq!(attempts, vec![(5, 2), (5, 1)]);
-    let s = stats(&app, &id).await;
+    let s = app.stats(&id).await;
     assert_eq!(s["last_run"]["run_attempt"], 2);
     assert_eq!(s["last_run"]["status"], "success");
     assert_eq!(s["metrics_24h"]["run_count"], 2);
@@ -212,7 +205,7 @@ async fn rerun_attempts_are_new_executions(backend: Backend) {
 
 async fn jobs_give_current_stage_and_progress(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let id = app.provision(REPO, WF, json!({})).await;
+    let id = app.provision(REPO, WORKFLOW, json!({})).await;
     let now = ccm::domain::clock::now();
     app.deliver("workflow_run", "j-run", &run_body(30, "in_progress", None, 1)).await;
     app.deliver("workflow_job", "j-1", &workflow_job(301, 30, REPO, "build", "completed", Some("success"), now)).await;
@@ -220,12 +213,12 @@ async fn jobs_give_current_stage_and_progress(backend: Backend) {
     app.deliver("workflow_job", "j-3", &workflow_job(303, 30, REPO, "deploy", "queued", None, now)).await;
     // A late `queued` for a job already completed changes nothing.
     app.deliver("workflow_job", "j-4", &workflow_job(301, 30, REPO, "build", "queued", None, now)).await;
-    let s = stats(&app, &id).await;
+    let s = app.stats(&id).await;
     assert_eq!(s["current_stage"], "test");
     assert_eq!(s["progress_percentage"], 33);
     app.deliver("workflow_job", "j-5", &workflow_job(302, 30, REPO, "test", "completed", Some("success"), now)).await;
     app.deliver("workflow_job", "j-6", &workflow_job(303, 30, REPO, "deploy", "in_progress", None, now)).await;
-    let s = stats(&app, &id).await;
+    let s = app.stats(&id).await;
     assert_eq!(s["current_stage"], "deploy");
     assert_eq!(s["progress_percentage"], 66);
     let jobs = app.store().list_jobs(30, 1).await.unwrap();
@@ -350,8 +343,8 @@ async fn installations_follow_their_events(backend: Backend) {
 
 async fn stats_show_the_last_delivery_time(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let id = app.provision(REPO, WF, json!({})).await;
-    assert_eq!(stats(&app, &id).await["last_delivery_at"], Value::Null);
+    let id = app.provision(REPO, WORKFLOW, json!({})).await;
+    assert_eq!(app.stats(&id).await["last_delivery_at"], Value::Null);
     let before = ccm::domain::clock::now() - Duration::seconds(1);
     app.deliver(
         "push",
@@ -359,7 +352,7 @@ async fn stats_show_the_last_delivery_time(backend: Backend) {
         json!({"ref": "refs/heads/main", "repository": {"full_name": REPO}}).to_string().as_bytes(),
     )
     .await;
-    let at = stats(&app, &id).await["last_delivery_at"].as_str().unwrap().to_string();
+    let at = app.stats(&id).await["last_delivery_at"].as_str().unwrap().to_string();
     let at = chrono::DateTime::parse_from_rfc3339(&at).unwrap().to_utc();
     assert!(at >= before && at <= ccm::domain::clock::now() + Duration::seconds(1), "{at}");
 }
@@ -406,7 +399,7 @@ async fn read_events(
 
 async fn sse_streams_changes_and_resumes(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let id = app.provision(REPO, WF, json!({})).await;
+    let id = app.provision(REPO, WORKFLOW, json!({})).await;
     let url = format!("{}/api/pipelines/{id}/events", app.base);
     let unauthorized = app.client.get(&url).send().await.unwrap();
     assert_eq!(unauthorized.status(), 401);
@@ -467,11 +460,7 @@ async fn sse_streams_changes_and_resumes(backend: Backend) {
 /// Every example payload GitHub publishes for the events we handle (and some we do not) is
 /// accepted and ends processed or ignored as its event says.
 async fn real_github_payloads_are_accepted(backend: Backend) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/github-payloads");
-    if !dir.is_dir() {
-        eprintln!("SKIPPED real_github_payloads_are_accepted: {} is absent", dir.display());
-        return;
-    }
+    let dir = shared_payloads();
     let app = TestApp::start(backend).await;
     let handled = [
         "workflow_run",
@@ -517,7 +506,7 @@ async fn real_github_payloads_are_accepted(backend: Backend) {
 /// shuffled order, each posted twice under one GUID and once under another.
 async fn concurrent_deliveries_batch_without_loss_or_double_counting(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let id = app.provision(REPO, WF, json!({})).await;
+    let id = app.provision(REPO, WORKFLOW, json!({})).await;
     let mut posts = Vec::new();
     for run in 0..20i64 {
         for (step, (status, conclusion, minutes)) in
@@ -539,7 +528,7 @@ async fn concurrent_deliveries_batch_without_loss_or_double_counting(backend: Ba
     let duplicates = replies.iter().filter(|r| r.body["duplicate"] == true).count();
     assert_eq!(duplicates, 60, "each GUID posted twice is a duplicate once");
     assert_eq!(app.get("/api/deliveries").await.body["count"], 120);
-    let s = stats(&app, &id).await;
+    let s = app.stats(&id).await;
     assert_eq!(s["metrics_24h"]["run_count"], 20);
     assert_eq!(s["metrics_24h"]["success_count"], 20);
     assert_eq!(s["metrics_24h"]["avg_duration_seconds"], 120);

@@ -201,7 +201,6 @@ impl Drop for Running {
 
 // Fixtures of the client tests: a pipeline, its runs, and reading tables back.
 
-pub const WORKFLOW: &str = ".github/workflows/deploy.yml";
 pub const WAIT: Duration = Duration::from_secs(30);
 
 /// A completed run of myorg/webshop's deploy.yml on main, started 3 minutes ago, 2 minutes long.
@@ -229,7 +228,7 @@ pub async fn provision_webshop(app: &super::TestApp) -> String {
     let reply = app
         .post(
             "/api/pipelines/provision",
-            json!({"repo": "myorg/webshop", "workflow_file": WORKFLOW, "config": {"trigger_branches": ["main"]},
+            json!({"repo": "myorg/webshop", "workflow_file": super::WORKFLOW, "config": {"trigger_branches": ["main"]},
                    "linked_domain": "shop.example.com", "linked_app": "webshop"}),
         )
         .await;

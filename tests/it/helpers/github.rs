@@ -14,6 +14,8 @@ use wiremock::{Match, Mock, MockServer, Request, Respond, ResponseTemplate};
 /// TEST-ONLY key pair (tests/fixtures/README.md).
 pub const TEST_KEY: &str = include_str!("../../fixtures/test-app-key.pem");
 pub const TEST_PUBLIC_KEY: &str = include_str!("../../fixtures/test-app-key.pub.pem");
+/// Another TEST-ONLY key, which GitHub would not accept for the test App.
+pub const OTHER_KEY: &str = include_str!("../../fixtures/other-test-key.pem");
 pub const APP_ID: u64 = 4242;
 pub const INSTALLATION_ID: u64 = 77;
 pub const INSTALLATION_TOKEN: &str = "ghs_fake_installation_token";

@@ -1,11 +1,13 @@
 //! Test harness: the real app on a loopback port, over either real database.
 
+pub mod batches;
 pub mod ccm_cli;
 pub mod github;
 pub mod serve;
 pub mod wait;
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -22,6 +24,31 @@ pub use wait::{PATIENCE, wait_for, wait_until};
 pub const TOKEN: &str = "test-token-0123456789";
 pub const OTHER_TOKEN: &str = "rotated-token-9876543210";
 pub const SECRET: &str = "webhook-secret-for-tests";
+/// The workflow file of the tests' pipelines.
+pub const WORKFLOW: &str = ".github/workflows/deploy.yml";
+
+/// The path of a file in tests/fixtures, as text (for command lines).
+pub fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name).display().to_string()
+}
+
+/// The real GitHub payloads shared beside the work tree (`../shared/github-payloads`, one folder
+/// per event). They are part of the test data: without them the test fails, it is not skipped.
+pub fn shared_payloads() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/github-payloads");
+    assert!(
+        dir.is_dir(),
+        "{} is absent: the real GitHub payloads are read from the shared folder beside the work tree \
+         (../shared/github-payloads)",
+        dir.display()
+    );
+    dir
+}
+
+/// What a process printed, as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -225,6 +252,27 @@ impl TestApp {
         self.send(reqwest::Method::DELETE, path, None, Some(TOKEN)).await
     }
 
+    /// A pipeline's stats (`GET /api/pipelines/{id}/stats`).
+    pub async fn stats(&self, id: &str) -> Value {
+        let reply = self.get(&format!("/api/pipelines/{id}/stats")).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body["stats"].clone()
+    }
+
+    /// The test App's installation (github::INSTALLATION_ID) covers `repo`, as its
+    /// `installation` webhook would have said; its account is the repository's owner.
+    pub async fn install(&self, repo: &str) {
+        let owner = repo.split('/').next().unwrap();
+        self.store()
+            .apply_installation_change(&store::InstallationChange::Upsert {
+                id: github::INSTALLATION_ID as i64,
+                account: Some(owner.into()),
+                repositories: Some(vec![repo.into()]),
+            })
+            .await
+            .unwrap();
+    }
+
     /// Provisions a pipeline and returns its id.
     pub async fn provision(&self, repo: &str, workflow_file: &str, config: Value) -> String {
         let reply = self
@@ -270,7 +318,7 @@ pub fn run(
         run_id,
         run_attempt: 1,
         repository: repo.to_string(),
-        workflow_path: ".github/workflows/deploy.yml".into(),
+        workflow_path: WORKFLOW.into(),
         workflow_name: Some("Deploy".into()),
         status: if conclusion.is_some() { "completed".into() } else { "in_progress".into() },
         conclusion: conclusion.map(str::to_string),
