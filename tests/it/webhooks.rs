@@ -357,46 +357,6 @@ async fn stats_show_the_last_delivery_time(backend: Backend) {
     assert!(at >= before && at <= ccm::domain::clock::now() + Duration::seconds(1), "{at}");
 }
 
-/// Reads server-sent events from a response until `stop` says so (5 s at most).
-async fn read_events(
-    res: &mut reqwest::Response,
-    mut stop: impl FnMut(&str, &Value) -> bool,
-) -> Vec<(String, String, Value)> {
-    let mut buffer = String::new();
-    let mut events = Vec::new();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let chunk = tokio::time::timeout_at(deadline, res.chunk())
-            .await
-            .expect("SSE event in time")
-            .unwrap()
-            .expect("stream open");
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let frame: String = buffer.drain(..end + 2).collect();
-            let (mut kind, mut id, mut data) = (String::new(), String::new(), String::new());
-            for line in frame.lines() {
-                if let Some(v) = line.strip_prefix("event: ") {
-                    kind = v.into();
-                } else if let Some(v) = line.strip_prefix("id: ") {
-                    id = v.into();
-                } else if let Some(v) = line.strip_prefix("data: ") {
-                    data.push_str(v);
-                }
-            }
-            if kind.is_empty() {
-                continue;
-            }
-            let value: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
-            let done = stop(&kind, &value);
-            events.push((kind, id, value));
-            if done {
-                return events;
-            }
-        }
-    }
-}
-
 async fn sse_streams_changes_and_resumes(backend: Backend) {
     let app = TestApp::start(backend).await;
     let id = app.provision(REPO, WORKFLOW, json!({})).await;
