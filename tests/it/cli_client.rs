@@ -1,6 +1,6 @@
 //! The `ccm` binary's client commands (pipelines, tasks, deliveries) against the real app served
 //! on a loopback port, on SQLite and on PostgreSQL: tables, `--json`, exit codes and messages.
-//! The live dashboard is in tests/cli_watch.rs.
+//! The live dashboard is in cli_watch.rs.
 
 use std::net::TcpListener;
 

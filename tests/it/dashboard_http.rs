@@ -1,6 +1,6 @@
 //! The dashboard's page and files over HTTP: no token needed, content types, caching, the
 //! security policy, and the JSON errors around them unchanged. The browser test is
-//! tests/dashboard_browser.rs.
+//! dashboard_browser.rs.
 
 use crate::helpers::{Backend, TOKEN, TestApp};
 use reqwest::StatusCode;
