@@ -243,6 +243,19 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Where a job of the outbox (a call to GitHub) stands.
+    OutboxJobStatus, "outbox job status" {
+        /// Queued, due at its `next_attempt_at`.
+        Pending = "pending",
+        /// Claimed by a worker, until its lease ends.
+        Running = "running",
+        Done = "done",
+        /// Given up: refused, or out of attempts.
+        Failed = "failed",
+    }
+);
+
 open_text_enum!(
     /// A workflow run's or job's status, as GitHub reports it.
     RunStatus {
@@ -269,6 +282,13 @@ open_text_enum!(
         StartupFailure = "startup_failure",
     }
 );
+
+impl OutboxJobStatus {
+    /// Done or failed: the job will not run again.
+    pub fn is_finished(self) -> bool {
+        matches!(self, OutboxJobStatus::Done | OutboxJobStatus::Failed)
+    }
+}
 
 impl RunStatus {
     /// requested / queued / waiting / pending < in_progress < completed; a status ccm does not
@@ -314,6 +334,22 @@ mod tests {
         let err = "urgent".parse::<TaskPriority>().unwrap_err();
         assert_eq!(err.to_string(), "unknown task priority 'urgent' (expected one of: high, medium, low)");
         assert!(serde_json::from_value::<TaskPriority>(serde_json::json!("urgent")).is_err());
+    }
+
+    #[tokio::test]
+    async fn statuses_are_bound_and_read_as_text() {
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+        let (status, text): (OutboxJobStatus, String) =
+            sqlx::query_as("SELECT $1, $1").bind(OutboxJobStatus::Running).fetch_one(&pool).await.unwrap();
+        assert_eq!((status, text.as_str()), (OutboxJobStatus::Running, "running"));
+        let (conclusion,): (Conclusion,) =
+            sqlx::query_as("SELECT $1").bind(Conclusion::parse("new_one")).fetch_one(&pool).await.unwrap();
+        assert_eq!(conclusion.as_str(), "new_one");
+        let read = rusqlite::Connection::open_in_memory()
+            .unwrap()
+            .query_row("SELECT ?1", [TaskStatus::InProgress], |row| row.get::<_, TaskStatus>(0))
+            .unwrap();
+        assert_eq!(read, TaskStatus::InProgress);
     }
 
     #[test]

@@ -14,9 +14,10 @@ use super::routes::{Routes, resource};
 use super::tasks::task_json;
 use super::{Actor, ApiError, AppState};
 use crate::domain::outbox::OutboxTask;
+use crate::domain::status::OutboxJobStatus;
 use crate::github::{outbox, tasks as gh_tasks};
 use crate::store::tasks::audit;
-use crate::store::{JobStatus, OutboxJob, SyncSettings};
+use crate::store::{OutboxJob, SyncSettings};
 
 /// How long the explicit sync calls wait for their outbox job before answering `queued`.
 const WAIT_FOR_JOB: Duration = Duration::from_secs(20);
@@ -227,7 +228,7 @@ async fn task_to_issue(
             "issue_number": task.issue_number, "url": task.issue_url, "action": "queued", "job_id": job_id,
         })));
     };
-    if job.status == JobStatus::Failed {
+    if job.status == OutboxJobStatus::Failed {
         return Err(ApiError::Github(format!(
             "GitHub refused the issue {}: {}",
             if action == "created" { "creation" } else { "update" },

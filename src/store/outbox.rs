@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 
-use super::{JobStatus, StoreResult};
+use super::StoreResult;
 use crate::domain::outbox::{InvalidTask, OutboxTask};
+use crate::domain::status::OutboxJobStatus;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOutboxJob {
@@ -27,7 +28,7 @@ pub struct OutboxJob {
     /// that the worker fails it instead of stopping.
     pub task: Result<OutboxTask, InvalidTask>,
     pub dedupe_key: Option<String>,
-    pub status: JobStatus,
+    pub status: OutboxJobStatus,
     pub attempts: i64,
     pub max_attempts: i64,
     pub next_attempt_at: DateTime<Utc>,
@@ -55,7 +56,7 @@ pub(crate) struct JobRow {
     kind: String,
     payload: Json<Value>,
     dedupe_key: Option<String>,
-    status: JobStatus,
+    status: OutboxJobStatus,
     attempts: i64,
     max_attempts: i64,
     next_attempt_at: DateTime<Utc>,
@@ -270,17 +271,17 @@ macro_rules! outbox_sql {
             }
 
             async fn outbox_counts(&self) -> StoreResult<OutboxCounts> {
-                let rows: Vec<(JobStatus, i64)> =
+                let rows: Vec<($crate::domain::status::OutboxJobStatus, i64)> =
                     sqlx::query_as("SELECT status, COUNT(*) FROM outbox_jobs GROUP BY status")
                         .fetch_all(&self.pool)
                         .await?;
                 let mut counts = OutboxCounts::default();
                 for (status, n) in rows {
                     match status {
-                        JobStatus::Pending => counts.pending = n,
-                        JobStatus::Running => counts.running = n,
-                        JobStatus::Done => counts.done = n,
-                        JobStatus::Failed => counts.failed = n,
+                        $crate::domain::status::OutboxJobStatus::Pending => counts.pending = n,
+                        $crate::domain::status::OutboxJobStatus::Running => counts.running = n,
+                        $crate::domain::status::OutboxJobStatus::Done => counts.done = n,
+                        $crate::domain::status::OutboxJobStatus::Failed => counts.failed = n,
                     }
                 }
                 Ok(counts)
