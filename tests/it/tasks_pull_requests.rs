@@ -1,0 +1,165 @@
+//! Pull requests and pushes that move research tasks, and GitHub's real payloads driving them;
+//! on SQLite and on PostgreSQL (the issue side is in `tasks_sync`).
+
+use super::tasks_sync::{REPO, deliver_ok, linked_task, ts, user};
+use crate::helpers::*;
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
+
+on_both_databases!(
+    pull_requests_link_tasks_and_move_their_status,
+    pushes_to_the_default_branch_are_recorded,
+    real_issue_and_pull_request_payloads_drive_tasks,
+);
+
+fn pr_event(
+    action: &str,
+    number: i64,
+    body: &str,
+    draft: bool,
+    merged: bool,
+    sha: &str,
+    updated: chrono::DateTime<Utc>,
+) -> Vec<u8> {
+    json!({
+        "action": action,
+        "pull_request": {
+            "number": number, "title": format!("PR {number}"), "body": body,
+            "state": if action == "closed" { "closed" } else { "open" }, "draft": draft, "merged": merged,
+            "head": {"sha": sha}, "user": {"login": "bob"}, "html_url": format!("https://github.com/{REPO}/pull/{number}"),
+            "updated_at": ts(updated),
+        },
+        "repository": {"full_name": REPO},
+        "sender": user(),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+async fn pull_requests_link_tasks_and_move_their_status(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let t0 = Utc::now() - Duration::minutes(20);
+    let a = linked_task(&app, 5, t0).await;
+    let b = linked_task(&app, 6, t0).await;
+    let sha = "a".repeat(40);
+    // A draft links but does not start the work.
+    deliver_ok(
+        &app,
+        "pull_request",
+        "pr-1",
+        &pr_event("opened", 40, "Fixes #5 and closes octo/research#6", true, false, &sha, t0 + Duration::minutes(1)),
+    )
+    .await;
+    let t = app.get(&format!("/api/tasks/{a}")).await.body["task"].clone();
+    assert_eq!(t["status"], "todo");
+    let pr = &t["pull_requests"][0];
+    assert_eq!(
+        (pr["number"].as_i64(), pr["draft"].as_bool(), pr["author"].as_str()),
+        (Some(40), Some(true), Some("bob"))
+    );
+    assert_eq!(pr["head_sha"], sha.as_str());
+    deliver_ok(
+        &app,
+        "pull_request",
+        "pr-2",
+        &pr_event(
+            "ready_for_review",
+            40,
+            "Fixes #5 and closes octo/research#6",
+            false,
+            false,
+            &sha,
+            t0 + Duration::minutes(2),
+        ),
+    )
+    .await;
+    for id in [a, b] {
+        assert_eq!(app.get(&format!("/api/tasks/{id}")).await.body["task"]["status"], "in_progress");
+    }
+    // Executions of the head commit show on the tasks.
+    let run = workflow_run(900, 1, REPO, "main", "completed", Some("success"), t0, t0 + Duration::minutes(2));
+    let mut run: Value = serde_json::from_slice(&run).unwrap();
+    run["workflow_run"]["head_sha"] = json!(sha);
+    deliver_ok(&app, "workflow_run", "run-1", run.to_string().as_bytes()).await;
+    let t = app.get(&format!("/api/tasks/{a}")).await.body["task"].clone();
+    assert_eq!(t["pull_requests"][0]["executions"][0]["run_id"], 900, "{t}");
+
+    deliver_ok(
+        &app,
+        "pull_request",
+        "pr-3",
+        &pr_event("closed", 40, "Fixes #5 and closes octo/research#6", false, true, &sha, t0 + Duration::minutes(3)),
+    )
+    .await;
+    for id in [a, b] {
+        let t = app.get(&format!("/api/tasks/{id}")).await.body["task"].clone();
+        assert_eq!(t["status"], "done");
+        assert_eq!(t["pull_requests"][0]["merged"], true);
+    }
+    // An older event changes nothing back.
+    deliver_ok(&app, "pull_request", "pr-4", &pr_event("opened", 40, "", false, false, &sha, t0)).await;
+    assert_eq!(app.get(&format!("/api/tasks/{a}")).await.body["task"]["pull_requests"][0]["merged"], true);
+}
+
+fn push_event(git_ref: &str, after: &str) -> Vec<u8> {
+    json!({
+        "ref": git_ref, "before": "0".repeat(40), "after": after,
+        "repository": {"full_name": REPO, "default_branch": "main"},
+        "pusher": {"name": "carol", "email": "c@example.com"},
+        "commits": [{"id": after}, {"id": "b"}],
+    })
+    .to_string()
+    .into_bytes()
+}
+
+async fn pushes_to_the_default_branch_are_recorded(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let id = app.provision(REPO, ".github/workflows/ci.yml", json!({})).await;
+    deliver_ok(&app, "push", "push-1", &push_event("refs/heads/main", &"c".repeat(40))).await;
+    deliver_ok(&app, "push", "push-2", &push_event("refs/heads/feature", &"d".repeat(40))).await;
+    deliver_ok(&app, "push", "push-3", &push_event("refs/tags/v1", &"e".repeat(40))).await;
+    let r = app.get(&format!("/api/pipelines/{id}/pushes")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let pushes = r.body["pushes"].as_array().unwrap();
+    assert_eq!(pushes.len(), 1, "{}", r.body);
+    assert_eq!(pushes[0]["ref"], "refs/heads/main");
+    assert_eq!(pushes[0]["after"], "c".repeat(40));
+    assert_eq!((pushes[0]["pusher"].as_str(), pushes[0]["commits_count"].as_i64()), (Some("carol"), Some(2)));
+    assert_eq!(app.get("/api/pipelines/pipe_000000000000/pushes").await.status, 404);
+}
+
+async fn real_issue_and_pull_request_payloads_drive_tasks(backend: Backend) {
+    let dir = shared_payloads();
+    let read = |p: &str| -> Value { serde_json::from_slice(&std::fs::read(dir.join(p)).unwrap()).unwrap() };
+    let app = TestApp::start(backend).await;
+    let opened = read("issues/opened.payload.json");
+    let repo = opened["repository"]["full_name"].as_str().unwrap().to_string();
+    let number = opened["issue"]["number"].as_i64().unwrap();
+    deliver_ok(&app, "issues", "real-1", opened.to_string().as_bytes()).await;
+    let list = app.get(&format!("/api/tasks?repository={repo}")).await.body;
+    assert_eq!(list["count"], 1, "{list}");
+    let t = &list["tasks"][0];
+    assert_eq!(t["title"], opened["issue"]["title"]);
+    assert_eq!((t["status"].as_str(), t["issue"]["number"].as_i64()), (Some("todo"), Some(number)));
+    let id = t["id"].as_i64().unwrap();
+    // The real labeled, edited and closed payloads, applied in order of their timestamps.
+    for (i, file) in
+        ["issues/labeled.payload.json", "issues/edited.payload.json", "issues/closed.payload.json"].iter().enumerate()
+    {
+        if let Ok(bytes) = std::fs::read(dir.join(file)) {
+            deliver_ok(&app, "issues", &format!("real-x{i}"), &bytes).await;
+        }
+    }
+    let t = app.get(&format!("/api/tasks/{id}")).await.body["task"].clone();
+    assert_eq!(t["labels"].as_array().map(|l| l.is_empty()), Some(false), "{t}");
+    // The real pull request, saying it fixes the issue.
+    let mut pr = read("pull_request/opened.payload.json");
+    pr["pull_request"]["body"] = json!(format!("Fixes #{number}"));
+    deliver_ok(&app, "pull_request", "real-pr", pr.to_string().as_bytes()).await;
+    let t = app.get(&format!("/api/tasks/{id}")).await.body["task"].clone();
+    assert_eq!(t["pull_requests"][0]["number"], pr["pull_request"]["number"], "{t}");
+    assert_eq!(t["pull_requests"][0]["head_sha"], pr["pull_request"]["head"]["sha"]);
+    if t["status"] == "todo" {
+        panic!("a ready pull request should move a todo task on: {t}");
+    }
+}
