@@ -1,6 +1,7 @@
 //! What `ccm pipelines watch` shows: the state built from the API and its live events, and the
 //! frame drawn from it (a pure function, so it is tested without a terminal).
 
+use crate::domain::status::PipelineStatus;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -137,8 +138,8 @@ pub fn render(d: &Dashboard, now: DateTime<Utc>) -> String {
         format!("ccm pipelines watch  {}  {connection}  {}\n\n", d.server, now.format("%Y-%m-%d %H:%M:%S UTC"));
     let mut rows: Vec<(&String, &Row)> = d.rows.iter().collect();
     rows.sort_by(|(a_id, a), (b_id, b)| {
-        (a.status != "active", &a.repository, &a.workflow_file, a_id).cmp(&(
-            b.status != "active",
+        (a.status != PipelineStatus::Active.as_str(), &a.repository, &a.workflow_file, a_id).cmp(&(
+            b.status != PipelineStatus::Active.as_str(),
             &b.repository,
             &b.workflow_file,
             b_id,

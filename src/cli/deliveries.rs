@@ -1,5 +1,6 @@
 //! `ccm deliveries ...`: the webhook deliveries ccm stored, and replaying one.
 
+use crate::domain::status::DeliveryStatus;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
@@ -20,7 +21,7 @@ pub struct DeliveriesArgs {
 pub enum DeliveriesCommand {
     /// List deliveries, newest first.
     List {
-        #[arg(long, value_parser = ["pending", "processed", "ignored", "failed", "parked"])]
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(DeliveryStatus::texts()))]
         status: Option<String>,
         /// Only this event (X-GitHub-Event), e.g. workflow_run.
         #[arg(long)]

@@ -1,5 +1,6 @@
 //! `ccm pipelines ...`: the pipeline API from the command line.
 
+use crate::domain::status::PipelineStatus;
 use clap::{ArgGroup, Args, Subcommand};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
@@ -21,7 +22,7 @@ pub struct PipelinesArgs {
 pub enum PipelinesCommand {
     /// List pipelines, newest first.
     List {
-        #[arg(long, value_parser = ["active", "inactive"])]
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(PipelineStatus::texts()))]
         status: Option<String>,
         /// Only this repository (owner/name).
         #[arg(long)]

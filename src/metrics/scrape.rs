@@ -1,7 +1,7 @@
 //! Scrape-time gauges: what the database holds (pipelines, backlog, outbox queue, open runs) and
 //! what the GitHub client has seen (calls, rate limit).
 
-use crate::domain::status::{DeliveryStatus, PipelineStatus, RunStatus};
+use crate::domain::status::{DeliveryStatus, OutboxJobStatus, PipelineStatus, RunStatus};
 use crate::github::GithubClient;
 use crate::store::Store;
 
@@ -11,7 +11,9 @@ const PIPELINE_STATUSES: &[&str] = &[PipelineStatus::Active.as_str(), PipelineSt
 /// The deliveries still to be processed (`GaugeCounts::deliveries`).
 const BACKLOG_STATUSES: &[&str] =
     &[DeliveryStatus::Pending.as_str(), DeliveryStatus::Failed.as_str(), DeliveryStatus::Parked.as_str()];
-const OUTBOX_STATUSES: &[&str] = &["pending", "running", "failed"];
+/// The outbox jobs not done (`GaugeCounts::outbox`).
+const OUTBOX_STATUSES: &[&str] =
+    &[OutboxJobStatus::Pending.as_str(), OutboxJobStatus::Running.as_str(), OutboxJobStatus::Failed.as_str()];
 const OPEN_RUN_STATUSES: [RunStatus; 5] =
     [RunStatus::Requested, RunStatus::Queued, RunStatus::Waiting, RunStatus::Pending, RunStatus::InProgress];
 
