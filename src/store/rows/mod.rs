@@ -149,34 +149,19 @@ where
     &'a [u8]: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
     let mut args = DB::Arguments::default();
-    for cells in rows {
-        add_cells::<DB>(&mut args, cells).map_err(sqlx::Error::Encode)?;
+    for cell in rows.into_iter().flatten() {
+        let added = match cell {
+            Cell::Int(value) => args.add(value),
+            Cell::Text(None) => args.add(None::<&str>),
+            Cell::Text(Some(Cow::Borrowed(text))) => args.add(Some(text)),
+            Cell::Text(Some(Cow::Owned(text))) => args.add(Some(text)),
+            Cell::Time(at) => args.add(at),
+            Cell::Json(value) => args.add(Json(value)),
+            Cell::Bytes(bytes) => args.add(bytes),
+        };
+        added.map_err(sqlx::Error::Encode)?;
     }
     Ok(args)
-}
-
-fn add_cells<'a, DB>(args: &mut DB::Arguments, cells: Vec<Cell<'a>>) -> Result<(), BoxDynError>
-where
-    DB: sqlx::Database,
-    Option<i64>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    Option<&'a str>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    Option<String>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    Option<DateTime<Utc>>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    Json<&'a Value>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    &'a [u8]: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    for cell in cells {
-        match cell {
-            Cell::Int(value) => args.add(value)?,
-            Cell::Text(None) => args.add(None::<&str>)?,
-            Cell::Text(Some(Cow::Borrowed(text))) => args.add(Some(text))?,
-            Cell::Text(Some(Cow::Owned(text))) => args.add(Some(text))?,
-            Cell::Time(at) => args.add(at)?,
-            Cell::Json(value) => args.add(Json(value))?,
-            Cell::Bytes(bytes) => args.add(bytes)?,
-        }
-    }
-    Ok(())
 }
 
 /// A timestamp as sqlx writes it on SQLite, so that comparisons with stored values hold.
