@@ -67,13 +67,24 @@ pub fn is_pipeline_id(id: &str) -> bool {
         .is_some_and(|hex| hex.len() == 12 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
-/// A validated `POST /api/pipelines/provision` body.
-#[derive(Debug, Clone, PartialEq)]
+/// `POST /api/pipelines/provision`. `repo` and `workflow_file` are required (absent, null and
+/// empty all count as missing).
+#[derive(Debug, Clone, PartialEq, utoipa::ToSchema)]
 pub struct ProvisionRequest {
+    /// owner/name
+    #[schema(example = "myorg/myrepo")]
     pub repo: String,
+    /// `.github/workflows/<file>.yml` or `.yaml`
+    #[schema(example = ".github/workflows/deploy.yml")]
     pub workflow_file: String,
+    /// Free-form settings (any other key is kept as given); `trigger_branches` limits the runs
+    /// the stats count.
+    #[schema(value_type = Option<Object>,
+        example = json!({"trigger_branches": ["production", "main"], "environment": "production"}))]
     pub config: Value,
+    #[schema(example = "example.com")]
     pub linked_domain: Option<String>,
+    #[schema(example = "example-app")]
     pub linked_app: Option<String>,
 }
 
@@ -112,14 +123,19 @@ pub fn parse_provision(body: &Value) -> Result<ProvisionRequest, String> {
     })
 }
 
-/// A validated `PATCH /api/pipelines/{id}` body. `None` leaves a field as it is; for the links,
-/// `Some(None)` clears it.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// `PATCH /api/pipelines/{id}`: at least one field; unknown fields are refused.
+// Validated: `None` leaves a field as it is; for the links, `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, utoipa::ToSchema)]
 pub struct PipelineChange {
     /// An RFC 7396 merge patch applied to the config (`null` removes a key).
+    #[schema(rename = "config", value_type = Object)]
     pub config_patch: Option<Value>,
     pub trigger_branches: Option<Vec<String>>,
+    /// `null` clears the link.
+    #[schema(value_type = Option<String>)]
     pub linked_domain: Option<Option<String>>,
+    /// `null` clears the link.
+    #[schema(value_type = Option<String>)]
     pub linked_app: Option<Option<String>>,
 }
 

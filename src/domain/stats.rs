@@ -9,16 +9,14 @@
 //!
 //! Skipped runs never count; cancelled, timed-out and failed runs count as not successful.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use serde_json::{Value, json};
-
-use crate::domain::clock::{self, serde_secs};
-use chrono::{DateTime, Utc};
+use crate::domain::clock::serde_secs;
 
 use super::pipeline::Pipeline;
 use super::runs::Execution;
-use super::status::{Conclusion, RunStatus};
+use super::status::{Conclusion, PipelineStatus, RunStatus};
 
 /// Raw figures for one pipeline's stats, computed by the database in one round trip.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -47,23 +45,56 @@ pub struct StatsSnapshot {
     pub last_delivery_at: Option<DateTime<Utc>>,
 }
 
-/// The `stats` object of `GET /api/pipelines/{id}/stats` (and of live `stats` events).
-pub fn stats_body(pipeline: &Pipeline, s: &StatsSnapshot) -> Value {
-    json!({
-        "pipeline_id": pipeline.id,
-        "status": pipeline.status,
-        "repository": pipeline.repository,
-        "workflow_file": pipeline.workflow_file,
-        "trigger_branches": pipeline.trigger_branches(),
-        "last_run": s.last_run.as_ref().map(LastRun::from),
-        "metrics_24h": metrics_24h(s),
-        "health_score": health_score(s),
-        "active_runs": s.active_runs,
-        "queue_length": s.queued_runs,
-        "current_stage": s.current_job,
-        "progress_percentage": progress_percentage(s),
-        "last_delivery_at": s.last_delivery_at.as_ref().map(clock::format),
-    })
+/// The `stats` object of `GET /api/pipelines/{id}/stats` and of live `stats` events.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Stats {
+    pub pipeline_id: String,
+    #[schema(value_type = String)]
+    pub status: PipelineStatus,
+    pub repository: String,
+    pub workflow_file: String,
+    pub trigger_branches: Vec<String>,
+    pub last_run: Option<LastRun>,
+    pub metrics_24h: Metrics24h,
+    /// 0 to 100 (see the README).
+    pub health_score: u8,
+    pub active_runs: i64,
+    pub queue_length: i64,
+    /// The job running now in the latest run.
+    pub current_stage: Option<String>,
+    pub progress_percentage: u8,
+    #[serde(with = "serde_secs::option")]
+    #[schema(value_type = Option<String>)]
+    pub last_delivery_at: Option<DateTime<Utc>>,
+    // Read apart from the snapshot, by the API only: live events leave it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = bool, required = true)]
+    pub backfill_in_progress: Option<bool>,
+}
+
+impl Stats {
+    pub fn new(pipeline: &Pipeline, s: &StatsSnapshot) -> Self {
+        Stats {
+            pipeline_id: pipeline.id.clone(),
+            status: pipeline.status,
+            repository: pipeline.repository.clone(),
+            workflow_file: pipeline.workflow_file.clone(),
+            trigger_branches: pipeline.trigger_branches(),
+            last_run: s.last_run.as_ref().map(LastRun::from),
+            metrics_24h: metrics_24h(s),
+            health_score: health_score(s),
+            active_runs: s.active_runs,
+            queue_length: s.queued_runs,
+            current_stage: s.current_job.clone(),
+            progress_percentage: progress_percentage(s),
+            last_delivery_at: s.last_delivery_at,
+            backfill_in_progress: None,
+        }
+    }
+
+    pub fn with_backfill(self, in_progress: bool) -> Self {
+        Stats { backfill_in_progress: Some(in_progress), ..self }
+    }
 }
 
 /// Completed jobs of the latest run out of those known, in percent (0 when none are known, 100

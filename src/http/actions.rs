@@ -3,13 +3,15 @@
 //! job's id (`GET /api/integrations/github/jobs/{id}` tells how it went).
 
 use actix_web::{HttpResponse, web};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
 
 use super::error::ErrorBody;
-use super::openapi::{RollbackQueued, RollbackRequest, TriggerQueued, TriggerRequest};
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
 use crate::domain::outbox::OutboxTask;
+use crate::domain::status::{Conclusion, RunStatus};
 use crate::github::outbox;
 use crate::store::{Execution, NewAudit, Pipeline};
 
@@ -47,6 +49,120 @@ async fn active_pipeline(state: &AppState, id: &str, action: &str) -> Result<Pip
     Ok(pipeline)
 }
 
+/// `POST /api/pipelines/{id}/trigger`; an empty body is `{}`.
+#[derive(ToSchema)]
+struct TriggerRequest {
+    /// A branch or tag; defaults to the first of the pipeline's trigger branches.
+    // Checked once the pipeline is known, as the ref to default to is its.
+    #[schema(rename = "ref", value_type = Option<String>, example = "main")]
+    git_ref: Option<Value>,
+    /// At most 25 inputs, each a string, a number or a boolean.
+    #[schema(value_type = Object)]
+    inputs: Map<String, Value>,
+}
+
+impl TriggerRequest {
+    fn parse(body: &web::Bytes) -> Result<Self, ApiError> {
+        let mut body = object_body(body)?;
+        if let Some(unknown) = body.keys().find(|k| *k != "ref" && *k != "inputs") {
+            return Err(ApiError::BadRequest(format!("Unknown field '{unknown}': expected ref and inputs")));
+        }
+        let inputs = match body.remove("inputs") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(inputs)) => inputs,
+            Some(_) => return Err(ApiError::BadRequest("Field 'inputs' must be an object".into())),
+        };
+        if inputs.len() > 25 {
+            return Err(ApiError::BadRequest("Field 'inputs' may hold at most 25 inputs".into()));
+        }
+        if let Some((key, _)) = inputs.iter().find(|(_, v)| !(v.is_string() || v.is_number() || v.is_boolean())) {
+            return Err(ApiError::BadRequest(format!("Input '{key}' must be a string, a number or a boolean")));
+        }
+        Ok(TriggerRequest { git_ref: body.remove("ref"), inputs })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+struct TriggerQueued {
+    success: bool,
+    pipeline_id: String,
+    #[serde(rename = "ref")]
+    git_ref: String,
+    /// The outbox job (`GET /api/integrations/github/jobs/{id}`).
+    job_id: i64,
+    /// queued
+    status: &'static str,
+    message: String,
+}
+
+/// `POST /api/pipelines/{id}/rollback`; an empty body is `{}`.
+#[derive(ToSchema)]
+struct RollbackRequest {
+    #[schema(example = "bad release")]
+    reason: Option<String>,
+}
+
+impl RollbackRequest {
+    fn parse(body: &web::Bytes) -> Result<Self, ApiError> {
+        let body = object_body(body)?;
+        if let Some(unknown) = body.keys().find(|k| *k != "reason") {
+            return Err(ApiError::BadRequest(format!("Unknown field '{unknown}': expected reason")));
+        }
+        match body.get("reason") {
+            None | Some(Value::Null) => Ok(RollbackRequest { reason: None }),
+            Some(Value::String(r)) if !r.trim().is_empty() && r.len() <= 1000 => {
+                Ok(RollbackRequest { reason: Some(r.trim().to_string()) })
+            }
+            Some(_) => {
+                Err(ApiError::BadRequest("Field 'reason' must be a non-empty string (at most 1000 bytes)".into()))
+            }
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+struct ExecutionSummary {
+    id: i64,
+    run_id: i64,
+    run_attempt: i64,
+    #[schema(value_type = String)]
+    status: RunStatus,
+    #[schema(value_type = Option<String>)]
+    conclusion: Option<Conclusion>,
+    branch: Option<String>,
+    head_sha: Option<String>,
+    html_url: Option<String>,
+}
+
+impl From<&Execution> for ExecutionSummary {
+    fn from(e: &Execution) -> Self {
+        ExecutionSummary {
+            id: e.id,
+            run_id: e.run_id,
+            run_attempt: e.run_attempt,
+            status: e.status.clone(),
+            conclusion: e.conclusion.clone(),
+            branch: e.branch.clone(),
+            head_sha: e.head_sha.clone(),
+            html_url: e.html_url.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+struct RollbackQueued {
+    success: bool,
+    pipeline_id: String,
+    job_id: i64,
+    status: &'static str,
+    reason: String,
+    /// The successful run re-run.
+    previous_execution: ExecutionSummary,
+    /// The run marked as rolled back, if a later one exists.
+    rolled_back_execution: Option<ExecutionSummary>,
+    message: String,
+}
+
 fn valid_ref(r: &str) -> bool {
     !r.is_empty() && r.len() <= 255 && !r.chars().any(|c| c.is_control() || c.is_whitespace()) && !r.contains("..")
 }
@@ -69,30 +185,16 @@ async fn trigger(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body = object_body(&body)?;
-    if let Some(unknown) = body.keys().find(|k| *k != "ref" && *k != "inputs") {
-        return Err(ApiError::BadRequest(format!("Unknown field '{unknown}': expected ref and inputs")));
-    }
-    let inputs = match body.get("inputs") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(inputs)) => inputs.clone(),
-        Some(_) => return Err(ApiError::BadRequest("Field 'inputs' must be an object".into())),
-    };
-    if inputs.len() > 25 {
-        return Err(ApiError::BadRequest("Field 'inputs' may hold at most 25 inputs".into()));
-    }
-    if let Some((key, _)) = inputs.iter().find(|(_, v)| !(v.is_string() || v.is_number() || v.is_boolean())) {
-        return Err(ApiError::BadRequest(format!("Input '{key}' must be a string, a number or a boolean")));
-    }
+    let TriggerRequest { git_ref, inputs } = TriggerRequest::parse(&body)?;
     let gh = state.github()?;
     let pipeline = active_pipeline(&state, &id, "trigger").await?;
-    let git_ref = match body.get("ref") {
+    let git_ref = match git_ref {
         None | Some(Value::Null) => pipeline.trigger_branches().into_iter().next().ok_or_else(|| {
             ApiError::BadRequest(
                 "Missing required fields: ref (the pipeline has no trigger_branches to default to)".into(),
             )
         })?,
-        Some(Value::String(r)) if valid_ref(r) => r.clone(),
+        Some(Value::String(r)) if valid_ref(&r) => r,
         Some(_) => return Err(ApiError::BadRequest("Field 'ref' must be a branch or tag name".into())),
     };
     let task = OutboxTask::DispatchWorkflow {
@@ -112,27 +214,15 @@ async fn trigger(
         })
         .await?;
     tracing::info!(pipeline_id = %pipeline.id, git_ref = %git_ref, job_id, "workflow dispatch queued");
-    Ok(HttpResponse::Accepted().json(json!({
-        "success": true,
-        "pipeline_id": pipeline.id,
-        "ref": git_ref,
-        "job_id": job_id,
-        "status": "queued",
-        "message": format!("Workflow dispatch of {} on {} queued", pipeline.workflow_file, git_ref),
-    })))
-}
-
-fn execution_json(e: &Execution) -> Value {
-    json!({
-        "id": e.id,
-        "run_id": e.run_id,
-        "run_attempt": e.run_attempt,
-        "status": e.status,
-        "conclusion": e.conclusion,
-        "branch": e.branch,
-        "head_sha": e.head_sha,
-        "html_url": e.html_url,
-    })
+    let message = format!("Workflow dispatch of {} on {} queued", pipeline.workflow_file, git_ref);
+    Ok(HttpResponse::Accepted().json(TriggerQueued {
+        success: true,
+        pipeline_id: pipeline.id,
+        git_ref,
+        job_id,
+        status: "queued",
+        message,
+    }))
 }
 
 /// `{"reason": "..."}` (optional): re-runs the most recent successful run of the pipeline's
@@ -153,17 +243,7 @@ async fn rollback(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body = object_body(&body)?;
-    if let Some(unknown) = body.keys().find(|k| *k != "reason") {
-        return Err(ApiError::BadRequest(format!("Unknown field '{unknown}': expected reason")));
-    }
-    let reason = match body.get("reason") {
-        None | Some(Value::Null) => "rollback requested".to_string(),
-        Some(Value::String(r)) if !r.trim().is_empty() && r.len() <= 1000 => r.trim().to_string(),
-        Some(_) => {
-            return Err(ApiError::BadRequest("Field 'reason' must be a non-empty string (at most 1000 bytes)".into()));
-        }
-    };
+    let reason = RollbackRequest::parse(&body)?.reason.unwrap_or_else(|| "rollback requested".to_string());
     let gh = state.github()?;
     let pipeline = active_pipeline(&state, &id, "roll back").await?;
     let scope = pipeline.execution_scope();
@@ -197,14 +277,16 @@ async fn rollback(
         })
         .await?;
     tracing::info!(pipeline_id = %pipeline.id, run_id = target.run_id, job_id, "rollback queued");
-    Ok(HttpResponse::Accepted().json(json!({
-        "success": true,
-        "pipeline_id": pipeline.id,
-        "job_id": job_id,
-        "status": "queued",
-        "reason": reason,
-        "previous_execution": execution_json(&target),
-        "rolled_back_execution": replaced.as_ref().map(execution_json),
-        "message": format!("Re-run of run {} (commit {}) queued", target.run_id, target.head_sha.as_deref().unwrap_or("?")),
-    })))
+    let message =
+        format!("Re-run of run {} (commit {}) queued", target.run_id, target.head_sha.as_deref().unwrap_or("?"));
+    Ok(HttpResponse::Accepted().json(RollbackQueued {
+        success: true,
+        pipeline_id: pipeline.id,
+        job_id,
+        status: "queued",
+        reason,
+        previous_execution: ExecutionSummary::from(&target),
+        rolled_back_execution: replaced.as_ref().map(ExecutionSummary::from),
+        message,
+    }))
 }

@@ -1,14 +1,14 @@
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::error::ErrorBody;
-use super::openapi::AuditList;
 use super::paging::{self, DEFAULT_LIMIT};
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
-use crate::domain::clock;
-use crate::store::AuditFilter;
+use crate::domain::clock::serde_secs;
+use crate::store::{AuditFilter, AuditRecord};
 
 pub fn routes(routes: &mut Routes) {
     routes.add(resource("/audit").get(list_audit));
@@ -29,6 +29,45 @@ struct AuditQuery {
     limit: Option<i64>,
     /// Entries to skip
     offset: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct AuditEntry<'a> {
+    id: i64,
+    #[serde(with = "serde_secs")]
+    #[schema(value_type = String)]
+    at: DateTime<Utc>,
+    /// `token:` and the first 8 hex characters of the token's SHA-256
+    #[schema(example = "token:1a2b3c4d")]
+    actor: &'a str,
+    #[schema(example = "pipeline.provisioned")]
+    action: &'a str,
+    pipeline_id: Option<&'a str>,
+    #[schema(value_type = Object)]
+    details: &'a Value,
+}
+
+impl<'a> From<&'a AuditRecord> for AuditEntry<'a> {
+    fn from(e: &'a AuditRecord) -> Self {
+        AuditEntry {
+            id: e.id,
+            at: e.at,
+            actor: &e.actor,
+            action: &e.action,
+            pipeline_id: e.pipeline_id.as_deref(),
+            details: &e.details.0,
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct AuditList<'a> {
+    success: bool,
+    /// Newest first.
+    entries: Vec<AuditEntry<'a>>,
+    count: i64,
+    limit: i64,
+    offset: i64,
 }
 
 /// Who did what to which pipeline, newest first.
@@ -53,25 +92,6 @@ async fn list_audit(
             offset,
         })
         .await?;
-    let entries: Vec<_> = page
-        .items
-        .iter()
-        .map(|e| {
-            json!({
-                "id": e.id,
-                "at": clock::format(&e.at),
-                "actor": e.actor,
-                "action": e.action,
-                "pipeline_id": e.pipeline_id,
-                "details": e.details.0,
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "entries": entries,
-        "count": page.total,
-        "limit": limit,
-        "offset": offset,
-    })))
+    let entries = page.items.iter().map(AuditEntry::from).collect();
+    Ok(HttpResponse::Ok().json(AuditList { success: true, entries, count: page.total, limit, offset }))
 }

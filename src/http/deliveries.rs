@@ -1,16 +1,18 @@
 //! What operators see of deliveries, and replay.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::error::{ErrorBody, parse_choice};
-use super::openapi::{DeliveryDetails, DeliveryList, Replayed};
 use super::paging::{self, DEFAULT_LIMIT};
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
-use crate::domain::clock;
-use crate::store::{DeliveryFilter, DeliverySummary};
+use crate::domain::clock::serde_secs;
+use crate::domain::status::DeliveryStatus;
+use crate::store::{DeliveryFilter, DeliverySummary, StoredDelivery};
 use crate::webhook;
 
 pub fn routes(routes: &mut Routes) {
@@ -24,22 +26,127 @@ pub fn routes(routes: &mut Routes) {
 #[openapi(paths(list, show, replay))]
 pub(super) struct Api;
 
-pub fn summary_json(d: &DeliverySummary) -> Value {
-    json!({
-        "delivery_id": d.guid,
-        "event": d.event,
-        "action": d.action,
-        "installation_id": d.installation_id,
-        "repository": d.repository,
-        "hook_id": d.hook_id,
-        "received_at": clock::format(&d.received_at),
-        "status": d.status,
-        "attempts": d.attempts,
-        "last_error": d.last_error,
-        "processed_at": d.processed_at.as_ref().map(clock::format),
-        "next_attempt_at": d.next_attempt_at.as_ref().map(clock::format),
-        "body_size": d.body_size,
-    })
+#[derive(Serialize, ToSchema)]
+struct Delivery<'a> {
+    delivery_id: &'a str,
+    event: &'a str,
+    action: Option<&'a str>,
+    installation_id: Option<i64>,
+    repository: Option<&'a str>,
+    hook_id: Option<i64>,
+    #[serde(with = "serde_secs")]
+    #[schema(value_type = String)]
+    received_at: DateTime<Utc>,
+    /// pending, processed, ignored, failed or parked
+    #[schema(value_type = String)]
+    status: DeliveryStatus,
+    attempts: i64,
+    last_error: Option<&'a str>,
+    #[serde(with = "serde_secs::option")]
+    #[schema(value_type = Option<String>)]
+    processed_at: Option<DateTime<Utc>>,
+    #[serde(with = "serde_secs::option")]
+    #[schema(value_type = Option<String>)]
+    next_attempt_at: Option<DateTime<Utc>>,
+    body_size: i64,
+}
+
+impl<'a> From<&'a DeliverySummary> for Delivery<'a> {
+    fn from(d: &'a DeliverySummary) -> Self {
+        Delivery {
+            delivery_id: &d.guid,
+            event: &d.event,
+            action: d.action.as_deref(),
+            installation_id: d.installation_id,
+            repository: d.repository.as_deref(),
+            hook_id: d.hook_id,
+            received_at: d.received_at,
+            status: d.status,
+            attempts: d.attempts,
+            last_error: d.last_error.as_deref(),
+            processed_at: d.processed_at,
+            next_attempt_at: d.next_attempt_at,
+            body_size: d.body_size,
+        }
+    }
+}
+
+/// A delivery with the headers kept (never a secret) and its body.
+#[derive(Serialize, ToSchema)]
+struct DeliveryWithBody<'a> {
+    delivery_id: &'a str,
+    event: &'a str,
+    action: Option<&'a str>,
+    installation_id: Option<i64>,
+    repository: Option<&'a str>,
+    hook_id: Option<i64>,
+    #[serde(with = "serde_secs")]
+    #[schema(value_type = String)]
+    received_at: DateTime<Utc>,
+    #[schema(value_type = String)]
+    status: DeliveryStatus,
+    attempts: i64,
+    last_error: Option<&'a str>,
+    #[serde(with = "serde_secs::option")]
+    #[schema(value_type = Option<String>)]
+    processed_at: Option<DateTime<Utc>>,
+    #[serde(with = "serde_secs::option")]
+    #[schema(value_type = Option<String>)]
+    next_attempt_at: Option<DateTime<Utc>>,
+    body_size: i64,
+    #[schema(value_type = Object)]
+    headers: &'a Value,
+    /// The payload (as a string when it is not JSON).
+    body: Value,
+}
+
+impl<'a> DeliveryWithBody<'a> {
+    fn new(stored: &'a StoredDelivery, body: Value) -> Self {
+        let d = Delivery::from(&stored.summary);
+        DeliveryWithBody {
+            delivery_id: d.delivery_id,
+            event: d.event,
+            action: d.action,
+            installation_id: d.installation_id,
+            repository: d.repository,
+            hook_id: d.hook_id,
+            received_at: d.received_at,
+            status: d.status,
+            attempts: d.attempts,
+            last_error: d.last_error,
+            processed_at: d.processed_at,
+            next_attempt_at: d.next_attempt_at,
+            body_size: d.body_size,
+            headers: &stored.headers.0,
+            body,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+struct DeliveryList<'a> {
+    success: bool,
+    /// Newest first.
+    deliveries: Vec<Delivery<'a>>,
+    count: i64,
+    limit: i64,
+    offset: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+struct DeliveryDetails<'a> {
+    success: bool,
+    delivery: DeliveryWithBody<'a>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Replayed<'a> {
+    success: bool,
+    delivery_id: &'a str,
+    /// The status after processing again.
+    #[schema(value_type = String)]
+    status: DeliveryStatus,
+    delivery: Option<Delivery<'a>>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -77,13 +184,8 @@ async fn list(
         offset,
     };
     let page = state.store.list_deliveries(&filter).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "deliveries": page.items.iter().map(summary_json).collect::<Vec<_>>(),
-        "count": page.total,
-        "limit": limit,
-        "offset": offset,
-    })))
+    let deliveries = page.items.iter().map(Delivery::from).collect();
+    Ok(HttpResponse::Ok().json(DeliveryList { success: true, deliveries, count: page.total, limit, offset }))
 }
 
 /// A delivery with its headers and its body (as JSON when it is JSON).
@@ -103,10 +205,7 @@ async fn show(state: web::Data<AppState>, _actor: Actor, guid: web::Path<String>
         .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
     let body: Value =
         serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
-    let mut delivery = summary_json(&stored.summary);
-    delivery["headers"] = stored.headers.0.clone();
-    delivery["body"] = body;
-    Ok(HttpResponse::Ok().json(json!({"success": true, "delivery": delivery})))
+    Ok(HttpResponse::Ok().json(DeliveryDetails { success: true, delivery: DeliveryWithBody::new(&stored, body) }))
 }
 
 /// Processes the stored body again, whatever its state (after a fix, or to re-apply).
@@ -128,7 +227,7 @@ async fn replay(state: web::Data<AppState>, actor: Actor, guid: web::Path<String
     let outcomes = vec![outcome];
     state.metrics.runs_changed(&outcomes);
     state.changes.send(outcomes);
-    let summary = state.store.get_delivery(&guid).await?.map(|d| summary_json(&d.summary));
-    Ok(HttpResponse::Ok()
-        .json(json!({"success": true, "delivery_id": guid.as_str(), "status": status, "delivery": summary})))
+    let stored = state.store.get_delivery(&guid).await?;
+    let delivery = stored.as_ref().map(|d| Delivery::from(&d.summary));
+    Ok(HttpResponse::Ok().json(Replayed { success: true, delivery_id: guid.as_str(), status, delivery }))
 }

@@ -1,8 +1,7 @@
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
 
 use super::error::ErrorBody;
-use super::openapi::HealthStatus;
 use super::routes::{Routes, resource};
 use super::{ApiError, AppState};
 
@@ -14,11 +13,21 @@ pub fn routes(routes: &mut Routes) {
 #[openapi(paths(healthz, readyz))]
 pub(super) struct Api;
 
+/// `/healthz` and `/readyz`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct HealthStatus {
+    #[schema(example = true)]
+    success: bool,
+    /// `ok` (healthz) or `ready` (readyz).
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations",
     responses((status = 200, description = "The process is up", body = HealthStatus)))]
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"success": true, "status": "ok"}))
+    HttpResponse::Ok().json(HealthStatus { success: true, status: "ok" })
 }
 
 /// The database answers.
@@ -29,7 +38,7 @@ async fn healthz() -> HttpResponse {
     ))]
 async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     match state.store.ping().await {
-        Ok(()) => Ok(HttpResponse::Ok().json(json!({"success": true, "status": "ready"}))),
+        Ok(()) => Ok(HttpResponse::Ok().json(HealthStatus { success: true, status: "ready" })),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
             Err(ApiError::Unavailable("Database unreachable".into()))

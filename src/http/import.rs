@@ -5,10 +5,12 @@
 //! provisioned one does.
 
 use actix_web::{HttpResponse, web};
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::error::ErrorBody;
-use super::openapi::{ImportReport, ImportRequest};
+use super::pipeline_github::BackfillStarted;
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
 use crate::domain::{clock, registry};
@@ -25,6 +27,34 @@ pub fn routes(routes: &mut Routes) {
 #[openapi(paths(import))]
 pub(super) struct Api;
 
+/// What an import did with each entry.
+#[derive(Serialize, ToSchema)]
+struct ImportReport {
+    success: bool,
+    created: i64,
+    already_present: i64,
+    invalid: i64,
+    results: Vec<ImportResult>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ImportResult {
+    /// The entry's position in the registry (from 0).
+    entry: i64,
+    pipeline_id: Option<String>,
+    /// `created`, `already_present` (the id is stored: left as it is) or `invalid`.
+    #[schema(example = "created")]
+    result: &'static str,
+    /// Why an entry is invalid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// For an active pipeline created with a GitHub App configured: the backfill of its
+    /// repository's recent runs (not verified first; a repository the App cannot read ends
+    /// the backfill as failed, with its error in the pipeline's stats).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backfill: Option<BackfillStarted>,
+}
+
 enum Outcome {
     Created,
     AlreadyPresent,
@@ -32,7 +62,10 @@ enum Outcome {
 }
 
 #[utoipa::path(post, path = "/api/pipelines/import", operation_id = "import_pipelines", tag = "pipelines",
-    request_body = ImportRequest,
+    request_body(content = Object, description = "An old CCM registry (`~/.ccm/pipelines.json`): a list of \
+        pipelines, or an object keyed by pipeline id, with or without a `version` (2.x, e.g. `2.0`), at the top \
+        level or under `pipelines` (a list of pipelines or an object keyed by pipeline id). At most 1000 entries \
+        a request."),
     responses(
         (status = 200, description = "Each entry created, already present (left alone) or invalid with its reason",
             body = ImportReport),
@@ -56,38 +89,37 @@ async fn import(state: web::Data<AppState>, actor: Actor, body: web::Json<Value>
             Ok(pipeline) => (import_one(&state, &actor, &pipeline).await?, Some(pipeline)),
             Err(reason) => (Outcome::Invalid(reason), None),
         };
-        let mut result = json!({"entry": entry.position, "pipeline_id": entry.id()});
+        let mut result = ImportResult {
+            entry: entry.position as i64,
+            pipeline_id: entry.id(),
+            result: "created",
+            reason: None,
+            backfill: None,
+        };
         match outcome {
             Outcome::Created => {
                 created += 1;
-                result["result"] = json!("created");
                 // Its history, as provisioning would fetch it; none without a GitHub App.
                 if let (Ok(gh), Some(pipeline)) = (state.github(), &pipeline)
                     && pipeline.is_active()
                 {
-                    result["backfill"] = super::pipeline_github::start_backfill(&gh, pipeline).await;
+                    result.backfill = Some(super::pipeline_github::start_backfill(&gh, pipeline).await);
                 }
             }
             Outcome::AlreadyPresent => {
                 present += 1;
-                result["result"] = json!("already_present");
+                result.result = "already_present";
             }
             Outcome::Invalid(reason) => {
                 invalid += 1;
-                result["result"] = json!("invalid");
-                result["reason"] = json!(reason);
+                result.result = "invalid";
+                result.reason = Some(reason);
             }
         }
         results.push(result);
     }
     tracing::info!(created, already_present = present, invalid, "registry imported");
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "created": created,
-        "already_present": present,
-        "invalid": invalid,
-        "results": results,
-    })))
+    Ok(HttpResponse::Ok().json(ImportReport { success: true, created, already_present: present, invalid, results }))
 }
 
 async fn import_one(state: &AppState, actor: &Actor, p: &Pipeline) -> Result<Outcome, ApiError> {

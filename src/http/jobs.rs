@@ -1,13 +1,12 @@
 //! The jobs of one of a pipeline's executions: `GET /api/pipelines/{id}/executions/{run_id}/{attempt}/jobs`.
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
 
 use super::error::ErrorBody;
-use super::openapi::ExecutionJobs;
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
-use crate::store::{Execution, Pipeline};
+use crate::store::{Execution, Job, Pipeline};
 
 pub fn routes(routes: &mut Routes) {
     routes.add(resource("/pipelines/{id}/executions/{run_id}/{attempt}/jobs").get(list));
@@ -16,6 +15,17 @@ pub fn routes(routes: &mut Routes) {
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(list))]
 pub(super) struct Api;
+
+/// `GET /api/pipelines/{id}/executions/{run_id}/{attempt}/jobs`.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ExecutionJobs {
+    success: bool,
+    pipeline_id: String,
+    execution: Execution,
+    /// In start order.
+    jobs: Vec<Job>,
+    count: i64,
+}
 
 #[utoipa::path(get, path = "/api/pipelines/{id}/executions/{run_id}/{attempt}/jobs", operation_id = "list_execution_jobs",
     tag = "pipelines",
@@ -46,13 +56,8 @@ async fn list(
         return Err(not_found());
     };
     let jobs = state.store.list_jobs(run, attempt_number).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "pipeline_id": pipeline.id,
-        "execution": execution,
-        "jobs": jobs,
-        "count": jobs.len(),
-    })))
+    let count = jobs.len() as i64;
+    Ok(HttpResponse::Ok().json(ExecutionJobs { success: true, pipeline_id: pipeline.id, execution, jobs, count }))
 }
 
 /// The same rule as the pipeline's executions list: its repository and workflow, and one of its

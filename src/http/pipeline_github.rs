@@ -1,7 +1,8 @@
 //! What the pipeline endpoints ask of GitHub: provisioning's verification and backfill,
 //! teardown's cancels, the backfill flag of the stats.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{ApiError, AppState};
 use crate::domain::outbox::OutboxTask;
@@ -27,74 +28,75 @@ pub async fn verify(state: &AppState, req: &ProvisionRequest) -> Result<bool, Ap
     }
 }
 
-/// The provision response's GitHub fields; starts the backfill of a verified repository.
-pub async fn after_provision(state: &AppState, pipeline: &Pipeline, verified: bool) -> Map<String, Value> {
-    let mut fields = Map::new();
-    fields.insert("repository_verified".into(), Value::from(verified));
-    let gh = match state.github() {
-        Ok(gh) if verified => gh,
-        _ => {
-            fields.insert(
-                "message".into(),
-                Value::from(
-                    "Repository not verified and history not backfilled: the GitHub App is not configured \
-                     (set GITHUB_APP_ID and GITHUB_PRIVATE_KEY, run `ccm app register`, or set GHT)",
-                ),
-            );
-            return fields;
-        }
-    };
-    fields.insert("backfill".into(), start_backfill(&gh, pipeline).await);
-    fields
+/// What provisioning asks of GitHub after the save: the backfill of a verified repository, or
+/// why it was not verified.
+pub async fn after_provision(
+    state: &AppState,
+    pipeline: &Pipeline,
+    verified: bool,
+) -> Result<BackfillStarted, &'static str> {
+    match state.github() {
+        Ok(gh) if verified => Ok(start_backfill(&gh, pipeline).await),
+        _ => Err("Repository not verified and history not backfilled: the GitHub App is not configured \
+                  (set GITHUB_APP_ID and GITHUB_PRIVATE_KEY, run `ccm app register`, or set GHT)"),
+    }
+}
+
+/// The backfill of a verified repository's recent runs (with a GitHub App).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackfillStarted {
+    /// running, or failed when it could not be queued
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
 }
 
 /// Queues the backfill of a pipeline's recent runs; what to answer about it.
-pub async fn start_backfill(gh: &crate::github::Github, pipeline: &Pipeline) -> Value {
+pub async fn start_backfill(gh: &crate::github::Github, pipeline: &Pipeline) -> BackfillStarted {
     let started = async {
         gh.store.start_backfill(&pipeline.id).await?;
         let task = OutboxTask::Backfill { pipeline_id: pipeline.id.clone() };
         outbox::enqueue(gh, task, Some(format!("backfill:{}", pipeline.id))).await
     };
     match started.await {
-        Ok(job_id) => json!({"status": "running", "job_id": job_id}),
+        Ok(job_id) => BackfillStarted { status: "running", job_id: Some(job_id), error: None },
         Err(err) => {
             tracing::error!(pipeline_id = %pipeline.id, error = %err, "could not start the backfill");
-            json!({"status": "failed", "error": "the backfill could not be queued"})
+            BackfillStarted { status: "failed", job_id: None, error: Some("the backfill could not be queued") }
         }
     }
 }
 
+/// What a teardown did about the pipeline's open runs.
+pub struct RunCancels {
+    /// Cancels queued.
+    pub requested: i64,
+    /// The cancels' outbox jobs, when GitHub is configured and the runs could be listed.
+    pub jobs: Option<Vec<i64>>,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+}
+
 /// Queues the cancel of every queued or in-progress run of a pipeline. Never fails: what went
-/// wrong is reported in the fields.
-pub async fn cancel_open_runs(state: &AppState, pipeline: &Pipeline) -> Map<String, Value> {
-    let mut fields = Map::new();
+/// wrong is reported in the result.
+pub async fn cancel_open_runs(state: &AppState, pipeline: &Pipeline) -> RunCancels {
     let open = match state.store.open_executions(&pipeline.execution_scope()).await {
         Ok(open) => open,
         Err(err) => {
             tracing::error!(pipeline_id = %pipeline.id, error = %err, "listing open runs for teardown failed");
-            fields.insert("runs_cancel_requested".into(), Value::from(0));
-            fields.insert("cancel_error".into(), Value::from("Could not list the pipeline's open runs"));
-            return fields;
+            let error = Some("Could not list the pipeline's open runs".to_string());
+            return RunCancels { requested: 0, jobs: None, error };
         }
     };
     let mut run_ids: Vec<i64> = open.iter().map(|e| e.run_id).collect();
     run_ids.sort_unstable();
     run_ids.dedup();
-    let gh = match state.github() {
-        Ok(gh) => gh,
-        Err(_) => {
-            fields.insert("runs_cancel_requested".into(), Value::from(0));
-            let error = if run_ids.is_empty() {
-                Value::Null
-            } else {
-                Value::from(format!(
-                    "{} open run(s) were not cancelled: the GitHub App is not configured",
-                    run_ids.len()
-                ))
-            };
-            fields.insert("cancel_error".into(), error);
-            return fields;
-        }
+    let Ok(gh) = state.github() else {
+        let error = (!run_ids.is_empty())
+            .then(|| format!("{} open run(s) were not cancelled: the GitHub App is not configured", run_ids.len()));
+        return RunCancels { requested: 0, jobs: None, error };
     };
     let (mut jobs_queued, mut failed) = (Vec::new(), 0);
     for run_id in &run_ids {
@@ -107,11 +109,9 @@ pub async fn cancel_open_runs(state: &AppState, pipeline: &Pipeline) -> Map<Stri
             }
         }
     }
-    fields.insert("runs_cancel_requested".into(), Value::from(jobs_queued.len()));
-    fields.insert("cancel_jobs".into(), Value::from(jobs_queued));
-    fields.insert(
-        "cancel_error".into(),
-        if failed > 0 { Value::from(format!("{failed} cancel(s) could not be queued")) } else { Value::Null },
-    );
-    fields
+    RunCancels {
+        requested: jobs_queued.len() as i64,
+        jobs: Some(jobs_queued),
+        error: (failed > 0).then(|| format!("{failed} cancel(s) could not be queued")),
+    }
 }

@@ -5,19 +5,21 @@
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::error::ErrorBody;
-use super::openapi::{IssueSynced, IssueWritten, Pushes, SyncSettings as SettingsReply};
 use super::routes::{Routes, resource};
-use super::tasks::task_json;
+use super::tasks::TaskView;
 use super::{Actor, ApiError, AppState};
+use crate::domain::clock::serde_secs;
 use crate::domain::outbox::OutboxTask;
 use crate::domain::status::OutboxJobStatus;
 use crate::github::{outbox, tasks as gh_tasks};
 use crate::store::tasks::audit;
-use crate::store::{OutboxJob, SyncSettings};
+use crate::store::{OutboxJob, Push, SyncSettings};
 
 /// How long the explicit sync calls wait for their outbox job before answering `queued`.
 const WAIT_FOR_JOB: Duration = Duration::from_secs(20);
@@ -44,14 +46,27 @@ fn repo_name(owner: &str, name: &str) -> Result<String, ApiError> {
     Ok(format!("{owner}/{name}"))
 }
 
-fn settings_json(repository: &str, s: &SyncSettings, is_default: bool) -> Value {
-    json!({
-        "success": true,
-        "repository": repository,
-        "auto_sync": s.auto_sync,
-        "default_labels": s.default_labels,
-        "default": is_default,
-    })
+#[derive(Serialize, ToSchema)]
+#[schema(as = SyncSettings)]
+struct SettingsReply {
+    success: bool,
+    repository: String,
+    auto_sync: bool,
+    default_labels: Vec<String>,
+    /// No settings stored: these are the defaults.
+    default: bool,
+}
+
+impl SettingsReply {
+    fn new(repository: String, s: SyncSettings, is_default: bool) -> Self {
+        SettingsReply {
+            success: true,
+            repository,
+            auto_sync: s.auto_sync,
+            default_labels: s.default_labels,
+            default: is_default,
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/sync/repositories/{owner}/{repo}", operation_id = "get_sync_settings", tag = "tasks",
@@ -68,7 +83,7 @@ async fn get_settings(
     let repository = repo_name(&path.0, &path.1)?;
     let stored = state.store.sync_settings(&repository).await?;
     let is_default = stored.is_none();
-    Ok(HttpResponse::Ok().json(settings_json(&repository, &stored.unwrap_or_default(), is_default)))
+    Ok(HttpResponse::Ok().json(SettingsReply::new(repository, stored.unwrap_or_default(), is_default)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -106,7 +121,28 @@ async fn put_settings(
     let details =
         json!({"repository": repository, "auto_sync": settings.auto_sync, "default_labels": settings.default_labels});
     state.store.put_sync_settings(&repository, &settings, &audit(&actor.0, "sync.settings_updated", details)).await?;
-    Ok(HttpResponse::Ok().json(settings_json(&repository, &settings, false)))
+    Ok(HttpResponse::Ok().json(SettingsReply::new(repository, settings, false)))
+}
+
+#[derive(Serialize, ToSchema)]
+struct IssueSynced<'a> {
+    task_id: i64,
+    issue_number: i64,
+    url: Option<String>,
+    /// created or updated
+    action: &'static str,
+    task: Option<TaskView<'a>>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct IssueWritten {
+    issue_number: Option<i64>,
+    url: Option<String>,
+    /// created, updated, or queued (202: GitHub had not answered within 20 s)
+    action: String,
+    /// With `queued`: the outbox job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_id: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -154,13 +190,13 @@ async fn issue_to_task(
     let applied = state.store.apply_issue(&change, true).await?;
     let task_id = applied.task_id.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("issue sync made no task")))?;
     let task = state.store.get_task(task_id).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "task_id": task_id,
-        "issue_number": body.issue_number,
-        "url": parsed.html_url,
-        "action": if applied.created { "created" } else { "updated" },
-        "task": task.as_ref().map(task_json),
-    })))
+    Ok(HttpResponse::Ok().json(IssueSynced {
+        task_id,
+        issue_number: body.issue_number,
+        url: parsed.html_url,
+        action: if applied.created { "created" } else { "updated" },
+        task: task.as_ref().map(TaskView::new),
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -224,9 +260,12 @@ async fn task_to_issue(
     let dedupe = (action == "created").then(|| format!("task-issue:{}", task.id));
     let job_id = outbox::enqueue(&gh, issue_write, dedupe).await?;
     let Some(job) = wait_for(&state, job_id).await? else {
-        return Ok(HttpResponse::Accepted().json(json!({
-            "issue_number": task.issue_number, "url": task.issue_url, "action": "queued", "job_id": job_id,
-        })));
+        return Ok(HttpResponse::Accepted().json(IssueWritten {
+            issue_number: task.issue_number,
+            url: task.issue_url,
+            action: "queued".into(),
+            job_id: Some(job_id),
+        }));
     };
     if job.status == OutboxJobStatus::Failed {
         return Err(ApiError::Github(format!(
@@ -238,11 +277,47 @@ async fn task_to_issue(
     let task = state.store.get_task(task.id).await?.unwrap_or(task);
     let result = job.result.map(|r| r.0).unwrap_or(Value::Null);
     let action = result.get("action").and_then(Value::as_str).unwrap_or(action).to_string();
-    Ok(HttpResponse::Ok().json(json!({
-        "issue_number": task.issue_number,
-        "url": task.issue_url,
-        "action": action,
-    })))
+    Ok(HttpResponse::Ok().json(IssueWritten {
+        issue_number: task.issue_number,
+        url: task.issue_url,
+        action,
+        job_id: None,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Push)]
+struct PushView<'a> {
+    #[serde(rename = "ref")]
+    git_ref: &'a str,
+    before: &'a str,
+    after: &'a str,
+    pusher: Option<&'a str>,
+    commits_count: i64,
+    #[serde(with = "serde_secs")]
+    #[schema(value_type = String)]
+    received_at: DateTime<Utc>,
+}
+
+impl<'a> From<&'a Push> for PushView<'a> {
+    fn from(p: &'a Push) -> Self {
+        PushView {
+            git_ref: &p.git_ref,
+            before: &p.before_sha,
+            after: &p.after_sha,
+            pusher: p.pusher.as_deref(),
+            commits_count: p.commits_count,
+            received_at: p.received_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+struct Pushes<'a> {
+    success: bool,
+    repository: &'a str,
+    /// Newest first.
+    pushes: Vec<PushView<'a>>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -270,14 +345,6 @@ async fn pushes(
     let pipeline =
         state.store.get_pipeline(&id).await?.ok_or_else(|| ApiError::NotFound(format!("Pipeline not found: {id}")))?;
     let pushes = state.store.list_pushes(&pipeline.repository, limit).await?;
-    let items: Vec<Value> = pushes
-        .iter()
-        .map(|p| {
-            json!({
-                "ref": p.git_ref, "before": p.before_sha, "after": p.after_sha, "pusher": p.pusher,
-                "commits_count": p.commits_count, "received_at": crate::domain::clock::format(&p.received_at),
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({"success": true, "repository": pipeline.repository, "pushes": items})))
+    let pushes = pushes.iter().map(PushView::from).collect();
+    Ok(HttpResponse::Ok().json(Pushes { success: true, repository: &pipeline.repository, pushes }))
 }

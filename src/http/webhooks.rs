@@ -2,12 +2,12 @@
 //! or refused, is logged once (`webhook delivery`) with its id, event, repository and outcome.
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
 
 use super::error::ErrorBody;
-use super::openapi::DeliveryAccepted;
 use super::routes::{Routes, resource};
 use super::{ApiError, AppState, Received};
+use crate::domain::status::DeliveryStatus;
 use crate::store::{Effect, Processing};
 use crate::webhook::{self, IngestError, SignedDelivery};
 
@@ -21,6 +21,19 @@ pub fn routes(routes: &mut Routes) {
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(receive))]
 pub(super) struct Api;
+
+/// A delivery stored (and, when it could be, processed) before the answer.
+#[derive(Serialize, utoipa::ToSchema)]
+struct DeliveryAccepted {
+    success: bool,
+    delivery_id: String,
+    event: String,
+    /// processed, ignored, failed, parked or pending (stored, processed in the background).
+    #[schema(value_type = String)]
+    status: DeliveryStatus,
+    /// The delivery id was already stored: nothing was done again.
+    duplicate: bool,
+}
 
 #[utoipa::path(post, path = "/webhooks/github", operation_id = "receive_github_webhook", tag = "webhooks",
     description = "GitHub's deliveries (JSON, or form-encoded with a `payload` field), up to 25 MB. The \
@@ -88,13 +101,13 @@ async fn receive(
     state.metrics.delivery(&event, label, latency);
     tracing::info!(delivery_id = %guid, event = %event, action, repo, run_id, outcome = label,
         duplicate = outcome.duplicate, "webhook delivery");
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "delivery_id": guid,
-        "event": event,
-        "status": outcome.status,
-        "duplicate": outcome.duplicate,
-    })))
+    Ok(HttpResponse::Ok().json(DeliveryAccepted {
+        success: true,
+        delivery_id: guid,
+        event,
+        status: outcome.status,
+        duplicate: outcome.duplicate,
+    }))
 }
 
 /// Logs and counts a delivery refused before it was stored. Its id and event are the headers'

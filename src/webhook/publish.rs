@@ -237,7 +237,8 @@ async fn publish_stats(pipelines: Vec<Pipeline>, store: &dyn Store, live: &Live,
         match store.stats_snapshots(&scopes, now).await {
             Ok(snapshots) => {
                 for (pipeline, snapshot) in chunk.iter().zip(snapshots) {
-                    live.publish("stats", Some(pipeline.id.clone()), stats::stats_body(pipeline, &snapshot));
+                    let stats = serde_json::to_value(stats::Stats::new(pipeline, &snapshot)).expect("stats serialize");
+                    live.publish("stats", Some(pipeline.id.clone()), stats);
                     schedule.published(pipeline.id.clone());
                 }
             }

@@ -2,11 +2,6 @@
 //! annotations (each route file gathers its own in an `Api` struct) and the schema types. Public,
 //! like `/healthz`: it describes the API and holds no data.
 
-mod common;
-mod deliveries;
-mod pipelines;
-mod tasks;
-
 use std::sync::OnceLock;
 
 use actix_web::HttpResponse;
@@ -15,11 +10,6 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, Securi
 use utoipa::openapi::{ComponentsBuilder, ContentBuilder, OpenApi as Document, Ref, ResponseBuilder};
 
 use super::routes::{Routes, resource};
-
-pub use common::*;
-pub use deliveries::*;
-pub use pipelines::*;
-pub use tasks::*;
 
 /// The security scheme every `/api/*` operation names.
 pub const TOKEN_SCHEME: &str = "ccm_token";

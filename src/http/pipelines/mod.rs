@@ -2,20 +2,21 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
+mod bodies;
+
+use bodies::{PipelineDetails, PipelineList, PipelineUpdated, PipelineView, Provisioned, StatsResponse, TornDown};
+
 use super::error::ErrorBody;
-use super::openapi::{
-    PipelineChange, PipelineDetails, PipelineList, PipelineUpdated, ProvisionRequest as ProvisionBody, Provisioned,
-    StatsResponse, TornDown,
-};
 use super::paging::{self, DEFAULT_LIMIT, MAX_LIMIT};
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
-use crate::domain::pipeline::{self as rules, ProvisionRequest};
+use crate::domain::clock;
+use crate::domain::pipeline::{self as rules, PipelineChange, ProvisionRequest};
+use crate::domain::stats::Stats;
 use crate::domain::status::PipelineStatus;
-use crate::domain::{clock, stats};
 use crate::store::{NewAudit, Pipeline, PipelineFilter, StoreError};
 
 pub fn routes(routes: &mut Routes) {
@@ -33,44 +34,6 @@ pub(super) struct Api;
 /// How often a write that lost an optimistic-concurrency race is decided again.
 const SAVE_ATTEMPTS: usize = 5;
 
-/// A pipeline as the API shows it (the old registry's structure, plus timestamps), serialized
-/// straight from the stored row: a listing of a thousand pipelines builds no `Value` tree.
-#[derive(Serialize)]
-pub struct PipelineView<'a> {
-    pipeline_id: &'a str,
-    repository: &'a str,
-    workflow_file: &'a str,
-    status: PipelineStatus,
-    #[serde(with = "clock::serde_secs")]
-    created_at: DateTime<Utc>,
-    #[serde(with = "clock::serde_secs")]
-    updated_at: DateTime<Utc>,
-    #[serde(with = "clock::serde_secs::option")]
-    deactivated_at: Option<DateTime<Utc>>,
-    config: &'a Value,
-    vps_integration: VpsIntegration<'a>,
-}
-
-#[derive(Serialize)]
-struct VpsIntegration<'a> {
-    linked_domain: &'a Option<String>,
-    linked_app: &'a Option<String>,
-}
-
-pub fn pipeline_json(p: &Pipeline) -> PipelineView<'_> {
-    PipelineView {
-        pipeline_id: &p.id,
-        repository: &p.repository,
-        workflow_file: &p.workflow_file,
-        status: p.status,
-        created_at: p.created_at,
-        updated_at: p.updated_at,
-        deactivated_at: p.deactivated_at,
-        config: &p.config.0,
-        vps_integration: VpsIntegration { linked_domain: &p.linked_domain, linked_app: &p.linked_app },
-    }
-}
-
 async fn load(state: &AppState, id: &str) -> Result<Pipeline, ApiError> {
     state.store.get_pipeline(id).await?.ok_or_else(|| ApiError::NotFound(format!("Pipeline not found: {id}")))
 }
@@ -80,7 +43,7 @@ fn audit(actor: &Actor, action: &str, pipeline_id: &str, details: Value) -> NewA
 }
 
 #[utoipa::path(post, path = "/api/pipelines/provision", operation_id = "provision_pipeline", tag = "pipelines",
-    request_body = ProvisionBody,
+    request_body = ProvisionRequest,
     responses(
         (status = 201, description = "Provisioned (or reactivated)", body = Provisioned),
         (status = 400, description = "Missing or invalid fields, or (with GitHub) no such workflow file",
@@ -108,7 +71,7 @@ async fn provision(state: web::Data<AppState>, actor: Actor, body: web::Json<Val
             Some(inactive) => {
                 if let Some(saved) = reactivate(&state, &actor, inactive, &req).await? {
                     let github = super::pipeline_github::after_provision(&state, &saved, verified).await;
-                    return Ok(provisioned(&saved, true, github));
+                    return Ok(HttpResponse::Created().json(Provisioned::new(&saved, true, verified, github)));
                 }
             }
             None => {
@@ -131,7 +94,7 @@ async fn provision(state: web::Data<AppState>, actor: Actor, body: web::Json<Val
                     Ok(()) => {
                         tracing::info!(pipeline_id = %pipeline.id, repo = %pipeline.repository, "pipeline provisioned");
                         let github = super::pipeline_github::after_provision(&state, &pipeline, verified).await;
-                        return Ok(provisioned(&pipeline, false, github));
+                        return Ok(HttpResponse::Created().json(Provisioned::new(&pipeline, false, verified, github)));
                     }
                     // Another request provisioned the same repository and workflow just now.
                     Err(StoreError::Conflict(_)) => continue,
@@ -171,23 +134,6 @@ fn provision_details(req: &ProvisionRequest) -> Value {
         "linked_domain": req.linked_domain,
         "linked_app": req.linked_app,
     })
-}
-
-fn provisioned(p: &Pipeline, reactivated: bool, github: serde_json::Map<String, Value>) -> HttpResponse {
-    let mut body = json!({
-        "success": true,
-        "pipeline_id": p.id,
-        "status": p.status,
-        "created_at": clock::format(&p.created_at),
-        "repository": p.repository,
-        "workflow_file": p.workflow_file,
-        "reactivated": reactivated,
-        "vps_integration": {"linked_domain": p.linked_domain, "linked_app": p.linked_app},
-    });
-    if let Value::Object(map) = &mut body {
-        map.extend(github);
-    }
-    HttpResponse::Created().json(body)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -256,36 +202,18 @@ async fn list(
         Some(other) => return Err(ApiError::BadRequest(format!("include must be stats, got '{other}'"))),
     };
     let page = state.store.list_pipelines(&filter).await?;
-    #[derive(Serialize)]
-    struct Listing<T> {
-        success: bool,
-        pipelines: Vec<T>,
-        count: i64,
-        limit: i64,
-        offset: i64,
-        /// Pass as `after` for the next page; null when this page is not full.
-        next: Option<String>,
-    }
     let next = page.items.last().filter(|_| page.items.len() as i64 == limit).map(cursor);
-    let (count, items) = (page.total, &page.items);
-    if !with_stats {
-        let pipelines = items.iter().map(pipeline_json).collect();
-        return Ok(HttpResponse::Ok().json(Listing { success: true, pipelines, count, limit, offset, next }));
+    let mut pipelines: Vec<_> = page.items.iter().map(PipelineView::new).collect();
+    if with_stats {
+        for (view, stats) in pipelines.iter_mut().zip(stats_of(&state, &page.items).await?) {
+            view.stats = Some(stats);
+        }
     }
-    #[derive(Serialize)]
-    struct WithStats<'a> {
-        #[serde(flatten)]
-        pipeline: PipelineView<'a>,
-        stats: Value,
-    }
-    let stats = stats_of(&state, items).await?;
-    let pipelines: Vec<_> =
-        items.iter().zip(stats).map(|(p, stats)| WithStats { pipeline: pipeline_json(p), stats }).collect();
-    Ok(HttpResponse::Ok().json(Listing { success: true, pipelines, count, limit, offset, next }))
+    Ok(HttpResponse::Ok().json(PipelineList { success: true, pipelines, count: page.total, limit, offset, next }))
 }
 
 /// The stats bodies of `pipelines` (as `pipeline_stats` answers them), read together.
-async fn stats_of(state: &AppState, pipelines: &[Pipeline]) -> Result<Vec<Value>, ApiError> {
+async fn stats_of(state: &AppState, pipelines: &[Pipeline]) -> Result<Vec<Stats>, ApiError> {
     let scopes: Vec<_> = pipelines.iter().map(Pipeline::execution_scope).collect();
     let snapshots = state.store.stats_snapshots(&scopes, clock::now()).await?;
     let ids: Vec<&str> = pipelines.iter().map(|p| p.id.as_str()).collect();
@@ -293,11 +221,7 @@ async fn stats_of(state: &AppState, pipelines: &[Pipeline]) -> Result<Vec<Value>
     Ok(pipelines
         .iter()
         .zip(&snapshots)
-        .map(|(pipeline, snapshot)| {
-            let mut body = stats::stats_body(pipeline, snapshot);
-            body["backfill_in_progress"] = json!(running.contains(&pipeline.id));
-            body
-        })
+        .map(|(pipeline, snapshot)| Stats::new(pipeline, snapshot).with_backfill(running.contains(&pipeline.id)))
         .collect())
 }
 
@@ -327,14 +251,14 @@ async fn show(
     let (limit, offset) = paging::resolve(query.limit, query.offset, DEFAULT_LIMIT)?;
     let pipeline = load(&state, &id).await?;
     let executions = state.store.list_executions(&pipeline.execution_scope(), limit, offset).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "pipeline": pipeline_json(&pipeline),
-        "executions": executions.items,
-        "executions_count": executions.total,
-        "limit": limit,
-        "offset": offset,
-    })))
+    Ok(HttpResponse::Ok().json(PipelineDetails {
+        success: true,
+        pipeline: PipelineView::new(&pipeline),
+        executions: executions.items,
+        executions_count: executions.total,
+        limit,
+        offset,
+    }))
 }
 
 /// Changes config (RFC 7396 merge patch), trigger branches and the VPS link.
@@ -365,7 +289,7 @@ async fn change(
         pipeline.updated_at = clock::now();
         let entry = audit(&actor, "pipeline.updated", &pipeline.id, body.0.clone());
         if let Some(saved) = state.store.save_pipeline(&pipeline, &entry).await? {
-            return Ok(HttpResponse::Ok().json(json!({"success": true, "pipeline": pipeline_json(&saved)})));
+            return Ok(HttpResponse::Ok().json(PipelineUpdated { success: true, pipeline: PipelineView::new(&saved) }));
         }
     }
     Err(ApiError::Internal(anyhow::anyhow!("update of {id} kept losing races")))
@@ -402,9 +326,8 @@ async fn pipeline_stats(
             state.store.stats_snapshot(&scope, clock::now()).await?
         }
     };
-    let mut body = stats::stats_body(&pipeline, &snapshot);
-    body["backfill_in_progress"] = json!(backfill);
-    Ok(HttpResponse::Ok().json(json!({"success": true, "stats": body})))
+    let stats = Stats::new(&pipeline, &snapshot).with_backfill(backfill);
+    Ok(HttpResponse::Ok().json(StatsResponse { success: true, stats }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -444,13 +367,7 @@ async fn teardown(
     for _ in 0..SAVE_ATTEMPTS {
         let mut pipeline = load(&state, &id).await?;
         if !pipeline.is_active() {
-            return Ok(HttpResponse::Ok().json(json!({
-                "success": true,
-                "pipeline_id": pipeline.id,
-                "status": "inactive",
-                "already_inactive": true,
-                "message": "Pipeline already inactive, repository preserved",
-            })));
+            return Ok(HttpResponse::Ok().json(TornDown::already_inactive(&pipeline.id)));
         }
         let now = clock::now();
         pipeline.status = PipelineStatus::Inactive;
@@ -459,17 +376,8 @@ async fn teardown(
         let entry = audit(&actor, "pipeline.deactivated", &pipeline.id, json!({"preserve_repo": true}));
         if let Some(saved) = state.store.save_pipeline(&pipeline, &entry).await? {
             tracing::info!(pipeline_id = %saved.id, repo = %saved.repository, "pipeline deactivated");
-            let mut body = json!({
-                "success": true,
-                "pipeline_id": saved.id,
-                "status": "inactive",
-                "already_inactive": false,
-                "message": "Pipeline deactivated, repository preserved",
-            });
-            if let Value::Object(map) = &mut body {
-                map.extend(super::pipeline_github::cancel_open_runs(&state, &saved).await);
-            }
-            return Ok(HttpResponse::Ok().json(body));
+            let cancels = super::pipeline_github::cancel_open_runs(&state, &saved).await;
+            return Ok(HttpResponse::Ok().json(TornDown::deactivated(&saved.id, cancels)));
         }
     }
     Err(ApiError::Internal(anyhow::anyhow!("teardown of {id} kept losing races")))

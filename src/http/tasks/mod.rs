@@ -3,11 +3,17 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
+
+mod bodies;
+
+pub(super) use bodies::TaskView;
+use bodies::{
+    IssueSync, TaskDeleted, TaskDetails, TaskList, TaskPullRequest, TaskResponse, TaskUpdated, TaskWithPullRequests,
+};
 
 use super::error::ErrorBody;
 use super::error::parse_choice;
-use super::openapi::{TaskDeleted, TaskDetails, TaskList, TaskResponse, TaskUpdated};
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState, paging};
 use crate::domain::clock;
@@ -27,36 +33,6 @@ pub fn routes(routes: &mut Routes) {
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(list, create, get, update, delete))]
 pub(super) struct Api;
-
-pub(crate) fn task_json(t: &Task) -> Value {
-    let issue = match (&t.repository, t.issue_number) {
-        (Some(repository), Some(number)) => json!({
-            "repository": repository,
-            "number": number,
-            "node_id": t.issue_node_id,
-            "url": t.issue_url,
-            "deleted": t.issue_deleted,
-        }),
-        _ => Value::Null,
-    };
-    json!({
-        "id": t.id,
-        "title": t.title,
-        "description": t.description,
-        "status": t.status,
-        "priority": t.priority,
-        "labels": t.labels.0,
-        "origin": t.origin,
-        "issue": issue,
-        "sync": {
-            "pending": t.local_changed_at.is_some(),
-            "issue_updated_at": t.synced_at.as_ref().map(clock::format),
-        },
-        "version": t.version,
-        "created_at": clock::format(&t.created_at),
-        "updated_at": clock::format(&t.updated_at),
-    })
-}
 
 pub(crate) fn parse_id(id: &str) -> Result<i64, ApiError> {
     id.parse().map_err(|_| ApiError::NotFound(format!("Task not found: {id}")))
@@ -101,13 +77,8 @@ async fn list(state: web::Data<AppState>, _actor: Actor, q: web::Query<ListQuery
         offset,
     };
     let page = state.store.list_tasks(&filter).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "tasks": page.items.iter().map(task_json).collect::<Vec<_>>(),
-        "count": page.total,
-        "limit": limit,
-        "offset": offset,
-    })))
+    let tasks = page.items.iter().map(TaskView::new).collect();
+    Ok(HttpResponse::Ok().json(TaskList { success: true, tasks, count: page.total, limit, offset }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -146,7 +117,7 @@ async fn create(
     };
     let task = NewTask { title, description: body.description, status, priority, labels, origin: "api".into() };
     let task = state.store.create_task(&task, &actor.0).await?;
-    Ok(HttpResponse::Created().json(json!({"success": true, "task": task_json(&task)})))
+    Ok(HttpResponse::Created().json(TaskResponse { success: true, task: TaskView::new(&task) }))
 }
 
 async fn load(state: &AppState, id: &str) -> Result<Task, ApiError> {
@@ -168,14 +139,9 @@ async fn get(state: web::Data<AppState>, _actor: Actor, id: web::Path<String>) -
             Some(sha) => state.store.executions_for_commit(&pr.repository, sha).await?,
             None => Vec::new(),
         };
-        let mut value = serde_json::to_value(&pr).map_err(|e| ApiError::Internal(e.into()))?;
-        value["updated_at"] = Value::from(clock::format(&pr.updated_at));
-        value["executions"] = serde_json::to_value(&executions).map_err(|e| ApiError::Internal(e.into()))?;
-        pulls.push(value);
+        pulls.push(TaskPullRequest::new(pr, executions));
     }
-    let mut body = task_json(&task);
-    body["pull_requests"] = Value::from(pulls);
-    Ok(HttpResponse::Ok().json(json!({"success": true, "task": body})))
+    Ok(HttpResponse::Ok().json(TaskDetails { success: true, task: TaskWithPullRequests::new(&task, pulls) }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -190,16 +156,16 @@ struct UpdateBody {
 }
 
 /// Queues the write of a linked task to its issue; what happened, for the response.
-pub(crate) async fn queue_issue_write(state: &AppState, task: &Task) -> Value {
-    let gh = match state.github() {
-        Ok(gh) => gh,
-        Err(_) => return json!({"queued": false, "reason": "github_not_configured"}),
+async fn queue_issue_write(state: &AppState, task: &Task) -> IssueSync {
+    let not_queued = |reason| IssueSync { queued: false, job_id: None, reason: Some(reason) };
+    let Ok(gh) = state.github() else {
+        return not_queued("github_not_configured");
     };
     match outbox::enqueue(&gh, OutboxTask::UpdateTaskIssue { task_id: task.id }, None).await {
-        Ok(job_id) => json!({"queued": true, "job_id": job_id}),
+        Ok(job_id) => IssueSync { queued: true, job_id: Some(job_id), reason: None },
         Err(err) => {
             tracing::error!(task_id = task.id, error = %err, "queueing an issue update failed");
-            json!({"queued": false, "reason": "the issue update could not be queued"})
+            not_queued("the issue update could not be queued")
         }
     }
 }
@@ -245,7 +211,11 @@ async fn update(
             task.priority = p;
         }
         if task == before {
-            return Ok(HttpResponse::Ok().json(json!({"success": true, "task": task_json(&task), "issue_sync": null})));
+            return Ok(HttpResponse::Ok().json(TaskUpdated {
+                success: true,
+                task: TaskView::new(&task),
+                issue_sync: None,
+            }));
         }
         let now = clock::now();
         let linked = task.issue_number.is_some() && !task.issue_deleted;
@@ -270,10 +240,8 @@ async fn update(
             continue;
         };
         let issue_sync =
-            if linked && auto_sync && issue_changed { queue_issue_write(&state, &saved).await } else { Value::Null };
-        return Ok(
-            HttpResponse::Ok().json(json!({"success": true, "task": task_json(&saved), "issue_sync": issue_sync}))
-        );
+            if linked && auto_sync && issue_changed { Some(queue_issue_write(&state, &saved).await) } else { None };
+        return Ok(HttpResponse::Ok().json(TaskUpdated { success: true, task: TaskView::new(&saved), issue_sync }));
     }
     Err(ApiError::Conflict { message: "The task kept changing; try again".into(), pipeline_id: None })
 }
@@ -291,5 +259,5 @@ async fn delete(state: web::Data<AppState>, actor: Actor, id: web::Path<String>)
     if !state.store.delete_task(task.id, &audit(&actor.0, "task.deleted", details)).await? {
         return Err(ApiError::NotFound(format!("Task not found: {}", task.id)));
     }
-    Ok(HttpResponse::Ok().json(json!({"success": true, "deleted": task.id})))
+    Ok(HttpResponse::Ok().json(TaskDeleted { success: true, deleted: task.id }))
 }
