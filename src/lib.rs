@@ -1,5 +1,6 @@
 //! ccm: a webhook-driven CI/CD manager, served as a self-hosted GitHub App.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod data_dir;

@@ -16,9 +16,9 @@ use super::error::ErrorBody;
 use super::error::parse_choice;
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState, paging};
-use crate::domain::clock;
+use crate::app::tasks::{self as app, TaskChange, UpdateError, Updated};
 use crate::domain::outbox::OutboxTask;
-use crate::domain::status::{TaskPriority, TaskStatus};
+use crate::domain::status::TaskStatus;
 use crate::domain::tasks::{labels_with_priority, priority_from_labels};
 use crate::github::outbox;
 use crate::store::tasks::audit;
@@ -186,64 +186,27 @@ async fn update(
     body: web::Json<UpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let status: Option<TaskStatus> = body.status.as_deref().map(|s| parse_choice(s, "status")).transpose()?;
-    let priority: Option<TaskPriority> = body.priority.as_deref().map(|p| parse_choice(p, "priority")).transpose()?;
-    let title = body.title.as_deref().map(check_title).transpose()?;
-    // Optimistic: re-read and apply again when a webhook changed the task meanwhile.
-    for _ in 0..5 {
-        let before = load(&state, &id).await?;
-        let mut task = before.clone();
-        if let Some(title) = &title {
-            task.title = title.clone();
+    let change = TaskChange {
+        status: body.status.as_deref().map(|s| parse_choice(s, "status")).transpose()?,
+        priority: body.priority.as_deref().map(|p| parse_choice(p, "priority")).transpose()?,
+        title: body.title.as_deref().map(check_title).transpose()?,
+        description: body.description,
+        labels: body.labels,
+    };
+    let task_id = parse_id(&id)?;
+    let (task, issue_sync) = match app::update(state.store.as_ref(), &actor.0, task_id, &change).await {
+        Ok(Updated::Unchanged(task)) => (task, None),
+        Ok(Updated::Saved { task, write_issue }) => {
+            let issue_sync = if write_issue { Some(queue_issue_write(&state, &task).await) } else { None };
+            (task, issue_sync)
         }
-        if let Some(d) = &body.description {
-            task.description = d.clone();
+        Err(UpdateError::NotFound(id)) => return Err(ApiError::NotFound(format!("Task not found: {id}"))),
+        Err(err @ UpdateError::KeptChanging) => {
+            return Err(ApiError::Conflict { message: err.to_string(), pipeline_id: None });
         }
-        if let Some(s) = status {
-            task.status = s;
-        }
-        if let Some(labels) = &body.labels {
-            task.labels.0 = labels.clone();
-            task.priority = priority_from_labels(labels);
-        }
-        if let Some(p) = priority {
-            task.labels.0 = labels_with_priority(&task.labels.0, p);
-            task.priority = p;
-        }
-        if task == before {
-            return Ok(HttpResponse::Ok().json(TaskUpdated {
-                success: true,
-                task: TaskView::new(&task),
-                issue_sync: None,
-            }));
-        }
-        let now = clock::now();
-        let linked = task.issue_number.is_some() && !task.issue_deleted;
-        let auto_sync = match &task.repository {
-            Some(repo) if linked => state.store.sync_settings(repo).await?.unwrap_or_default().auto_sync,
-            _ => false,
-        };
-        // Only what the issue shows is written back (title, body, state, labels).
-        let issue_changed = task.issue_state() != before.issue_state();
-        if linked && auto_sync && issue_changed {
-            task.local_changed_at = Some(now);
-        }
-        task.updated_at = now;
-        let details = json!({
-            "task_id": task.id,
-            "before": {"title": before.title, "description": before.description, "status": before.status,
-                       "priority": before.priority, "labels": before.labels.0},
-            "after": {"title": task.title, "description": task.description, "status": task.status,
-                      "priority": task.priority, "labels": task.labels.0},
-        });
-        let Some(saved) = state.store.save_task(&task, &audit(&actor.0, "task.updated", details)).await? else {
-            continue;
-        };
-        let issue_sync =
-            if linked && auto_sync && issue_changed { Some(queue_issue_write(&state, &saved).await) } else { None };
-        return Ok(HttpResponse::Ok().json(TaskUpdated { success: true, task: TaskView::new(&saved), issue_sync }));
-    }
-    Err(ApiError::Conflict { message: "The task kept changing; try again".into(), pipeline_id: None })
+        Err(UpdateError::Store(err)) => return Err(err.into()),
+    };
+    Ok(HttpResponse::Ok().json(TaskUpdated { success: true, task: TaskView::new(&task), issue_sync }))
 }
 
 #[utoipa::path(delete, path = "/api/tasks/{id}", operation_id = "delete_task", tag = "tasks",

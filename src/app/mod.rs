@@ -1,0 +1,6 @@
+//! Use cases: what a request asks of ccm, between the HTTP handlers (which parse and answer) and
+//! the store (which reads and writes). The rules are plain functions, unit-tested without a
+//! database; the use cases apply them to stored rows, retrying when a concurrent writer got there
+//! first.
+
+pub mod tasks;
