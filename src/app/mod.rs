@@ -3,4 +3,5 @@
 //! database; the use cases apply them to stored rows, retrying when a concurrent writer got there
 //! first.
 
+pub mod pipelines;
 pub mod tasks;

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 mod bodies;
 
@@ -13,11 +13,12 @@ use super::error::ErrorBody;
 use super::paging::{self, DEFAULT_LIMIT, MAX_LIMIT};
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
+use crate::app::pipelines::{self as app, PipelineError};
 use crate::domain::clock;
 use crate::domain::pipeline::{self as rules, PipelineChange, ProvisionRequest};
 use crate::domain::stats::Stats;
 use crate::domain::status::PipelineStatus;
-use crate::store::{NewAudit, Pipeline, PipelineFilter, StoreError};
+use crate::store::{Pipeline, PipelineFilter};
 
 pub fn routes(routes: &mut Routes) {
     routes
@@ -31,15 +32,8 @@ pub fn routes(routes: &mut Routes) {
 #[openapi(paths(provision, list, show, change, pipeline_stats, teardown))]
 pub(super) struct Api;
 
-/// How often a write that lost an optimistic-concurrency race is decided again.
-const SAVE_ATTEMPTS: usize = 5;
-
 async fn load(state: &AppState, id: &str) -> Result<Pipeline, ApiError> {
     state.store.get_pipeline(id).await?.ok_or_else(|| ApiError::NotFound(format!("Pipeline not found: {id}")))
-}
-
-fn audit(actor: &Actor, action: &str, pipeline_id: &str, details: Value) -> NewAudit {
-    NewAudit { actor: actor.0.clone(), action: action.into(), pipeline_id: Some(pipeline_id.into()), details }
 }
 
 #[utoipa::path(post, path = "/api/pipelines/provision", operation_id = "provision_pipeline", tag = "pipelines",
@@ -57,83 +51,20 @@ fn audit(actor: &Actor, action: &str, pipeline_id: &str, details: Value) -> NewA
 async fn provision(state: web::Data<AppState>, actor: Actor, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     let req = rules::parse_provision(&body).map_err(ApiError::BadRequest)?;
     let verified = super::pipeline_github::verify(&state, &req).await?;
-    for _ in 0..SAVE_ATTEMPTS {
-        match state.store.find_pipeline(&req.repo, &req.workflow_file).await? {
-            Some(existing) if existing.is_active() => {
-                return Err(ApiError::Conflict {
-                    message: format!(
-                        "An active pipeline already exists for {} {}: {}",
-                        existing.repository, existing.workflow_file, existing.id
-                    ),
-                    pipeline_id: Some(existing.id),
-                });
-            }
-            Some(inactive) => {
-                if let Some(saved) = reactivate(&state, &actor, inactive, &req).await? {
-                    let github = super::pipeline_github::after_provision(&state, &saved, verified).await;
-                    return Ok(HttpResponse::Created().json(Provisioned::new(&saved, true, verified, github)));
-                }
-            }
-            None => {
-                let now = clock::now();
-                let pipeline = Pipeline {
-                    id: rules::new_pipeline_id(),
-                    repository: req.repo.clone(),
-                    workflow_file: req.workflow_file.clone(),
-                    status: PipelineStatus::Active,
-                    config: sqlx::types::Json(req.config.clone()),
-                    linked_domain: req.linked_domain.clone(),
-                    linked_app: req.linked_app.clone(),
-                    version: 0,
-                    created_at: now,
-                    updated_at: now,
-                    deactivated_at: None,
-                };
-                let entry = audit(&actor, "pipeline.provisioned", &pipeline.id, provision_details(&req));
-                match state.store.create_pipeline(&pipeline, &entry).await {
-                    Ok(()) => {
-                        tracing::info!(pipeline_id = %pipeline.id, repo = %pipeline.repository, "pipeline provisioned");
-                        let github = super::pipeline_github::after_provision(&state, &pipeline, verified).await;
-                        return Ok(HttpResponse::Created().json(Provisioned::new(&pipeline, false, verified, github)));
-                    }
-                    // Another request provisioned the same repository and workflow just now.
-                    Err(StoreError::Conflict(_)) => continue,
-                    Err(err) => return Err(err.into()),
-                }
-            }
+    let provisioned = app::provision(state.store.as_ref(), &actor.0, &req).await.map_err(api_error)?;
+    let github = super::pipeline_github::after_provision(&state, &provisioned.pipeline, verified).await;
+    Ok(HttpResponse::Created().json(Provisioned::new(&provisioned.pipeline, provisioned.reactivated, verified, github)))
+}
+
+fn api_error(err: PipelineError) -> ApiError {
+    match err {
+        PipelineError::NotFound(_) => ApiError::NotFound(err.to_string()),
+        PipelineError::ActiveExists(ref existing) => {
+            ApiError::Conflict { message: err.to_string(), pipeline_id: Some(existing.id.clone()) }
         }
+        PipelineError::KeptLosingRaces(what) => ApiError::Internal(anyhow::anyhow!("{what} kept losing races")),
+        PipelineError::Store(err) => err.into(),
     }
-    Err(ApiError::Internal(anyhow::anyhow!("provision kept losing races for {}", req.repo)))
-}
-
-async fn reactivate(
-    state: &AppState,
-    actor: &Actor,
-    mut pipeline: Pipeline,
-    req: &ProvisionRequest,
-) -> Result<Option<Pipeline>, ApiError> {
-    pipeline.status = PipelineStatus::Active;
-    pipeline.config = sqlx::types::Json(req.config.clone());
-    pipeline.linked_domain = req.linked_domain.clone();
-    pipeline.linked_app = req.linked_app.clone();
-    pipeline.updated_at = clock::now();
-    pipeline.deactivated_at = None;
-    let entry = audit(actor, "pipeline.reactivated", &pipeline.id, provision_details(req));
-    let saved = state.store.save_pipeline(&pipeline, &entry).await?;
-    if let Some(saved) = &saved {
-        tracing::info!(pipeline_id = %saved.id, repo = %saved.repository, "pipeline reactivated");
-    }
-    Ok(saved)
-}
-
-fn provision_details(req: &ProvisionRequest) -> Value {
-    json!({
-        "repository": req.repo,
-        "workflow_file": req.workflow_file,
-        "config": req.config,
-        "linked_domain": req.linked_domain,
-        "linked_app": req.linked_app,
-    })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -277,22 +208,8 @@ async fn change(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let change = rules::parse_change(&body).map_err(ApiError::BadRequest)?;
-    for _ in 0..SAVE_ATTEMPTS {
-        let mut pipeline = load(&state, &id).await?;
-        pipeline.config = sqlx::types::Json(rules::apply_change(&pipeline.config, &change));
-        if let Some(domain) = &change.linked_domain {
-            pipeline.linked_domain = domain.clone();
-        }
-        if let Some(app) = &change.linked_app {
-            pipeline.linked_app = app.clone();
-        }
-        pipeline.updated_at = clock::now();
-        let entry = audit(&actor, "pipeline.updated", &pipeline.id, body.0.clone());
-        if let Some(saved) = state.store.save_pipeline(&pipeline, &entry).await? {
-            return Ok(HttpResponse::Ok().json(PipelineUpdated { success: true, pipeline: PipelineView::new(&saved) }));
-        }
-    }
-    Err(ApiError::Internal(anyhow::anyhow!("update of {id} kept losing races")))
+    let saved = app::change(state.store.as_ref(), &actor.0, &id, &change, &body.0).await.map_err(api_error)?;
+    Ok(HttpResponse::Ok().json(PipelineUpdated { success: true, pipeline: PipelineView::new(&saved) }))
 }
 
 #[utoipa::path(get, path = "/api/pipelines/{id}/stats", operation_id = "get_pipeline_stats", tag = "pipelines",
@@ -364,21 +281,13 @@ async fn teardown(
             return Err(ApiError::BadRequest(format!("preserve_repo must be true or false, got '{other}'")));
         }
     }
-    for _ in 0..SAVE_ATTEMPTS {
-        let mut pipeline = load(&state, &id).await?;
-        if !pipeline.is_active() {
-            return Ok(HttpResponse::Ok().json(TornDown::already_inactive(&pipeline.id)));
+    match app::teardown(state.store.as_ref(), &actor.0, &id).await.map_err(api_error)? {
+        app::TornDown::AlreadyInactive(pipeline) => {
+            Ok(HttpResponse::Ok().json(TornDown::already_inactive(&pipeline.id)))
         }
-        let now = clock::now();
-        pipeline.status = PipelineStatus::Inactive;
-        pipeline.updated_at = now;
-        pipeline.deactivated_at = Some(now);
-        let entry = audit(&actor, "pipeline.deactivated", &pipeline.id, json!({"preserve_repo": true}));
-        if let Some(saved) = state.store.save_pipeline(&pipeline, &entry).await? {
-            tracing::info!(pipeline_id = %saved.id, repo = %saved.repository, "pipeline deactivated");
+        app::TornDown::Deactivated(saved) => {
             let cancels = super::pipeline_github::cancel_open_runs(&state, &saved).await;
-            return Ok(HttpResponse::Ok().json(TornDown::deactivated(&saved.id, cancels)));
+            Ok(HttpResponse::Ok().json(TornDown::deactivated(&saved.id, cancels)))
         }
     }
-    Err(ApiError::Internal(anyhow::anyhow!("teardown of {id} kept losing races")))
 }
