@@ -3,5 +3,6 @@
 //! database; the use cases apply them to stored rows, retrying when a concurrent writer got there
 //! first.
 
+pub mod pipeline_github;
 pub mod pipelines;
 pub mod tasks;

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::error::ErrorBody;
-use super::pipeline_github::BackfillStarted;
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
+use crate::app::pipeline_github::{self, BackfillStarted};
 use crate::domain::{clock, registry};
 use crate::store::{NewAudit, Pipeline, StoreError};
 
@@ -103,7 +103,7 @@ async fn import(state: web::Data<AppState>, actor: Actor, body: web::Json<Value>
                 if let (Ok(gh), Some(pipeline)) = (state.github(), &pipeline)
                     && pipeline.is_active()
                 {
-                    result.backfill = Some(super::pipeline_github::start_backfill(&gh, pipeline).await);
+                    result.backfill = Some(pipeline_github::start_backfill(&gh, pipeline).await);
                 }
             }
             Outcome::AlreadyPresent => {

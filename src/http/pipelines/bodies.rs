@@ -5,10 +5,10 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::app::pipeline_github::{BackfillStarted, RunCancels};
 use crate::domain::clock::serde_secs;
 use crate::domain::stats::Stats;
 use crate::domain::status::PipelineStatus;
-use crate::http::pipeline_github::{BackfillStarted, RunCancels};
 use crate::store::{Execution, Pipeline};
 
 // A pipeline as the API shows it (the old registry's structure, plus timestamps), serialized

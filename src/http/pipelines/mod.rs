@@ -13,6 +13,7 @@ use super::error::ErrorBody;
 use super::paging::{self, DEFAULT_LIMIT, MAX_LIMIT};
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
+use crate::app::pipeline_github::{self, VerifyError};
 use crate::app::pipelines::{self as app, PipelineError};
 use crate::domain::clock;
 use crate::domain::pipeline::{self as rules, PipelineChange, ProvisionRequest};
@@ -50,10 +51,19 @@ async fn load(state: &AppState, id: &str) -> Result<Pipeline, ApiError> {
     ))]
 async fn provision(state: web::Data<AppState>, actor: Actor, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     let req = rules::parse_provision(&body).map_err(ApiError::BadRequest)?;
-    let verified = super::pipeline_github::verify(&state, &req).await?;
+    let gh = state.github().ok();
+    let verified = pipeline_github::verify(gh.as_ref(), &req).await.map_err(verify_error)?;
     let provisioned = app::provision(state.store.as_ref(), &actor.0, &req).await.map_err(api_error)?;
-    let github = super::pipeline_github::after_provision(&state, &provisioned.pipeline, verified).await;
+    let github = pipeline_github::after_provision(gh.as_ref(), &provisioned.pipeline, verified).await;
     Ok(HttpResponse::Created().json(Provisioned::new(&provisioned.pipeline, provisioned.reactivated, verified, github)))
+}
+
+fn verify_error(err: VerifyError) -> ApiError {
+    match err {
+        VerifyError::NotInstalled(_) => ApiError::NotFound(err.to_string()),
+        VerifyError::MissingWorkflow { .. } => ApiError::BadRequest(err.to_string()),
+        VerifyError::Github(err) => err.into(),
+    }
 }
 
 fn api_error(err: PipelineError) -> ApiError {
@@ -286,7 +296,8 @@ async fn teardown(
             Ok(HttpResponse::Ok().json(TornDown::already_inactive(&pipeline.id)))
         }
         app::TornDown::Deactivated(saved) => {
-            let cancels = super::pipeline_github::cancel_open_runs(&state, &saved).await;
+            let gh = state.github().ok();
+            let cancels = pipeline_github::cancel_open_runs(state.store.as_ref(), gh.as_ref(), &saved).await;
             Ok(HttpResponse::Ok().json(TornDown::deactivated(&saved.id, cancels)))
         }
     }

@@ -1,29 +1,37 @@
-//! What the pipeline endpoints ask of GitHub: provisioning's verification and backfill,
-//! teardown's cancels, the backfill flag of the stats.
+//! What the pipeline use cases ask of GitHub: provisioning's verification and backfill,
+//! teardown's cancels. `gh` is `None` when no GitHub App (or token) is configured.
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ApiError, AppState};
 use crate::domain::outbox::OutboxTask;
 use crate::domain::pipeline::ProvisionRequest;
-use crate::github::outbox;
 use crate::github::verify::{Verification, verify_repository};
-use crate::store::Pipeline;
+use crate::github::{GhError, Github, outbox};
+use crate::store::{Pipeline, Store};
+
+/// Why GitHub refused a repository and workflow file.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("Repository not found or App not installed: {0}")]
+    NotInstalled(String),
+    #[error("Workflow file not found in {repo}: {workflow_file}")]
+    MissingWorkflow { repo: String, workflow_file: String },
+    #[error(transparent)]
+    Github(#[from] GhError),
+}
 
 /// Checks the repository and workflow file with GitHub. `Ok(false)`: no App (or GHT) is
 /// configured, so nothing was checked.
-pub async fn verify(state: &AppState, req: &ProvisionRequest) -> Result<bool, ApiError> {
-    let Ok(gh) = state.github() else {
+pub async fn verify(gh: Option<&Github>, req: &ProvisionRequest) -> Result<bool, VerifyError> {
+    let Some(gh) = gh else {
         return Ok(false);
     };
-    match verify_repository(&gh, &req.repo, &req.workflow_file).await? {
+    match verify_repository(gh, &req.repo, &req.workflow_file).await? {
         Verification::Verified => Ok(true),
-        Verification::NotInstalled => {
-            Err(ApiError::NotFound(format!("Repository not found or App not installed: {}", req.repo)))
-        }
+        Verification::NotInstalled => Err(VerifyError::NotInstalled(req.repo.clone())),
         Verification::MissingWorkflow => {
-            Err(ApiError::BadRequest(format!("Workflow file not found in {}: {}", req.repo, req.workflow_file)))
+            Err(VerifyError::MissingWorkflow { repo: req.repo.clone(), workflow_file: req.workflow_file.clone() })
         }
     }
 }
@@ -31,12 +39,12 @@ pub async fn verify(state: &AppState, req: &ProvisionRequest) -> Result<bool, Ap
 /// What provisioning asks of GitHub after the save: the backfill of a verified repository, or
 /// why it was not verified.
 pub async fn after_provision(
-    state: &AppState,
+    gh: Option<&Github>,
     pipeline: &Pipeline,
     verified: bool,
 ) -> Result<BackfillStarted, &'static str> {
-    match state.github() {
-        Ok(gh) if verified => Ok(start_backfill(&gh, pipeline).await),
+    match gh {
+        Some(gh) if verified => Ok(start_backfill(gh, pipeline).await),
         _ => Err("Repository not verified and history not backfilled: the GitHub App is not configured \
                   (set GITHUB_APP_ID and GITHUB_PRIVATE_KEY, run `ccm app register`, or set GHT)"),
     }
@@ -54,7 +62,7 @@ pub struct BackfillStarted {
 }
 
 /// Queues the backfill of a pipeline's recent runs; what to answer about it.
-pub async fn start_backfill(gh: &crate::github::Github, pipeline: &Pipeline) -> BackfillStarted {
+pub async fn start_backfill(gh: &Github, pipeline: &Pipeline) -> BackfillStarted {
     let started = async {
         gh.store.start_backfill(&pipeline.id).await?;
         let task = OutboxTask::Backfill { pipeline_id: pipeline.id.clone() };
@@ -81,8 +89,8 @@ pub struct RunCancels {
 
 /// Queues the cancel of every queued or in-progress run of a pipeline. Never fails: what went
 /// wrong is reported in the result.
-pub async fn cancel_open_runs(state: &AppState, pipeline: &Pipeline) -> RunCancels {
-    let open = match state.store.open_executions(&pipeline.execution_scope()).await {
+pub async fn cancel_open_runs(store: &dyn Store, gh: Option<&Github>, pipeline: &Pipeline) -> RunCancels {
+    let open = match store.open_executions(&pipeline.execution_scope()).await {
         Ok(open) => open,
         Err(err) => {
             tracing::error!(pipeline_id = %pipeline.id, error = %err, "listing open runs for teardown failed");
@@ -93,7 +101,7 @@ pub async fn cancel_open_runs(state: &AppState, pipeline: &Pipeline) -> RunCance
     let mut run_ids: Vec<i64> = open.iter().map(|e| e.run_id).collect();
     run_ids.sort_unstable();
     run_ids.dedup();
-    let Ok(gh) = state.github() else {
+    let Some(gh) = gh else {
         let error = (!run_ids.is_empty())
             .then(|| format!("{} open run(s) were not cancelled: the GitHub App is not configured", run_ids.len()));
         return RunCancels { requested: 0, jobs: None, error };
@@ -101,7 +109,7 @@ pub async fn cancel_open_runs(state: &AppState, pipeline: &Pipeline) -> RunCance
     let (mut jobs_queued, mut failed) = (Vec::new(), 0);
     for run_id in &run_ids {
         let task = OutboxTask::CancelRun { repo: pipeline.repository.clone(), run_id: *run_id };
-        match outbox::enqueue(&gh, task, Some(format!("cancel:{run_id}"))).await {
+        match outbox::enqueue(gh, task, Some(format!("cancel:{run_id}"))).await {
             Ok(id) => jobs_queued.push(id),
             Err(err) => {
                 failed += 1;
