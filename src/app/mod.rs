@@ -5,4 +5,5 @@
 
 pub mod pipeline_github;
 pub mod pipelines;
+pub mod runs;
 pub mod tasks;

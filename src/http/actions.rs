@@ -4,16 +4,15 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::error::ErrorBody;
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
-use crate::domain::outbox::OutboxTask;
+use crate::app::runs::{self as app, ActionError};
 use crate::domain::status::{Conclusion, RunStatus};
-use crate::github::outbox;
-use crate::store::{Execution, NewAudit, Pipeline};
+use crate::store::Execution;
 
 pub fn routes(routes: &mut Routes) {
     routes
@@ -37,16 +36,16 @@ fn object_body(body: &web::Bytes) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-async fn active_pipeline(state: &AppState, id: &str, action: &str) -> Result<Pipeline, ApiError> {
-    let pipeline =
-        state.store.get_pipeline(id).await?.ok_or_else(|| ApiError::NotFound(format!("Pipeline not found: {id}")))?;
-    if !pipeline.is_active() {
-        return Err(ApiError::Conflict {
-            message: format!("Pipeline {id} is inactive: provision it again to {action} it"),
-            pipeline_id: Some(pipeline.id),
-        });
+fn action_error(err: ActionError) -> ApiError {
+    match err {
+        ActionError::NotFound(_) => ApiError::NotFound(err.to_string()),
+        ActionError::NoRefToDefaultTo => ApiError::BadRequest(err.to_string()),
+        ActionError::Inactive { ref pipeline, .. } | ActionError::NoSuccessfulRun(ref pipeline) => {
+            ApiError::Conflict { message: err.to_string(), pipeline_id: Some(pipeline.id.clone()) }
+        }
+        ActionError::Github(err) => err.into(),
+        ActionError::Store(err) => err.into(),
     }
-    Ok(pipeline)
 }
 
 /// `POST /api/pipelines/{id}/trigger`; an empty body is `{}`.
@@ -187,33 +186,14 @@ async fn trigger(
 ) -> Result<HttpResponse, ApiError> {
     let TriggerRequest { git_ref, inputs } = TriggerRequest::parse(&body)?;
     let gh = state.github()?;
-    let pipeline = active_pipeline(&state, &id, "trigger").await?;
+    let pipeline = app::active_pipeline(state.store.as_ref(), &id, "trigger").await.map_err(action_error)?;
     let git_ref = match git_ref {
-        None | Some(Value::Null) => pipeline.trigger_branches().into_iter().next().ok_or_else(|| {
-            ApiError::BadRequest(
-                "Missing required fields: ref (the pipeline has no trigger_branches to default to)".into(),
-            )
-        })?,
-        Some(Value::String(r)) if valid_ref(&r) => r,
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) if valid_ref(&r) => Some(r),
         Some(_) => return Err(ApiError::BadRequest("Field 'ref' must be a branch or tag name".into())),
     };
-    let task = OutboxTask::DispatchWorkflow {
-        repo: pipeline.repository.clone(),
-        workflow_file: pipeline.workflow_file.clone(),
-        git_ref: git_ref.clone(),
-        inputs: inputs.clone(),
-    };
-    let job_id = outbox::enqueue(&gh, task, None).await?;
-    state
-        .store
-        .add_audit(&NewAudit {
-            actor: actor.0.clone(),
-            action: "pipeline.triggered".into(),
-            pipeline_id: Some(pipeline.id.clone()),
-            details: json!({"ref": git_ref, "inputs": inputs, "job_id": job_id}),
-        })
-        .await?;
-    tracing::info!(pipeline_id = %pipeline.id, git_ref = %git_ref, job_id, "workflow dispatch queued");
+    let git_ref = app::dispatch_ref(git_ref, &pipeline).map_err(action_error)?;
+    let job_id = app::trigger(&gh, &actor.0, &pipeline, &git_ref, &inputs).await.map_err(action_error)?;
     let message = format!("Workflow dispatch of {} on {} queued", pipeline.workflow_file, git_ref);
     Ok(HttpResponse::Accepted().json(TriggerQueued {
         success: true,
@@ -245,38 +225,9 @@ async fn rollback(
 ) -> Result<HttpResponse, ApiError> {
     let reason = RollbackRequest::parse(&body)?.reason.unwrap_or_else(|| "rollback requested".to_string());
     let gh = state.github()?;
-    let pipeline = active_pipeline(&state, &id, "roll back").await?;
-    let scope = pipeline.execution_scope();
-    let target = state.store.last_successful_execution(&scope).await?.ok_or_else(|| ApiError::Conflict {
-        message: format!("No successful run of {} to roll back to", pipeline.workflow_file),
-        pipeline_id: Some(pipeline.id.clone()),
-    })?;
-    let replaced = state
-        .store
-        .latest_execution(&scope)
-        .await?
-        .filter(|latest| latest.run_id != target.run_id && latest.started_at >= target.started_at);
-    let task = OutboxTask::RerunRun { repo: pipeline.repository.clone(), run_id: target.run_id };
-    let job_id = outbox::enqueue(&gh, task, Some(format!("rerun:{}", target.run_id))).await?;
-    if let Some(replaced) = &replaced {
-        state.store.mark_rolled_back(replaced.id, &reason, target.id).await?;
-    }
-    state
-        .store
-        .add_audit(&NewAudit {
-            actor: actor.0.clone(),
-            action: "pipeline.rollback".into(),
-            pipeline_id: Some(pipeline.id.clone()),
-            details: json!({
-                "reason": reason,
-                "previous_execution_id": target.id,
-                "previous_run_id": target.run_id,
-                "rolled_back_execution_id": replaced.as_ref().map(|e| e.id),
-                "job_id": job_id,
-            }),
-        })
-        .await?;
-    tracing::info!(pipeline_id = %pipeline.id, run_id = target.run_id, job_id, "rollback queued");
+    let pipeline = app::active_pipeline(state.store.as_ref(), &id, "roll back").await.map_err(action_error)?;
+    let app::RolledBack { job_id, target, replaced } =
+        app::rollback(&gh, &actor.0, &pipeline, &reason).await.map_err(action_error)?;
     let message =
         format!("Re-run of run {} (commit {}) queued", target.run_id, target.head_sha.as_deref().unwrap_or("?"));
     Ok(HttpResponse::Accepted().json(RollbackQueued {
