@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, DurationRound, Utc};
 
-use super::rows::{WrittenRow, column_names};
+use super::rows::{ReadRow, WrittenRow, column_names, qualified_names};
 use super::*;
 
 #[async_trait]
@@ -72,13 +72,6 @@ pub trait PipelineStore {
 /// Completed runs that count towards success rates and durations (skipped runs never ran).
 pub(crate) const COUNTED: &str = "status = 'completed' AND COALESCE(conclusion, '') <> 'skipped'";
 
-pub(crate) const PIPELINE_COLUMNS: &str = "id, repository, workflow_file, status, config, linked_domain, linked_app, \
-     version, created_at, updated_at, deactivated_at";
-
-pub(crate) const EXECUTION_COLUMNS: &str = "id, run_id, run_attempt, repository, workflow_path, workflow_name, status, \
-     conclusion, branch, head_sha, event, run_number, actor, html_url, created_at, started_at, updated_at, \
-     completed_at, duration_seconds, rolled_back, rollback_reason, rollback_previous_execution_id";
-
 /// `WHERE` clause selecting a pipeline's executions; binds `$1` (repo key) and `$2` (workflow
 /// path), and the branches from `$first_branch_param` on.
 pub(crate) fn scope_clause(scope: &ExecutionScope, first_branch_param: usize) -> String {
@@ -141,13 +134,13 @@ pub(crate) fn stats_sql(scope: &ExecutionScope) -> String {
 
 /// `stats_sql` for many scopes without branch filters in one statement (PostgreSQL): binds
 /// `$1`, `$2` the arrays of repo keys and workflow paths, `$3`..`$7` as `stats_sql`; one row per
-/// scope with its 1-based `scope_index`. Planning and a round trip per pipeline cost far more
+/// scope with its 1-based `scope_index` after the stats' columns. Planning and a round trip per pipeline cost far more
 /// than the index reads of its stats.
 pub(crate) fn bulk_stats_sql() -> String {
     let one = stats_sql(&ExecutionScope { repository: String::new(), workflow_path: String::new(), branches: vec![] });
     let correlated = one.replace("$1", "s.repo_key").replace("$2", "s.workflow_path");
     format!(
-        "SELECT s.scope_index, t.* \
+        "SELECT t.*, s.scope_index \
          FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS s(repo_key, workflow_path, scope_index) \
          CROSS JOIN LATERAL ({correlated}) t ORDER BY s.scope_index"
     )
@@ -229,9 +222,10 @@ pub(crate) fn pipeline_page_sql(filter: &PipelineFilter) -> String {
         (Some(_), false) => (format!("{filters} AND (created_at, id) < (${n}, ${})", n + 1), String::new()),
     };
     format!(
-        "SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id IN \
+        "SELECT {} FROM pipelines WHERE id IN \
            (SELECT id FROM pipelines {condition} ORDER BY created_at DESC, id DESC LIMIT {} {offset}) \
          ORDER BY created_at DESC, id DESC",
+        column_names(Pipeline::COLUMNS),
         filter.limit
     )
 }
@@ -242,17 +236,14 @@ const BACKFILL_RUNNING: &str =
 
 /// A pipeline (binds `$1`, its id) and `backfill_running`.
 pub(crate) fn pipeline_for_stats_sql() -> String {
-    format!("SELECT {PIPELINE_COLUMNS}, {BACKFILL_RUNNING} FROM pipelines p WHERE p.id = $1")
+    format!("SELECT {}, {BACKFILL_RUNNING} FROM pipelines p WHERE p.id = $1", column_names(Pipeline::COLUMNS))
 }
 
-/// `stats_sql` beside a pipeline (its columns prefixed `pipeline_`, since the stats' last run has
-/// columns of the same names) and `backfill_running`. Binds as `stats_sql`, then the pipeline's id.
+/// `stats_sql` beside a pipeline (its columns after the stats', `backfill_running` after them). Binds as `stats_sql`, then the pipeline's id.
 pub(crate) fn pipeline_with_stats_sql(scope: &ExecutionScope) -> String {
-    let columns: Vec<String> =
-        PIPELINE_COLUMNS.split(',').map(|c| format!("p.{0} AS pipeline_{0}", c.trim())).collect();
     format!(
         "SELECT s.*, {}, {BACKFILL_RUNNING} FROM pipelines p CROSS JOIN ({}) s WHERE p.id = ${}",
-        columns.join(", "),
+        qualified_names("p", Pipeline::COLUMNS),
         stats_sql(scope),
         8 + scope.branches.len()
     )
@@ -295,7 +286,7 @@ pub(crate) fn pipeline_listing_sql(filter: &PipelineFilter) -> String {
     format!(
         "WITH c AS (SELECT ({count}) AS total) \
          SELECT c.total, p.* FROM c LEFT JOIN (\
-           SELECT r.* FROM (SELECT id FROM (\
+           SELECT {page} FROM (SELECT id FROM (\
              SELECT id FROM (SELECT id FROM pipelines {newest_first} \
                ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}) f \
              UNION ALL \
@@ -308,6 +299,7 @@ pub(crate) fn pipeline_listing_sql(filter: &PipelineFilter) -> String {
            ) u LIMIT {limit}) k JOIN pipelines r ON r.id = k.id\
          ) p ON 1 = 1 ORDER BY p.created_at DESC, p.id DESC",
         count = pipeline_count_sql(filter),
+        page = qualified_names("r", Pipeline::COLUMNS),
     )
 }
 
@@ -322,9 +314,10 @@ pub(crate) fn from_oldest(offset: i64, limit: i64, total: i64) -> bool {
 pub(crate) fn pipeline_page_from_oldest_sql(filter: &PipelineFilter) -> String {
     let n = first_param_after_filters(filter);
     format!(
-        "SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id IN \
+        "SELECT {} FROM pipelines WHERE id IN \
            (SELECT id FROM pipelines {} ORDER BY created_at, id LIMIT ${n} OFFSET ${}) \
          ORDER BY created_at DESC, id DESC",
+        column_names(Pipeline::COLUMNS),
         pipeline_filter_clause(filter),
         n + 1
     )
@@ -333,13 +326,14 @@ pub(crate) fn pipeline_page_from_oldest_sql(filter: &PipelineFilter) -> String {
 /// The latest run of a scope, with the figures of its jobs (branches bound from `$8`).
 fn last_run_sql(scope: &ExecutionScope) -> String {
     format!(
-        "SELECT {EXECUTION_COLUMNS}, \
+        "SELECT {}, \
            (SELECT COUNT(*) FROM jobs j WHERE j.run_id = e.run_id AND j.run_attempt = e.run_attempt) AS jobs_total, \
            (SELECT COUNT(*) FROM jobs j WHERE j.run_id = e.run_id AND j.run_attempt = e.run_attempt \
               AND j.status = 'completed') AS jobs_completed, \
            (SELECT j.name FROM jobs j WHERE j.run_id = e.run_id AND j.run_attempt = e.run_attempt \
               AND j.status = 'in_progress' ORDER BY j.started_at, j.job_id LIMIT 1) AS current_job \
          FROM executions e WHERE {} ORDER BY started_at DESC, run_id DESC, run_attempt DESC LIMIT 1",
+        column_names(Execution::COLUMNS),
         scope_clause(scope, 8)
     )
 }
@@ -462,12 +456,12 @@ pub(crate) fn job_address(record: &JobRecord) -> usize {
 macro_rules! pipeline_sql {
     ($store:ident, $db:ty) => {
         use chrono::{DateTime, Utc};
-        use sqlx::{AssertSqlSafe, FromRow, Row};
+        use sqlx::{AssertSqlSafe, Row};
         use $crate::store::pipelines::{
-            EXECUTION_COLUMNS, PIPELINE_COLUMNS, StatsBounds, UPSERT_JOB_SQL, latest_attempts, pipeline_for_stats_sql,
-            pipeline_listing_sql, pipeline_with_stats_sql, scope_clause, stats_sql, upsert_executions_sql,
+            StatsBounds, UPSERT_JOB_SQL, latest_attempts, pipeline_for_stats_sql, pipeline_listing_sql,
+            pipeline_with_stats_sql, scope_clause, stats_sql, upsert_executions_sql,
         };
-        use $crate::store::rows::WrittenRow;
+        use $crate::store::rows::{ReadRow, WrittenRow, column_names, read_sqlx};
         use $crate::store::*;
 
         async fn insert_audit(tx: &mut sqlx::Transaction<'_, $db>, audit: &NewAudit) -> StoreResult<()> {
@@ -556,27 +550,16 @@ macro_rules! pipeline_sql {
             query
         }
 
-        /// The `pipeline_`-prefixed columns of `pipeline_with_stats_sql`.
-        fn prefixed_pipeline(row: &<$db as sqlx::Database>::Row) -> StoreResult<Pipeline> {
-            Ok(Pipeline {
-                id: row.try_get("pipeline_id")?,
-                repository: row.try_get("pipeline_repository")?,
-                workflow_file: row.try_get("pipeline_workflow_file")?,
-                status: row.try_get("pipeline_status")?,
-                config: row.try_get("pipeline_config")?,
-                linked_domain: row.try_get("pipeline_linked_domain")?,
-                linked_app: row.try_get("pipeline_linked_app")?,
-                version: row.try_get("pipeline_version")?,
-                created_at: row.try_get("pipeline_created_at")?,
-                updated_at: row.try_get("pipeline_updated_at")?,
-                deactivated_at: row.try_get("pipeline_deactivated_at")?,
-            })
+        /// The pipeline of a `pipeline_with_stats_sql` row: its columns before `backfill_running`,
+        /// the last.
+        fn pipeline_beside_stats(row: &<$db as sqlx::Database>::Row) -> StoreResult<Pipeline> {
+            Ok(read_sqlx(row, row.len() - Pipeline::COLUMNS.len() - 1)?)
         }
 
-        /// A row of `stats_sql` as the figures it holds.
+        /// A row of `stats_sql` (or one starting with its columns) as the figures it holds.
         pub(in crate::store) fn snapshot_from_row(row: &<$db as sqlx::Database>::Row) -> StoreResult<StatsSnapshot> {
             let has_run = row.try_get::<Option<i64>, _>("run_id")?.is_some();
-            let last_run = if has_run { Some(Execution::from_row(row)?) } else { None };
+            let last_run = if has_run { Some(read_sqlx(row, 0)?) } else { None };
             let (jobs_total, jobs_completed, current_job) = if has_run {
                 (row.try_get("jobs_total")?, row.try_get("jobs_completed")?, row.try_get("current_job")?)
             } else {
@@ -638,7 +621,7 @@ macro_rules! pipeline_sql {
                 if let Some(reader) = self.inline_reader() {
                     return reader.get_pipeline(id);
                 }
-                let sql = format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = $1");
+                let sql = format!("SELECT {} FROM pipelines WHERE id = $1", column_names(Pipeline::COLUMNS));
                 Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?)
             }
 
@@ -648,12 +631,14 @@ macro_rules! pipeline_sql {
                 }
                 let row =
                     sqlx::query(AssertSqlSafe(pipeline_for_stats_sql())).bind(id).fetch_optional(&self.pool).await?;
-                row.map(|row| Ok((Pipeline::from_row(&row)?, row.try_get::<bool, _>("backfill_running")?))).transpose()
+                row.map(|row| Ok((read_sqlx(&row, 0)?, row.try_get::<bool, _>("backfill_running")?))).transpose()
             }
 
             async fn find_pipeline(&self, repository: &str, workflow_file: &str) -> StoreResult<Option<Pipeline>> {
-                let sql =
-                    format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE repo_key = $1 AND workflow_file = $2");
+                let sql = format!(
+                    "SELECT {} FROM pipelines WHERE repo_key = $1 AND workflow_file = $2",
+                    column_names(Pipeline::COLUMNS)
+                );
                 Ok(sqlx::query_as(AssertSqlSafe(sql))
                     .bind(repository.to_lowercase())
                     .bind(workflow_file)
@@ -681,7 +666,7 @@ macro_rules! pipeline_sql {
                 for row in &rows {
                     // An empty page is one row of NULLs beside the count.
                     if row.try_get::<Option<String>, _>("id")?.is_some() {
-                        items.push(Pipeline::from_row(row)?);
+                        items.push(read_sqlx(row, 1)?);
                     }
                 }
                 Ok(Page { items, total })
@@ -692,7 +677,8 @@ macro_rules! pipeline_sql {
                 let sql = format!(
                     "UPDATE pipelines SET status = $2, config = $3, linked_domain = $4, linked_app = $5, \
                        updated_at = $6, deactivated_at = $7, version = version + 1 \
-                     WHERE id = $1 AND version = $8 RETURNING {PIPELINE_COLUMNS}"
+                     WHERE id = $1 AND version = $8 RETURNING {}",
+                    column_names(Pipeline::COLUMNS)
                 );
                 let saved: Option<Pipeline> = sqlx::query_as(AssertSqlSafe(sql))
                     .bind(&p.id)
@@ -723,7 +709,10 @@ macro_rules! pipeline_sql {
             }
 
             async fn get_execution(&self, run_id: i64, run_attempt: i64) -> StoreResult<Option<Execution>> {
-                let sql = format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE run_id = $1 AND run_attempt = $2");
+                let sql = format!(
+                    "SELECT {} FROM executions WHERE run_id = $1 AND run_attempt = $2",
+                    column_names(Execution::COLUMNS)
+                );
                 Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(run_id).bind(run_attempt).fetch_optional(&self.pool).await?)
             }
 
@@ -766,8 +755,9 @@ macro_rules! pipeline_sql {
                 let total: i64 = count.fetch_one(&self.pool).await?;
                 let n = 3 + scope.branches.len();
                 let sql = format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM executions WHERE {clause} \
+                    "SELECT {} FROM executions WHERE {clause} \
                      ORDER BY started_at DESC, run_id DESC, run_attempt DESC LIMIT ${n} OFFSET ${}",
+                    column_names(Execution::COLUMNS),
                     n + 1
                 );
                 let mut query =
@@ -798,7 +788,7 @@ macro_rules! pipeline_sql {
                 }
                 let query = stats_query(pipeline_with_stats_sql(scope), scope, now).bind(id);
                 let Some(row) = query.fetch_optional(&self.pool).await? else { return Ok(None) };
-                Ok(Some((prefixed_pipeline(&row)?, row.try_get("backfill_running")?, snapshot_from_row(&row)?)))
+                Ok(Some((pipeline_beside_stats(&row)?, row.try_get("backfill_running")?, snapshot_from_row(&row)?)))
             }
 
             async fn stats_snapshots(

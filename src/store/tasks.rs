@@ -669,7 +669,7 @@ macro_rules! task_sql {
             async fn executions_for_commit(&self, repository: &str, sha: &str) -> StoreResult<Vec<Execution>> {
                 let sql = format!(
                     "SELECT {} FROM executions WHERE repo_key = $1 AND head_sha = $2 ORDER BY created_at DESC, id DESC LIMIT 50",
-                    $crate::store::pipelines::EXECUTION_COLUMNS
+                    $crate::store::rows::column_names(<Execution as $crate::store::rows::ReadRow>::COLUMNS)
                 );
                 Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(repository.to_lowercase()).bind(sha).fetch_all(&self.pool).await?)
             }
