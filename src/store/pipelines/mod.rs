@@ -347,25 +347,16 @@ macro_rules! pipeline_sql {
             }
 
             async fn get_workflow_job(&self, job_id: i64) -> StoreResult<Option<Job>> {
-                Ok(sqlx::query_as(
-                    "SELECT job_id, run_id, run_attempt, name, status, conclusion, runner_name, html_url, \
-                       started_at, completed_at, steps FROM jobs WHERE job_id = $1",
-                )
-                .bind(job_id)
-                .fetch_optional(&self.pool)
-                .await?)
+                let sql = format!("SELECT {} FROM jobs WHERE job_id = $1", column_names(Job::COLUMNS));
+                Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(job_id).fetch_optional(&self.pool).await?)
             }
 
             async fn list_jobs(&self, run_id: i64, run_attempt: i64) -> StoreResult<Vec<Job>> {
-                Ok(sqlx::query_as(
-                    "SELECT job_id, run_id, run_attempt, name, status, conclusion, runner_name, html_url, \
-                       started_at, completed_at, steps \
-                     FROM jobs WHERE run_id = $1 AND run_attempt = $2 ORDER BY started_at, job_id",
-                )
-                .bind(run_id)
-                .bind(run_attempt)
-                .fetch_all(&self.pool)
-                .await?)
+                let sql = format!(
+                    "SELECT {} FROM jobs WHERE run_id = $1 AND run_attempt = $2 ORDER BY started_at, job_id",
+                    column_names(Job::COLUMNS)
+                );
+                Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(run_id).bind(run_attempt).fetch_all(&self.pool).await?)
             }
 
             async fn list_executions(

@@ -221,7 +221,7 @@ macro_rules! from_rows {
     )*};
 }
 
-from_rows!(crate::domain::runs::Execution, crate::domain::pipeline::Pipeline);
+from_rows!(crate::domain::runs::Execution, crate::domain::runs::Job, crate::domain::pipeline::Pipeline);
 
 #[cfg(test)]
 pub(crate) mod tests {
