@@ -22,6 +22,7 @@ mod executions;
 mod jobs;
 mod pipelines;
 mod reads;
+mod tasks;
 
 pub(crate) use deliveries::NewDelivery;
 pub(crate) use reads::{CellSource, ReadCell, ReadRow, qualified_names, read_rusqlite, read_sqlx};

@@ -5,6 +5,8 @@
 //! `column_names`, `qualified_names`); in debug builds every read checks the names it finds.
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+#[cfg(test)]
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
@@ -14,7 +16,7 @@ use sqlx::{Postgres, Sqlite};
 use super::Column;
 #[cfg(test)]
 use super::SqlType;
-use crate::domain::status::{Conclusion, PipelineStatus, RunStatus};
+use crate::domain::status::{Conclusion, PipelineStatus, RunStatus, TaskPriority, TaskStatus};
 
 /// A value a read row holds: decoded by sqlx on either database, and by hand from SQLite's C API.
 pub(crate) trait ReadCell:
@@ -62,6 +64,8 @@ read_cells!(
     PipelineStatus: Text = PipelineStatus::Active,
     RunStatus: Text = RunStatus::Completed,
     Conclusion: Text = Conclusion::Success,
+    TaskStatus: Text = TaskStatus::Todo,
+    TaskPriority: Text = TaskPriority::Medium,
 );
 
 impl<T: ReadCell> ReadCell for Option<T> {
@@ -97,7 +101,7 @@ impl ReadCell for DateTime<Utc> {
     }
 }
 
-impl ReadCell for Json<Value> {
+impl<T: DeserializeOwned + 'static> ReadCell for Json<T> {
     #[cfg(test)]
     const TYPE: SqlType = SqlType::Json;
 
@@ -107,9 +111,10 @@ impl ReadCell for Json<Value> {
         serde_json::from_str(text).map(Json).map_err(|err| conversion(index, err))
     }
 
+    /// `[]`: the JSON every row's non-optional JSON columns (steps, config, labels) can hold.
     #[cfg(test)]
     fn example() -> Self {
-        Json(Value::Null)
+        Json(serde_json::from_value(Value::Array(Vec::new())).expect("a JSON column that can hold []"))
     }
 }
 
@@ -221,7 +226,12 @@ macro_rules! from_rows {
     )*};
 }
 
-from_rows!(crate::domain::runs::Execution, crate::domain::runs::Job, crate::domain::pipeline::Pipeline);
+from_rows!(
+    crate::domain::runs::Execution,
+    crate::domain::runs::Job,
+    crate::domain::pipeline::Pipeline,
+    crate::domain::tasks::Task,
+);
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -73,10 +73,6 @@ pub trait TaskStore {
     async fn list_pushes(&self, repository: &str, limit: i64) -> StoreResult<Vec<Push>>;
 }
 
-pub(crate) const TASK_COLUMNS: &str = "id, title, description, status, priority, labels, origin, repository, \
-     issue_number, issue_node_id, issue_url, issue_deleted, synced, synced_at, pushed_at, local_changed_at, version, \
-     created_at, updated_at";
-
 pub(crate) fn audit(actor: &str, action: &str, details: Value) -> NewAudit {
     NewAudit { actor: actor.to_string(), action: action.to_string(), pipeline_id: None, details }
 }
@@ -88,6 +84,7 @@ macro_rules! task_sql {
         use sqlx::AssertSqlSafe;
         use sqlx::types::Json;
         use $crate::domain::tasks::{self as rules, IssueState};
+        use $crate::store::rows::{column_names, ReadRow};
         use $crate::store::tasks::*;
         use $crate::store::*;
 
@@ -109,7 +106,8 @@ macro_rules! task_sql {
         }
 
         async fn find_task(conn: &mut Conn, repository: &str, number: i64) -> StoreResult<Option<Task>> {
-            let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE repo_key = $1 AND issue_number = $2");
+            let task_columns = column_names(Task::COLUMNS);
+            let sql = format!("SELECT {task_columns} FROM tasks WHERE repo_key = $1 AND issue_number = $2");
             Ok(sqlx::query_as(AssertSqlSafe(sql))
                 .bind(repository.to_lowercase())
                 .bind(number)
@@ -388,9 +386,10 @@ macro_rules! task_sql {
             async fn create_task(&self, t: &NewTask, actor: &str) -> StoreResult<Task> {
                 let now = $crate::domain::clock::now();
                 let mut tx = self.pool.begin().await?;
+                let task_columns = column_names(Task::COLUMNS);
                 let sql = format!(
                     "INSERT INTO tasks (title, description, status, priority, labels, origin, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {TASK_COLUMNS}"
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {task_columns}"
                 );
                 let task: Task = sqlx::query_as(AssertSqlSafe(sql))
                     .bind(&t.title)
@@ -408,7 +407,8 @@ macro_rules! task_sql {
             }
 
             async fn get_task(&self, id: i64) -> StoreResult<Option<Task>> {
-                let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
+                let task_columns = column_names(Task::COLUMNS);
+                let sql = format!("SELECT {task_columns} FROM tasks WHERE id = $1");
                 Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?)
             }
 
@@ -422,7 +422,7 @@ macro_rules! task_sql {
                 Ok($crate::store::filters::filtered_page!(
                     &self.pool,
                     "tasks",
-                    TASK_COLUMNS,
+                    column_names(Task::COLUMNS),
                     "id DESC",
                     filters,
                     f.limit,
@@ -432,10 +432,11 @@ macro_rules! task_sql {
 
             async fn save_task(&self, t: &Task, a: &NewAudit) -> StoreResult<Option<Task>> {
                 let mut tx = self.pool.begin().await?;
+                let task_columns = column_names(Task::COLUMNS);
                 let sql = format!(
                     "UPDATE tasks SET title = $3, description = $4, status = $5, priority = $6, labels = $7, \
                        local_changed_at = $8, updated_at = $9, version = version + 1 \
-                     WHERE id = $1 AND version = $2 RETURNING {TASK_COLUMNS}"
+                     WHERE id = $1 AND version = $2 RETURNING {task_columns}"
                 );
                 let saved: Option<Task> = sqlx::query_as(AssertSqlSafe(sql))
                     .bind(t.id)
@@ -557,7 +558,7 @@ macro_rules! task_sql {
             async fn executions_for_commit(&self, repository: &str, sha: &str) -> StoreResult<Vec<Execution>> {
                 let sql = format!(
                     "SELECT {} FROM executions WHERE repo_key = $1 AND head_sha = $2 ORDER BY created_at DESC, id DESC LIMIT 50",
-                    $crate::store::rows::column_names(<Execution as $crate::store::rows::ReadRow>::COLUMNS)
+                    column_names(Execution::COLUMNS)
                 );
                 Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(repository.to_lowercase()).bind(sha).fetch_all(&self.pool).await?)
             }
