@@ -7,7 +7,7 @@ use sqlx::types::Json;
 
 use super::status::PipelineStatus;
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
     pub id: String,
     pub repository: String,

@@ -38,7 +38,7 @@ impl ExecutionRecord {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Execution {
     pub id: i64,
     pub run_id: i64,
@@ -85,7 +85,7 @@ pub struct JobRecord {
     pub steps: Value,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Job {
     pub job_id: i64,
     pub run_id: i64,

@@ -104,7 +104,7 @@ impl IssueState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Task {
     pub id: i64,
     pub title: String,

@@ -61,7 +61,8 @@ pub trait GithubStore {
 macro_rules! github_sql {
     ($store:ident, $db:ty) => {
         use $crate::store::github::GithubStore;
-        use $crate::store::pipelines::{scope_clause, EXECUTION_COLUMNS};
+        use $crate::store::pipelines::scope_clause;
+        use $crate::store::rows::{column_names, qualified_names, ReadRow};
         use $crate::store::*;
         use chrono::{DateTime, Utc};
         use sqlx::AssertSqlSafe;
@@ -162,8 +163,9 @@ macro_rules! github_sql {
 
             async fn open_executions(&self, scope: &ExecutionScope) -> StoreResult<Vec<Execution>> {
                 let sql = format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM executions WHERE {} AND status <> 'completed' \
+                    "SELECT {} FROM executions WHERE {} AND status <> 'completed' \
                      ORDER BY started_at DESC",
+                    column_names(Execution::COLUMNS),
                     scope_clause(scope, 3)
                 );
                 let mut query =
@@ -180,14 +182,13 @@ macro_rules! github_sql {
                 checked_before: DateTime<Utc>,
                 limit: i64,
             ) -> StoreResult<Vec<Execution>> {
-                let columns: Vec<String> = EXECUTION_COLUMNS.split(',').map(|c| format!("e.{}", c.trim())).collect();
                 let sql = format!(
                     "SELECT {} FROM executions e LEFT JOIN run_checks c \
                        ON c.run_id = e.run_id AND c.run_attempt = e.run_attempt \
                      WHERE e.status <> 'completed' AND e.updated_at < $1 \
                        AND (c.checked_at IS NULL OR c.checked_at < $2) \
                      ORDER BY e.updated_at LIMIT $3",
-                    columns.join(", ")
+                    qualified_names("e", Execution::COLUMNS)
                 );
                 Ok(sqlx::query_as(AssertSqlSafe(sql))
                     .bind(changed_before)
@@ -212,8 +213,9 @@ macro_rules! github_sql {
 
             async fn last_successful_execution(&self, scope: &ExecutionScope) -> StoreResult<Option<Execution>> {
                 let sql = format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM executions WHERE {} AND status = 'completed' \
+                    "SELECT {} FROM executions WHERE {} AND status = 'completed' \
                        AND conclusion = 'success' ORDER BY started_at DESC, run_attempt DESC LIMIT 1",
+                    column_names(Execution::COLUMNS),
                     scope_clause(scope, 3)
                 );
                 let mut query =
@@ -226,8 +228,9 @@ macro_rules! github_sql {
 
             async fn latest_execution(&self, scope: &ExecutionScope) -> StoreResult<Option<Execution>> {
                 let sql = format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM executions WHERE {} \
+                    "SELECT {} FROM executions WHERE {} \
                      ORDER BY started_at DESC, run_attempt DESC LIMIT 1",
+                    column_names(Execution::COLUMNS),
                     scope_clause(scope, 3)
                 );
                 let mut query =

@@ -16,12 +16,12 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
-use sqlx::types::Json;
 
 use super::pipelines::{
-    PIPELINE_COLUMNS, StatsBounds, from_oldest, pipeline_count_sql, pipeline_for_stats_sql,
-    pipeline_page_from_oldest_sql, pipeline_page_sql, stats_sql,
+    StatsBounds, from_oldest, pipeline_count_sql, pipeline_for_stats_sql, pipeline_page_from_oldest_sql,
+    pipeline_page_sql, stats_sql,
 };
+use super::rows::{ReadCell, ReadRow, column_names, read_rusqlite};
 use super::{Execution, ExecutionScope, Page, Pipeline, PipelineFilter, StatsSnapshot, StoreError, StoreResult};
 
 /// Connections kept open between reads; more are opened while more reads run at once.
@@ -96,7 +96,9 @@ impl SqliteReader {
     }
 
     pub fn get_pipeline(&self, id: &str) -> StoreResult<Option<Pipeline>> {
-        let sql = self.text("pipeline".into(), || format!("SELECT {PIPELINE_COLUMNS} FROM pipelines WHERE id = $1"));
+        let sql = self.text("pipeline".into(), || {
+            format!("SELECT {} FROM pipelines WHERE id = $1", column_names(Pipeline::COLUMNS))
+        });
         self.with(|conn| {
             let mut statement = conn.prepare_cached(&sql)?;
             let mut rows = statement.query([id])?;
@@ -109,7 +111,7 @@ impl SqliteReader {
         self.with(|conn| {
             let mut statement = conn.prepare_cached(&sql)?;
             let mut rows = statement.query([id])?;
-            rows.next()?.map(|row| Ok((pipeline(row)?, row.get("backfill_running")?))).transpose()
+            rows.next()?.map(|row| Ok((pipeline(row)?, row.get(Pipeline::COLUMNS.len())?))).transpose()
         })
     }
 
@@ -190,73 +192,13 @@ pub(super) fn timestamp(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
-fn conversion(index: usize, err: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(err))
-}
-
-fn time<I: rusqlite::RowIndex + Copy>(row: &Row, column: I) -> rusqlite::Result<DateTime<Utc>> {
-    let text = row.get_ref(column)?.as_str()?;
-    DateTime::parse_from_rfc3339(text)
-        .map(|at| at.with_timezone(&Utc))
-        .map_err(|err| conversion(column.idx(row.as_ref()).unwrap_or(0), err))
-}
-
-fn optional_time<I: rusqlite::RowIndex + Copy>(row: &Row, column: I) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    match row.get_ref(column)? {
-        rusqlite::types::ValueRef::Null => Ok(None),
-        _ => time(row, column).map(Some),
-    }
-}
-
-/// A row of `PIPELINE_COLUMNS`, read by position: a page holds 50 of them, and looking each
+/// A row of `Pipeline::COLUMNS`, read by position: a page holds 50 of them, and looking each
 /// column up by name cost more than reading it.
 fn pipeline(row: &Row) -> rusqlite::Result<Pipeline> {
-    let config = row.get_ref(4)?.as_str()?;
-    Ok(Pipeline {
-        id: row.get(0)?,
-        repository: row.get(1)?,
-        workflow_file: row.get(2)?,
-        status: row.get(3)?,
-        config: Json(serde_json::from_str(config).map_err(|err| conversion(4, err))?),
-        linked_domain: row.get(5)?,
-        linked_app: row.get(6)?,
-        version: row.get(7)?,
-        created_at: time(row, 8)?,
-        updated_at: time(row, 9)?,
-        deactivated_at: optional_time(row, 10)?,
-    })
+    read_rusqlite(row, 0)
 }
 
-/// The `EXECUTION_COLUMNS` of a row, read by position from `first`.
-fn execution(row: &Row, first: usize) -> rusqlite::Result<Execution> {
-    let at = |i: usize| first + i;
-    Ok(Execution {
-        id: row.get(at(0))?,
-        run_id: row.get(at(1))?,
-        run_attempt: row.get(at(2))?,
-        repository: row.get(at(3))?,
-        workflow_path: row.get(at(4))?,
-        workflow_name: row.get(at(5))?,
-        status: row.get(at(6))?,
-        conclusion: row.get(at(7))?,
-        branch: row.get(at(8))?,
-        head_sha: row.get(at(9))?,
-        event: row.get(at(10))?,
-        run_number: row.get(at(11))?,
-        actor: row.get(at(12))?,
-        html_url: row.get(at(13))?,
-        created_at: time(row, at(14))?,
-        started_at: time(row, at(15))?,
-        updated_at: time(row, at(16))?,
-        completed_at: optional_time(row, at(17))?,
-        duration_seconds: row.get(at(18))?,
-        rolled_back: row.get(at(19))?,
-        rollback_reason: row.get(at(20))?,
-        rollback_previous_execution_id: row.get(at(21))?,
-    })
-}
-
-/// The columns of a `stats_sql` row after the last run's (`EXECUTION_COLUMNS` and its three job
+/// The columns of a `stats_sql` row after the last run's (`Execution::COLUMNS` and its three job
 /// figures), in order. The live publisher reads every busy pipeline's stats many times a second,
 /// and looking 36 columns up by name cost more than reading them.
 const STATS_COLUMNS: [&str; 13] = [
@@ -276,7 +218,7 @@ const STATS_COLUMNS: [&str; 13] = [
 ];
 
 fn snapshot(row: &Row) -> rusqlite::Result<StatsSnapshot> {
-    const RUN: usize = 22;
+    const RUN: usize = Execution::COLUMNS.len();
     let at = |name: &str| {
         let i = RUN + STATS_COLUMNS.iter().position(|c| *c == name).expect("a stats column");
         debug_assert_eq!(row.as_ref().column_name(i).ok(), Some(name), "stats_sql's columns moved");
@@ -285,7 +227,7 @@ fn snapshot(row: &Row) -> rusqlite::Result<StatsSnapshot> {
     debug_assert_eq!(row.as_ref().column_name(1).ok(), Some("run_id"), "stats_sql's columns moved");
     debug_assert_eq!(row.as_ref().column_name(RUN - 1).ok(), Some("rollback_previous_execution_id"));
     let has_run = row.get_ref(1)?.data_type() != rusqlite::types::Type::Null;
-    let last_run = if has_run { Some(execution(row, 0)?) } else { None };
+    let last_run = if has_run { Some(read_rusqlite(row, 0)?) } else { None };
     let (jobs_total, jobs_completed, current_job) = if has_run {
         (row.get(at("jobs_total"))?, row.get(at("jobs_completed"))?, row.get(at("current_job"))?)
     } else {
@@ -305,7 +247,7 @@ fn snapshot(row: &Row) -> rusqlite::Result<StatsSnapshot> {
         jobs_total,
         jobs_completed,
         current_job,
-        last_delivery_at: optional_time(row, at("last_delivery"))?,
+        last_delivery_at: ReadCell::from_rusqlite(row, at("last_delivery"))?,
     })
 }
 

@@ -1,10 +1,11 @@
-//! A run attempt as `executions` stores it (the upsert's columns).
+//! A run attempt as `executions` stores it: the upsert's columns (`ExecutionRecord`), and the
+//! columns an `Execution` is read from.
 
 use chrono::{DateTime, Utc};
 
-use super::SqlType::{Int, Text, Time};
-use super::{Cell, Column, WrittenRow, column};
-use crate::domain::runs::ExecutionRecord;
+use super::SqlType::{Bool, Int, Text, Time};
+use super::{Cell, CellSource, Column, ReadRow, WrittenRow, column};
+use crate::domain::runs::{Execution, ExecutionRecord};
 
 impl WrittenRow for ExecutionRecord {
     const COLUMNS: &'static [Column] = &[
@@ -58,6 +59,60 @@ impl WrittenRow for ExecutionRecord {
     }
 }
 
+impl ReadRow for Execution {
+    const COLUMNS: &'static [Column] = &[
+        column("id", Int),
+        column("run_id", Int),
+        column("run_attempt", Int),
+        column("repository", Text),
+        column("workflow_path", Text),
+        column("workflow_name", Text),
+        column("status", Text),
+        column("conclusion", Text),
+        column("branch", Text),
+        column("head_sha", Text),
+        column("event", Text),
+        column("run_number", Int),
+        column("actor", Text),
+        column("html_url", Text),
+        column("created_at", Time),
+        column("started_at", Time),
+        column("updated_at", Time),
+        column("completed_at", Time),
+        column("duration_seconds", Int),
+        column("rolled_back", Bool),
+        column("rollback_reason", Text),
+        column("rollback_previous_execution_id", Int),
+    ];
+
+    fn read<S: CellSource>(cells: &mut S) -> Result<Self, S::Error> {
+        Ok(Execution {
+            id: cells.next()?,
+            run_id: cells.next()?,
+            run_attempt: cells.next()?,
+            repository: cells.next()?,
+            workflow_path: cells.next()?,
+            workflow_name: cells.next()?,
+            status: cells.next()?,
+            conclusion: cells.next()?,
+            branch: cells.next()?,
+            head_sha: cells.next()?,
+            event: cells.next()?,
+            run_number: cells.next()?,
+            actor: cells.next()?,
+            html_url: cells.next()?,
+            created_at: cells.next()?,
+            started_at: cells.next()?,
+            updated_at: cells.next()?,
+            completed_at: cells.next()?,
+            duration_seconds: cells.next()?,
+            rolled_back: cells.next()?,
+            rollback_reason: cells.next()?,
+            rollback_previous_execution_id: cells.next()?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +146,10 @@ mod tests {
         assert_eq!(cells[position("repo_key")], Cell::from("octo/app"));
         assert_eq!(cells[position("status_rank")], Cell::Int(Some(3)));
         assert_eq!(cells[position("conclusion")], Cell::from("success"));
+    }
+
+    #[test]
+    fn reads_match_columns() {
+        super::super::reads::tests::assert_reads_match::<Execution>();
     }
 }

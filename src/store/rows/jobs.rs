@@ -1,10 +1,11 @@
-//! A job as `jobs` stores it (the upsert's columns).
+//! A job as `jobs` stores it: the upsert's columns (`JobRecord`), and the columns a `Job` is
+//! read from.
 
 use chrono::{DateTime, Utc};
 
 use super::SqlType::{Int, Json, Text, Time};
-use super::{Cell, Column, WrittenRow, column};
-use crate::domain::runs::JobRecord;
+use super::{Cell, CellSource, Column, ReadRow, WrittenRow, column};
+use crate::domain::runs::{Job, JobRecord};
 
 impl WrittenRow for JobRecord {
     const COLUMNS: &'static [Column] = &[
@@ -44,6 +45,38 @@ impl WrittenRow for JobRecord {
     }
 }
 
+impl ReadRow for Job {
+    const COLUMNS: &'static [Column] = &[
+        column("job_id", Int),
+        column("run_id", Int),
+        column("run_attempt", Int),
+        column("name", Text),
+        column("status", Text),
+        column("conclusion", Text),
+        column("runner_name", Text),
+        column("html_url", Text),
+        column("started_at", Time),
+        column("completed_at", Time),
+        column("steps", Json),
+    ];
+
+    fn read<S: CellSource>(cells: &mut S) -> Result<Self, S::Error> {
+        Ok(Job {
+            job_id: cells.next()?,
+            run_id: cells.next()?,
+            run_attempt: cells.next()?,
+            name: cells.next()?,
+            status: cells.next()?,
+            conclusion: cells.next()?,
+            runner_name: cells.next()?,
+            html_url: cells.next()?,
+            started_at: cells.next()?,
+            completed_at: cells.next()?,
+            steps: cells.next()?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +101,10 @@ mod tests {
         };
         super::super::tests::assert_cells_match(&record);
         assert_eq!(record.cells(Utc::now())[3], Cell::from("octo/app"));
+    }
+
+    #[test]
+    fn reads_match_columns() {
+        super::super::reads::tests::assert_reads_match::<Job>();
     }
 }

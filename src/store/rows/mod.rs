@@ -1,4 +1,8 @@
-//! One definition of each written row's columns, from which every write path binds its values:
+//! One definition of each stored row's columns. A written row's (`WrittenRow`) is the one every
+//! write path binds its values from; a read row's (`ReadRow`, see `reads`) the one every read
+//! path selects and maps by.
+//!
+//! Written rows, in detail: every write path binds its values from the definition:
 //! the sqlx pool (both databases), SQLite's writer thread (rusqlite) and PostgreSQL's
 //! one-statement batch (one array per column, cast by `unnest`). A row type lists its `COLUMNS`
 //! once and gives its `cells` in the same order; a column without its cell, or a cell of another
@@ -16,13 +20,19 @@ use sqlx::types::Json;
 mod deliveries;
 mod executions;
 mod jobs;
+mod pipelines;
+mod reads;
+mod tasks;
 
 pub(crate) use deliveries::NewDelivery;
+pub(crate) use reads::{CellSource, ReadCell, ReadRow, qualified_names, read_rusqlite, read_sqlx};
 
 /// What a column holds, as both databases store it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SqlType {
     Int,
+    /// `boolean` on PostgreSQL, 0 or 1 on SQLite.
+    Bool,
     Text,
     /// `timestamptz` on PostgreSQL, RFC 3339 text on SQLite (as sqlx writes it).
     Time,
@@ -36,6 +46,7 @@ impl SqlType {
     fn pg_array(self) -> &'static str {
         match self {
             SqlType::Int => "int8[]",
+            SqlType::Bool => "bool[]",
             SqlType::Text => "text[]",
             SqlType::Time => "timestamptz[]",
             SqlType::Json => "jsonb[]",
@@ -58,6 +69,7 @@ pub(crate) const fn column(name: &'static str, ty: SqlType) -> Column {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Cell<'a> {
     Int(Option<i64>),
+    Bool(Option<bool>),
     Text(Option<Cow<'a, str>>),
     Time(Option<DateTime<Utc>>),
     Json(&'a Value),
@@ -68,6 +80,7 @@ impl Cell<'_> {
     pub(crate) fn ty(&self) -> SqlType {
         match self {
             Cell::Int(_) => SqlType::Int,
+            Cell::Bool(_) => SqlType::Bool,
             Cell::Text(_) => SqlType::Text,
             Cell::Time(_) => SqlType::Time,
             Cell::Json(_) => SqlType::Json,
@@ -112,6 +125,12 @@ impl From<Option<i64>> for Cell<'_> {
     }
 }
 
+impl From<bool> for Cell<'_> {
+    fn from(value: bool) -> Self {
+        Cell::Bool(Some(value))
+    }
+}
+
 impl From<DateTime<Utc>> for Cell<'_> {
     fn from(at: DateTime<Utc>) -> Self {
         Cell::Time(Some(at))
@@ -142,6 +161,7 @@ pub(crate) fn arguments<'a, DB>(rows: impl IntoIterator<Item = Vec<Cell<'a>>>) -
 where
     DB: sqlx::Database,
     Option<i64>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Option<bool>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     Option<&'a str>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     Option<String>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     Option<DateTime<Utc>>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
@@ -152,6 +172,7 @@ where
     for cell in rows.into_iter().flatten() {
         let added = match cell {
             Cell::Int(value) => args.add(value),
+            Cell::Bool(value) => args.add(value),
             Cell::Text(None) => args.add(None::<&str>),
             Cell::Text(Some(Cow::Borrowed(text))) => args.add(Some(text)),
             Cell::Text(Some(Cow::Owned(text))) => args.add(Some(text)),
@@ -174,6 +195,7 @@ pub(crate) fn sqlite_value(cell: Cell<'_>) -> rusqlite::Result<ToSqlOutput<'_>> 
     const NULL: ToSqlOutput<'static> = ToSqlOutput::Owned(SqlValue::Null);
     Ok(match cell {
         Cell::Int(value) => value.map_or(NULL, ToSqlOutput::from),
+        Cell::Bool(value) => value.map_or(NULL, ToSqlOutput::from),
         Cell::Text(None) | Cell::Time(None) => NULL,
         Cell::Text(Some(Cow::Borrowed(text))) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
         Cell::Text(Some(Cow::Owned(text))) => ToSqlOutput::Owned(SqlValue::Text(text)),
@@ -199,6 +221,7 @@ pub(crate) struct PgArrays<'a> {
 
 enum PgArray<'a> {
     Int(Vec<Option<i64>>),
+    Bool(Vec<Option<bool>>),
     Text(Vec<Option<Cow<'a, str>>>),
     Time(Vec<Option<DateTime<Utc>>>),
     Json(Vec<Json<&'a Value>>),
@@ -211,6 +234,7 @@ impl<'a> PgArrays<'a> {
             .iter()
             .map(|c| match c.ty {
                 SqlType::Int => PgArray::Int(Vec::new()),
+                SqlType::Bool => PgArray::Bool(Vec::new()),
                 SqlType::Text => PgArray::Text(Vec::new()),
                 SqlType::Time => PgArray::Time(Vec::new()),
                 SqlType::Json => PgArray::Json(Vec::new()),
@@ -228,6 +252,7 @@ impl<'a> PgArrays<'a> {
             count += 1;
             match (array, cell) {
                 (PgArray::Int(values), Cell::Int(value)) => values.push(value),
+                (PgArray::Bool(values), Cell::Bool(value)) => values.push(value),
                 (PgArray::Text(values), Cell::Text(text)) => values.push(text),
                 (PgArray::Time(values), Cell::Time(at)) => values.push(at),
                 (PgArray::Json(values), Cell::Json(value)) => values.push(Json(value)),
@@ -246,6 +271,7 @@ impl<'a> PgArrays<'a> {
         for array in self.columns {
             match array {
                 PgArray::Int(values) => args.add(values)?,
+                PgArray::Bool(values) => args.add(values)?,
                 PgArray::Text(values) => args.add(values)?,
                 PgArray::Time(values) => args.add(values)?,
                 PgArray::Json(values) => args.add(values)?,

@@ -14,123 +14,11 @@ use super::{Execution, NewAudit, Page, StoreResult};
 use crate::domain::tasks::IssueState;
 pub use crate::domain::tasks::{NewTask, Task};
 
-#[derive(Debug, Clone, Default)]
-pub struct TaskFilter {
-    pub status: Option<crate::domain::status::TaskStatus>,
-    pub priority: Option<crate::domain::status::TaskPriority>,
-    pub repository: Option<String>,
-    pub limit: i64,
-    pub offset: i64,
-}
+mod records;
 
-/// Where an issue lives.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IssueLink {
-    pub repository: String,
-    pub number: i64,
-    pub node_id: Option<String>,
-    pub url: Option<String>,
-}
-
-/// An `issues` event (or an issue read through the API), ready to apply.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IssueChange {
-    /// The event's action (`opened`, `edited`, ...), or `sync` for an explicit sync call.
-    pub action: String,
-    pub link: IssueLink,
-    pub issue: IssueState,
-    /// The issue's `updated_at` on GitHub.
-    pub updated_at: DateTime<Utc>,
-    pub sender: Option<String>,
-    /// The sender is a GitHub App's bot (`type: Bot`, login `<slug>[bot]`), such as ccm's own.
-    pub sender_is_bot: bool,
-    /// `transferred`: where the issue went.
-    pub transferred_to: Option<IssueLink>,
-}
-
-/// What applying an issue change did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IssueApplied {
-    pub task_id: Option<i64>,
-    pub created: bool,
-    pub changed: bool,
-}
-
-/// A `pull_request` event, ready to apply.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PullRequestRecord {
-    pub action: String,
-    pub repository: String,
-    pub number: i64,
-    pub title: String,
-    pub state: String,
-    pub draft: bool,
-    pub merged: bool,
-    pub head_sha: Option<String>,
-    pub author: Option<String>,
-    pub url: Option<String>,
-    pub updated_at: DateTime<Utc>,
-    /// The issues its title or body closes.
-    pub closes: Vec<crate::domain::tasks::IssueRef>,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
-pub struct PullRequest {
-    pub repository: String,
-    pub number: i64,
-    pub title: String,
-    pub state: String,
-    pub draft: bool,
-    pub merged: bool,
-    pub head_sha: Option<String>,
-    pub author: Option<String>,
-    pub url: Option<String>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A push to a repository's default branch.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct PushRecord {
-    pub repository: String,
-    #[serde(rename = "ref")]
-    pub git_ref: String,
-    pub before: String,
-    pub after: String,
-    pub pusher: Option<String>,
-    pub commits_count: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
-pub struct Push {
-    pub id: i64,
-    pub repository: String,
-    #[serde(rename = "ref")]
-    #[sqlx(rename = "ref")]
-    pub git_ref: String,
-    pub before_sha: String,
-    pub after_sha: String,
-    pub pusher: Option<String>,
-    pub commits_count: i64,
-    pub received_at: DateTime<Utc>,
-}
-
-/// Per-repository sync settings.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct SyncSettings {
-    /// Issues opened become tasks, issue events update linked tasks, and task edits are written
-    /// back to their issues.
-    pub auto_sync: bool,
-    /// Labels every issue ccm creates from a task gets.
-    pub default_labels: Vec<String>,
-}
-
-impl Default for SyncSettings {
-    /// The documented default of a repository without settings.
-    fn default() -> Self {
-        SyncSettings { auto_sync: true, default_labels: Vec::new() }
-    }
-}
-
+pub use records::{
+    IssueApplied, IssueChange, IssueLink, PullRequest, PullRequestRecord, Push, PushRecord, SyncSettings, TaskFilter,
+};
 #[async_trait]
 pub trait TaskStore {
     async fn create_task(&self, task: &NewTask, actor: &str) -> StoreResult<Task>;
@@ -185,10 +73,6 @@ pub trait TaskStore {
     async fn list_pushes(&self, repository: &str, limit: i64) -> StoreResult<Vec<Push>>;
 }
 
-pub(crate) const TASK_COLUMNS: &str = "id, title, description, status, priority, labels, origin, repository, \
-     issue_number, issue_node_id, issue_url, issue_deleted, synced, synced_at, pushed_at, local_changed_at, version, \
-     created_at, updated_at";
-
 pub(crate) fn audit(actor: &str, action: &str, details: Value) -> NewAudit {
     NewAudit { actor: actor.to_string(), action: action.to_string(), pipeline_id: None, details }
 }
@@ -200,6 +84,7 @@ macro_rules! task_sql {
         use sqlx::AssertSqlSafe;
         use sqlx::types::Json;
         use $crate::domain::tasks::{self as rules, IssueState};
+        use $crate::store::rows::{column_names, ReadRow};
         use $crate::store::tasks::*;
         use $crate::store::*;
 
@@ -221,7 +106,8 @@ macro_rules! task_sql {
         }
 
         async fn find_task(conn: &mut Conn, repository: &str, number: i64) -> StoreResult<Option<Task>> {
-            let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE repo_key = $1 AND issue_number = $2");
+            let task_columns = column_names(Task::COLUMNS);
+            let sql = format!("SELECT {task_columns} FROM tasks WHERE repo_key = $1 AND issue_number = $2");
             Ok(sqlx::query_as(AssertSqlSafe(sql))
                 .bind(repository.to_lowercase())
                 .bind(number)
@@ -500,9 +386,10 @@ macro_rules! task_sql {
             async fn create_task(&self, t: &NewTask, actor: &str) -> StoreResult<Task> {
                 let now = $crate::domain::clock::now();
                 let mut tx = self.pool.begin().await?;
+                let task_columns = column_names(Task::COLUMNS);
                 let sql = format!(
                     "INSERT INTO tasks (title, description, status, priority, labels, origin, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {TASK_COLUMNS}"
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {task_columns}"
                 );
                 let task: Task = sqlx::query_as(AssertSqlSafe(sql))
                     .bind(&t.title)
@@ -520,7 +407,8 @@ macro_rules! task_sql {
             }
 
             async fn get_task(&self, id: i64) -> StoreResult<Option<Task>> {
-                let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1");
+                let task_columns = column_names(Task::COLUMNS);
+                let sql = format!("SELECT {task_columns} FROM tasks WHERE id = $1");
                 Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?)
             }
 
@@ -534,7 +422,7 @@ macro_rules! task_sql {
                 Ok($crate::store::filters::filtered_page!(
                     &self.pool,
                     "tasks",
-                    TASK_COLUMNS,
+                    column_names(Task::COLUMNS),
                     "id DESC",
                     filters,
                     f.limit,
@@ -544,10 +432,11 @@ macro_rules! task_sql {
 
             async fn save_task(&self, t: &Task, a: &NewAudit) -> StoreResult<Option<Task>> {
                 let mut tx = self.pool.begin().await?;
+                let task_columns = column_names(Task::COLUMNS);
                 let sql = format!(
                     "UPDATE tasks SET title = $3, description = $4, status = $5, priority = $6, labels = $7, \
                        local_changed_at = $8, updated_at = $9, version = version + 1 \
-                     WHERE id = $1 AND version = $2 RETURNING {TASK_COLUMNS}"
+                     WHERE id = $1 AND version = $2 RETURNING {task_columns}"
                 );
                 let saved: Option<Task> = sqlx::query_as(AssertSqlSafe(sql))
                     .bind(t.id)
@@ -669,7 +558,7 @@ macro_rules! task_sql {
             async fn executions_for_commit(&self, repository: &str, sha: &str) -> StoreResult<Vec<Execution>> {
                 let sql = format!(
                     "SELECT {} FROM executions WHERE repo_key = $1 AND head_sha = $2 ORDER BY created_at DESC, id DESC LIMIT 50",
-                    $crate::store::pipelines::EXECUTION_COLUMNS
+                    column_names(Execution::COLUMNS)
                 );
                 Ok(sqlx::query_as(AssertSqlSafe(sql)).bind(repository.to_lowercase()).bind(sha).fetch_all(&self.pool).await?)
             }
