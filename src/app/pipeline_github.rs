@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use crate::domain::outbox::OutboxTask;
 use crate::domain::pipeline::ProvisionRequest;
+use crate::domain::status::BackfillStatus;
 use crate::github::verify::{Verification, verify_repository};
 use crate::github::{GhError, Github, outbox};
 use crate::store::{Pipeline, Store};
@@ -54,7 +55,7 @@ pub async fn after_provision(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BackfillStarted {
     /// running, or failed when it could not be queued
-    pub status: &'static str,
+    pub status: BackfillStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,10 +70,14 @@ pub async fn start_backfill(gh: &Github, pipeline: &Pipeline) -> BackfillStarted
         outbox::enqueue(gh, task, Some(format!("backfill:{}", pipeline.id))).await
     };
     match started.await {
-        Ok(job_id) => BackfillStarted { status: "running", job_id: Some(job_id), error: None },
+        Ok(job_id) => BackfillStarted { status: BackfillStatus::Running, job_id: Some(job_id), error: None },
         Err(err) => {
             tracing::error!(pipeline_id = %pipeline.id, error = %err, "could not start the backfill");
-            BackfillStarted { status: "failed", job_id: None, error: Some("the backfill could not be queued") }
+            BackfillStarted {
+                status: BackfillStatus::Failed,
+                job_id: None,
+                error: Some("the backfill could not be queued"),
+            }
         }
     }
 }

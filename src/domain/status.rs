@@ -256,6 +256,16 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Where the backfill of a pipeline's recent runs stands.
+    BackfillStatus, "backfill status" {
+        Running = "running",
+        Done = "done",
+        /// It could not be queued, or GitHub refused it.
+        Failed = "failed",
+    }
+);
+
 open_text_enum!(
     /// A workflow run's or job's status, as GitHub reports it.
     RunStatus {

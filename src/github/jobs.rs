@@ -1,6 +1,7 @@
 //! What each kind of outbox job does. A new kind is a variant of `OutboxTask` (in
 //! `domain::outbox`), an arm in `run` and, if it must clean up when given up, in `given_up`.
 
+use crate::domain::status::BackfillStatus;
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
@@ -55,7 +56,7 @@ pub async fn run(gh: &Github, task: &OutboxTask) -> Result<Value, GhError> {
 /// Called once when a job is given up, before it is marked failed.
 pub async fn given_up(gh: &Github, task: &OutboxTask, error: &str) {
     if let OutboxTask::Backfill { pipeline_id } = task
-        && let Err(err) = gh.store.finish_backfill(pipeline_id, "failed", 0, Some(error)).await
+        && let Err(err) = gh.store.finish_backfill(pipeline_id, BackfillStatus::Failed, 0, Some(error)).await
     {
         tracing::error!(error = %err, "recording a failed backfill");
     }
@@ -137,7 +138,7 @@ async fn backfill(gh: &Github, pipeline_id: &str) -> Result<Value, GhError> {
             path = reply.next;
         }
     }
-    gh.store.finish_backfill(pipeline_id, "done", seen, None).await.map_err(store_err)?;
+    gh.store.finish_backfill(pipeline_id, BackfillStatus::Done, seen, None).await.map_err(store_err)?;
     tracing::info!(pipeline_id, runs = seen, stored, pages, "backfill done");
     Ok(json!({"runs_seen": seen, "runs_stored": stored, "pages": pages, "since": clock::format(&since)}))
 }

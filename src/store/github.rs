@@ -16,7 +16,7 @@ pub trait GithubStore {
     async fn finish_backfill(
         &self,
         pipeline_id: &str,
-        status: &str,
+        status: crate::domain::status::BackfillStatus,
         runs_seen: i64,
         error: Option<&str>,
     ) -> StoreResult<()>;
@@ -107,7 +107,7 @@ macro_rules! github_sql {
             async fn finish_backfill(
                 &self,
                 pipeline_id: &str,
-                status: &str,
+                status: $crate::domain::status::BackfillStatus,
                 runs_seen: i64,
                 error: Option<&str>,
             ) -> StoreResult<()> {
