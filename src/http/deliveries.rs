@@ -74,26 +74,8 @@ impl<'a> From<&'a DeliverySummary> for Delivery<'a> {
 /// A delivery with the headers kept (never a secret) and its body.
 #[derive(Serialize, ToSchema)]
 struct DeliveryWithBody<'a> {
-    delivery_id: &'a str,
-    event: &'a str,
-    action: Option<&'a str>,
-    installation_id: Option<i64>,
-    repository: Option<&'a str>,
-    hook_id: Option<i64>,
-    #[serde(with = "serde_secs")]
-    #[schema(value_type = String)]
-    received_at: DateTime<Utc>,
-    #[schema(value_type = String)]
-    status: DeliveryStatus,
-    attempts: i64,
-    last_error: Option<&'a str>,
-    #[serde(with = "serde_secs::option")]
-    #[schema(value_type = Option<String>)]
-    processed_at: Option<DateTime<Utc>>,
-    #[serde(with = "serde_secs::option")]
-    #[schema(value_type = Option<String>)]
-    next_attempt_at: Option<DateTime<Utc>>,
-    body_size: i64,
+    #[serde(flatten)]
+    delivery: Delivery<'a>,
     #[schema(value_type = Object)]
     headers: &'a Value,
     /// The payload (as a string when it is not JSON).
@@ -102,24 +84,7 @@ struct DeliveryWithBody<'a> {
 
 impl<'a> DeliveryWithBody<'a> {
     fn new(stored: &'a StoredDelivery, body: Value) -> Self {
-        let d = Delivery::from(&stored.summary);
-        DeliveryWithBody {
-            delivery_id: d.delivery_id,
-            event: d.event,
-            action: d.action,
-            installation_id: d.installation_id,
-            repository: d.repository,
-            hook_id: d.hook_id,
-            received_at: d.received_at,
-            status: d.status,
-            attempts: d.attempts,
-            last_error: d.last_error,
-            processed_at: d.processed_at,
-            next_attempt_at: d.next_attempt_at,
-            body_size: d.body_size,
-            headers: &stored.headers.0,
-            body,
-        }
+        DeliveryWithBody { delivery: Delivery::from(&stored.summary), headers: &stored.headers.0, body }
     }
 }
 

@@ -139,48 +139,12 @@ impl TaskPullRequest {
     }
 }
 
+/// A task with the pull requests that close its issue.
 #[derive(Serialize, ToSchema)]
 pub struct TaskWithPullRequests<'a> {
-    pub id: i64,
-    pub title: &'a str,
-    pub description: &'a str,
-    #[schema(value_type = String)]
-    pub status: TaskStatus,
-    #[schema(value_type = String)]
-    pub priority: TaskPriority,
-    pub labels: &'a [String],
-    pub origin: &'a str,
-    pub issue: Option<TaskIssue<'a>>,
-    pub sync: TaskSync,
-    pub version: i64,
-    #[serde(with = "serde_secs")]
-    #[schema(value_type = String)]
-    pub created_at: DateTime<Utc>,
-    #[serde(with = "serde_secs")]
-    #[schema(value_type = String)]
-    pub updated_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub task: TaskView<'a>,
     pub pull_requests: Vec<TaskPullRequest>,
-}
-
-impl<'a> TaskWithPullRequests<'a> {
-    pub fn new(t: &'a Task, pull_requests: Vec<TaskPullRequest>) -> Self {
-        let task = TaskView::new(t);
-        TaskWithPullRequests {
-            id: task.id,
-            title: task.title,
-            description: task.description,
-            status: task.status,
-            priority: task.priority,
-            labels: task.labels,
-            origin: task.origin,
-            issue: task.issue,
-            sync: task.sync,
-            version: task.version,
-            created_at: task.created_at,
-            updated_at: task.updated_at,
-            pull_requests,
-        }
-    }
 }
 
 #[derive(Serialize, ToSchema)]

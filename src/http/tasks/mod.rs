@@ -141,7 +141,10 @@ async fn get(state: web::Data<AppState>, _actor: Actor, id: web::Path<String>) -
         };
         pulls.push(TaskPullRequest::new(pr, executions));
     }
-    Ok(HttpResponse::Ok().json(TaskDetails { success: true, task: TaskWithPullRequests::new(&task, pulls) }))
+    Ok(HttpResponse::Ok().json(TaskDetails {
+        success: true,
+        task: TaskWithPullRequests { task: TaskView::new(&task), pull_requests: pulls },
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -46,9 +46,7 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str, found: &mut Vec<S
         }
     }
     if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
-        for s in all {
-            check(doc, s, value, at, found);
-        }
+        return check(doc, &merged(doc, all), value, at, found);
     }
     let types: Vec<&str> = match schema.get("type") {
         Some(Value::String(t)) => vec![t.as_str()],
@@ -81,6 +79,35 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str, found: &mut Vec<S
     }
 }
 
+/// The members of an `allOf` as one schema: the value is one object holding every member's
+/// properties (as `#[serde(flatten)]` writes it), so a key is documented when a member lists it,
+/// and every member's required keys are required.
+fn merged(doc: &Value, members: &[Value]) -> Value {
+    let mut schema = serde_json::Map::new();
+    let (mut properties, mut required) = (serde_json::Map::new(), Vec::new());
+    for member in members {
+        let mut member = match member.get("$ref").and_then(Value::as_str) {
+            Some(reference) => resolve(doc, reference).unwrap_or_else(|| panic!("{reference} does not resolve")),
+            None => member,
+        };
+        let nested;
+        if let Some(all) = member.get("allOf").and_then(Value::as_array) {
+            nested = merged(doc, all);
+            member = &nested;
+        }
+        if let Some(t) = member.get("type") {
+            schema.insert("type".into(), t.clone());
+        }
+        properties.extend(member.get("properties").and_then(Value::as_object).cloned().unwrap_or_default());
+        required.extend(member.get("required").and_then(Value::as_array).cloned().unwrap_or_default());
+    }
+    if !properties.is_empty() {
+        schema.insert("properties".into(), Value::Object(properties));
+    }
+    schema.insert("required".into(), Value::Array(required));
+    Value::Object(schema)
+}
+
 fn errors_at(doc: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
     let mut found = Vec::new();
     check(doc, schema, value, at, &mut found);
@@ -98,6 +125,12 @@ fn the_checker_itself_catches_departures() {
     assert!(errors(&doc, &thing, &serde_json::json!({"id": 1, "next": null})).is_empty());
     assert_eq!(errors(&doc, &thing, &serde_json::json!({"tags": ["a"]})).len(), 1);
     assert_eq!(errors(&doc, &thing, &serde_json::json!({"id": "1"})).len(), 1);
+    let extended = serde_json::json!({"allOf": [{"$ref": "#/components/schemas/Thing"},
+        {"type": "object", "required": ["more"], "properties": {"more": {"type": "string"}}}]});
+    assert!(errors(&doc, &extended, &serde_json::json!({"id": 1, "more": "x"})).is_empty());
+    assert_eq!(errors(&doc, &extended, &serde_json::json!({"id": 1})).len(), 1, "a member's required key");
+    assert_eq!(errors(&doc, &extended, &serde_json::json!({"more": "x"})).len(), 1, "the other member's");
+    assert_eq!(errors(&doc, &extended, &serde_json::json!({"id": 1, "more": "x", "other": 0})).len(), 1);
     assert_eq!(errors(&doc, &thing, &serde_json::json!({"id": 1, "tags": [3]})).len(), 1);
     assert_eq!(errors(&doc, &thing, &serde_json::json!({"id": 1, "extra": true})).len(), 1);
     assert_eq!(errors(&doc, &thing, &serde_json::json!({"id": 1, "next": {"id": "x"}})).len(), 1);
