@@ -3,6 +3,7 @@
 //! database; the use cases apply them to stored rows, retrying when a concurrent writer got there
 //! first.
 
+pub mod import;
 pub mod pipeline_github;
 pub mod pipelines;
 pub mod runs;

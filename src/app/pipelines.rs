@@ -19,6 +19,9 @@ const ATTEMPTS: usize = 5;
 pub enum PipelineError {
     #[error("Pipeline not found: {0}")]
     NotFound(String),
+    /// What the change would leave is not a valid pipeline (a config past its size limit).
+    #[error("{0}")]
+    Invalid(String),
     /// Provisioning a repository and workflow file that an active pipeline already follows.
     #[error("An active pipeline already exists for {} {}: {}", .0.repository, .0.workflow_file, .0.id)]
     ActiveExists(Box<Pipeline>),
@@ -143,6 +146,7 @@ pub async fn change(
     for _ in 0..ATTEMPTS {
         let pipeline = store.get_pipeline(id).await?.ok_or_else(|| PipelineError::NotFound(id.into()))?;
         let pipeline = changed(pipeline, change, clock::now());
+        rules::check_config_size(&pipeline.config).map_err(PipelineError::Invalid)?;
         let entry = audit(actor, "pipeline.updated", &pipeline.id, details.clone());
         if let Some(saved) = store.save_pipeline(&pipeline, &entry).await? {
             return Ok(saved);

@@ -62,38 +62,58 @@ pub fn new_pipeline_id() -> String {
     format!("pipe_{}", hex::encode(bytes))
 }
 
+/// `pipe_` and 12 lowercase hex characters, as the OpenAPI document describes pipeline ids.
+pub const PIPELINE_ID_PATTERN: &str = "^pipe_[0-9a-f]{12}$";
+
+/// Most branches `trigger_branches` may list.
+pub const MAX_TRIGGER_BRANCHES: usize = 50;
+/// Largest config, serialized as JSON.
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+
 pub fn is_pipeline_id(id: &str) -> bool {
     id.strip_prefix("pipe_")
         .is_some_and(|hex| hex.len() == 12 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 /// `POST /api/pipelines/provision`. `repo` and `workflow_file` are required (absent, null and
-/// empty all count as missing).
+/// empty all count as missing); unknown fields are refused.
 #[derive(Debug, Clone, PartialEq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)] // read by utoipa (additionalProperties: false), as `parse_provision` refuses them
 pub struct ProvisionRequest {
     /// owner/name
-    #[schema(example = "myorg/myrepo")]
+    #[schema(
+        example = "myorg/myrepo",
+        max_length = 140,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$"
+    )]
     pub repo: String,
     /// `.github/workflows/<file>.yml` or `.yaml`
-    #[schema(example = ".github/workflows/deploy.yml")]
+    #[schema(
+        example = ".github/workflows/deploy.yml",
+        max_length = 218,
+        pattern = r"^\.github/workflows/[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*\.ya?ml$"
+    )]
     pub workflow_file: String,
-    /// Free-form settings (any other key is kept as given); `trigger_branches` limits the runs
-    /// the stats count.
-    #[schema(value_type = Option<Object>,
-        example = json!({"trigger_branches": ["production", "main"], "environment": "production"}))]
+    #[schema(schema_with = request_config_schema, required = false)]
     pub config: Value,
-    #[schema(example = "example.com")]
+    #[schema(example = "example.com", max_length = 255)]
     pub linked_domain: Option<String>,
-    #[schema(example = "example-app")]
+    #[schema(example = "example-app", max_length = 255)]
     pub linked_app: Option<String>,
 }
+
+/// The fields a provision body may hold.
+const PROVISION_FIELDS: [&str; 5] = ["repo", "workflow_file", "config", "linked_domain", "linked_app"];
 
 /// Checks a provision body, naming every missing required field at once, as the old CCM did.
 pub fn parse_provision(body: &Value) -> Result<ProvisionRequest, String> {
     let obj = body.as_object().ok_or("Request body must be a JSON object")?;
+    if let Some(unknown) = obj.keys().find(|k| !PROVISION_FIELDS.contains(&k.as_str())) {
+        return Err(format!("Unknown field '{unknown}': expected {}", PROVISION_FIELDS.join(", ")));
+    }
     let mut missing = Vec::new();
     let mut required = |name: &'static str| -> Result<Option<String>, String> {
-        let value = optional_string(obj, name)?;
+        let value = required_string(obj, name)?;
         if value.is_none() {
             missing.push(name);
         }
@@ -123,19 +143,45 @@ pub fn parse_provision(body: &Value) -> Result<ProvisionRequest, String> {
     })
 }
 
+/// A pipeline's config in a request, as the document describes it: an object of any keys, whose
+/// `trigger_branches` (when given) lists at most 50 branch names. At most 64 KB as JSON.
+pub fn request_config_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    let branch = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255));
+    let branches = ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(branch)
+        .max_items(Some(MAX_TRIGGER_BRANCHES))
+        .description(Some("Only these branches' runs count in the stats (at most 50)"));
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .description(Some(
+            "Free-form settings (any other key is kept as given), at most 64 KB as JSON; \
+             `trigger_branches` limits the runs the stats count.",
+        ))
+        .property("trigger_branches", branches)
+        .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(true)))
+        .examples([serde_json::json!({"trigger_branches": ["production", "main"], "environment": "production"})])
+        .build()
+}
+
 /// `PATCH /api/pipelines/{id}`: at least one field; unknown fields are refused.
 // Validated: `None` leaves a field as it is; for the links, `Some(None)` clears it.
 #[derive(Debug, Clone, Default, PartialEq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)] // read by utoipa (additionalProperties: false), as `parse_change` refuses them
+#[schema(min_properties = 1)]
 pub struct PipelineChange {
     /// An RFC 7396 merge patch applied to the config (`null` removes a key).
-    #[schema(rename = "config", value_type = Object)]
+    #[schema(rename = "config", schema_with = request_config_schema, required = false)]
     pub config_patch: Option<Value>,
+    /// Replaces `config.trigger_branches` (at most 50).
+    #[schema(nullable = false, max_items = 50)]
     pub trigger_branches: Option<Vec<String>>,
     /// `null` clears the link.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 255)]
     pub linked_domain: Option<Option<String>>,
     /// `null` clears the link.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 255)]
     pub linked_app: Option<Option<String>>,
 }
 
@@ -197,6 +243,17 @@ fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// A required string field: absent, `null` and blank count as missing; given, it is taken as it is
+/// (not trimmed: a stray space is an invalid value, not a different repository).
+fn required_string(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(format!("Field '{name}' must be a string, got {}", type_name(other))),
+    }
+}
+
 /// A string field that may be absent, `null` or empty (all meaning "not given").
 fn optional_string(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
     match obj.get(name) {
@@ -208,10 +265,9 @@ fn optional_string(obj: &Map<String, Value>, name: &str) -> Result<Option<String
 }
 
 pub(crate) fn linked_field(obj: &Map<String, Value>, name: &str) -> Result<Option<String>, String> {
+    let too_long = obj.get(name).and_then(Value::as_str).is_some_and(|raw| raw.chars().count() > 255);
     let value = optional_string(obj, name)?;
-    if let Some(v) = &value
-        && (v.len() > 255 || v.chars().any(char::is_control))
-    {
+    if too_long || value.as_ref().is_some_and(|v| v.len() > 255 || v.chars().any(char::is_control)) {
         return Err(format!("Field '{name}' must be at most 255 printable characters"));
     }
     Ok(value)
@@ -229,7 +285,7 @@ pub(crate) fn type_name(value: &Value) -> &'static str {
 }
 
 /// `owner/name` as GitHub allows them: owner of letters, digits and hyphens (at most 39),
-/// name of letters, digits, `.`, `_` and `-` (at most 100, not `.` or `..`).
+/// name of letters, digits, `.`, `_` and `-` (at most 100, not only dots).
 pub fn validate_repo(repo: &str) -> Result<(), String> {
     let invalid = || format!("Invalid repo '{repo}': expected owner/name, for example octo-org/my-app");
     let (owner, name) = repo.split_once('/').ok_or_else(invalid)?;
@@ -240,8 +296,8 @@ pub fn validate_repo(repo: &str) -> Result<(), String> {
     let name_ok = !name.is_empty()
         && name.len() <= 100
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        && name != "."
-        && name != "..";
+        // GitHub refuses names made of dots only.
+        && !name.bytes().all(|b| b == b'.');
     if owner_ok && name_ok { Ok(()) } else { Err(invalid()) }
 }
 
@@ -271,12 +327,27 @@ pub(crate) fn validate_config(config: &Value) -> Result<(), String> {
     {
         parse_branches(branches)?;
     }
+    check_config_size(config)
+}
+
+/// A config (as given, or as a change leaves it) is at most `MAX_CONFIG_BYTES` as JSON.
+pub fn check_config_size(config: &Value) -> Result<(), String> {
+    let size = serde_json::to_vec(config).map_or(usize::MAX, |json| json.len());
+    if size > MAX_CONFIG_BYTES {
+        return Err(format!("Field 'config' is {size} bytes as JSON: the limit is {MAX_CONFIG_BYTES} bytes (64 KB)"));
+    }
     Ok(())
 }
 
 fn parse_branches(value: &Value) -> Result<Vec<String>, String> {
     let err = || "Field 'trigger_branches' must be an array of branch names".to_string();
     let items = value.as_array().ok_or_else(err)?;
+    if items.len() > MAX_TRIGGER_BRANCHES {
+        return Err(format!(
+            "Field 'trigger_branches' lists {} branches: the limit is {MAX_TRIGGER_BRANCHES}",
+            items.len()
+        ));
+    }
     items
         .iter()
         .map(|b| match b.as_str() {

@@ -2,8 +2,8 @@
 //! entry checked and turned into a pipeline with its original id, and written back (export).
 //!
 //! Shapes read: a JSON list of pipelines; an object keyed by pipeline id (a `version` or other
-//! non-pipeline field beside the entries is ignored); and either of these under `pipelines` in an
-//! object with an optional `version`.
+//! non-pipeline field beside the entries is ignored, but an object with no entry at all is not a
+//! registry); and either of these under `pipelines` in an object with an optional `version`.
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use serde_json::{Map, Value, json};
@@ -70,7 +70,13 @@ pub fn read(doc: &Value) -> Result<Document, String> {
                 return Err("This is one pipeline, not a registry: put it in a JSON list".into());
             }
             check_version(obj.get("version"))?;
-            Ok(keyed(obj, true))
+            let doc = keyed(obj, true);
+            if doc.entries.is_empty() {
+                return Err("No pipelines: a registry is a JSON list of pipelines, an object keyed by pipeline id, \
+                            or an object with them under 'pipelines'"
+                    .into());
+            }
+            Ok(doc)
         }
         other => Err(format!(
             "A registry is a JSON list of pipelines or an object keyed by pipeline id, got {}",
@@ -246,13 +252,16 @@ mod tests {
         assert_eq!(wrapped.shape, Shape::Map);
         let wrapped_list = read(&json!({"pipelines": [one, 5]})).unwrap();
         assert_eq!((wrapped_list.shape, wrapped_list.entries.len()), (Shape::List, 2));
-        assert_eq!(read(&json!({})).unwrap().entries.len(), 0);
+        assert_eq!(read(&json!({"version": "2.0", "pipelines": {}})).unwrap().entries.len(), 0);
+        assert_eq!(read(&json!([])).unwrap().entries.len(), 0);
     }
 
     #[test]
     fn refuses_what_is_not_a_registry() {
         assert!(read(&json!("x")).unwrap_err().contains("got a string"));
         assert!(read(&json!({"pipelines": 3})).unwrap_err().contains("'pipelines' must be"));
+        assert!(read(&json!({})).unwrap_err().starts_with("No pipelines"));
+        assert!(read(&json!({"version": "2.0", "last_updated": "x"})).unwrap_err().starts_with("No pipelines"));
         assert!(
             read(&json!({"version": "3.0", "pipelines": []})).unwrap_err().contains("Unsupported registry version")
         );

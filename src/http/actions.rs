@@ -2,7 +2,8 @@
 //! (re-run of the last successful run). Both are queued in the outbox and answer 202 with the
 //! job's id (`GET /api/integrations/github/jobs/{id}` tells how it went).
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -24,10 +25,19 @@ pub fn routes(routes: &mut Routes) {
 #[openapi(paths(trigger, rollback))]
 pub(super) struct Api;
 
-/// An optional JSON object body: empty means `{}`.
-fn object_body(body: &web::Bytes) -> Result<Map<String, Value>, ApiError> {
+/// An optional JSON object body: empty means `{}`; anything else must be sent as JSON.
+fn object_body(req: &HttpRequest, body: &web::Bytes) -> Result<Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
+    }
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::UnsupportedMediaType("Unsupported Content-Type: send application/json".into()));
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
@@ -50,21 +60,27 @@ fn action_error(err: ActionError) -> ApiError {
 
 /// `POST /api/pipelines/{id}/trigger`; an empty body is `{}`.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)] // read by utoipa: additionalProperties false, as `parse` refuses them
 struct TriggerRequest {
     /// A branch or tag; defaults to the first of the pipeline's trigger branches.
     // Checked once the pipeline is known, as the ref to default to is its.
-    #[schema(rename = "ref", value_type = Option<String>, example = "main")]
+    #[schema(rename = "ref", value_type = Option<String>, example = "main", min_length = 1, max_length = 255)]
     git_ref: Option<Value>,
+    /// The DevOps tool's name for `ref` (`{"branch": "main"}`); give one or the other.
+    #[schema(value_type = Option<String>, example = "main", min_length = 1, max_length = 255)]
+    branch: Option<Value>,
     /// At most 25 inputs, each a string, a number or a boolean.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     inputs: Map<String, Value>,
 }
 
 impl TriggerRequest {
-    fn parse(body: &web::Bytes) -> Result<Self, ApiError> {
-        let mut body = object_body(body)?;
-        if let Some(unknown) = body.keys().find(|k| *k != "ref" && *k != "inputs") {
-            return Err(ApiError::BadRequest(format!("Unknown field '{unknown}': expected ref and inputs")));
+    fn parse(req: &HttpRequest, body: &web::Bytes) -> Result<Self, ApiError> {
+        let mut body = object_body(req, body)?;
+        if let Some(unknown) = body.keys().find(|k| !["ref", "branch", "inputs"].contains(&k.as_str())) {
+            return Err(ApiError::BadRequest(format!(
+                "Unknown field '{unknown}': expected ref (or branch) and inputs"
+            )));
         }
         let inputs = match body.remove("inputs") {
             None | Some(Value::Null) => Map::new(),
@@ -77,7 +93,20 @@ impl TriggerRequest {
         if let Some((key, _)) = inputs.iter().find(|(_, v)| !(v.is_string() || v.is_number() || v.is_boolean())) {
             return Err(ApiError::BadRequest(format!("Input '{key}' must be a string, a number or a boolean")));
         }
-        Ok(TriggerRequest { git_ref: body.remove("ref"), inputs })
+        let request = TriggerRequest { git_ref: body.remove("ref"), branch: body.remove("branch"), inputs };
+        if let (Some(r), Some(b)) = (&request.git_ref, &request.branch)
+            && !r.is_null()
+            && !b.is_null()
+            && r != b
+        {
+            return Err(ApiError::BadRequest("Fields 'ref' and 'branch' differ: give one of them".into()));
+        }
+        Ok(request)
+    }
+
+    /// The ref asked for, under either name.
+    fn requested_ref(&self) -> Option<&Value> {
+        [&self.git_ref, &self.branch].into_iter().flatten().find(|r| !r.is_null())
     }
 }
 
@@ -96,14 +125,15 @@ struct TriggerQueued {
 
 /// `POST /api/pipelines/{id}/rollback`; an empty body is `{}`.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)] // read by utoipa: additionalProperties false, as `parse` refuses them
 struct RollbackRequest {
-    #[schema(example = "bad release")]
+    #[schema(example = "bad release", min_length = 1, max_length = 1000)]
     reason: Option<String>,
 }
 
 impl RollbackRequest {
-    fn parse(body: &web::Bytes) -> Result<Self, ApiError> {
-        let body = object_body(body)?;
+    fn parse(req: &HttpRequest, body: &web::Bytes) -> Result<Self, ApiError> {
+        let body = object_body(req, body)?;
         if let Some(unknown) = body.keys().find(|k| *k != "reason") {
             return Err(ApiError::BadRequest(format!("Unknown field '{unknown}': expected reason")));
         }
@@ -166,34 +196,38 @@ fn valid_ref(r: &str) -> bool {
     !r.is_empty() && r.len() <= 255 && !r.chars().any(|c| c.is_control() || c.is_whitespace()) && !r.contains("..")
 }
 
-/// `{"ref": "main", "inputs": {...}}`: starts the pipeline's workflow (workflow_dispatch). `ref`
-/// defaults to the first of the pipeline's trigger branches.
+/// `{"ref": "main", "inputs": {...}}` (or the DevOps tool's `{"branch": "main"}`): starts the
+/// pipeline's workflow (workflow_dispatch). `ref` defaults to the first of the pipeline's trigger
+/// branches.
 #[utoipa::path(post, path = "/api/pipelines/{id}/trigger", operation_id = "trigger_pipeline", tag = "runs",
-    params(("id" = String, Path, description = "The pipeline id (pipe_...)")),
-    request_body(content = TriggerRequest, description = "Optional"),
+    params(("id" = String, Path, description = "The pipeline id (pipe_ and 12 hex digits)", pattern = "^pipe_[0-9a-f]{12}$")),
+    request_body(content = Option<TriggerRequest>, description = "Optional"),
     responses(
         (status = 202, description = "The workflow dispatch is queued", body = TriggerQueued),
         (status = 400, description = "Invalid ref or inputs, or no ref to default to", body = ErrorBody),
         (status = 404, description = "No such pipeline", body = ErrorBody),
         (status = 409, description = "The pipeline is inactive", body = ErrorBody),
+        (status = 415, description = "A body not sent as application/json", body = ErrorBody),
         (status = 503, description = "No GitHub App configured (`github_not_configured`)", body = ErrorBody),
     ))]
 async fn trigger(
     state: web::Data<AppState>,
     actor: Actor,
     id: web::Path<String>,
+    req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let TriggerRequest { git_ref, inputs } = TriggerRequest::parse(&body)?;
-    let gh = state.github()?;
-    let pipeline = app::active_pipeline(state.store.as_ref(), &id, "trigger").await.map_err(action_error)?;
-    let git_ref = match git_ref {
-        None | Some(Value::Null) => None,
-        Some(Value::String(r)) if valid_ref(&r) => Some(r),
+    let request = TriggerRequest::parse(&req, &body)?;
+    let git_ref = match request.requested_ref() {
+        None => None,
+        Some(Value::String(r)) if valid_ref(r) => Some(r.clone()),
         Some(_) => return Err(ApiError::BadRequest("Field 'ref' must be a branch or tag name".into())),
     };
+    // Then the pipeline: an unknown or inactive one is said so whether GitHub is configured or not.
+    let pipeline = app::active_pipeline(state.store.as_ref(), &id, "trigger").await.map_err(action_error)?;
     let git_ref = app::dispatch_ref(git_ref, &pipeline).map_err(action_error)?;
-    let job_id = app::trigger(&gh, &actor.0, &pipeline, &git_ref, &inputs).await.map_err(action_error)?;
+    let gh = state.github()?;
+    let job_id = app::trigger(&gh, &actor.0, &pipeline, &git_ref, &request.inputs).await.map_err(action_error)?;
     let message = format!("Workflow dispatch of {} on {} queued", pipeline.workflow_file, git_ref);
     Ok(HttpResponse::Accepted().json(TriggerQueued {
         success: true,
@@ -208,24 +242,26 @@ async fn trigger(
 /// `{"reason": "..."}` (optional): re-runs the most recent successful run of the pipeline's
 /// workflow (a redeploy of the last good commit) and marks the run it replaces as rolled back.
 #[utoipa::path(post, path = "/api/pipelines/{id}/rollback", operation_id = "rollback_pipeline", tag = "runs",
-    params(("id" = String, Path, description = "The pipeline id (pipe_...)")),
-    request_body(content = RollbackRequest, description = "Optional"),
+    params(("id" = String, Path, description = "The pipeline id (pipe_ and 12 hex digits)", pattern = "^pipe_[0-9a-f]{12}$")),
+    request_body(content = Option<RollbackRequest>, description = "Optional"),
     responses(
         (status = 202, description = "The re-run of the last successful run is queued", body = RollbackQueued),
         (status = 400, description = "Invalid reason", body = ErrorBody),
         (status = 404, description = "No such pipeline", body = ErrorBody),
         (status = 409, description = "The pipeline is inactive or has no successful run", body = ErrorBody),
+        (status = 415, description = "A body not sent as application/json", body = ErrorBody),
         (status = 503, description = "No GitHub App configured (`github_not_configured`)", body = ErrorBody),
     ))]
 async fn rollback(
     state: web::Data<AppState>,
     actor: Actor,
     id: web::Path<String>,
+    req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = RollbackRequest::parse(&body)?.reason.unwrap_or_else(|| "rollback requested".to_string());
-    let gh = state.github()?;
+    let reason = RollbackRequest::parse(&req, &body)?.reason.unwrap_or_else(|| "rollback requested".to_string());
     let pipeline = app::active_pipeline(state.store.as_ref(), &id, "roll back").await.map_err(action_error)?;
+    let gh = state.github()?;
     let app::RolledBack { job_id, target, replaced } =
         app::rollback(&gh, &actor.0, &pipeline, &reason).await.map_err(action_error)?;
     let message =

@@ -26,8 +26,10 @@ struct AuditQuery {
     /// Only this action (`pipeline.provisioned`, ...)
     action: Option<String>,
     /// 1 to 1000; default 100
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// Entries to skip
+    #[param(minimum = 0, maximum = 1000000000)]
     offset: Option<i64>,
 }
 

@@ -124,8 +124,10 @@ struct ListQuery {
     /// owner/name
     repository: Option<String>,
     /// 1 to 1000; default 100
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// Deliveries to skip
+    #[param(minimum = 0, maximum = 1000000000)]
     offset: Option<i64>,
 }
 
@@ -155,7 +157,7 @@ async fn list(
 
 /// A delivery with its headers and its body (as JSON when it is JSON).
 #[utoipa::path(get, path = "/api/deliveries/{guid}", operation_id = "get_delivery", tag = "webhooks",
-    params(("guid" = String, Path, description = "The delivery id (X-GitHub-Delivery)")),
+    params(("guid" = String, Path, description = "The delivery id (X-GitHub-Delivery: a GUID such as 72d3162e-cc78-11e3-81ab-4c9367dc0958)", min_length = 1, max_length = 100)),
     responses(
         (status = 200, description = "The delivery with its headers and body", body = DeliveryDetails),
         (status = 404, description = "No such delivery", body = ErrorBody),
@@ -175,7 +177,7 @@ async fn show(state: web::Data<AppState>, _actor: Actor, guid: web::Path<String>
 
 /// Processes the stored body again, whatever its state (after a fix, or to re-apply).
 #[utoipa::path(post, path = "/api/deliveries/{guid}/replay", operation_id = "replay_delivery", tag = "webhooks",
-    params(("guid" = String, Path, description = "The delivery id (X-GitHub-Delivery)")),
+    params(("guid" = String, Path, description = "The delivery id (X-GitHub-Delivery: a GUID such as 72d3162e-cc78-11e3-81ab-4c9367dc0958)", min_length = 1, max_length = 100)),
     responses(
         (status = 200, description = "Processed again from its stored body", body = Replayed),
         (status = 404, description = "No such delivery", body = ErrorBody),

@@ -34,7 +34,7 @@ async fn all_events(state: web::Data<AppState>, _actor: Actor, req: HttpRequest)
 
 #[utoipa::path(get, path = "/api/pipelines/{id}/events", operation_id = "stream_pipeline_events", tag = "runs",
     description = "The events of one pipeline (see `/api/events`).",
-    params(("id" = String, Path, description = "The pipeline id"),
+    params(("id" = String, Path, description = "The pipeline id (pipe_ and 12 hex digits)", pattern = "^pipe_[0-9a-f]{12}$"),
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event")),
     responses(
         (status = 200, description = "The event stream", body = String, content_type = "text/event-stream"),

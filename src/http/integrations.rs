@@ -181,7 +181,7 @@ struct OutboxJobResponse {
 
 /// One outbox job: its kind, state, attempts, last error and result.
 #[utoipa::path(get, path = "/api/integrations/github/jobs/{id}", operation_id = "get_github_job", tag = "github",
-    params(("id" = i64, Path, description = "The outbox job id")),
+    params(("id" = i64, Path, description = "The outbox job id", minimum = 1)),
     responses(
         (status = 200, description = "The job", body = OutboxJobResponse),
         (status = 400, description = "Not a job id", body = ErrorBody),

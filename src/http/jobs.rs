@@ -30,9 +30,9 @@ struct ExecutionJobs {
 #[utoipa::path(get, path = "/api/pipelines/{id}/executions/{run_id}/{attempt}/jobs", operation_id = "list_execution_jobs",
     tag = "pipelines",
     params(
-        ("id" = String, Path, description = "The pipeline id (pipe_...)"),
-        ("run_id" = i64, Path, description = "GitHub's workflow run id"),
-        ("attempt" = i64, Path, description = "The run attempt (from 1)"),
+        ("id" = String, Path, description = "The pipeline id (pipe_ and 12 hex digits)", pattern = "^pipe_[0-9a-f]{12}$"),
+        ("run_id" = i64, Path, description = "GitHub's workflow run id", minimum = 1),
+        ("attempt" = i64, Path, description = "The run attempt (from 1)", minimum = 1),
     ),
     responses(
         (status = 200, description = "The execution and its jobs", body = ExecutionJobs),

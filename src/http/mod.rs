@@ -3,10 +3,12 @@
 mod actions;
 mod audit;
 pub mod auth;
+mod body;
 mod dashboard;
 mod deliveries;
 mod error;
 mod events;
+mod headers;
 mod health;
 mod import;
 mod integrations;
@@ -118,6 +120,8 @@ pub fn build_app(
         .app_data(web::JsonConfig::default().limit(API_BODY_LIMIT).error_handler(json_error))
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .wrap(ErrorHandlers::new().default_handler(error::json_error_fallback))
+        // Outside the error handlers: errors are JSON answers too.
+        .wrap(from_fn(headers::add))
         .wrap(from_fn(observe::observe))
         .wrap(TracingLogger::<observe::RequestSpan>::new())
         .configure(|cfg| register(cfg, &mut Vec::new()))

@@ -2,6 +2,9 @@ use super::ApiError;
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
+/// The deepest offset a page may start at (far past any real listing; it keeps the arithmetic of
+/// the listings' queries within range on both databases).
+pub const MAX_OFFSET: i64 = 1_000_000_000;
 
 /// `limit` and `offset` query parameters within bounds, or a 400 that says which bound was crossed.
 pub fn resolve(limit: Option<i64>, offset: Option<i64>, default_limit: i64) -> Result<(i64, i64), ApiError> {
@@ -10,8 +13,8 @@ pub fn resolve(limit: Option<i64>, offset: Option<i64>, default_limit: i64) -> R
         return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}, got {limit}")));
     }
     let offset = offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(ApiError::BadRequest(format!("offset must not be negative, got {offset}")));
+    if !(0..=MAX_OFFSET).contains(&offset) {
+        return Err(ApiError::BadRequest(format!("offset must be between 0 and {MAX_OFFSET}, got {offset}")));
     }
     Ok((limit, offset))
 }

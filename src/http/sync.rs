@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
+use super::body::JsonObject;
 use super::error::ErrorBody;
 use super::routes::{Routes, resource};
 use super::tasks::TaskView;
@@ -36,14 +37,12 @@ pub fn routes(routes: &mut Routes) {
 #[openapi(paths(get_settings, put_settings, issue_to_task, task_to_issue, pushes))]
 pub(super) struct Api;
 
+/// `owner/name`, checked as provisioning checks a repository.
 fn repo_name(owner: &str, name: &str) -> Result<String, ApiError> {
-    let ok = |s: &str| {
-        !s.is_empty() && s != "." && s != ".." && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    };
-    if !ok(owner) || !ok(name) {
-        return Err(ApiError::BadRequest(format!("Invalid repository '{owner}/{name}'")));
-    }
-    Ok(format!("{owner}/{name}"))
+    let repository = format!("{owner}/{name}");
+    crate::domain::pipeline::validate_repo(&repository)
+        .map_err(|_| ApiError::BadRequest(format!("Invalid repository '{repository}'")))?;
+    Ok(repository)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -70,7 +69,11 @@ impl SettingsReply {
 }
 
 #[utoipa::path(get, path = "/api/sync/repositories/{owner}/{repo}", operation_id = "get_sync_settings", tag = "tasks",
-    params(("owner" = String, Path, description = "The repository owner"), ("repo" = String, Path, description = "The repository name")),
+    params(
+        ("owner" = String, Path, description = "The repository owner", pattern = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$"),
+        ("repo" = String, Path, description = "The repository name", max_length = 100,
+            pattern = r"^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$"),
+    ),
     responses(
         (status = 200, description = "The repository's sync settings", body = SettingsReply),
         (status = 400, description = "Invalid repository name", body = ErrorBody),
@@ -95,7 +98,11 @@ struct SettingsBody {
 }
 
 #[utoipa::path(put, path = "/api/sync/repositories/{owner}/{repo}", operation_id = "put_sync_settings", tag = "tasks",
-    params(("owner" = String, Path, description = "The repository owner"), ("repo" = String, Path, description = "The repository name")),
+    params(
+        ("owner" = String, Path, description = "The repository owner", pattern = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$"),
+        ("repo" = String, Path, description = "The repository name", max_length = 100,
+            pattern = r"^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$"),
+    ),
     request_body = SettingsBody,
     responses(
         (status = 200, description = "The settings now stored", body = SettingsReply),
@@ -105,7 +112,7 @@ async fn put_settings(
     state: web::Data<AppState>,
     actor: Actor,
     path: web::Path<(String, String)>,
-    body: web::Json<SettingsBody>,
+    body: JsonObject<SettingsBody>,
 ) -> Result<HttpResponse, ApiError> {
     let repository = repo_name(&path.0, &path.1)?;
     let mut settings = state.store.sync_settings(&repository).await?.unwrap_or_default();
@@ -145,15 +152,22 @@ struct IssueWritten {
     job_id: Option<i64>,
 }
 
+/// A repository as CommandCenter names it.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 struct RepositoryRef {
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$", example = "octo-org")]
     owner: String,
+    #[schema(pattern = r"^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$", max_length = 100, example = "research")]
     name: String,
 }
 
+// Unknown fields are refused: CommandCenter's callers send exactly these.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[schema(as = IssueToTaskRequest)]
+#[serde(deny_unknown_fields)]
 struct IssueToTask {
+    #[schema(minimum = 1, example = 123)]
     issue_number: i64,
     repository: RepositoryRef,
 }
@@ -171,7 +185,7 @@ struct IssueToTask {
 async fn issue_to_task(
     state: web::Data<AppState>,
     _actor: Actor,
-    body: web::Json<IssueToTask>,
+    body: JsonObject<IssueToTask>,
 ) -> Result<HttpResponse, ApiError> {
     let repository = repo_name(&body.repository.owner, &body.repository.name)?;
     if body.issue_number <= 0 {
@@ -201,7 +215,9 @@ async fn issue_to_task(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[schema(as = TaskToIssueRequest)]
+#[serde(deny_unknown_fields)]
 struct TaskToIssue {
+    #[schema(minimum = 1, example = 456)]
     task_id: i64,
     repository: RepositoryRef,
 }
@@ -237,7 +253,7 @@ async fn wait_for(state: &AppState, job_id: i64) -> Result<Option<OutboxJob>, Ap
 async fn task_to_issue(
     state: web::Data<AppState>,
     _actor: Actor,
-    body: web::Json<TaskToIssue>,
+    body: JsonObject<TaskToIssue>,
 ) -> Result<HttpResponse, ApiError> {
     let repository = repo_name(&body.repository.owner, &body.repository.name)?;
     let task = state
@@ -324,12 +340,13 @@ struct Pushes<'a> {
 #[into_params(parameter_in = Query)]
 struct PushesQuery {
     /// 1 to 1000; default 20
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
 /// Pushes to the default branch of a pipeline's repository, newest first.
 #[utoipa::path(get, path = "/api/pipelines/{id}/pushes", operation_id = "list_pipeline_pushes", tag = "pipelines",
-    params(("id" = String, Path, description = "The pipeline id"), PushesQuery),
+    params(("id" = String, Path, description = "The pipeline id (pipe_ and 12 hex digits)", pattern = "^pipe_[0-9a-f]{12}$"), PushesQuery),
     responses(
         (status = 200, description = "Pushes to the default branch of the pipeline's repository", body = Pushes),
         (status = 400, description = "Invalid limit", body = ErrorBody),

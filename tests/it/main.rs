@@ -16,6 +16,7 @@ mod browser;
 mod cli;
 mod cli_client;
 mod cli_watch;
+mod conformance;
 mod dashboard_browser;
 mod dashboard_http;
 mod github_app;

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ComponentsBuilder, ContentBuilder, OpenApi as Document, Ref, ResponseBuilder};
+use utoipa::openapi::{ComponentsBuilder, ContentBuilder, OpenApi as Document, Ref, RefOr, ResponseBuilder};
 
 use super::routes::{Routes, resource};
 
@@ -62,7 +62,40 @@ pub fn openapi() -> Document {
     }
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     secure_api(&mut doc);
+    json_bodies(&mut doc);
     doc
+}
+
+/// Every `/api` operation that takes a JSON body answers 400 (malformed or invalid), 413 (past
+/// the API's 1 MiB) and 415 (not sent as `application/json`): documented on each, whatever its
+/// own annotation lists.
+fn json_bodies(doc: &mut Document) {
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build())
+            .build()
+    };
+    let answers = [
+        ("400", error("Malformed JSON, or invalid or unknown fields")),
+        ("413", error("Body larger than 1 MiB")),
+        ("415", error("A body not sent as application/json")),
+    ];
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if !path.starts_with("/api/") {
+            continue;
+        }
+        let operations = [&mut item.put, &mut item.post, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            let takes_json = matches!(&operation.request_body,
+                Some(RefOr::T(body)) if body.content.contains_key("application/json"));
+            if takes_json {
+                for (status, response) in &answers {
+                    operation.responses.responses.entry((*status).into()).or_insert_with(|| response.clone().into());
+                }
+            }
+        }
+    }
 }
 
 /// The `/api` scope asks every request for a token (this document excepted, being registered

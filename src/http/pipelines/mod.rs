@@ -69,6 +69,7 @@ fn verify_error(err: VerifyError) -> ApiError {
 fn api_error(err: PipelineError) -> ApiError {
     match err {
         PipelineError::NotFound(_) => ApiError::NotFound(err.to_string()),
+        PipelineError::Invalid(message) => ApiError::BadRequest(message),
         PipelineError::ActiveExists(ref existing) => {
             ApiError::Conflict { message: err.to_string(), pipeline_id: Some(existing.id.clone()) }
         }
@@ -85,8 +86,10 @@ struct ListQuery {
     /// owner/name (case-insensitive)
     repository: Option<String>,
     /// 1 to 1000; default 1000 (everything, for unpaged callers)
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// Pipelines to skip
+    #[param(minimum = 0, maximum = 1000000000)]
     offset: Option<i64>,
     /// The `next` cursor of the previous page.
     after: Option<String>,
@@ -170,14 +173,16 @@ async fn stats_of(state: &AppState, pipelines: &[Pipeline]) -> Result<Vec<Stats>
 #[into_params(parameter_in = Query)]
 struct DetailsQuery {
     /// Executions per page, 1 to 1000; default 100
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// Executions to skip
+    #[param(minimum = 0, maximum = 1000000000)]
     offset: Option<i64>,
 }
 
 /// A pipeline with its config, VPS link and a page of its executions (newest first).
 #[utoipa::path(get, path = "/api/pipelines/{id}", operation_id = "get_pipeline", tag = "pipelines",
-    params(("id" = String, Path, description = "The pipeline id (pipe_...)"), DetailsQuery),
+    params(("id" = String, Path, description = "The pipeline id (pipe_ and 12 hex digits)", pattern = "^pipe_[0-9a-f]{12}$"), DetailsQuery),
     responses(
         (status = 200, description = "The pipeline and a page of its executions", body = PipelineDetails),
         (status = 400, description = "Invalid paging", body = ErrorBody),
@@ -204,7 +209,7 @@ async fn show(
 
 /// Changes config (RFC 7396 merge patch), trigger branches and the VPS link.
 #[utoipa::path(patch, path = "/api/pipelines/{id}", operation_id = "update_pipeline", tag = "pipelines",
-    params(("id" = String, Path, description = "The pipeline id (pipe_...)")),
+    params(("id" = String, Path, description = "The pipeline id (pipe_ and 12 hex digits)", pattern = "^pipe_[0-9a-f]{12}$")),
     request_body = PipelineChange,
     responses(
         (status = 200, description = "The changed pipeline", body = PipelineUpdated),
@@ -223,7 +228,7 @@ async fn change(
 }
 
 #[utoipa::path(get, path = "/api/pipelines/{id}/stats", operation_id = "get_pipeline_stats", tag = "pipelines",
-    params(("id" = String, Path, description = "The pipeline id (pipe_...)")),
+    params(("id" = String, Path, description = "The pipeline id (pipe_ and 12 hex digits)", pattern = "^pipe_[0-9a-f]{12}$")),
     responses(
         (status = 200, description = "Stats computed from the stored runs", body = StatsResponse),
         (status = 404, description = "No such pipeline", body = ErrorBody),
@@ -266,7 +271,7 @@ struct TeardownQuery {
 
 /// Deactivates a pipeline. Repositories are never deleted.
 #[utoipa::path(delete, path = "/api/pipelines/{id}", operation_id = "teardown_pipeline", tag = "pipelines",
-    params(("id" = String, Path, description = "The pipeline id (pipe_...)"), TeardownQuery),
+    params(("id" = String, Path, description = "The pipeline id (pipe_ and 12 hex digits)", pattern = "^pipe_[0-9a-f]{12}$"), TeardownQuery),
     responses(
         (status = 200, description = "Deactivated (or already inactive); the repository is kept", body = TornDown),
         (status = 400, description = "preserve_repo=false (repositories are never deleted)", body = ErrorBody),

@@ -12,6 +12,7 @@ use bodies::{
     IssueSync, TaskDeleted, TaskDetails, TaskList, TaskPullRequest, TaskResponse, TaskUpdated, TaskWithPullRequests,
 };
 
+use super::body::JsonObject;
 use super::error::ErrorBody;
 use super::error::parse_choice;
 use super::routes::{Routes, resource};
@@ -56,8 +57,10 @@ struct ListQuery {
     /// owner/name of the linked issues
     repository: Option<String>,
     /// 1 to 1000; default 100
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     /// Tasks to skip
+    #[param(minimum = 0, maximum = 1000000000)]
     offset: Option<i64>,
 }
 
@@ -103,7 +106,7 @@ struct CreateBody {
 async fn create(
     state: web::Data<AppState>,
     actor: Actor,
-    body: web::Json<CreateBody>,
+    body: JsonObject<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let title = check_title(&body.title)?;
@@ -126,7 +129,7 @@ async fn load(state: &AppState, id: &str) -> Result<Task, ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/tasks/{id}", operation_id = "get_task", tag = "tasks",
-    params(("id" = i64, Path, description = "The task id")),
+    params(("id" = i64, Path, description = "The task id", minimum = 1)),
     responses(
         (status = 200, description = "The task with the pull requests that close its issue", body = TaskDetails),
         (status = 404, description = "No such task", body = ErrorBody),
@@ -174,7 +177,7 @@ async fn queue_issue_write(state: &AppState, task: &Task) -> IssueSync {
 }
 
 #[utoipa::path(patch, path = "/api/tasks/{id}", operation_id = "update_task", tag = "tasks",
-    params(("id" = i64, Path, description = "The task id")),
+    params(("id" = i64, Path, description = "The task id", minimum = 1)),
     request_body = UpdateBody,
     responses(
         (status = 200, description = "The task; a linked issue's update is queued", body = TaskUpdated),
@@ -186,7 +189,7 @@ async fn update(
     state: web::Data<AppState>,
     actor: Actor,
     id: web::Path<String>,
-    body: web::Json<UpdateBody>,
+    body: JsonObject<UpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let change = TaskChange {
@@ -213,7 +216,7 @@ async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/tasks/{id}", operation_id = "delete_task", tag = "tasks",
-    params(("id" = i64, Path, description = "The task id")),
+    params(("id" = i64, Path, description = "The task id", minimum = 1)),
     responses(
         (status = 200, description = "Deleted (its issue is left as it is)", body = TaskDeleted),
         (status = 404, description = "No such task", body = ErrorBody),
