@@ -6,7 +6,13 @@ use std::path::PathBuf;
 use clap::Args;
 use clap::builder::TypedValueParser;
 
-/// Settings shared by `ccm serve` and `ccm migrate`.
+use crate::secret::{Secret, redacted_url};
+
+/// The shortest token or secret a comma-separated list may hold.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// Settings shared by `ccm serve` and `ccm migrate`. Secret values are `Secret`s: `Debug` shows
+/// none of them.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Address and port to listen on.
@@ -16,7 +22,7 @@ pub struct Settings {
     /// PostgreSQL URL (postgres://user:pass@host/db). Unset: the embedded SQLite file
     /// CCM_DATA_DIR/ccm.db. A sqlite: URL names another SQLite file.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
 
     /// Folder for the SQLite database, the generated API token and the App's files
     /// [default: ~/.ccm].
@@ -28,13 +34,13 @@ pub struct Settings {
     /// API token(s) callers send in the CCM-Token header; several separated by commas, so a
     /// token can be rotated without downtime. Unset: one is generated into CCM_DATA_DIR/api-token.
     #[arg(long = "api-token", env = "CCM_API_TOKEN", hide_env_values = true)]
-    pub api_token: Option<String>,
+    pub api_token: Option<Secret>,
 
     /// Secret(s) GitHub signs webhook deliveries with (X-Hub-Signature-256); several separated by
     /// commas while rotating. Unset: the file CCM_DATA_DIR/github-webhook-secret (written by
     /// `ccm app register`); with neither, every delivery is refused with 503.
     #[arg(long = "webhook-secret", env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
-    pub webhook_secret: Option<String>,
+    pub webhook_secret: Option<Secret>,
 
     /// Most database connections this process opens.
     #[arg(long, env = "CCM_DB_MAX_CONNECTIONS", default_value = "10")]
@@ -44,11 +50,20 @@ pub struct Settings {
     pub github: crate::github::GithubSettings,
 }
 
-/// Where the data lives.
-#[derive(Debug, Clone, PartialEq)]
+/// Where the data lives. `Debug` hides a PostgreSQL URL's password.
+#[derive(Clone, PartialEq)]
 pub enum Database {
     Sqlite(String),
     Postgres(String),
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(url) => f.debug_tuple("Sqlite").field(url).finish(),
+            Database::Postgres(url) => f.debug_tuple("Postgres").field(&redacted_url(url)).finish(),
+        }
+    }
 }
 
 impl Database {
@@ -66,10 +81,10 @@ pub struct Config {
     pub database: Database,
     pub data_dir: PathBuf,
     /// Empty when CCM_API_TOKEN is unset (a token file is used instead).
-    pub api_tokens: Vec<String>,
+    pub api_tokens: Vec<Secret>,
     pub db_max_connections: u32,
     /// Empty when GITHUB_WEBHOOK_SECRET is unset.
-    pub webhook_secrets: Vec<String>,
+    pub webhook_secrets: Vec<Secret>,
     pub github: crate::github::GithubConfig,
 }
 
@@ -101,7 +116,7 @@ impl Settings {
                 .ok_or_else(|| invalid("CCM_DATA_DIR", "is unset and the home folder is unknown"))?,
         };
 
-        let database = match self.database_url.as_deref().map(str::trim) {
+        let database = match self.database_url.as_ref().map(|url| url.expose().trim()) {
             None | Some("") => Database::Sqlite(sqlite_url(&data_dir.join("ccm.db"))),
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 Database::Postgres(url.to_string())
@@ -114,11 +129,8 @@ impl Settings {
         let api_tokens = match &self.api_token {
             None => Vec::new(),
             Some(raw) => {
-                let tokens = split_list(raw);
-                if tokens.is_empty() {
-                    return Err(invalid("CCM_API_TOKEN", "is set but holds no token"));
-                }
-                if tokens.iter().any(|t| t.chars().any(|c| c.is_control() || c.is_whitespace())) {
+                let tokens = secret_list("CCM_API_TOKEN", "token", raw.expose())?;
+                if tokens.iter().any(|t| t.expose().chars().any(|c| c.is_control() || c.is_whitespace())) {
                     return Err(invalid("CCM_API_TOKEN", "a token contains whitespace or control characters"));
                 }
                 tokens
@@ -135,13 +147,7 @@ impl Settings {
 
         let webhook_secrets = match &self.webhook_secret {
             None => Vec::new(),
-            Some(raw) => {
-                let secrets = split_list(raw);
-                if secrets.is_empty() {
-                    return Err(invalid("GITHUB_WEBHOOK_SECRET", "is set but holds no secret"));
-                }
-                secrets
-            }
+            Some(raw) => secret_list("GITHUB_WEBHOOK_SECRET", "secret", raw.expose())?,
         };
 
         let github = self.github.validate(&data_dir)?;
@@ -150,9 +156,26 @@ impl Settings {
     }
 }
 
-/// A comma-separated list, trimmed, without empty items.
-fn split_list(raw: &str) -> Vec<String> {
-    raw.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect()
+/// A comma-separated list of secrets (several while rotating), trimmed, without empty items; each
+/// at least `MIN_SECRET_LEN` characters. The error says which one is short, never what it is.
+fn secret_list(setting: &'static str, what: &str, raw: &str) -> Result<Vec<Secret>, ConfigError> {
+    let items: Vec<&str> = raw.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
+    if items.is_empty() {
+        return Err(invalid(setting, format!("is set but holds no {what}")));
+    }
+    if let Some((i, short)) = items.iter().enumerate().find(|(_, t)| t.chars().count() < MIN_SECRET_LEN) {
+        let place =
+            if items.len() > 1 { format!("{what} {} of {}", i + 1, items.len()) } else { format!("the {what}") };
+        return Err(invalid(
+            setting,
+            format!(
+                "{place} has {} characters: each must have at least {MIN_SECRET_LEN} \
+                 (generate one with `openssl rand -hex 32`)",
+                short.chars().count()
+            ),
+        ));
+    }
+    Ok(items.into_iter().map(Secret::from).collect())
 }
 
 pub fn sqlite_url(path: &std::path::Path) -> String {
@@ -198,8 +221,42 @@ mod tests {
     }
 
     #[test]
-    fn splits_rotated_tokens() {
-        let config = Settings { api_token: Some("old, new".into()), ..settings() }.validate().unwrap();
-        assert_eq!(config.api_tokens, vec!["old", "new"]);
+    fn splits_rotated_tokens_and_refuses_short_ones() {
+        let (old, new) = ("old-token-0123456789", "new-token-9876543210");
+        let config = Settings { api_token: Some(format!("{old}, {new}").into()), ..settings() }.validate().unwrap();
+        assert_eq!(config.api_tokens, vec![Secret::from(old), Secret::from(new)]);
+        let err = Settings { api_token: Some(format!("{old},short").into()), ..settings() }.validate().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid CCM_API_TOKEN: token 2 of 2 has 5 characters: each must have at least 16 \
+             (generate one with `openssl rand -hex 32`)"
+        );
+        let err = Settings { webhook_secret: Some("tiny".into()), ..settings() }.validate().unwrap_err();
+        assert!(err.to_string().starts_with("invalid GITHUB_WEBHOOK_SECRET: the secret has 4 characters"), "{err}");
+        assert!(!err.to_string().contains("tiny"));
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let settings = Settings {
+            api_token: Some("api-token-must-not-leak-1".into()),
+            webhook_secret: Some("webhook-secret-must-not-leak-2".into()),
+            database_url: Some("postgres://ccm:db-password-must-not-leak-3@db/ccm".into()),
+            github: crate::github::GithubSettings {
+                app_id: Some("42".into()),
+                private_key: Some(crate::github::config::tests::TEST_KEY.into()),
+                token: Some("ghp_must_not_leak_4".into()),
+                ..Default::default()
+            },
+            ..settings()
+        };
+        let config = settings.validate().unwrap();
+        for shown in [format!("{settings:?}"), format!("{config:?}"), format!("{settings:#?}"), format!("{config:#?}")]
+        {
+            for secret in ["must-not-leak", "must_not_leak", "PRIVATE KEY"] {
+                assert!(!shown.contains(secret), "{shown}");
+            }
+        }
+        assert!(format!("{config:?}").contains("postgres://ccm:***@db/ccm"), "{config:?}");
     }
 }

@@ -9,6 +9,7 @@ pub mod github;
 pub mod http;
 pub mod live;
 pub mod metrics;
+pub mod secret;
 pub mod server;
 pub mod store;
 pub mod telemetry;

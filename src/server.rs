@@ -33,10 +33,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 /// The configured tokens, or the generated one kept in the data folder.
 pub fn api_tokens(config: &Config) -> anyhow::Result<ApiTokens> {
     if !config.api_tokens.is_empty() {
-        for token in config.api_tokens.iter().filter(|t| t.len() < 16) {
-            tracing::warn!(token = %crate::http::Actor::fingerprint(token), "CCM_API_TOKEN holds a token shorter than 16 characters");
-        }
-        return Ok(ApiTokens::new(&config.api_tokens));
+        let tokens: Vec<&str> = config.api_tokens.iter().map(|t| t.expose()).collect();
+        return Ok(ApiTokens::new(&tokens));
     }
     data_dir::ensure(&config.data_dir)?;
     let (token, path) = data_dir::load_or_create_api_token(&config.data_dir)?;
@@ -47,7 +45,8 @@ pub fn api_tokens(config: &Config) -> anyhow::Result<ApiTokens> {
 /// The configured webhook secrets, or the one `ccm app register` stored in the data folder.
 pub fn webhook_secrets(config: &Config) -> anyhow::Result<WebhookSecrets> {
     if !config.webhook_secrets.is_empty() {
-        return Ok(WebhookSecrets::new(&config.webhook_secrets));
+        let secrets: Vec<&str> = config.webhook_secrets.iter().map(|s| s.expose()).collect();
+        return Ok(WebhookSecrets::new(&secrets));
     }
     let path = config.data_dir.join(crate::github::config::WEBHOOK_SECRET_FILE);
     if path.exists() {

@@ -45,8 +45,10 @@ impl Client {
         token.set_sensitive(true);
         let user_agent = concat!("ccm-cli/", env!("CARGO_PKG_VERSION"));
         let build = |timeout: Option<Duration>| {
-            let mut builder =
-                reqwest::Client::builder().user_agent(user_agent).connect_timeout(Duration::from_secs(10));
+            let mut builder = reqwest::Client::builder()
+                .user_agent(user_agent)
+                .connect_timeout(Duration::from_secs(10))
+                .redirect(same_origin_redirects(&parsed));
             if let Some(timeout) = timeout {
                 builder = builder.timeout(timeout);
             }
@@ -107,12 +109,33 @@ impl Client {
     /// A request that got no answer: the server is unreachable, or the connection broke.
     pub fn failed(&self, err: reqwest::Error) -> CliError {
         let detail = innermost(&err);
+        if err.is_redirect() {
+            return CliError::Other(anyhow::anyhow!("{} answered with a redirect: {detail}", self.base));
+        }
         if err.is_connect() || err.is_timeout() || err.is_request() {
             CliError::Unreachable { url: self.base.clone(), detail }
         } else {
             CliError::Other(anyhow::anyhow!("the connection to {} broke: {detail}", self.base))
         }
     }
+}
+
+/// Redirects are followed only within the server's origin (scheme, host and port): reqwest drops
+/// its own credential headers on a redirect elsewhere, but not `CCM-Token`, so a redirect to
+/// another origin is refused rather than followed with the token.
+fn same_origin_redirects(base: &reqwest::Url) -> reqwest::redirect::Policy {
+    let origin = base.origin();
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= 10 {
+            attempt.error("more than 10 redirects")
+        } else if attempt.url().origin() != origin {
+            let target = attempt.url().origin().ascii_serialization();
+            attempt
+                .error(format!("the server redirected to {target}: not followed, the API token goes only to CCM_URL"))
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 fn server_error(status: u16, body: Option<Value>, text: &str) -> CliError {

@@ -242,7 +242,48 @@ impl GithubClient {
     }
 
     /// One REST call. `path` is a path and query (`/repos/o/r/...`).
+    ///
+    /// A 401 to the App's JWT (a call as the App, or an installation token request) is met once by
+    /// signing a new JWT and asking again: a clock that was off a moment, a key just rotated. A
+    /// 401 to an installation's token is met by octocrab, which fetches a new token and asks
+    /// again once. A second 401 is GitHub's answer.
     pub async fn call(&self, who: As, method: Method, path: &str, body: Option<&Value>) -> Result<Reply, GhError> {
+        let (result, jwt_refused) = self.call_once(who, method, path, body).await;
+        if !jwt_refused {
+            return result;
+        }
+        if let As::Installation(id) = who {
+            self.installations.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        }
+        tracing::info!(call = %format!("{} {}", method.as_str(), path_only(path)),
+            "GitHub refused the App's JWT (401): signing a new one and asking once more");
+        self.call_once(who, method, path, body).await.0
+    }
+
+    /// One try of `call`; and whether it met a 401 to the App's JWT.
+    async fn call_once(
+        &self,
+        who: As,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (Result<Reply, GhError>, bool) {
+        let mut token_refused = false;
+        let result = self.send(who, method, path, body, &mut token_refused).await;
+        let answered_401 = matches!(result, Err(GhError::Refused { status: 401, .. }));
+        (result, token_refused || (answered_401 && who == As::App))
+    }
+
+    /// `token_refused` is set when an installation token request was answered 401 (the call
+    /// itself was not sent).
+    async fn send(
+        &self,
+        who: As,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        token_refused: &mut bool,
+    ) -> Result<Reply, GhError> {
         let now = clock::now();
         match self.health.gate(now) {
             Gate::Open => {}
@@ -268,13 +309,15 @@ impl GithubClient {
                 match &err {
                     // Signing failed: nothing was sent.
                     octocrab::Error::JWT { .. } => {}
+                    // Calls return their status as it is: an error with a status is the installation
+                    // token request's.
                     octocrab::Error::GitHub { source, .. } => {
+                        *token_refused = source.status_code.as_u16() == 401;
                         self.health.record_call(Some(source.status_code.as_u16()))
                     }
                     _ => self.health.record_call(None),
                 }
-                let now = clock::now();
-                self.health.record_failure(&error.to_string(), now);
+                self.record_error(&error, clock::now());
                 tracing::warn!(call = %what, error = %error, "GitHub call failed");
                 return Err(error);
             }
@@ -320,10 +363,21 @@ impl GithubClient {
             }
             _ => {
                 let error = GhError::Refused { status, message: format!("{what}: {}", describe(status, &body)) };
-                self.health.record_failure(&error.to_string(), now);
+                self.record_error(&error, now);
                 tracing::warn!(call = %what, status, "GitHub refused the call");
                 Err(error)
             }
+        }
+    }
+
+    /// A failed call in the health counts. Only GitHub's own failures (no answer, a 5xx, a 429)
+    /// count towards the pause of every call: a refusal (401, 403, another 4xx) is about one
+    /// call's credentials or repository, and pausing the others would not help.
+    fn record_error(&self, error: &GhError, now: DateTime<Utc>) {
+        if error.is_retryable() {
+            self.health.record_failure(&error.to_string(), now);
+        } else {
+            self.health.record_refusal(&error.to_string(), now);
         }
     }
 }

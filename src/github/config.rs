@@ -1,7 +1,6 @@
 //! GitHub settings: the App's credentials (or a personal access token), the API URL and the
 //! timings of the outbound queue and the background checks.
 
-use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -26,7 +25,7 @@ pub struct GithubSettings {
 
     /// The App's private key, PEM text (literal `\n` sequences are accepted).
     #[arg(long = "github-private-key", env = "GITHUB_PRIVATE_KEY", hide_env_values = true)]
-    pub private_key: Option<String>,
+    pub private_key: Option<Secret>,
 
     /// A file holding the App's private key (PEM). Default: CCM_DATA_DIR/github-app.pem when it
     /// exists.
@@ -41,7 +40,7 @@ pub struct GithubSettings {
     /// A personal access token, used for the REST calls when no App is configured (the lesser
     /// option: no installation scoping, no missed-delivery recovery).
     #[arg(long = "ght", env = "GHT", hide_env_values = true)]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
 
     /// Most outbound GitHub calls in flight at once.
     #[arg(long = "github-concurrency", env = "GITHUB_CONCURRENCY", default_value = "4")]
@@ -88,21 +87,7 @@ impl Default for GithubSettings {
     }
 }
 
-/// A secret string: never shown by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
+pub use crate::secret::Secret;
 
 /// How ccm authenticates to GitHub.
 #[derive(Debug, Clone, PartialEq)]
@@ -256,7 +241,10 @@ impl GithubSettings {
             None => None,
         };
 
-        let key = match (self.private_key.as_deref().filter(|k| !k.trim().is_empty()), &self.private_key_path) {
+        let key = match (
+            self.private_key.as_ref().map(Secret::expose).filter(|k| !k.trim().is_empty()),
+            &self.private_key_path,
+        ) {
             (Some(_), Some(_)) => {
                 return Err(invalid(
                     "GITHUB_PRIVATE_KEY",
@@ -285,7 +273,7 @@ impl GithubSettings {
             }
         };
 
-        let token = self.token.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        let token = self.token.as_ref().map(|t| t.expose().trim()).filter(|t| !t.is_empty());
         if let Some(token) = token
             && token.chars().any(|c| c.is_control() || c.is_whitespace())
         {
@@ -310,7 +298,7 @@ impl GithubSettings {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) const TEST_KEY: &str = include_str!("../../tests/fixtures/test-app-key.pem");
@@ -332,7 +320,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = GithubSettings {
             app_id: Some("42".into()),
-            private_key: Some(TEST_KEY.replace('\n', "\\n")),
+            private_key: Some(TEST_KEY.replace('\n', "\\n").into()),
             ..settings()
         };
         let config = s.validate(dir.path()).unwrap();

@@ -158,6 +158,14 @@ impl Health {
         }
     }
 
+    /// A refusal (a 4xx that is not a rate limit, credentials that cannot be used): an error, but
+    /// not a failure of GitHub, so it neither counts towards the pause nor ends one.
+    pub fn record_refusal(&self, message: &str, now: DateTime<Utc>) {
+        let mut state = self.lock();
+        state.errors += 1;
+        state.last_error = Some((now, message.to_string()));
+    }
+
     /// A rate-limit refusal: calls wait until `until`; it is an error but not a failure of
     /// GitHub, so it does not count towards the pause.
     pub fn record_rate_limited(&self, message: &str, until: DateTime<Utc>, now: DateTime<Utc>) {
@@ -213,6 +221,19 @@ mod tests {
         assert_eq!((snap.success_count, snap.error_count, snap.consecutive_failures), (1, 6, 0));
         assert_eq!(snap.success_rate, Some(14.3));
         assert_eq!(snap.last_error.as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn refusals_never_pause_calls() {
+        let health = Health::new(5, Duration::from_secs(30), Duration::from_secs(600));
+        let now = clock::now();
+        for _ in 0..20 {
+            health.record_refusal("GitHub answered 403: Resource not accessible by integration", now);
+        }
+        assert_eq!(health.gate(now), Gate::Open);
+        let snap = health.snapshot(now);
+        assert_eq!((snap.error_count, snap.consecutive_failures, snap.paused), (20, 0, false));
+        assert!(snap.last_error.unwrap().contains("403"));
     }
 
     #[test]

@@ -1,17 +1,24 @@
 //! `ccm app register`: creates the GitHub App from `app-manifest.json` (GitHub's manifest flow).
 //!
-//! 1. A local page (on `--listen`, default 127.0.0.1:8765) holds a form that posts the manifest,
-//!    with the public URL filled in, to GitHub (`/settings/apps/new`, or the organization's).
+//! 1. A local page (on `--listen`, default 127.0.0.1:8765) holds a form with the manifest, the
+//!    public URL filled in. It posts to the page's own `/start`, which sends the browser on to
+//!    GitHub (`/settings/apps/new`, or the organization's) with a 307, the manifest kept: the
+//!    `state` travels only in that redirect's `Location`, never in a page's text.
 //! 2. GitHub creates the App and sends the browser back to `http://LISTEN/callback` with a
-//!    `code` and the `state` the form carried; the state is checked.
+//!    `code` and the `state`; the state is checked.
 //! 3. The code is exchanged (`POST /app-manifests/{code}/conversions`, no authentication) for the
 //!    App's id, private key and webhook secret, written into CCM_DATA_DIR (key and secret with
 //!    mode 0600), where `ccm serve` finds them.
+//!
+//! Every request must name the page's own address in its `Host` header (`--listen`, as printed):
+//! a page reached under another name (DNS rebinding, a non-loopback `--listen` reached by someone
+//! else's name for it) is refused, so no other site's script can read it or finish the flow.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use anyhow::Context;
 use rand::RngCore;
 use serde::Deserialize;
@@ -78,26 +85,62 @@ fn html_escape(s: &str) -> String {
 
 struct Flow {
     state: String,
+    /// The address the page answers at (`host:port`, as in its URL): the only `Host` accepted.
+    authority: String,
     form_action: String,
     manifest: String,
     options: RegisterOptions,
     done: mpsc::Sender<anyhow::Result<RegisteredApp>>,
 }
 
-async fn page(flow: web::Data<Flow>) -> HttpResponse {
+impl Flow {
+    /// `None` when the request names the page's own address; else the refusal.
+    fn misdirected(&self, req: &HttpRequest) -> Option<HttpResponse> {
+        let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        if host.eq_ignore_ascii_case(&self.authority) {
+            return None;
+        }
+        tracing::warn!("registration page: a request for another host was refused");
+        Some(text_page(
+            actix_web::http::StatusCode::FORBIDDEN,
+            &format!("This page answers only at http://{}/ (the request named another host).", self.authority),
+        ))
+    }
+}
+
+async fn page(flow: web::Data<Flow>, req: HttpRequest) -> HttpResponse {
+    if let Some(refused) = flow.misdirected(&req) {
+        return refused;
+    }
     let body = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Register ccm as a GitHub App</title></head>\
          <body><h1>Register ccm as a GitHub App</h1>\
          <p>The button sends this manifest to GitHub, which asks you to confirm the App's creation.</p>\
-         <form action=\"{}\" method=\"post\">\
+         <form action=\"/start\" method=\"post\">\
          <input type=\"hidden\" name=\"manifest\" value=\"{}\">\
          <pre>{}</pre>\
          <button type=\"submit\">Create the GitHub App</button></form></body></html>",
-        html_escape(&flow.form_action),
         html_escape(&flow.manifest),
         html_escape(&flow.manifest),
     );
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .body(body)
+}
+
+/// The form's target: on to GitHub's form with the state, the browser re-posting the manifest
+/// (307 keeps the method and the body).
+async fn start(flow: web::Data<Flow>, req: HttpRequest) -> HttpResponse {
+    if let Some(refused) = flow.misdirected(&req) {
+        return refused;
+    }
+    HttpResponse::TemporaryRedirect()
+        .insert_header((header::LOCATION, flow.form_action.as_str()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .finish()
 }
 
 #[derive(Deserialize)]
@@ -113,8 +156,11 @@ fn text_page(status: actix_web::http::StatusCode, message: &str) -> HttpResponse
     ))
 }
 
-async fn callback(flow: web::Data<Flow>, query: web::Query<Callback>) -> HttpResponse {
+async fn callback(flow: web::Data<Flow>, req: HttpRequest, query: web::Query<Callback>) -> HttpResponse {
     use actix_web::http::StatusCode;
+    if let Some(refused) = flow.misdirected(&req) {
+        return refused;
+    }
     let state_ok = query.state.as_deref().is_some_and(|s| bool::from(s.as_bytes().ct_eq(flow.state.as_bytes())));
     if !state_ok {
         return text_page(
@@ -219,11 +265,13 @@ pub async fn run(options: RegisterOptions, ready: impl FnOnce(&str)) -> anyhow::
     };
     let manifest = manifest(&options.public_url, &redirect_url, options.name.as_deref())?.to_string();
     let (done, mut finished) = mpsc::channel(1);
-    let flow = web::Data::new(Flow { state, form_action, manifest, options, done });
+    let authority = local.to_string();
+    let flow = web::Data::new(Flow { state, authority, form_action, manifest, options, done });
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(flow.clone())
             .route("/", web::get().to(page))
+            .route("/start", web::post().to(start))
             .route("/callback", web::get().to(callback))
     })
     .workers(1)

@@ -146,6 +146,16 @@ fn a_token_with_whitespace_is_refused_without_echoing_it() {
     assert!(!line.contains("good-token") && !line.contains("bad token"), "{line}");
 }
 
+#[test]
+fn a_short_token_or_secret_among_several_stops_start_up() {
+    let line = refuse("serve", "CCM_API_TOKEN", "good-token-0123456789,short1");
+    assert!(line.contains("token 2 of 2 has 6 characters: each must have at least 16"), "{line}");
+    assert!(!line.contains("short1") && !line.contains("good-token"), "{line}");
+    let line = refuse("serve", "GITHUB_WEBHOOK_SECRET", "whsec-0123456789abcdef , x");
+    assert!(line.contains("secret 2 of 2 has 1 characters"), "{line}");
+    assert!(!line.contains("whsec"), "{line}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // ccm migrate
 

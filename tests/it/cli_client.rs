@@ -246,6 +246,48 @@ async fn the_token_comes_from_the_data_folder_when_unset() {
     rotated.run(&["pipelines", "list"]).await.assert_code(0);
 }
 
+/// A redirect to another origin is refused, not followed with the token; one within the server's
+/// origin is followed.
+#[tokio::test]
+async fn the_token_never_follows_a_redirect_to_another_host() {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer};
+    let (server, elsewhere) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(path("/api/pipelines"))
+        .respond_with(
+            ResponseTemplate::new(307).insert_header("location", format!("{}/api/pipelines", elsewhere.uri())),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/tasks"))
+        .respond_with(ResponseTemplate::new(308).insert_header("location", "/api/v2/tasks"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/tasks"))
+        .and(header("CCM-Token", TOKEN))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true, "tasks": [], "count": 0})))
+        .mount(&server)
+        .await;
+    Mock::given(wiremock::matchers::any()).respond_with(ResponseTemplate::new(200)).mount(&elsewhere).await;
+
+    let ccm = Ccm::new(&server.uri(), Some(TOKEN));
+    let run = ccm.run(&["pipelines", "list"]).await;
+    run.assert_code(1);
+    assert!(run.stderr.contains(&format!("the server redirected to {}", elsewhere.uri())), "{run:?}");
+    assert!(run.stderr.contains("not followed"), "{run:?}");
+    assert!(!run.stderr.contains(TOKEN), "{run:?}");
+    let received = elsewhere.received_requests().await.unwrap_or_default();
+    assert!(
+        received.is_empty(),
+        "the other host was asked: {:?}",
+        received.iter().map(|r| &r.headers).collect::<Vec<_>>()
+    );
+
+    // Within the same origin the redirect is followed, token and all.
+    ccm.run(&["tasks", "list"]).await.assert_code(0);
+}
+
 #[tokio::test]
 async fn help_lists_the_client_commands_and_their_settings() {
     let ccm = Ccm::new("http://127.0.0.1:5000", None);

@@ -296,12 +296,44 @@ async fn registration_exchanges_the_code_and_stores_the_app() {
         tx.send(url.to_string()).unwrap();
     }));
     let base = rx.await.unwrap();
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let page = http.get(&base).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("https://github.example/organizations/octo-org/settings/apps/new?state="), "{page}");
-    assert!(page.contains("https://ccm.example.org/webhooks/github"));
-    let state = page.split("state=").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert!(page.contains("https://ccm.example.org/webhooks/github"), "{page}");
+    assert!(page.contains("action=\"/start\"") && !page.contains("state"), "the state is not in the page: {page}");
+    // The form goes on to GitHub's through a redirect, which alone carries the state.
+    let started = http
+        .post(format!("{base}/start"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("manifest=%7B%7D")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 307);
+    let location = started.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("https://github.example/organizations/octo-org/settings/apps/new?state="),
+        "{location}"
+    );
+    let state = location.split("state=").nth(1).unwrap().to_string();
     assert_eq!(state.len(), 32);
+    assert!(!started.text().await.unwrap().contains(&state));
+
+    // A request naming another host (DNS rebinding: evil.example resolving to 127.0.0.1) is
+    // refused, page, redirect and callback alike, even with the right state.
+    let authority = base.trim_start_matches("http://").to_string();
+    for (method, path) in
+        [("GET", "/".to_string()), ("POST", "/start".into()), ("GET", format!("/callback?code=abc123&state={state}"))]
+    {
+        let sent = http
+            .request(method.parse().unwrap(), format!("{base}{path}"))
+            .header("Host", format!("evil.example:{}", authority.rsplit(':').next().unwrap()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 403, "{method} {path}");
+        let text = sent.text().await.unwrap();
+        assert!(!text.contains(&state) && text.contains(&authority), "{text}");
+    }
 
     // A wrong state is refused, and nothing is exchanged.
     let wrong = http.get(format!("{base}/callback?code=abc123&state=nope")).send().await.unwrap();

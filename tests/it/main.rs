@@ -21,6 +21,7 @@ mod dashboard_browser;
 mod dashboard_http;
 mod github_app;
 mod github_client;
+mod github_refusals;
 mod import_export;
 mod logs;
 mod metrics;
