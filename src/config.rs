@@ -46,6 +46,11 @@ pub struct Settings {
     #[arg(long, env = "CCM_DB_MAX_CONNECTIONS", default_value = "10")]
     pub db_max_connections: String,
 
+    /// Most event streams (/api/events, /api/pipelines/{id}/events) open at once; past it a new
+    /// one is answered 503.
+    #[arg(long, env = "CCM_MAX_EVENT_STREAMS", default_value = "256")]
+    pub max_event_streams: String,
+
     #[command(flatten)]
     pub github: crate::github::GithubSettings,
 }
@@ -83,6 +88,7 @@ pub struct Config {
     /// Empty when CCM_API_TOKEN is unset (a token file is used instead).
     pub api_tokens: Vec<Secret>,
     pub db_max_connections: u32,
+    pub max_event_streams: usize,
     /// Empty when GITHUB_WEBHOOK_SECRET is unset.
     pub webhook_secrets: Vec<Secret>,
     pub github: crate::github::GithubConfig,
@@ -145,6 +151,16 @@ impl Settings {
                 )
             })?;
 
+        let max_event_streams =
+            self.max_event_streams.trim().parse::<usize>().ok().filter(|n| (1..=100_000).contains(n)).ok_or_else(
+                || {
+                    invalid(
+                        "CCM_MAX_EVENT_STREAMS",
+                        format!("'{}' is not a number from 1 to 100000", self.max_event_streams),
+                    )
+                },
+            )?;
+
         let webhook_secrets = match &self.webhook_secret {
             None => Vec::new(),
             Some(raw) => secret_list("GITHUB_WEBHOOK_SECRET", "secret", raw.expose())?,
@@ -152,7 +168,16 @@ impl Settings {
 
         let github = self.github.validate(&data_dir)?;
 
-        Ok(Config { bind, database, data_dir, api_tokens, db_max_connections, webhook_secrets, github })
+        Ok(Config {
+            bind,
+            database,
+            data_dir,
+            api_tokens,
+            db_max_connections,
+            max_event_streams,
+            webhook_secrets,
+            github,
+        })
     }
 }
 
@@ -194,6 +219,7 @@ mod tests {
             api_token: None,
             webhook_secret: None,
             db_max_connections: "10".into(),
+            max_event_streams: "256".into(),
             github: Default::default(),
         }
     }
@@ -218,6 +244,8 @@ mod tests {
         assert!(err.to_string().starts_with("invalid CCM_DB_MAX_CONNECTIONS:"));
         let err = Settings { data_dir: Some("".into()), ..settings() }.validate().unwrap_err();
         assert!(err.to_string().starts_with("invalid CCM_DATA_DIR:"));
+        let err = Settings { max_event_streams: "0".into(), ..settings() }.validate().unwrap_err();
+        assert!(err.to_string().starts_with("invalid CCM_MAX_EVENT_STREAMS:"));
     }
 
     #[test]

@@ -4,12 +4,16 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 use tokio::sync::broadcast;
 
 /// How many recent events are kept for clients that reconnect.
 const HISTORY: usize = 1024;
+
+/// Event streams open at once, unless set otherwise (`CCM_MAX_EVENT_STREAMS`).
+pub const DEFAULT_MAX_STREAMS: usize = 256;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveEvent {
@@ -27,6 +31,18 @@ pub struct Live {
     /// Set when the server shuts down: open event streams end, so that a stop does not wait for
     /// them (clients reconnect, to another replica or to the restarted one, with Last-Event-ID).
     closing: tokio::sync::watch::Sender<bool>,
+    /// Event streams open now, and the most allowed at once.
+    streams: Arc<AtomicUsize>,
+    max_streams: AtomicUsize,
+}
+
+/// One open event stream, counted until dropped.
+pub struct StreamSlot(Arc<AtomicUsize>);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 struct History {
@@ -50,7 +66,24 @@ impl Live {
             sender,
             state: Mutex::new(History { next_id: start, recent: VecDeque::with_capacity(HISTORY) }),
             closing: tokio::sync::watch::Sender::new(false),
+            streams: Arc::new(AtomicUsize::new(0)),
+            max_streams: AtomicUsize::new(DEFAULT_MAX_STREAMS),
         }
+    }
+
+    pub fn set_max_streams(&self, max: usize) {
+        self.max_streams.store(max, Ordering::Release);
+    }
+
+    pub fn max_streams(&self) -> usize {
+        self.max_streams.load(Ordering::Acquire)
+    }
+
+    /// A slot for one more event stream, or `None` when the most allowed are open.
+    pub fn open_stream(&self) -> Option<StreamSlot> {
+        let max = self.max_streams();
+        self.streams.fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| (open < max).then_some(open + 1)).ok()?;
+        Some(StreamSlot(self.streams.clone()))
     }
 
     /// Ends every open event stream, now and from now on.
@@ -99,6 +132,19 @@ impl Live {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn streams_are_counted_up_to_the_limit() {
+        let live = Live::new();
+        live.set_max_streams(2);
+        let (a, b) = (live.open_stream().unwrap(), live.open_stream().unwrap());
+        assert!(live.open_stream().is_none());
+        drop(a);
+        let c = live.open_stream().expect("a slot was freed");
+        assert!(live.open_stream().is_none());
+        drop((b, c));
+        assert!(live.open_stream().is_some());
+    }
 
     #[tokio::test]
     async fn resumes_after_the_last_seen_id() {

@@ -79,6 +79,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ),
     }
     let state = AppState::start(store, api_tokens(&config)?, webhook_secrets(&config)?, github);
+    state.live.set_max_streams(config.max_event_streams);
     let live = state.live.clone();
     let server = actix_web::HttpServer::new(move || build_app(state.clone()))
         .bind(config.bind)

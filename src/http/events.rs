@@ -27,8 +27,11 @@ pub(super) struct Api;
         `Last-Event-ID` to resume) and JSON data; `resync` when the reader fell behind; keep-alive comments \
         every 15 s.",
     params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event")),
-    responses((status = 200, description = "The event stream", body = String, content_type = "text/event-stream")))]
-async fn all_events(state: web::Data<AppState>, _actor: Actor, req: HttpRequest) -> impl Responder {
+    responses(
+        (status = 200, description = "The event stream", body = String, content_type = "text/event-stream"),
+        (status = 503, description = "As many event streams are open as CCM_MAX_EVENT_STREAMS allows", body = ErrorBody),
+    ))]
+async fn all_events(state: web::Data<AppState>, _actor: Actor, req: HttpRequest) -> Result<impl Responder, ApiError> {
     stream(&state, &req, None)
 }
 
@@ -39,6 +42,7 @@ async fn all_events(state: web::Data<AppState>, _actor: Actor, req: HttpRequest)
     responses(
         (status = 200, description = "The event stream", body = String, content_type = "text/event-stream"),
         (status = 404, description = "No such pipeline", body = ErrorBody),
+        (status = 503, description = "As many event streams are open as CCM_MAX_EVENT_STREAMS allows", body = ErrorBody),
     ))]
 async fn pipeline_events(
     state: web::Data<AppState>,
@@ -49,16 +53,28 @@ async fn pipeline_events(
     if state.store.get_pipeline(&id).await?.is_none() {
         return Err(ApiError::NotFound(format!("Pipeline not found: {id}")));
     }
-    Ok(stream(&state, &req, Some(id.into_inner())))
+    stream(&state, &req, Some(id.into_inner()))
 }
 
-fn stream(state: &AppState, req: &HttpRequest, pipeline_id: Option<String>) -> impl Responder + use<> {
+fn stream(
+    state: &AppState,
+    req: &HttpRequest,
+    pipeline_id: Option<String>,
+) -> Result<impl Responder + use<>, ApiError> {
+    // Held by the task that feeds the stream: the slot is free again once the client is gone.
+    let slot = state.live.open_stream().ok_or_else(|| {
+        ApiError::Unavailable(format!(
+            "Too many event streams open (at most {}, CCM_MAX_EVENT_STREAMS): retry later",
+            state.live.max_streams()
+        ))
+    })?;
     let last_id = req.headers().get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
     let (backlog, mut receiver) = state.live.subscribe(last_id);
     let (sender, events) = mpsc::channel(64);
     let wanted = move |e: &LiveEvent| pipeline_id.is_none() || e.pipeline_id == pipeline_id;
     let closed = state.live.closed();
     tokio::spawn(async move {
+        let _slot = slot;
         tokio::pin!(closed);
         for event in backlog.iter().filter(|e| wanted(e)) {
             if sender.send(to_sse(event)).await.is_err() {
@@ -88,7 +104,9 @@ fn stream(state: &AppState, req: &HttpRequest, pipeline_id: Option<String>) -> i
             }
         }
     });
-    sse::Sse::from_infallible_receiver(events).with_keep_alive(KEEP_ALIVE).with_retry_duration(Duration::from_secs(3))
+    Ok(sse::Sse::from_infallible_receiver(events)
+        .with_keep_alive(KEEP_ALIVE)
+        .with_retry_duration(Duration::from_secs(3)))
 }
 
 fn to_sse(event: &LiveEvent) -> sse::Event {

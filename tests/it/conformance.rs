@@ -3,6 +3,7 @@
 //! field, an unknown pipeline, then GitHub), the bounds of paging and of a pipeline's config, and
 //! the headers of JSON answers; on SQLite and on PostgreSQL.
 
+use crate::helpers::serve::Serve;
 use crate::helpers::*;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -182,4 +183,35 @@ async fn json_answers_are_not_cached_nor_sniffed(backend: Backend) {
         assert_eq!(reply.headers["cache-control"], "no-store", "{}: {:?}", reply.status, reply.headers);
         assert_eq!(reply.headers["x-content-type-options"], "nosniff", "{}", reply.status);
     }
+}
+
+/// `CCM_MAX_EVENT_STREAMS`: past it a new stream is a 503; a closed one frees its slot.
+#[actix_web::test]
+async fn event_streams_are_capped_by_the_setting() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Serve::start(&[
+        ("CCM_DATA_DIR", data.path().display().to_string()),
+        ("CCM_API_TOKEN", TOKEN.into()),
+        ("CCM_MAX_EVENT_STREAMS", "2".into()),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    let open = |path: &str| client.get(format!("{}{path}", server.base)).header("CCM-Token", TOKEN).send();
+    let first = open("/api/events").await.unwrap();
+    let second = open("/api/events").await.unwrap();
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    let refused = reply(open("/api/events").await.unwrap()).await;
+    assert_eq!((refused.status, refused.body["code"].as_str()), (503, Some("unavailable")), "{}", refused.body);
+    let error = refused.body["error"].as_str().unwrap();
+    assert!(error.contains("at most 2") && error.contains("CCM_MAX_EVENT_STREAMS"), "{error}");
+    // The server learns that a client went away when writing to it fails: the second keep-alive
+    // after the close (15 s apart), so up to about 30 s.
+    drop(first);
+    let limit = std::time::Duration::from_secs(60);
+    wait_for("the closed stream's slot to be free", limit, async || match open("/api/events").await {
+        Ok(res) if res.status() == 200 => Ok(()),
+        other => Err(format!("{other:?}")),
+    })
+    .await;
+    drop(second);
 }
