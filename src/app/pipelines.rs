@@ -9,6 +9,7 @@ use sqlx::types::Json;
 
 use crate::domain::clock;
 use crate::domain::pipeline::{self as rules, Pipeline, PipelineChange, ProvisionRequest};
+use crate::domain::replacement::Replacement;
 use crate::domain::status::PipelineStatus;
 use crate::store::{NewAudit, Store, StoreError};
 
@@ -73,6 +74,15 @@ pub fn changed(mut pipeline: Pipeline, change: &PipelineChange, now: DateTime<Ut
     pipeline
 }
 
+/// The pipeline with its mutable fields replaced (`PUT`): its config and VPS link.
+pub fn replaced(mut pipeline: Pipeline, replacement: &Replacement, now: DateTime<Utc>) -> Pipeline {
+    pipeline.config = Json(replacement.config.clone());
+    pipeline.linked_domain = replacement.linked_domain.clone();
+    pipeline.linked_app = replacement.linked_app.clone();
+    pipeline.updated_at = now;
+    pipeline
+}
+
 /// The pipeline deactivated (its repository is never touched).
 pub fn deactivated(mut pipeline: Pipeline, now: DateTime<Utc>) -> Pipeline {
     pipeline.status = PipelineStatus::Inactive;
@@ -101,20 +111,39 @@ pub struct Provisioned {
     pub pipeline: Pipeline,
     /// An inactive pipeline for the same repository and workflow file was made active again.
     pub reactivated: bool,
+    /// The same provision was made before (its answer lost, say): the active pipeline it made,
+    /// unchanged.
+    pub existing: bool,
+}
+
+/// Whether `req` is the provision that made `pipeline` as it is: the same repository (as
+/// spelled), workflow file, config and VPS link.
+pub fn same_provision(pipeline: &Pipeline, req: &ProvisionRequest) -> bool {
+    pipeline.repository == req.repo
+        && pipeline.workflow_file == req.workflow_file
+        && pipeline.config.0 == req.config
+        && pipeline.linked_domain == req.linked_domain
+        && pipeline.linked_app == req.linked_app
 }
 
 /// Provisions a pipeline for `req`: a new one, or the inactive one of the same repository and
-/// workflow file made active again; an active one is a conflict.
+/// workflow file made active again. An active one is a conflict, unless `req` is the provision
+/// that made it as it is (a client retrying after a lost answer): then it is that pipeline,
+/// and nothing is written.
 pub async fn provision(store: &dyn Store, actor: &str, req: &ProvisionRequest) -> Result<Provisioned, PipelineError> {
     for _ in 0..ATTEMPTS {
         match store.find_pipeline(&req.repo, &req.workflow_file).await? {
+            Some(existing) if existing.is_active() && same_provision(&existing, req) => {
+                tracing::info!(pipeline_id = %existing.id, repo = %existing.repository, "provisioned again: unchanged");
+                return Ok(Provisioned { pipeline: existing, reactivated: false, existing: true });
+            }
             Some(existing) if existing.is_active() => return Err(PipelineError::ActiveExists(Box::new(existing))),
             Some(inactive) => {
                 let pipeline = reactivated(inactive, req, clock::now());
                 let entry = audit(actor, "pipeline.reactivated", &pipeline.id, provision_details(req));
                 if let Some(saved) = store.save_pipeline(&pipeline, &entry).await? {
                     tracing::info!(pipeline_id = %saved.id, repo = %saved.repository, "pipeline reactivated");
-                    return Ok(Provisioned { pipeline: saved, reactivated: true });
+                    return Ok(Provisioned { pipeline: saved, reactivated: true, existing: false });
                 }
             }
             None => {
@@ -123,7 +152,7 @@ pub async fn provision(store: &dyn Store, actor: &str, req: &ProvisionRequest) -
                 match store.create_pipeline(&pipeline, &entry).await {
                     Ok(()) => {
                         tracing::info!(pipeline_id = %pipeline.id, repo = %pipeline.repository, "pipeline provisioned");
-                        return Ok(Provisioned { pipeline, reactivated: false });
+                        return Ok(Provisioned { pipeline, reactivated: false, existing: false });
                     }
                     // Another request provisioned the same repository and workflow just now.
                     Err(StoreError::Conflict(_)) => continue,
@@ -153,6 +182,27 @@ pub async fn change(
         }
     }
     Err(PipelineError::KeptLosingRaces(format!("update of {id}")))
+}
+
+/// Replaces pipeline `id`'s config and VPS link with `replacement`'s (after checking that the
+/// fields naming the pipeline, if sent, are its own); `details` is what the audit log records.
+pub async fn replace(
+    store: &dyn Store,
+    actor: &str,
+    id: &str,
+    replacement: &Replacement,
+    details: &Value,
+) -> Result<Pipeline, PipelineError> {
+    for _ in 0..ATTEMPTS {
+        let pipeline = store.get_pipeline(id).await?.ok_or_else(|| PipelineError::NotFound(id.into()))?;
+        replacement.check_names(&pipeline).map_err(PipelineError::Invalid)?;
+        let pipeline = replaced(pipeline, replacement, clock::now());
+        let entry = audit(actor, "pipeline.replaced", &pipeline.id, details.clone());
+        if let Some(saved) = store.save_pipeline(&pipeline, &entry).await? {
+            return Ok(saved);
+        }
+    }
+    Err(PipelineError::KeptLosingRaces(format!("replacement of {id}")))
 }
 
 /// What a teardown did.
@@ -203,6 +253,28 @@ mod tests {
         assert_eq!((again.status, again.deactivated_at, again.updated_at), (PipelineStatus::Active, None, now));
         assert_eq!(again.linked_domain.as_deref(), Some("shop.example.com"));
         assert_eq!(again.trigger_branches(), ["main"]);
+    }
+
+    #[test]
+    fn only_the_very_same_provision_finds_the_active_pipeline() {
+        let pipeline = new_pipeline(&request(), "pipe_00000000000e".into(), clock::now());
+        assert!(same_provision(&pipeline, &request()));
+        let differs = |change: serde_json::Value| {
+            let mut body = json!({
+                "repo": "octo/shop", "workflow_file": ".github/workflows/deploy.yml",
+                "config": {"trigger_branches": ["main"]},
+                "linked_domain": "shop.example.com", "linked_app": "shop",
+            });
+            for (k, v) in change.as_object().unwrap() {
+                body[k] = v.clone();
+            }
+            !same_provision(&pipeline, &rules::parse_provision(&body).unwrap())
+        };
+        assert!(!differs(json!({})));
+        assert!(differs(json!({"config": {"trigger_branches": ["release"]}})));
+        assert!(differs(json!({"linked_app": null})));
+        assert!(differs(json!({"linked_domain": "other.example.com"})));
+        assert!(differs(json!({"repo": "Octo/Shop"})), "spelled otherwise: not a retry of the same request");
     }
 
     #[test]

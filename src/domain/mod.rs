@@ -4,6 +4,7 @@ pub mod clock;
 pub mod outbox;
 pub mod pipeline;
 pub mod registry;
+pub mod replacement;
 pub mod runs;
 pub mod stats;
 pub mod status;

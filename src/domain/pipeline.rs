@@ -339,7 +339,7 @@ pub fn check_config_size(config: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_branches(value: &Value) -> Result<Vec<String>, String> {
+pub(crate) fn parse_branches(value: &Value) -> Result<Vec<String>, String> {
     let err = || "Field 'trigger_branches' must be an array of branch names".to_string();
     let items = value.as_array().ok_or_else(err)?;
     if items.len() > MAX_TRIGGER_BRANCHES {

@@ -6,7 +6,11 @@ use super::routes::{Routes, resource};
 use super::{ApiError, AppState};
 
 pub fn routes(routes: &mut Routes) {
-    routes.add(resource("/healthz").get(healthz)).add(resource("/readyz").get(readyz));
+    routes
+        .add(resource("/healthz").get(healthz))
+        .add(resource("/readyz").get(readyz))
+        // CommandCenter's path (see `aliases`).
+        .add(resource("/api/v1/health").get(healthz));
 }
 
 #[derive(utoipa::OpenApi)]

@@ -1,6 +1,7 @@
 //! The HTTP layer: `build_app` assembles every route, used by `ccm serve` and by the tests.
 
 mod actions;
+mod aliases;
 mod audit;
 pub mod auth;
 mod body;
@@ -134,7 +135,8 @@ fn register(cfg: &mut web::ServiceConfig, seen: &mut Vec<Endpoint>) {
     health::routes(&mut root);
     webhooks::routes(&mut root);
     prometheus::routes(&mut root);
-    // Before the /api scope, which would ask for a token: the document is public.
+    // Before the /api scope, which would ask for a token: the document is public (and so are the
+    // health and webhook aliases under /api/v1, registered above).
     openapi::routes(&mut root);
     dashboard::routes(&mut root);
     cfg.service(web::scope("/api").wrap(from_fn(auth::require_token)).configure(|cfg| {

@@ -30,6 +30,9 @@ pub fn routes(routes: &mut Routes) {
         .add(resource("/sync/repositories/{owner}/{repo}").get(get_settings).put(put_settings))
         .add(resource("/sync/issue-to-task").post(issue_to_task))
         .add(resource("/sync/task-to-issue").post(task_to_issue))
+        // CommandCenter's paths (see `aliases`).
+        .add(resource("/v1/integrations/{id}/github/sync/issue-to-task").post(issue_to_task))
+        .add(resource("/v1/integrations/{id}/github/sync/task-to-issue").post(task_to_issue))
         .add(resource("/pipelines/{id}/pushes").get(pushes));
 }
 

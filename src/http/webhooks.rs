@@ -15,7 +15,10 @@ use crate::webhook::{self, IngestError, SignedDelivery};
 const BLOCKING_PREPARE: usize = 256 * 1024;
 
 pub fn routes(routes: &mut Routes) {
-    routes.add(resource("/webhooks/github").post(receive));
+    routes
+        .add(resource("/webhooks/github").post(receive))
+        // CommandCenter's path (see `aliases`); outside the /api scope's token, as GitHub calls it.
+        .add(resource("/api/v1/integrations/github/webhook").post(receive));
 }
 
 #[derive(utoipa::OpenApi)]

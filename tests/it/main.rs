@@ -33,6 +33,7 @@ mod postgres_batches;
 mod readiness;
 mod replicas;
 mod seed_clients;
+mod seed_compat;
 mod shutdown;
 mod sqlite_writer;
 mod stats_windows;

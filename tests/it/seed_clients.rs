@@ -122,6 +122,7 @@ async fn python_client_provisions_reads_lists_and_tears_down(backend: Backend) {
 
     let id = got["pipeline_id"].as_str().unwrap_or_else(|| panic!("provision_pipeline returned {got}"));
     assert!(ccm::domain::pipeline::is_pipeline_id(id), "{id}");
+    assert_eq!(got["retried_pipeline_id"], id, "a retried provision is the same pipeline, not a failure");
 
     assert_seeded_stats(&got["stats"], id);
     assert_eq!(got["printed"], json!(["Health score: 80", "Success rate: 66.7%"]));

@@ -61,6 +61,7 @@ pub fn openapi() -> Document {
         doc.merge(part);
     }
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    super::aliases::document(&mut doc);
     secure_api(&mut doc);
     json_bodies(&mut doc);
     doc
@@ -111,7 +112,7 @@ fn secure_api(doc: &mut Document) {
         .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build())
         .build();
     for (path, item) in doc.paths.paths.iter_mut() {
-        if !path.starts_with("/api/") || path == "/api/openapi.json" {
+        if !path.starts_with("/api/") || super::aliases::PUBLIC_API_PATHS.contains(&path.as_str()) {
             continue;
         }
         let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];

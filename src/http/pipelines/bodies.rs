@@ -16,7 +16,7 @@ use crate::store::{Execution, Pipeline};
 #[derive(Serialize, ToSchema)]
 #[schema(as = Pipeline)]
 pub struct PipelineView<'a> {
-    #[schema(example = "pipe_3f9a0c1b2d4e")]
+    #[schema(example = "pipe_3f9a0c1b2d4e", pattern = "^pipe_[0-9a-f]{12}$")]
     pub pipeline_id: &'a str,
     pub repository: &'a str,
     pub workflow_file: &'a str,
@@ -73,6 +73,7 @@ impl<'a> VpsIntegration<'a> {
 #[derive(Serialize, ToSchema)]
 pub struct Provisioned<'a> {
     pub success: bool,
+    #[schema(pattern = "^pipe_[0-9a-f]{12}$")]
     pub pipeline_id: &'a str,
     #[schema(value_type = String)]
     pub status: PipelineStatus,
@@ -83,6 +84,9 @@ pub struct Provisioned<'a> {
     pub workflow_file: &'a str,
     /// The pipeline existed, inactive: same id, history kept.
     pub reactivated: bool,
+    /// The same provision was made before (a retry after a lost answer): this is the active
+    /// pipeline it made, unchanged.
+    pub existing: bool,
     pub vps_integration: VpsIntegration<'a>,
     /// Checked with GitHub (false without a GitHub App).
     pub repository_verified: bool,
@@ -97,7 +101,7 @@ impl<'a> Provisioned<'a> {
     /// `github`: the backfill started, or why the repository was not verified.
     pub fn new(
         p: &'a Pipeline,
-        reactivated: bool,
+        (reactivated, existing): (bool, bool),
         verified: bool,
         github: Result<BackfillStarted, &'static str>,
     ) -> Self {
@@ -113,6 +117,7 @@ impl<'a> Provisioned<'a> {
             repository: &p.repository,
             workflow_file: &p.workflow_file,
             reactivated,
+            existing,
             vps_integration: VpsIntegration::new(p),
             repository_verified: verified,
             message,

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 mod bodies;
+mod replace;
 
 use bodies::{PipelineDetails, PipelineList, PipelineUpdated, PipelineView, Provisioned, StatsResponse, TornDown};
 
@@ -25,12 +26,12 @@ pub fn routes(routes: &mut Routes) {
     routes
         .add(resource("/pipelines/provision").post(provision))
         .add(resource("/pipelines").get(list))
-        .add(resource("/pipelines/{id}").get(show).patch(change).delete(teardown))
+        .add(resource("/pipelines/{id}").get(show).put(replace::replace).patch(change).delete(teardown))
         .add(resource("/pipelines/{id}/stats").get(pipeline_stats));
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(provision, list, show, change, pipeline_stats, teardown))]
+#[openapi(paths(provision, list, show, replace::replace, change, pipeline_stats, teardown))]
 pub(super) struct Api;
 
 async fn load(state: &AppState, id: &str) -> Result<Pipeline, ApiError> {
@@ -40,12 +41,13 @@ async fn load(state: &AppState, id: &str) -> Result<Pipeline, ApiError> {
 #[utoipa::path(post, path = "/api/pipelines/provision", operation_id = "provision_pipeline", tag = "pipelines",
     request_body = ProvisionRequest,
     responses(
-        (status = 201, description = "Provisioned (or reactivated)", body = Provisioned),
+        (status = 201, description = "Provisioned, reactivated, or (`existing`) the very same provision made \
+            before: its active pipeline, unchanged", body = Provisioned),
         (status = 400, description = "Missing or invalid fields, or (with GitHub) no such workflow file",
             body = ErrorBody),
         (status = 404, description = "(With GitHub) repository not found or App not installed", body = ErrorBody),
-        (status = 409, description = "An active pipeline exists for this repository and workflow file; \
-            `pipeline_id` names it", body = ErrorBody),
+        (status = 409, description = "An active pipeline exists for this repository and workflow file, \
+            provisioned otherwise (another config or VPS link); `pipeline_id` names it", body = ErrorBody),
         (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
     ))]
@@ -55,7 +57,8 @@ async fn provision(state: web::Data<AppState>, actor: Actor, body: web::Json<Val
     let verified = pipeline_github::verify(gh.as_ref(), &req).await.map_err(verify_error)?;
     let provisioned = app::provision(state.store.as_ref(), &actor.0, &req).await.map_err(api_error)?;
     let github = pipeline_github::after_provision(gh.as_ref(), &provisioned.pipeline, verified).await;
-    Ok(HttpResponse::Created().json(Provisioned::new(&provisioned.pipeline, provisioned.reactivated, verified, github)))
+    let how = (provisioned.reactivated, provisioned.existing);
+    Ok(HttpResponse::Created().json(Provisioned::new(&provisioned.pipeline, how, verified, github)))
 }
 
 fn verify_error(err: VerifyError) -> ApiError {
@@ -66,7 +69,7 @@ fn verify_error(err: VerifyError) -> ApiError {
     }
 }
 
-fn api_error(err: PipelineError) -> ApiError {
+pub(super) fn api_error(err: PipelineError) -> ApiError {
     match err {
         PipelineError::NotFound(_) => ApiError::NotFound(err.to_string()),
         PipelineError::Invalid(message) => ApiError::BadRequest(message),
