@@ -1,6 +1,7 @@
 //! Client commands: they talk to a running ccm (or to any webhook receiver) over HTTP.
 
 pub mod client;
+mod confirm;
 mod dashboard;
 mod deliveries;
 pub mod error;

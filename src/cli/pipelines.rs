@@ -6,6 +6,7 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use super::client::{Client, ClientArgs, segment, with_query};
+use super::confirm;
 use super::error::CliError;
 use super::table::{Table, duration_of, fields, run_state, text, workflow_name};
 use super::{emit, json_object};
@@ -46,8 +47,14 @@ pub enum PipelinesCommand {
     Provision(ProvisionArgs),
     /// Change a pipeline's config (a merge patch), trigger branches or VPS link.
     Update(UpdateArgs),
-    /// Deactivate a pipeline; its repository is never deleted.
-    Teardown { id: String },
+    /// Deactivate a pipeline; its repository is never deleted. Asks first on a terminal; a script
+    /// (no terminal) must pass --yes, or nothing is done.
+    Teardown {
+        id: String,
+        /// Confirm ahead: do not ask (needed without a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// Start the pipeline's workflow (workflow_dispatch; needs the GitHub App).
     Trigger {
         id: String,
@@ -190,7 +197,22 @@ pub async fn run(args: PipelinesArgs) -> Result<(), CliError> {
             let answer = client.send(Method::PATCH, &path, Some(&Value::Object(body))).await?;
             emit(json_mode, &answer, |a| format!("Pipeline updated.\n{}", pipeline_fields(&a["pipeline"])));
         }
-        PipelinesCommand::Teardown { id } => {
+        PipelinesCommand::Teardown { id, yes } => {
+            if !yes {
+                let what = format!("The teardown of {id}");
+                confirm::can_ask(&what)?;
+                // Which pipeline, as the old CLI said it: an unknown id fails here, before asking.
+                let shown = client.get(&format!("/api/pipelines/{}?limit=1", segment(&id))).await?;
+                let p = &shown["pipeline"];
+                let question = format!(
+                    "Deactivate pipeline {} ({} {}, {})? The repository will be preserved.",
+                    text(&p["pipeline_id"]),
+                    text(&p["repository"]),
+                    text(&p["workflow_file"]),
+                    text(&p["status"])
+                );
+                confirm::ask(question, &what).await?;
+            }
             let path = format!("/api/pipelines/{}?preserve_repo=true", segment(&id));
             let answer = client.send(Method::DELETE, &path, None).await?;
             emit(json_mode, &answer, |a| format!("{}: {}\n", text(&a["pipeline_id"]), text(&a["message"])));

@@ -106,11 +106,11 @@ async fn pipelines_commands_print_tables_and_json(backend: Backend) {
     assert_eq!(shown["config"], json!({"environment": "production", "trigger_branches": ["main"]}));
     assert_eq!(shown["vps_integration"], json!({"linked_domain": "new.example.com", "linked_app": null}));
 
-    let down = ccm.run(&["pipelines", "teardown", &id]).await;
+    let down = ccm.run(&["pipelines", "teardown", &id, "--yes"]).await;
     down.assert_code(0);
     assert_eq!(down.stdout, format!("{id}: Pipeline deactivated, repository preserved\n"));
     assert_eq!(app.get(&format!("/api/pipelines/{id}")).await.body["pipeline"]["status"], "inactive");
-    let again = ccm.run(&["pipelines", "teardown", &id, "--json"]).await;
+    let again = ccm.run(&["pipelines", "teardown", &id, "--json", "-y"]).await;
     again.assert_code(0);
     assert_eq!(again.json()["already_inactive"], true);
 }
@@ -244,6 +244,39 @@ async fn the_token_comes_from_the_data_folder_when_unset() {
     // CCM_API_TOKEN wins over the file; with several (rotation) the first is sent.
     let rotated = Ccm::new(&app.base, Some(&format!(" {OTHER_TOKEN} , old-token")));
     rotated.run(&["pipelines", "list"]).await.assert_code(0);
+}
+
+/// `ccm pipelines teardown` asks on a terminal, as the old CCM's CLI did; without one (a script)
+/// it does nothing unless `--yes` confirms ahead.
+#[actix_web::test]
+async fn teardown_asks_on_a_terminal_and_a_script_passes_yes() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let id = provision_webshop(&app).await;
+    let status = async || app.get(&format!("/api/pipelines/{id}")).await.body["pipeline"]["status"].clone();
+    let ccm = Ccm::new(&app.base, Some(TOKEN));
+
+    let scripted = ccm.run(&["pipelines", "teardown", &id]).await;
+    scripted.assert_code(2);
+    assert!(scripted.stderr.contains("standard input is not a terminal: pass --yes"), "{scripted:?}");
+    assert_eq!(status().await, "active", "nothing sent");
+
+    let declined = ccm.run_on_terminal(&["pipelines", "teardown", &id], "n").await;
+    declined.assert_code(1);
+    let question = format!(
+        "Deactivate pipeline {id} (myorg/webshop {WORKFLOW}, active)? The repository will be preserved. [y/N]:"
+    );
+    assert!(declined.stdout.contains(&question), "{declined:?}");
+    assert!(declined.stdout.contains("cancelled: nothing was changed"), "{declined:?}");
+    assert_eq!(status().await, "active");
+
+    let unknown = ccm.run_on_terminal(&["pipelines", "teardown", "pipe_000000000000"], "y").await;
+    unknown.assert_code(1);
+    assert!(unknown.stdout.contains("Pipeline not found") && !unknown.stdout.contains("[y/N]"), "{unknown:?}");
+
+    let confirmed = ccm.run_on_terminal(&["pipelines", "teardown", &id], "y").await;
+    confirmed.assert_code(0);
+    assert!(confirmed.stdout.contains(&format!("{id}: Pipeline deactivated, repository preserved")), "{confirmed:?}");
+    assert_eq!(status().await, "inactive");
 }
 
 /// A redirect to another origin is refused, not followed with the token; one within the server's

@@ -101,6 +101,56 @@ impl Ccm {
         .expect("the command's thread")
     }
 
+    /// Runs a command on a terminal (a pseudo-terminal python3 opens for it), typing `answer` and
+    /// Enter once it asks `[y/N]`. Its stdout and stderr are the terminal's output, together.
+    pub async fn run_on_terminal(&self, args: &[&str], answer: &str) -> Run {
+        const DRIVER: &str = r#"
+import os, pty, sys
+answer, argv = sys.argv[1], sys.argv[2:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(argv[0], argv)
+out, sent = b"", False
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+    if not sent and b"[y/N]:" in out:
+        os.write(fd, (answer + "\n").encode())
+        sent = True
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode("utf-8", "replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+        let mut cmd = Command::new("python3");
+        for name in CLEARED {
+            cmd.env_remove(name);
+        }
+        let ccm = assert_cmd::cargo::cargo_bin("ccm").display().to_string();
+        cmd.env("HOME", self.home.path()).args(["-c", DRIVER, answer, &ccm]).args(args);
+        for (name, value) in &self.envs {
+            cmd.env(name, value);
+        }
+        let shown = format!("ccm {} (on a terminal)", args.join(" "));
+        tokio::task::spawn_blocking(move || {
+            let out = assert_cmd::Command::from_std(cmd)
+                .timeout(Duration::from_secs(60))
+                .output()
+                .unwrap_or_else(|e| panic!("{shown}: python3 is needed to give it a terminal: {e}"));
+            Run {
+                code: out.status.code(),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        })
+        .await
+        .expect("the command's thread")
+    }
+
     /// Starts a command that keeps running (`pipelines watch`); its output is collected as it comes.
     pub fn spawn(&self, args: &[&str]) -> Running {
         let mut child = self
