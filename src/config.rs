@@ -31,6 +31,11 @@ pub struct Settings {
     #[arg(long, env = "CCM_DATA_DIR", value_parser = clap::builder::OsStringValueParser::new().map(PathBuf::from))]
     pub data_dir: Option<PathBuf>,
 
+    /// The old CCM's pipeline registry: imported once at start when the database has no pipeline
+    /// [default: CCM_DATA_DIR/pipelines.json].
+    #[arg(long, env = "CCM_PIPELINES_PATH", value_parser = clap::builder::OsStringValueParser::new().map(PathBuf::from))]
+    pub pipelines_path: Option<PathBuf>,
+
     /// API token(s) callers send in the CCM-Token header; several separated by commas, so a
     /// token can be rotated without downtime. Unset: one is generated into CCM_DATA_DIR/api-token.
     #[arg(long = "api-token", env = "CCM_API_TOKEN", hide_env_values = true)]
@@ -85,6 +90,8 @@ pub struct Config {
     pub bind: SocketAddr,
     pub database: Database,
     pub data_dir: PathBuf,
+    /// The old CCM's registry, imported at the first start.
+    pub pipelines_path: PathBuf,
     /// Empty when CCM_API_TOKEN is unset (a token file is used instead).
     pub api_tokens: Vec<Secret>,
     pub db_max_connections: u32,
@@ -120,6 +127,12 @@ impl Settings {
             Some(dir) => dir.clone(),
             None => crate::data_dir::default_dir()
                 .ok_or_else(|| invalid("CCM_DATA_DIR", "is unset and the home folder is unknown"))?,
+        };
+
+        let pipelines_path = match &self.pipelines_path {
+            Some(path) if path.as_os_str().is_empty() => return Err(invalid("CCM_PIPELINES_PATH", "is empty")),
+            Some(path) => path.clone(),
+            None => data_dir.join("pipelines.json"),
         };
 
         let database = match self.database_url.as_ref().map(|url| url.expose().trim()) {
@@ -172,6 +185,7 @@ impl Settings {
             bind,
             database,
             data_dir,
+            pipelines_path,
             api_tokens,
             db_max_connections,
             max_event_streams,
@@ -216,6 +230,7 @@ mod tests {
             bind: "127.0.0.1:5000".into(),
             database_url: None,
             data_dir: Some("/tmp/ccm-test".into()),
+            pipelines_path: None,
             api_token: None,
             webhook_secret: None,
             db_max_connections: "10".into(),
@@ -230,6 +245,7 @@ mod tests {
         assert_eq!(config.database, Database::Sqlite("sqlite:///tmp/ccm-test/ccm.db".into()));
         assert_eq!(config.bind.port(), 5000);
         assert!(config.api_tokens.is_empty());
+        assert_eq!(config.pipelines_path, PathBuf::from("/tmp/ccm-test/pipelines.json"));
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             true,
         )
     });
+    let gh = github.as_ref().map(|client| crate::github::Github { store: store.clone(), client: client.clone() });
+    take_over_old_registry(store.as_ref(), gh.as_ref(), &config.pipelines_path).await;
     match config.github.mode() {
         Some(mode) => tracing::info!(mode, api_url = %config.github.api_url, "GitHub integration on"),
         None => tracing::warn!(
@@ -106,6 +108,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         workers.stop().await;
     }
     served
+}
+
+/// The old CCM's registry, imported once into an empty database (see `app::old_registry`). A file
+/// that cannot be imported is logged, and ccm starts all the same.
+async fn take_over_old_registry(store: &dyn Store, gh: Option<&crate::github::Github>, path: &std::path::Path) {
+    use crate::app::old_registry::{FirstStart, import_on_first_start};
+    match import_on_first_start(store, gh, path).await {
+        Ok(FirstStart::Imported { .. }) => {}
+        Ok(FirstStart::ImportedBefore(when)) => {
+            tracing::debug!(remembered = %when, "the old CCM's registry was imported before")
+        }
+        Ok(FirstStart::HasPipelines | FirstStart::NoFile) => {}
+        Err(err) => tracing::error!(path = %path.display(), error = format!("{err:#}"),
+            "the old CCM's registry could not be imported: fix or move the file (CCM_PIPELINES_PATH), \
+             or import it with `ccm import`; ccm starts without it"),
+    }
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM (systemd, docker stop).

@@ -25,6 +25,7 @@ mod github_refusals;
 mod import_export;
 mod logs;
 mod metrics;
+mod old_registry;
 mod openapi;
 mod packaging;
 mod pipeline_jobs;
