@@ -122,6 +122,10 @@ struct ListQuery {
     /// The X-GitHub-Event name
     event: Option<String>,
     /// owner/name
+    #[param(
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$",
+        max_length = 140
+    )]
     repository: Option<String>,
     /// 1 to 1000; default 100
     #[param(minimum = 1, maximum = 1000)]
@@ -146,7 +150,7 @@ async fn list(
     let filter = DeliveryFilter {
         status: query.status.as_deref().map(|s| parse_choice(s, "status")).transpose()?,
         event: query.event.clone(),
-        repository: query.repository.clone(),
+        repository: paging::repository_filter(query.repository.as_deref())?,
         limit,
         offset,
     };

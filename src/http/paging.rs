@@ -18,3 +18,14 @@ pub fn resolve(limit: Option<i64>, offset: Option<i64>, default_limit: i64) -> R
     }
     Ok((limit, offset))
 }
+
+/// A `repository` filter: `owner/name` as provisioning checks it, else a 400 (absent: no filter).
+pub fn repository_filter(repository: Option<&str>) -> Result<Option<String>, ApiError> {
+    repository
+        .map(|r| {
+            crate::domain::pipeline::validate_repo(r)
+                .map(|()| r.to_string())
+                .map_err(|_| ApiError::BadRequest(format!("repository must be owner/name, got '{r}'")))
+        })
+        .transpose()
+}

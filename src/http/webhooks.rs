@@ -44,7 +44,8 @@ struct DeliveryAccepted {
         the delivery is durably stored.",
     params(
         ("X-GitHub-Event" = String, Header, description = "The event name (`workflow_run`, `ping`, ...)"),
-        ("X-GitHub-Delivery" = String, Header, description = "The delivery's GUID (at most 100 characters)"),
+        ("X-GitHub-Delivery" = String, Header, description = "The delivery's GUID (at most 100 characters)",
+            max_length = 100),
         ("X-Hub-Signature-256" = String, Header,
             description = "`sha256=` and the hex HMAC-SHA256 of the raw body with the webhook secret"),
         ("X-GitHub-Hook-ID" = Option<i64>, Header, description = "The hook that sent it"),

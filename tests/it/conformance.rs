@@ -12,7 +12,7 @@ on_both_databases!(
     actions_on_a_pipeline_say_not_found_or_inactive_before_github,
     unknown_fields_and_non_object_bodies_are_refused,
     an_import_without_pipelines_is_refused,
-    paging_offsets_are_bounded,
+    paging_offsets_and_filters_are_bounded,
     trigger_branches_and_config_are_bounded,
     json_answers_are_not_cached_nor_sniffed,
 );
@@ -112,7 +112,7 @@ async fn an_import_without_pipelines_is_refused(backend: Backend) {
     }
 }
 
-async fn paging_offsets_are_bounded(backend: Backend) {
+async fn paging_offsets_and_filters_are_bounded(backend: Backend) {
     let app = TestApp::start(backend).await;
     let id = app.provision("octo/paging", WORKFLOW, json!({})).await;
     for path in [
@@ -130,6 +130,14 @@ async fn paging_offsets_are_bounded(backend: Backend) {
         // The deepest page there is: empty, not an error.
         let reply = app.get(&format!("{path}?offset=1000000000")).await;
         assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+    }
+    // A repository filter is owner/name, as everywhere else.
+    for path in ["/api/pipelines", "/api/tasks", "/api/deliveries"] {
+        for bad in ["no-slash", "", "o/r/x"] {
+            let reply = app.get(&format!("{path}?repository={bad}")).await;
+            assert_eq!(reply.status, 400, "{path} {bad:?}: {}", reply.body);
+        }
+        assert_eq!(app.get(&format!("{path}?repository=octo/paging")).await.status, 200, "{path}");
     }
     let page = app.get("/api/pipelines?offset=1000000000&limit=1000").await;
     assert_eq!((page.body["count"].as_i64(), page.body["pipelines"].as_array().map(Vec::len)), (Some(1), Some(0)));

@@ -87,6 +87,10 @@ struct ListQuery {
     /// active or inactive
     status: Option<String>,
     /// owner/name (case-insensitive)
+    #[param(
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$",
+        max_length = 140
+    )]
     repository: Option<String>,
     /// 1 to 1000; default 1000 (everything, for unpaged callers)
     #[param(minimum = 1, maximum = 1000)]
@@ -141,8 +145,8 @@ async fn list(
     if after.is_some() && offset > 0 {
         return Err(ApiError::BadRequest("after and offset cannot be combined: page with one or the other".into()));
     }
-    let filter =
-        PipelineFilter { status, repository: query.repository.clone().filter(|r| !r.is_empty()), limit, offset, after };
+    let repository = paging::repository_filter(query.repository.as_deref())?;
+    let filter = PipelineFilter { status, repository, limit, offset, after };
     let with_stats = match query.include.as_deref().filter(|i| !i.is_empty()) {
         None => false,
         Some("stats") => true,

@@ -55,6 +55,10 @@ struct ListQuery {
     /// high, medium or low
     priority: Option<String>,
     /// owner/name of the linked issues
+    #[param(
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$",
+        max_length = 140
+    )]
     repository: Option<String>,
     /// 1 to 1000; default 100
     #[param(minimum = 1, maximum = 1000)]
@@ -75,7 +79,7 @@ async fn list(state: web::Data<AppState>, _actor: Actor, q: web::Query<ListQuery
     let filter = TaskFilter {
         status: q.status.as_deref().map(|s| parse_choice(s, "status")).transpose()?,
         priority: q.priority.as_deref().map(|p| parse_choice(p, "priority")).transpose()?,
-        repository: q.repository.clone().filter(|r| !r.is_empty()),
+        repository: paging::repository_filter(q.repository.as_deref())?,
         limit,
         offset,
     };
