@@ -129,9 +129,9 @@ async fn main() {
         made.into_iter().map(|b| Signed { event: b.event, signature: sign(&b.body), body: b.body }).collect();
 
     let postgres = if args.backend == "postgres" {
-        let pids = server::postgres_pids(&server.url).await;
+        let postmaster = server::postmaster(&server.url).await;
         let conn = sqlx::PgConnection::connect(&server.url).await.expect("connect");
-        Some((pids, tokio::sync::Mutex::new(conn)))
+        Some((postmaster, tokio::sync::Mutex::new(conn)))
     } else {
         None
     };
@@ -142,8 +142,8 @@ async fn main() {
             let (client, base, postgres) = (client.clone(), base.clone(), postgres.clone());
             async move {
                 let mut s = Sample { ccm_cpu: cpu_seconds(pid), ..Sample::default() };
-                if let Some((pids, conn)) = postgres.as_ref() {
-                    s.postgres_cpu = pids.iter().map(|p| cpu_seconds(*p)).sum();
+                if let Some((postmaster, conn)) = postgres.as_ref() {
+                    s.postgres_cpu = server::postgres_cpu(*postmaster);
                     s.checkpoints = server::checkpoints(&mut *conn.lock().await).await;
                 }
                 s.batches = server::batches(&client, &base).await;

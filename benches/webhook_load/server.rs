@@ -75,14 +75,16 @@ impl Server {
         drop(self);
         if let Some((_, name)) = url.rsplit_once('/').filter(|_| url.starts_with("postgres")) {
             let mut conn = sqlx::PgConnection::connect(&admin_url()).await.expect("connect");
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}"))).execute(&mut conn).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+                .execute(&mut conn)
+                .await
+                .unwrap();
         }
     }
 }
 
-/// The PostgreSQL server's processes (the postmaster and its children), found from its data
-/// directory's `postmaster.pid`: their CPU is PostgreSQL's share of the work.
-pub async fn postgres_pids(url: &str) -> Vec<u32> {
+/// The PostgreSQL server's postmaster, found from its data directory's `postmaster.pid`.
+pub async fn postmaster(url: &str) -> u32 {
     let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
     let dir: String = sqlx::query_scalar("SELECT setting FROM pg_settings WHERE name = 'data_directory'")
         .fetch_one(&mut conn)
@@ -90,17 +92,29 @@ pub async fn postgres_pids(url: &str) -> Vec<u32> {
         .unwrap();
     let pid_file = std::fs::read_to_string(format!("{dir}/postmaster.pid"))
         .unwrap_or_else(|e| panic!("PostgreSQL's CPU is read from its postmaster.pid ({dir}): {e}"));
-    let postmaster: u32 = pid_file.lines().next().and_then(|l| l.trim().parse().ok()).expect("a pid");
-    let mut pids = vec![postmaster];
+    pid_file.lines().next().and_then(|l| l.trim().parse().ok()).expect("a pid")
+}
+
+/// The CPU seconds PostgreSQL has used: the postmaster's, its live children's, and those of the
+/// children that ended (counted in the postmaster's once it has waited for them).
+pub fn postgres_cpu(postmaster: u32) -> f64 {
+    let fields = |pid: u32| -> Vec<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().map(|f| f.parse().unwrap_or(0.0)).collect())
+            .unwrap_or_default()
+    };
+    // After the command's closing parenthesis: 1 is the parent, 11..15 utime, stime, cutime, cstime.
+    let own = fields(postmaster);
+    let mut ticks: f64 = own.get(11..15).map(|f| f.iter().sum()).unwrap_or(0.0);
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let parent = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
-        if parent == Some(postmaster) {
-            pids.push(pid);
+        let f = fields(pid);
+        if f.get(1).copied() == Some(postmaster as f64) {
+            ticks += f.get(11..13).map(|f| f.iter().sum()).unwrap_or(0.0);
         }
     }
-    pids
+    ticks / 100.0
 }
 
 /// Checkpoints PostgreSQL has made so far (timed and requested).
