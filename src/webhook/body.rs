@@ -3,8 +3,29 @@
 
 pub const ENCODING: &str = "lz4";
 
+/// `lz4_flex::compress_prepend_size`'s format (the body's length, little-endian, then the block),
+/// compressed through a buffer each thread keeps: the stored copy is allocated at its compressed
+/// size, not at the worst case for the body's (several times larger, and held until the batch
+/// is committed).
 pub fn compress(body: &[u8]) -> Vec<u8> {
-    lz4_flex::compress_prepend_size(body)
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with_borrow_mut(|scratch| {
+        let bound = lz4_flex::block::get_maximum_output_size(body.len());
+        if scratch.len() < bound {
+            scratch.resize(bound, 0);
+        }
+        let size = lz4_flex::block::compress_into(body, scratch).expect("the buffer holds the worst case");
+        let mut stored = Vec::with_capacity(4 + size);
+        stored.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        stored.extend_from_slice(&scratch[..size]);
+        if scratch.len() > 4 * 1024 * 1024 {
+            // A rare huge body does not keep its buffer for the thread's life.
+            *scratch = Vec::new();
+        }
+        stored
+    })
 }
 
 pub fn decompress(encoding: &str, stored: &[u8]) -> Result<Vec<u8>, String> {
@@ -24,5 +45,7 @@ mod tests {
         assert!(stored.len() * 3 < body.len(), "{} -> {}", body.len(), stored.len());
         assert_eq!(super::decompress("lz4", &stored).unwrap(), body.as_bytes());
         assert!(super::decompress("lz4", b"junk").is_err());
+        assert_eq!(stored, lz4_flex::compress_prepend_size(body.as_bytes()), "the format lz4_flex writes");
+        assert_eq!(super::decompress("lz4", &super::compress(b"")).unwrap(), b"");
     }
 }
