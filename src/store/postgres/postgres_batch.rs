@@ -12,14 +12,36 @@ use sqlx::PgPool;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::PgArguments;
 
-use super::deliveries::{IncomingDelivery, Settled, StoredBatch, effects};
-use super::pipelines::{EXECUTION_CONFLICT, JOB_CONFLICT};
-use super::rows::{Cell, Column, NewDelivery, PgArrays, SqlType, WrittenRow, column, column_names, pg_unnest};
-use super::{Effect, ExecutionRecord, JobRecord, StoreResult};
+use crate::store::rows::{Cell, Column, NewDelivery, PgArrays, SqlType, WrittenRow, column, column_names, pg_unnest};
+use crate::store::sql::deliveries::{IncomingDelivery, Settled, StoredBatch, effects};
+use crate::store::sql::pipelines::{EXECUTION_CONFLICT, JOB_CONFLICT};
+use crate::store::{Effect, ExecutionRecord, JobRecord, StoreResult};
 
-/// Whether `store` can take this batch: every effect in it is a run or a job.
-pub(crate) fn takes(batch: &[IncomingDelivery]) -> bool {
-    batch.iter().flat_map(effects).all(|e| matches!(e, Effect::Execution(_) | Effect::Job(_)))
+/// The batches of deliveries PostgreSQL stores in one statement (see the module's comment).
+pub(crate) struct OneStatementBatch {
+    pool: PgPool,
+}
+
+impl OneStatementBatch {
+    pub(crate) fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Whether `store` can take this batch: every effect in it is a run or a job.
+    pub(crate) fn takes(&self, batch: &[IncomingDelivery]) -> bool {
+        batch.iter().flat_map(effects).all(|e| matches!(e, Effect::Execution(_) | Effect::Job(_)))
+    }
+
+    /// Stores a batch that `takes` accepts, settled as `settled` says (one per delivery), and
+    /// applies the runs and jobs of its new deliveries. Committed when it returns.
+    pub(crate) async fn store(
+        &self,
+        batch: &[IncomingDelivery],
+        settled: &[Settled],
+        now: DateTime<Utc>,
+    ) -> StoreResult<StoredBatch> {
+        store(&self.pool, batch, settled, now).await
+    }
 }
 
 /// The deliveries are inserted (a GUID stored before is skipped). The runs of the new ones are
@@ -72,9 +94,7 @@ fn with_batch_keys(columns: &[Column]) -> Vec<Column> {
     BATCH_KEYS.iter().chain(columns).copied().collect()
 }
 
-/// Stores a batch that `takes` accepts, settled as `settled` says (one per delivery), and
-/// applies the runs and jobs of its new deliveries. Committed when it returns.
-pub(crate) async fn store(
+async fn store(
     pool: &PgPool,
     batch: &[IncomingDelivery],
     settled: &[Settled],
