@@ -80,8 +80,8 @@ impl SqlStore {
         Ok(found)
     }
 
-    /// The executions of `scope` that `condition` and `order` (what follows the scope's clause)
-    /// select.
+    /// The executions of `scope` that `rest` (conditions and order after the scope's clause)
+    /// selects.
     async fn scope_executions(&self, scope: &ExecutionScope, rest: &str) -> StoreResult<Vec<Execution>> {
         let sql = format!(
             "SELECT {} FROM executions WHERE {} {rest}",
