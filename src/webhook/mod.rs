@@ -19,9 +19,9 @@ pub use signature::WebhookSecrets;
 /// Everything about a verified delivery that is stored, worked out on the request's thread
 /// (parse, plan, compress) so the batch writer only does I/O.
 pub fn prepare(delivery: SignedDelivery) -> IncomingDelivery {
-    let envelope: events::Envelope = serde_json::from_slice(&delivery.payload).unwrap_or_default();
+    let plan::Reading { envelope, processing } = plan::read(&delivery.event, &delivery.payload);
     IncomingDelivery {
-        processing: plan::processing(&delivery.event, &delivery.payload),
+        processing,
         action: envelope.action,
         installation_id: envelope.installation.map(|i| i.id),
         repository: envelope.repository.map(|r| r.full_name),
