@@ -40,7 +40,26 @@ impl OneStatementBatch {
         settled: &[Settled],
         now: DateTime<Utc>,
     ) -> StoreResult<StoredBatch> {
-        store(&self.pool, batch, settled, now).await
+        let mut args = PgArguments::default();
+        arrays(batch, settled, now, &mut args).map_err(sqlx::Error::Encode)?;
+        let query = sqlx::query_as_with::<_, (i32, Option<String>, Option<i64>, Option<i64>), _>(SQL.as_str(), args);
+        let (mut inserted, mut moved, mut moved_jobs) = (HashSet::new(), HashSet::new(), HashSet::new());
+        for row in query.fetch_all(&self.pool).await? {
+            match row {
+                (0, Some(guid), _, _) => {
+                    inserted.insert(guid);
+                }
+                (1, _, Some(run_id), Some(run_attempt)) => {
+                    moved.insert((run_id, run_attempt));
+                }
+                (2, _, Some(job_id), _) => {
+                    moved_jobs.insert(job_id);
+                }
+                _ => {}
+            }
+        }
+        let is_new = batch.iter().map(|d| inserted.remove(&d.guid)).collect();
+        Ok(StoredBatch { is_new, moved, moved_jobs })
     }
 }
 
@@ -92,34 +111,6 @@ const BATCH_KEYS: [Column; 2] = [column("guid", SqlType::Text), column("ord", Sq
 
 fn with_batch_keys(columns: &[Column]) -> Vec<Column> {
     BATCH_KEYS.iter().chain(columns).copied().collect()
-}
-
-async fn store(
-    pool: &PgPool,
-    batch: &[IncomingDelivery],
-    settled: &[Settled],
-    now: DateTime<Utc>,
-) -> StoreResult<StoredBatch> {
-    let mut args = PgArguments::default();
-    arrays(batch, settled, now, &mut args).map_err(sqlx::Error::Encode)?;
-    let query = sqlx::query_as_with::<_, (i32, Option<String>, Option<i64>, Option<i64>), _>(SQL.as_str(), args);
-    let (mut inserted, mut moved, mut moved_jobs) = (HashSet::new(), HashSet::new(), HashSet::new());
-    for row in query.fetch_all(pool).await? {
-        match row {
-            (0, Some(guid), _, _) => {
-                inserted.insert(guid);
-            }
-            (1, _, Some(run_id), Some(run_attempt)) => {
-                moved.insert((run_id, run_attempt));
-            }
-            (2, _, Some(job_id), _) => {
-                moved_jobs.insert(job_id);
-            }
-            _ => {}
-        }
-    }
-    let is_new = batch.iter().map(|d| inserted.remove(&d.guid)).collect();
-    Ok(StoredBatch { is_new, moved, moved_jobs })
 }
 
 /// The batch's deliveries, runs and jobs as `SQL` binds them.
