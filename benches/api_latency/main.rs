@@ -72,8 +72,12 @@ async fn main() -> anyhow::Result<()> {
 
     let started = Instant::now();
     let db = match args.backend {
-        Backend::Sqlite => seed::Db::Sqlite(ccm::store::SqliteStore::connect(&url, 1).await?.pool().clone()),
-        Backend::Postgres => seed::Db::Postgres(ccm::store::PostgresStore::connect(&url, 1).await?.pool().clone()),
+        Backend::Sqlite => {
+            seed::Db::Sqlite(ccm::store::SqlStore::connect(&url, 1).await?.sqlite_pool().expect("SQLite").clone())
+        }
+        Backend::Postgres => seed::Db::Postgres(
+            ccm::store::SqlStore::connect(&url, 1).await?.postgres_pool().expect("PostgreSQL").clone(),
+        ),
     };
     let seeded = if args.reuse.is_some() {
         seed::existing(&db).await?

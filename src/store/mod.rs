@@ -1,46 +1,38 @@
-//! Storage: one `Store` trait, implemented for SQLite (embedded default) and PostgreSQL.
+//! Storage: one `Store` trait (a sub-trait per area), implemented once by `SqlStore` over
+//! SQLite (embedded default) or PostgreSQL. The seam, in folders:
 //!
-//! Both implementations share their SQL: each area (pipelines, installations, ...) has a file with
-//! its trait and a macro that implements it for a struct holding a `pool` of either driver. Every
-//! statement is written once with `$n` placeholders, which SQLite accepts as well as PostgreSQL,
-//! in the subset of SQL both databases speak.
+//! - `sql/`: the SQL both databases share, each area written once (its trait and its `impl` for
+//!   `SqlStore`) over `sql::db` (either pool or transaction, and a statement builder). Every
+//!   statement uses `$n` placeholders, which SQLite accepts as well as PostgreSQL, in the subset of
+//!   SQL both speak; an area matches on the backend only where the SQL differs.
+//! - `rows/`: one definition of each stored row's columns, from which every path binds and maps.
+//! - `sqlite/`, `postgres/`: what is each backend's own: connecting and migrating, and the fast
+//!   paths (`fast_paths.rs` lists them and chooses them, at connect time).
 
-mod chunks;
-pub mod deliveries;
 mod fast_paths;
-mod filters;
-pub mod gauges;
-mod github;
-mod installations;
 mod models;
-mod outbox;
-mod pipelines;
 mod postgres;
-mod postgres_batch;
-mod replicas;
 mod rows;
+mod sql;
 mod sqlite;
-mod sqlite_reads;
-pub(crate) mod sqlite_writes;
-pub mod tasks;
 
-pub use deliveries::{
-    DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySummary, IncomingDelivery, Processing, StoredDelivery,
-};
-pub(crate) use fast_paths::FastPaths;
-pub use gauges::{GaugeCounts, GaugeStore};
-pub use github::GithubStore;
-pub use installations::{InstallationChange, InstallationStore};
 pub use models::*;
-pub use outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
-pub use pipelines::PipelineStore;
-pub use postgres::PostgresStore;
-pub use replicas::{ReplicaChannel, ReplicaListener};
-pub use sqlite::SqliteStore;
-pub use tasks::{
-    IssueApplied, IssueChange, IssueLink, NewTask, PullRequest, PullRequestRecord, Push, PushRecord, SyncSettings,
-    Task, TaskFilter, TaskStore,
+pub use postgres::{ReplicaChannel, ReplicaListener};
+pub use sql::deliveries::{
+    self, DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySummary, IncomingDelivery, Processing, StoredDelivery,
 };
+pub use sql::gauges::{self, GaugeCounts, GaugeStore};
+pub use sql::github::GithubStore;
+pub use sql::installations::{InstallationChange, InstallationStore};
+pub use sql::outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
+pub use sql::pipelines::PipelineStore;
+pub use sql::tasks::{
+    self, IssueApplied, IssueChange, IssueLink, NewTask, PullRequest, PullRequestRecord, Push, PushRecord,
+    SyncSettings, Task, TaskFilter, TaskStore,
+};
+
+use fast_paths::FastPaths;
+use sql::db::Db;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -52,7 +44,7 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// From the SQLite reads that bypass sqlx (`sqlite_reads`).
+    /// From the SQLite paths that bypass sqlx (`sqlite/`).
     #[error(transparent)]
     Sqlite(rusqlite::Error),
 }
@@ -75,7 +67,7 @@ pub enum Backend {
     Postgres,
 }
 
-/// Everything ccm stores, one sub-trait per area, each implemented for both databases.
+/// Everything ccm stores, one sub-trait per area.
 pub trait Store:
     PipelineStore
     + InstallationStore
@@ -91,17 +83,57 @@ pub trait Store:
     fn backend(&self) -> Backend;
 
     /// Messages between replicas sharing this database; `None` on SQLite.
-    fn replica_channel(&self) -> Option<ReplicaChannel> {
-        None
+    fn replica_channel(&self) -> Option<ReplicaChannel>;
+}
+
+/// The store on either database: its pool and its backend's fast paths.
+pub struct SqlStore {
+    db: Db,
+    fast: FastPaths,
+}
+
+impl SqlStore {
+    /// Opens the database named by `url` (a `postgres://` URL or a `sqlite:` URL) and applies its
+    /// migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            postgres::connect(url, max_connections).await
+        } else {
+            sqlite::connect(url, max_connections).await
+        }
+    }
+
+    /// The pool, on SQLite (for tests and tools that read the tables directly).
+    pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
+        match &self.db {
+            Db::Sqlite(pool) => Some(pool),
+            Db::Postgres(_) => None,
+        }
+    }
+
+    /// The pool, on PostgreSQL (for tests and tools that read the tables directly).
+    pub fn postgres_pool(&self) -> Option<&sqlx::PgPool> {
+        match &self.db {
+            Db::Postgres(pool) => Some(pool),
+            Db::Sqlite(_) => None,
+        }
     }
 }
 
-/// Opens the store named by `database_url` (a `postgres://` URL or a `sqlite:` URL) and applies
-/// its migrations.
-pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(PostgresStore::connect(database_url, max_connections).await?))
-    } else {
-        Ok(std::sync::Arc::new(SqliteStore::connect(database_url, max_connections).await?))
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.db.backend()
     }
+
+    fn replica_channel(&self) -> Option<ReplicaChannel> {
+        match &self.db {
+            Db::Postgres(pool) => Some(ReplicaChannel::new(pool.clone())),
+            Db::Sqlite(_) => None,
+        }
+    }
+}
+
+/// Opens the store named by `database_url` and applies its migrations (see `SqlStore::connect`).
+pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    Ok(std::sync::Arc::new(SqlStore::connect(database_url, max_connections).await?))
 }

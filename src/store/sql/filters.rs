@@ -4,6 +4,12 @@
 //! serve it: both databases scan the table. Writing only the conditions that are set, numbered
 //! from `$1`, gives each combination a plan of its own, which uses the table's indexes.
 
+use sqlx::AssertSqlSafe;
+
+use super::db::{Db, query};
+use crate::store::rows::{ReadRow, column_names};
+use crate::store::{Page, StoreResult};
+
 pub(crate) struct Filters<'a> {
     clause: String,
     values: Vec<&'a str>,
@@ -40,35 +46,32 @@ impl<'a> Filters<'a> {
     }
 }
 
-/// One `Page` of `$table`'s `$columns` matching `$filters` (a `Filters`), in `$order`, with the
-/// total that matches; `$limit` and `$offset` are bound after the filters' values. A macro
-/// because each store's SQL is generated per database driver.
-macro_rules! filtered_page {
-    ($pool:expr, $table:expr, $columns:expr, $order:expr, $filters:expr, $limit:expr, $offset:expr $(,)?) => {{
-        let filters = &$filters;
-        let count_sql = format!("SELECT COUNT(*) FROM {} {}", $table, filters.clause());
-        let mut count = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql));
-        let n = filters.next_param();
+impl Filters<'_> {
+    /// One `Page` of `table`'s rows matching the filters, in `order`, with the total that matches;
+    /// the limit and the offset are bound after the filters' values.
+    pub async fn page<R>(&self, db: &Db, table: &str, order: &str, limit: i64, offset: i64) -> StoreResult<Page<R>>
+    where
+        R: ReadRow + Send + Unpin,
+    {
+        let count_sql = format!("SELECT COUNT(*) FROM {table} {}", self.clause());
+        let n = self.next_param();
         let page_sql = format!(
-            "SELECT {} FROM {} {} ORDER BY {} LIMIT ${n} OFFSET ${}",
-            $columns,
-            $table,
-            filters.clause(),
-            $order,
+            "SELECT {} FROM {table} {} ORDER BY {order} LIMIT ${n} OFFSET ${}",
+            column_names(R::COLUMNS),
+            self.clause(),
             n + 1
         );
-        let mut page = sqlx::query_as(sqlx::AssertSqlSafe(page_sql));
-        for value in filters.values() {
-            count = count.bind(*value);
-            page = page.bind(*value);
-        }
-        let total: i64 = count.fetch_one($pool).await?;
-        let items = page.bind($limit).bind($offset).fetch_all($pool).await?;
-        $crate::store::Page { items, total }
-    }};
+        let (total,): (i64,) =
+            query(AssertSqlSafe(count_sql)).bind_all(self.values().iter().copied()).fetch_one(db).await?;
+        let items = query(AssertSqlSafe(page_sql))
+            .bind_all(self.values().iter().copied())
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(db)
+            .await?;
+        Ok(Page { items, total })
+    }
 }
-
-pub(crate) use filtered_page;
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@
 //! pipelines paid about 12 µs a row in wake-ups alone). These statements are indexed and take
 //! tens of microseconds, so running them inline is cheaper than any hand-off. In WAL mode a
 //! reader never waits for the writer, and every statement sees the last commit. The SQL is the
-//! same text PostgreSQL runs (see `pipelines.rs`); only the driver differs.
+//! same text PostgreSQL runs (see `sql/pipelines/`); only the driver differs.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,12 +17,12 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
 
-use super::pipelines::{
+use crate::store::rows::{ReadCell, ReadRow, column_names, read_rusqlite};
+use crate::store::sql::pipelines::{
     StatsBounds, from_oldest, pipeline_count_sql, pipeline_for_stats_sql, pipeline_page_from_oldest_sql,
     pipeline_page_sql, stats_sql,
 };
-use super::rows::{ReadCell, ReadRow, column_names, read_rusqlite};
-use super::{Execution, ExecutionScope, Page, Pipeline, PipelineFilter, StatsSnapshot, StoreError, StoreResult};
+use crate::store::{Execution, ExecutionScope, Page, Pipeline, PipelineFilter, StatsSnapshot, StoreError, StoreResult};
 
 /// Connections kept open between reads; more are opened while more reads run at once.
 const IDLE: usize = 8;
@@ -157,24 +157,17 @@ impl SqliteReader {
     }
 
     pub fn stats_snapshot(&self, scope: &ExecutionScope, now: DateTime<Utc>) -> StoreResult<StatsSnapshot> {
-        let bounds = StatsBounds::at(now);
         let sql = self.text(format!("stats {}", scope.branches.len()), || stats_sql(scope));
-        let mut params = vec![
-            SqlValue::Text(scope.repository.to_lowercase()),
-            SqlValue::Text(scope.workflow_path.clone()),
-            SqlValue::Text(timestamp(&bounds.day_ago)),
-            SqlValue::Text(timestamp(&bounds.baseline_from)),
-            SqlValue::Text(timestamp(&bounds.day_hours_from)),
-            SqlValue::Text(timestamp(&bounds.day_hour)),
-            SqlValue::Text(timestamp(&bounds.baseline_hours_from)),
-        ];
+        let mut params =
+            vec![SqlValue::Text(scope.repository.to_lowercase()), SqlValue::Text(scope.workflow_path.clone())];
+        params.extend(StatsBounds::at(now).in_order().iter().map(|at| SqlValue::Text(timestamp(at))));
         params.extend(scope.branches.iter().cloned().map(SqlValue::Text));
         self.with(|conn| conn.prepare_cached(&sql)?.query_row(params_from_iter(&params), snapshot))
     }
 }
 
 /// `$n` placeholders as `?n`: SQLite numbers `$n` by first appearance, `?n` by `n`.
-pub(super) fn positional(sql: &str) -> String {
+pub(crate) fn positional(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
@@ -188,7 +181,7 @@ pub(super) fn positional(sql: &str) -> String {
 }
 
 /// The text sqlx writes for a timestamp, so that comparisons with stored values hold.
-pub(super) fn timestamp(at: &DateTime<Utc>) -> String {
+pub(crate) fn timestamp(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 

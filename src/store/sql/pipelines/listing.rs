@@ -7,7 +7,7 @@ use crate::store::{Pipeline, PipelineFilter};
 /// `WHERE` clause of a pipeline listing with only the filters that are set (`$1` the status,
 /// then the repo key; see `Filters`).
 pub(crate) fn pipeline_filter_clause(filter: &PipelineFilter) -> String {
-    crate::store::filters::Filters::new(&[
+    crate::store::sql::filters::Filters::new(&[
         ("status", filter.status.as_ref().map(|s| s.as_str())),
         ("repo_key", filter.repository.as_deref()),
     ])

@@ -1,8 +1,44 @@
 //! How run attempts and jobs are upserted: the statements, the rules that move a stored row
 //! forward and never back, and the merge of a batch's records of one attempt or job.
 
+use sqlx::AssertSqlSafe;
+
 use crate::store::rows::{WrittenRow, column_names};
-use crate::store::{ExecutionRecord, JobRecord};
+use crate::store::sql::chunks::statement_chunks;
+use crate::store::sql::db::{On, query};
+use crate::store::{ExecutionRecord, JobRecord, StoreResult};
+
+/// See `PipelineStore::upsert_execution`; on a pool or in a transaction.
+pub(crate) async fn upsert_execution(on: impl Into<On<'_>>, e: &ExecutionRecord) -> StoreResult<bool> {
+    Ok(!upsert_execution_chunk(on, &[e]).await?.is_empty())
+}
+
+/// Many run attempts in a few multi-row statements (see `chunks`). Records of the same attempt
+/// are merged first, keeping the most advanced one. Returns the attempts that were inserted or
+/// moved forward.
+pub(crate) async fn upsert_executions(on: &mut On<'_>, records: &[&ExecutionRecord]) -> StoreResult<Vec<(i64, i64)>> {
+    let latest = latest_attempts(records);
+    let mut moved = Vec::new();
+    for chunk in statement_chunks(on.backend(), &latest) {
+        moved.extend(upsert_execution_chunk(&mut *on, chunk).await?);
+    }
+    Ok(moved)
+}
+
+/// One multi-row upsert of distinct run attempts (see `chunks` for its sizes).
+async fn upsert_execution_chunk(on: impl Into<On<'_>>, latest: &[&ExecutionRecord]) -> StoreResult<Vec<(i64, i64)>> {
+    let now = crate::domain::clock::now();
+    Ok(query(AssertSqlSafe(upsert_executions_sql(latest.len())))
+        .bind_all(latest.iter().flat_map(|e| e.cells(now)))
+        .fetch_all(on)
+        .await?)
+}
+
+/// See `PipelineStore::upsert_job`; on a pool or in a transaction.
+pub(crate) async fn upsert_job(on: impl Into<On<'_>>, j: &JobRecord) -> StoreResult<bool> {
+    let now = crate::domain::clock::now();
+    Ok(query(UPSERT_JOB_SQL.as_str()).bind_all(j.cells(now)).execute(on).await? > 0)
+}
 
 /// The records of each run attempt merged into the most advanced one (by state rank, then
 /// `updated_at`), in (run, attempt) order.
@@ -47,7 +83,7 @@ pub(crate) fn upsert_executions_sql(rows: usize) -> String {
     format!(
         "INSERT INTO executions ({}) VALUES {} {EXECUTION_CONFLICT} RETURNING run_id, run_attempt",
         column_names(ExecutionRecord::COLUMNS),
-        crate::store::chunks::values_placeholders(rows, ExecutionRecord::COLUMNS.len())
+        crate::store::sql::chunks::values_placeholders(rows, ExecutionRecord::COLUMNS.len())
     )
 }
 
@@ -75,7 +111,7 @@ pub(crate) static UPSERT_JOB_SQL: std::sync::LazyLock<String> = std::sync::LazyL
     format!(
         "INSERT INTO jobs ({}) VALUES {} {JOB_CONFLICT}",
         column_names(JobRecord::COLUMNS),
-        crate::store::chunks::values_placeholders(1, JobRecord::COLUMNS.len())
+        crate::store::sql::chunks::values_placeholders(1, JobRecord::COLUMNS.len())
     )
 });
 

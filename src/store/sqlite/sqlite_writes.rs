@@ -14,9 +14,9 @@
 //!
 //! Only batches whose effects are runs and jobs come here: that is what a busy repository sends.
 //! The rest (issues, installations, pull requests, pushes) take the pool's path, which applies
-//! every kind of effect. The SQL is the same text either way (`deliveries.rs`, `pipelines.rs`).
+//! every kind of effect. The SQL is the same text either way (`sql/deliveries/`, `sql/pipelines/`).
 
-use super::rows::{NewDelivery, WrittenRow, sqlite_time, sqlite_values};
+use crate::store::rows::{NewDelivery, WrittenRow, sqlite_time, sqlite_values};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::mpsc;
@@ -27,18 +27,18 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params_from_iter};
 use tokio::sync::oneshot;
 
-use super::chunks::power_of_two_chunks;
-use super::deliveries::{
+use super::sqlite_reads::positional;
+use crate::domain::status::DeliveryStatus;
+use crate::store::sql::chunks::power_of_two_chunks;
+use crate::store::sql::deliveries::{
     DELIVERY_STATE_SQL, DeliveryOutcome, IncomingDelivery, Processing, RECORD_OUTCOME_SQL, effects,
     insert_deliveries_sql, new_jobs, new_runs, settle,
 };
-use super::pipelines::{
+use crate::store::sql::pipelines::{
     UPSERT_JOB_SQL, applied_jobs, applied_records, job_address, latest_attempts, latest_jobs, record_address,
     upsert_executions_sql,
 };
-use super::sqlite_reads::positional;
-use super::{Effect, ExecutionRecord, JobRecord, StoreError, StoreResult};
-use crate::domain::status::DeliveryStatus;
+use crate::store::{Effect, ExecutionRecord, JobRecord, StoreError, StoreResult};
 
 type Reply = oneshot::Sender<StoreResult<Vec<DeliveryOutcome>>>;
 type Batch = std::sync::Arc<[IncomingDelivery]>;

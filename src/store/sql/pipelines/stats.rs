@@ -3,8 +3,11 @@
 
 use chrono::{DateTime, DurationRound, Utc};
 
+use sqlx::AssertSqlSafe;
+
 use crate::store::rows::{ReadRow, column_names, qualified_names};
-use crate::store::{Execution, ExecutionScope, Pipeline};
+use crate::store::sql::db::{Query, Row, query};
+use crate::store::{Execution, ExecutionScope, Pipeline, StatsSnapshot, StoreResult};
 
 /// Completed runs that count towards success rates and durations (skipped runs never ran).
 pub(crate) const COUNTED: &str = "status = 'completed' AND COALESCE(conclusion, '') <> 'skipped'";
@@ -18,6 +21,49 @@ pub(crate) fn scope_clause(scope: &ExecutionScope, first_branch_param: usize) ->
         clause.push_str(&format!(" AND branch IN ({})", params.join(", ")));
     }
     clause
+}
+
+/// `sql` (with a `scope_clause` whose branches start at `$3`) with the scope bound; the caller
+/// binds what follows the branches.
+pub(crate) fn scope_query(sql: String, scope: &ExecutionScope) -> Query<'_> {
+    query(AssertSqlSafe(sql)).bind(scope.repository.to_lowercase()).bind(&scope.workflow_path).bind_all(&scope.branches)
+}
+
+/// `sql` (`stats_sql` or a statement binding as it does) with the scope and the windows at `now`
+/// bound; the caller binds what follows the branches.
+pub(crate) fn stats_query(sql: String, scope: &ExecutionScope, now: DateTime<Utc>) -> Query<'_> {
+    query(AssertSqlSafe(sql))
+        .bind(scope.repository.to_lowercase())
+        .bind(&scope.workflow_path)
+        .bind_all(StatsBounds::at(now).in_order())
+        .bind_all(&scope.branches)
+}
+
+/// A row of `stats_sql` (or one starting with its columns) as the figures it holds.
+pub(crate) fn snapshot_from_row(row: &Row) -> StoreResult<StatsSnapshot> {
+    let has_run = row.get::<Option<i64>>("run_id")?.is_some();
+    let last_run = if has_run { Some(row.read(0)?) } else { None };
+    let (jobs_total, jobs_completed, current_job) = if has_run {
+        (row.get("jobs_total")?, row.get("jobs_completed")?, row.get("current_job")?)
+    } else {
+        (0, 0, None)
+    };
+    Ok(StatsSnapshot {
+        runs_24h: row.get("runs")?,
+        successes_24h: row.get("successes")?,
+        avg_duration_24h: row.get("avg_duration")?,
+        avg_duration_baseline: row.get("baseline")?,
+        recent_runs: row.get("recent_runs")?,
+        recent_successes: row.get("recent_successes")?,
+        last_conclusion: row.get("last_conclusion")?,
+        active_runs: row.get("active")?,
+        queued_runs: row.get("queued")?,
+        last_run,
+        jobs_total,
+        jobs_completed,
+        current_job,
+        last_delivery_at: row.get("last_delivery")?,
+    })
 }
 
 /// Every figure of a pipeline's stats in one statement: the 24-hour window, the 7-day baseline,
@@ -100,6 +146,11 @@ pub(crate) struct StatsBounds {
 }
 
 impl StatsBounds {
+    /// The bounds, in the order `stats_sql` binds them (`$3`..`$7`).
+    pub fn in_order(&self) -> [DateTime<Utc>; 5] {
+        [self.day_ago, self.baseline_from, self.day_hours_from, self.day_hour, self.baseline_hours_from]
+    }
+
     pub fn at(now: DateTime<Utc>) -> Self {
         let day_ago = now - chrono::Duration::hours(24);
         let baseline_from = day_ago - chrono::Duration::days(7);

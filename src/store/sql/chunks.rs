@@ -9,12 +9,14 @@
 //! call; on PostgreSQL each statement is a network round trip inside the batch's transaction, so
 //! a batch stays one statement there.
 
-/// The chunks a batch is written in on database `DB`.
-pub fn statement_chunks<DB: sqlx::Database, T>(items: &[T]) -> Vec<&[T]> {
-    if DB::NAME == <sqlx::Postgres as sqlx::Database>::NAME {
-        if items.is_empty() { Vec::new() } else { vec![items] }
-    } else {
-        power_of_two_chunks(items).collect()
+use crate::store::Backend;
+
+/// The chunks a batch is written in on `backend`.
+pub fn statement_chunks<T>(backend: Backend, items: &[T]) -> Vec<&[T]> {
+    match backend {
+        Backend::Postgres if items.is_empty() => Vec::new(),
+        Backend::Postgres => vec![items],
+        Backend::Sqlite => power_of_two_chunks(items).collect(),
     }
 }
 
@@ -80,9 +82,9 @@ mod tests {
     #[test]
     fn postgres_keeps_a_batch_in_one_statement_and_sqlite_cuts_it() {
         let items: Vec<usize> = (0..200).collect();
-        assert_eq!(statement_chunks::<sqlx::Postgres, _>(&items), vec![&items[..]]);
-        assert!(statement_chunks::<sqlx::Postgres, usize>(&[]).is_empty());
-        let sqlite: Vec<usize> = statement_chunks::<sqlx::Sqlite, _>(&items).iter().map(|c| c.len()).collect();
+        assert_eq!(statement_chunks(Backend::Postgres, &items), vec![&items[..]]);
+        assert!(statement_chunks::<usize>(Backend::Postgres, &[]).is_empty());
+        let sqlite: Vec<usize> = statement_chunks(Backend::Sqlite, &items).iter().map(|c| c.len()).collect();
         assert_eq!(sqlite, vec![32, 32, 32, 32, 32, 32, 8]);
     }
 }

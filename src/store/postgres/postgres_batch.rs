@@ -12,14 +12,55 @@ use sqlx::PgPool;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::PgArguments;
 
-use super::deliveries::{IncomingDelivery, Settled, StoredBatch, effects};
-use super::pipelines::{EXECUTION_CONFLICT, JOB_CONFLICT};
-use super::rows::{Cell, Column, NewDelivery, PgArrays, SqlType, WrittenRow, column, column_names, pg_unnest};
-use super::{Effect, ExecutionRecord, JobRecord, StoreResult};
+use crate::store::rows::{Cell, Column, NewDelivery, PgArrays, SqlType, WrittenRow, column, column_names, pg_unnest};
+use crate::store::sql::deliveries::{IncomingDelivery, Settled, StoredBatch, effects};
+use crate::store::sql::pipelines::{EXECUTION_CONFLICT, JOB_CONFLICT};
+use crate::store::{Effect, ExecutionRecord, JobRecord, StoreResult};
 
-/// Whether `store` can take this batch: every effect in it is a run or a job.
-pub(crate) fn takes(batch: &[IncomingDelivery]) -> bool {
-    batch.iter().flat_map(effects).all(|e| matches!(e, Effect::Execution(_) | Effect::Job(_)))
+/// The batches of deliveries PostgreSQL stores in one statement (see the module's comment).
+pub(crate) struct OneStatementBatch {
+    pool: PgPool,
+}
+
+impl OneStatementBatch {
+    pub(crate) fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Whether `store` can take this batch: every effect in it is a run or a job.
+    pub(crate) fn takes(&self, batch: &[IncomingDelivery]) -> bool {
+        batch.iter().flat_map(effects).all(|e| matches!(e, Effect::Execution(_) | Effect::Job(_)))
+    }
+
+    /// Stores a batch that `takes` accepts, settled as `settled` says (one per delivery), and
+    /// applies the runs and jobs of its new deliveries. Committed when it returns.
+    pub(crate) async fn store(
+        &self,
+        batch: &[IncomingDelivery],
+        settled: &[Settled],
+        now: DateTime<Utc>,
+    ) -> StoreResult<StoredBatch> {
+        let mut args = PgArguments::default();
+        arrays(batch, settled, now, &mut args).map_err(sqlx::Error::Encode)?;
+        let query = sqlx::query_as_with::<_, (i32, Option<String>, Option<i64>, Option<i64>), _>(SQL.as_str(), args);
+        let (mut inserted, mut moved, mut moved_jobs) = (HashSet::new(), HashSet::new(), HashSet::new());
+        for row in query.fetch_all(&self.pool).await? {
+            match row {
+                (0, Some(guid), _, _) => {
+                    inserted.insert(guid);
+                }
+                (1, _, Some(run_id), Some(run_attempt)) => {
+                    moved.insert((run_id, run_attempt));
+                }
+                (2, _, Some(job_id), _) => {
+                    moved_jobs.insert(job_id);
+                }
+                _ => {}
+            }
+        }
+        let is_new = batch.iter().map(|d| inserted.remove(&d.guid)).collect();
+        Ok(StoredBatch { is_new, moved, moved_jobs })
+    }
 }
 
 /// The deliveries are inserted (a GUID stored before is skipped). The runs of the new ones are
@@ -70,36 +111,6 @@ const BATCH_KEYS: [Column; 2] = [column("guid", SqlType::Text), column("ord", Sq
 
 fn with_batch_keys(columns: &[Column]) -> Vec<Column> {
     BATCH_KEYS.iter().chain(columns).copied().collect()
-}
-
-/// Stores a batch that `takes` accepts, settled as `settled` says (one per delivery), and
-/// applies the runs and jobs of its new deliveries. Committed when it returns.
-pub(crate) async fn store(
-    pool: &PgPool,
-    batch: &[IncomingDelivery],
-    settled: &[Settled],
-    now: DateTime<Utc>,
-) -> StoreResult<StoredBatch> {
-    let mut args = PgArguments::default();
-    arrays(batch, settled, now, &mut args).map_err(sqlx::Error::Encode)?;
-    let query = sqlx::query_as_with::<_, (i32, Option<String>, Option<i64>, Option<i64>), _>(SQL.as_str(), args);
-    let (mut inserted, mut moved, mut moved_jobs) = (HashSet::new(), HashSet::new(), HashSet::new());
-    for row in query.fetch_all(pool).await? {
-        match row {
-            (0, Some(guid), _, _) => {
-                inserted.insert(guid);
-            }
-            (1, _, Some(run_id), Some(run_attempt)) => {
-                moved.insert((run_id, run_attempt));
-            }
-            (2, _, Some(job_id), _) => {
-                moved_jobs.insert(job_id);
-            }
-            _ => {}
-        }
-    }
-    let is_new = batch.iter().map(|d| inserted.remove(&d.guid)).collect();
-    Ok(StoredBatch { is_new, moved, moved_jobs })
 }
 
 /// The batch's deliveries, runs and jobs as `SQL` binds them.

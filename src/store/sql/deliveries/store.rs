@@ -1,0 +1,258 @@
+//! `DeliveryStore` on either database: batches stored and applied in one transaction (or by a
+//! fast path: SQLite's writer thread, PostgreSQL's one statement), retries and listings.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::AssertSqlSafe;
+
+use super::*;
+use crate::domain::clock;
+use crate::store::rows::{NewDelivery, ReadRow, WrittenRow, column_names};
+use crate::store::sql::chunks::statement_chunks;
+use crate::store::sql::db::{Db, On, Tx, query};
+use crate::store::sql::filters::Filters;
+use crate::store::sql::{installations, pipelines, tasks};
+use crate::store::sqlite::sqlite_writes::SqliteWriter;
+use crate::store::{SqlStore, StoreResult};
+
+/// Applies effects, returning those that changed something.
+async fn apply(on: &mut On<'_>, effects: &[Effect]) -> StoreResult<Vec<Effect>> {
+    let mut changed = Vec::new();
+    for effect in effects {
+        let did_change = match effect {
+            Effect::Execution(e) => pipelines::upsert_execution(&mut *on, e).await?,
+            Effect::Job(j) => pipelines::upsert_job(&mut *on, j).await?,
+            Effect::Installation(i) => {
+                installations::apply_change(on, i).await?;
+                true
+            }
+            Effect::Issue(c) => tasks::apply_issue_change(on, c, false).await?.changed,
+            Effect::PullRequest(p) => tasks::apply_pull_request(on, p).await?,
+            Effect::Push(p) => tasks::record_push(&mut *on, p).await?,
+        };
+        if did_change {
+            changed.push(effect.clone());
+        }
+    }
+    Ok(changed)
+}
+
+async fn insert(on: impl Into<On<'_>>, row: &NewDelivery<'_>) -> StoreResult<bool> {
+    let inserted: Option<(String,)> =
+        query(AssertSqlSafe(insert_deliveries_sql(1))).bind_all(row.cells(clock::now())).fetch_optional(on).await?;
+    Ok(inserted.is_some())
+}
+
+/// Processes an already stored delivery whose processing failed before (a redelivery or a
+/// retry), recording the new outcome.
+async fn reprocess(
+    on: &mut On<'_>,
+    guid: &str,
+    attempts: i64,
+    processing: &Processing,
+) -> StoreResult<DeliveryOutcome> {
+    let now = clock::now();
+    let changed = match processing {
+        Processing::Apply(effects) => apply(on, effects).await?,
+        _ => Vec::new(),
+    };
+    let attempts = attempts + 1;
+    let (status, error, next) = settle(processing, attempts, now);
+    query(RECORD_OUTCOME_SQL)
+        .bind(guid)
+        .bind(status.as_str())
+        .bind(attempts)
+        .bind(error)
+        .bind(now)
+        .bind(next)
+        .execute(on)
+        .await?;
+    Ok(DeliveryOutcome { guid: guid.to_string(), status, duplicate: false, changed })
+}
+
+/// Stores deliveries with multi-row INSERTs (see `chunks`); returns the GUIDs that were not
+/// stored before.
+async fn insert_many(
+    on: &mut On<'_>,
+    batch: &[IncomingDelivery],
+    settled: &[Settled],
+    now: DateTime<Utc>,
+) -> StoreResult<HashSet<String>> {
+    let rows: Vec<NewDelivery> = batch.iter().zip(settled).map(|(d, s)| NewDelivery::settled(d, s, now)).collect();
+    let mut inserted = HashSet::new();
+    for chunk in statement_chunks(on.backend(), &rows) {
+        let guids: Vec<(String,)> = query(AssertSqlSafe(insert_deliveries_sql(chunk.len())))
+            .bind_all(chunk.iter().flat_map(|row| row.cells(now)))
+            .fetch_all(&mut *on)
+            .await?;
+        inserted.extend(guids.into_iter().map(|(guid,)| guid));
+    }
+    Ok(inserted)
+}
+
+/// Stores a batch's deliveries with multi-row INSERTs and upserts the runs and jobs of the new
+/// ones, each merged into its latest record, runs before jobs.
+async fn store_in(
+    on: &mut On<'_>,
+    batch: &[IncomingDelivery],
+    settled: &[Settled],
+    now: DateTime<Utc>,
+) -> StoreResult<StoredBatch> {
+    let mut inserted = insert_many(on, batch, settled, now).await?;
+    let is_new: Vec<bool> = batch.iter().map(|d| inserted.remove(&d.guid)).collect();
+    let runs = new_runs(batch, &is_new);
+    let moved = pipelines::upsert_executions(on, &runs).await?.into_iter().collect();
+    let mut moved_jobs = HashSet::new();
+    for job in pipelines::latest_jobs(&new_jobs(batch, &is_new)) {
+        if pipelines::upsert_job(&mut *on, job).await? {
+            moved_jobs.insert(job.job_id);
+        }
+    }
+    Ok(StoredBatch { is_new, moved, moved_jobs })
+}
+
+/// The transaction of a batch, begun when first needed.
+async fn open<'t>(db: &Db, tx: &'t mut Option<Tx>) -> StoreResult<&'t mut Tx> {
+    Ok(match tx.take() {
+        Some(open) => tx.insert(open),
+        None => tx.insert(db.begin().await?),
+    })
+}
+
+async fn existing_state(on: impl Into<On<'_>>, guid: &str) -> StoreResult<(DeliveryStatus, i64)> {
+    Ok(query(DELIVERY_STATE_SQL).bind(guid).fetch_one(on).await?)
+}
+
+#[async_trait]
+impl DeliveryStore for SqlStore {
+    async fn ingest(&self, batch: Arc<[IncomingDelivery]>) -> StoreResult<Vec<DeliveryOutcome>> {
+        if let Some(writer) = &self.fast.batch_writer
+            && SqliteWriter::takes(&batch)
+        {
+            return writer.ingest(batch).await;
+        }
+        let batch = &batch[..];
+        let now = clock::now();
+        let settled: Vec<Settled> = batch.iter().map(|d| settle(&d.processing, 1, now)).collect();
+        // PostgreSQL stores a batch of runs in one statement, committed on its own; any other
+        // batch is stored and applied in a transaction.
+        let at_once = self.fast.one_statement_batch.as_ref().filter(|fast| fast.takes(batch));
+        let (StoredBatch { is_new, moved, moved_jobs }, mut tx) = match at_once {
+            Some(fast) => (fast.store(batch, &settled, now).await?, None),
+            None => {
+                let mut tx = self.db.begin().await?;
+                let stored = store_in(&mut tx.on(), batch, &settled, now).await?;
+                (stored, Some(tx))
+            }
+        };
+        let applied = pipelines::applied_records(&new_runs(batch, &is_new), &moved);
+        let applied_jobs = pipelines::applied_jobs(&new_jobs(batch, &is_new), &moved_jobs);
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for ((d, new), (status, _, _)) in batch.iter().zip(is_new).zip(&settled) {
+            if new {
+                let mut changed = Vec::new();
+                for effect in effects(d) {
+                    match effect {
+                        Effect::Execution(run) => {
+                            if applied.contains(&pipelines::record_address(run)) {
+                                changed.push(effect.clone());
+                            }
+                        }
+                        Effect::Job(job) => {
+                            if applied_jobs.contains(&pipelines::job_address(job)) {
+                                changed.push(effect.clone());
+                            }
+                        }
+                        other => {
+                            let tx = open(&self.db, &mut tx).await?;
+                            changed.extend(apply(&mut tx.on(), std::slice::from_ref(other)).await?)
+                        }
+                    }
+                }
+                outcomes.push(DeliveryOutcome { guid: d.guid.clone(), status: *status, duplicate: false, changed });
+                continue;
+            }
+            let mut on = open(&self.db, &mut tx).await?.on();
+            let (stored_status, attempts) = existing_state(&mut on, &d.guid).await?;
+            if matches!(stored_status, DeliveryStatus::Failed | DeliveryStatus::Parked) {
+                outcomes.push(reprocess(&mut on, &d.guid, attempts, &d.processing).await?);
+            } else {
+                outcomes.push(DeliveryOutcome {
+                    guid: d.guid.clone(),
+                    status: stored_status,
+                    duplicate: true,
+                    changed: Vec::new(),
+                });
+            }
+        }
+        if let Some(tx) = tx {
+            tx.commit().await?;
+        }
+        Ok(outcomes)
+    }
+
+    async fn store_pending(&self, batch: &[IncomingDelivery]) -> StoreResult<Vec<DeliveryOutcome>> {
+        let now = clock::now();
+        let mut tx = self.db.begin().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for d in batch {
+            let row = NewDelivery {
+                delivery: d,
+                status: DeliveryStatus::Pending,
+                attempts: 0,
+                last_error: None,
+                processed_at: None,
+                next_attempt_at: Some(now),
+            };
+            let inserted = insert(&mut tx, &row).await?;
+            let status = if inserted { DeliveryStatus::Pending } else { existing_state(&mut tx, &d.guid).await?.0 };
+            outcomes.push(DeliveryOutcome { guid: d.guid.clone(), status, duplicate: !inserted, changed: Vec::new() });
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredDelivery>> {
+        let sql = format!(
+            "UPDATE deliveries SET next_attempt_at = $2 WHERE id IN ( \
+               SELECT id FROM deliveries WHERE status IN ('pending', 'failed') AND next_attempt_at <= $1 \
+               ORDER BY next_attempt_at LIMIT $3 {}) \
+             RETURNING {}",
+            self.db.skip_locked(),
+            column_names(StoredDelivery::COLUMNS)
+        );
+        Ok(query(AssertSqlSafe(sql)).bind(now).bind(now + lease).bind(limit).fetch_all(&self.db).await?)
+    }
+
+    async fn process_stored(&self, guid: &str, processing: &Processing) -> StoreResult<DeliveryOutcome> {
+        let mut tx = self.db.begin().await?;
+        let mut on = tx.on();
+        let (_, attempts) = existing_state(&mut on, guid).await?;
+        let outcome = reprocess(&mut on, guid, attempts, processing).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn get_delivery(&self, guid: &str) -> StoreResult<Option<StoredDelivery>> {
+        let sql = format!("SELECT {} FROM deliveries WHERE guid = $1", column_names(StoredDelivery::COLUMNS));
+        Ok(query(AssertSqlSafe(sql)).bind(guid).fetch_optional(&self.db).await?)
+    }
+
+    async fn list_deliveries(&self, f: &DeliveryFilter) -> StoreResult<Page<DeliverySummary>> {
+        let repo_key = f.repository.as_ref().map(|r| r.to_lowercase());
+        let filters = Filters::new(&[
+            ("status", f.status.map(|s| s.as_str())),
+            ("event", f.event.as_deref()),
+            ("repo_key", repo_key.as_deref()),
+        ]);
+        filters.page(&self.db, "deliveries", "received_at DESC, id DESC", f.limit, f.offset).await
+    }
+}
