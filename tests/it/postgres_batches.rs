@@ -238,3 +238,40 @@ async fn one_statement_batches_match_the_transaction_path() {
     let duplicates: Vec<&str> = outcomes.iter().filter(|o| o.duplicate).map(|o| o.guid.as_str()).collect();
     assert_eq!(duplicates, ["r2-completed", "r2-completed", "r1-requested"]);
 }
+
+/// A delivery's body, compressed by ccm, stays in its row on PostgreSQL while the row fits in a
+/// page: nothing goes to the TOAST table (one heap insert a delivery), PostgreSQL never compresses
+/// it a second time, and the stored body reads back as it was sent.
+#[tokio::test]
+async fn delivery_bodies_stay_in_their_row_uncompressed_twice() {
+    use ccm::store::DeliveryStore;
+    let store = SqlStore::connect(&crate::helpers::fresh_postgres_database().await, 2).await.unwrap();
+    let pool = store.postgres_pool().unwrap();
+    let payload = std::fs::read(crate::helpers::shared_payloads().join("workflow_run/completed.payload.json")).unwrap();
+    assert!(payload.len() > 20_000, "GitHub's example is {} bytes", payload.len());
+    store.ingest(vec![delivery("inline-1", "workflow_run", &payload)].into()).await.unwrap();
+
+    let (storage, options): (String, Vec<String>) = sqlx::query_as(
+        "SELECT a.attstorage::text, COALESCE(c.reloptions, '{}') FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+         WHERE c.relname = 'deliveries' AND a.attname = 'body'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!((storage.as_str(), options), ("e", vec!["toast_tuple_target=8160".to_string()]));
+    let toast_rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(
+        sqlx::query_scalar::<_, String>(
+            "SELECT t.oid::regclass::text FROM pg_class c JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.relname = 'deliveries'",
+        )
+        .fetch_one(pool)
+        .await
+        .map(|toast| format!("SELECT COUNT(*) FROM {toast}"))
+        .unwrap(),
+    ))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(toast_rows, 0, "the body went to the TOAST table");
+    let stored = store.get_delivery("inline-1").await.unwrap().expect("stored");
+    assert_eq!(ccm::webhook::body::decompress(&stored.body_encoding, &stored.body).unwrap(), payload);
+}
