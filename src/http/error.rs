@@ -30,6 +30,10 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The database is busy (a lock held past the busy timeout, a statement past its timeout):
+    /// the same request is likely to succeed a moment later.
+    #[error("The database is busy; retry in a moment")]
+    DatabaseBusy,
     /// A feature that needs GitHub, without an App (or GHT) configured.
     #[error(
         "The GitHub App is not configured: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY (or run `ccm app register`), \
@@ -46,8 +50,13 @@ pub enum ApiError {
 }
 
 impl From<StoreError> for ApiError {
-    /// A database that cannot be reached is a 503 (retry later); anything else is internal.
+    /// A database that cannot be reached, or is busy, is a 503 (retry later); anything else is
+    /// internal.
     fn from(err: StoreError) -> Self {
+        if err.is_busy() {
+            tracing::warn!(error = %err, "database busy");
+            return ApiError::DatabaseBusy;
+        }
         match &err {
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed,
@@ -100,8 +109,8 @@ pub(crate) struct ErrorBody {
     #[schema(example = "Pipeline not found: pipe_3f9a0c1b2d4e")]
     error: String,
     /// bad_request, unauthorized, invalid_signature, not_found, method_not_allowed, conflict,
-    /// payload_too_large, unsupported_media_type, unavailable, github_not_configured,
-    /// github_error or internal.
+    /// payload_too_large, unsupported_media_type, unavailable, database_busy,
+    /// github_not_configured, github_error or internal.
     #[schema(example = "not_found")]
     code: &'static str,
     /// With `conflict`: the pipeline the conflict is about.
@@ -121,9 +130,22 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::DatabaseBusy => "database_busy",
             ApiError::GithubNotConfigured => "github_not_configured",
             ApiError::Github(_) => "github_error",
             ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ApiError {
+    /// Seconds after which the same request is worth sending again (`Retry-After`), for the
+    /// answers that say "not now".
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            ApiError::DatabaseBusy => Some(1),
+            ApiError::Unavailable(_) => Some(5),
+            _ => None,
         }
     }
 }
@@ -138,7 +160,9 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) | ApiError::GithubNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::DatabaseBusy | ApiError::GithubNotConfigured => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Github(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -152,12 +176,11 @@ impl ResponseError for ApiError {
             ApiError::Conflict { pipeline_id, .. } => pipeline_id.clone(),
             _ => None,
         };
-        HttpResponse::build(self.status_code()).json(ErrorBody {
-            success: false,
-            error: self.to_string(),
-            code: self.code(),
-            pipeline_id,
-        })
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(seconds) = self.retry_after() {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.json(ErrorBody { success: false, error: self.to_string(), code: self.code(), pipeline_id })
     }
 }
 

@@ -16,7 +16,7 @@ use crate::store::sql::db::{Db, On, Tx, query};
 use crate::store::sql::filters::Filters;
 use crate::store::sql::{installations, pipelines, tasks};
 use crate::store::sqlite::sqlite_writes::SqliteWriter;
-use crate::store::{SqlStore, StoreResult};
+use crate::store::{Backend, SqlStore, StoreError, StoreResult};
 
 /// Applies effects, returning those that changed something.
 async fn apply(on: &mut On<'_>, effects: &[Effect]) -> StoreResult<Vec<Effect>> {
@@ -122,8 +122,20 @@ async fn open<'t>(db: &Db, tx: &'t mut Option<Tx>) -> StoreResult<&'t mut Tx> {
     })
 }
 
+/// A stored delivery's status and attempts, its row locked until the transaction ends on
+/// PostgreSQL (SQLite's transactions hold the write lock already): two processings of one
+/// delivery at once each count their attempt.
+async fn locked_state(on: impl Into<On<'_>>, guid: &str) -> StoreResult<Option<(DeliveryStatus, i64)>> {
+    let on = on.into();
+    let sql = match on.backend() {
+        Backend::Sqlite => DELIVERY_STATE_SQL.to_string(),
+        Backend::Postgres => format!("{DELIVERY_STATE_SQL} FOR UPDATE"),
+    };
+    Ok(query(AssertSqlSafe(sql)).bind(guid).fetch_optional(on).await?)
+}
+
 async fn existing_state(on: impl Into<On<'_>>, guid: &str) -> StoreResult<(DeliveryStatus, i64)> {
-    Ok(query(DELIVERY_STATE_SQL).bind(guid).fetch_one(on).await?)
+    locked_state(on, guid).await?.ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
 }
 
 #[async_trait]
