@@ -19,6 +19,7 @@ mod cli_watch;
 mod dashboard_browser;
 mod dashboard_http;
 mod database_busy;
+mod delivery_failures;
 mod github_app;
 mod github_client;
 mod import_export;

@@ -3,6 +3,7 @@
 pub mod batches;
 pub mod ccm_cli;
 pub mod github;
+pub mod rows;
 pub mod serve;
 pub mod wait;
 

@@ -23,6 +23,9 @@ pub enum Processing {
     Ignore,
     /// The body could not be understood; the delivery becomes `failed` with this error.
     Fail(String),
+    /// The stored body cannot be read back (corrupt): no retry can succeed, so the delivery is
+    /// `parked` at once with this error.
+    Unreadable(String),
 }
 
 /// A verified delivery, ready to store.
@@ -130,6 +133,7 @@ pub(crate) fn settle(processing: &Processing, attempts: i64, now: DateTime<Utc>)
         Processing::Ignore => (DeliveryStatus::Ignored, None, None),
         Processing::Fail(error) if attempts >= MAX_ATTEMPTS => (DeliveryStatus::Parked, Some(error.clone()), None),
         Processing::Fail(error) => (DeliveryStatus::Failed, Some(error.clone()), Some(now + retry_delay(attempts))),
+        Processing::Unreadable(error) => (DeliveryStatus::Parked, Some(error.clone()), None),
     }
 }
 
