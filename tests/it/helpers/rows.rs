@@ -1,9 +1,26 @@
 //! Rows written or changed behind ccm's back, straight through the database: what a crash, a
 //! corrupted disk or an operator leaves, for the tests of how ccm copes.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::{Backend, TestDb};
+
+/// Runs one statement (no parameters) on the test database.
+pub async fn execute(db: &TestDb, backend: Backend, sql: &str) {
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.expect("open the file");
+            sqlx::raw_sql(sql).execute(&pool).await.expect("run the statement");
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+            sqlx::raw_sql(sql).execute(&pool).await.expect("run the statement");
+            pool.close().await;
+        }
+    }
+}
 
 /// Stores a `pending` delivery with `stored` as its (compressed) body, as if ccm had stored it and
 /// stopped before processing it.
@@ -39,6 +56,24 @@ pub async fn insert_pending_delivery(db: &TestDb, backend: Backend, guid: &str, 
                 .execute(&pool)
                 .await
                 .expect("insert the delivery");
+            pool.close().await;
+        }
+    }
+}
+
+/// Makes a stored delivery due for its retry now.
+pub async fn make_due(db: &TestDb, backend: Backend, guid: &str) {
+    let past: DateTime<Utc> = Utc::now() - chrono::Duration::seconds(1);
+    let sql = "UPDATE deliveries SET next_attempt_at = $1 WHERE guid = $2";
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.expect("open the file");
+            sqlx::query(sql).bind(past).bind(guid).execute(&pool).await.expect("update");
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+            sqlx::query(sql).bind(past).bind(guid).execute(&pool).await.expect("update");
             pool.close().await;
         }
     }
