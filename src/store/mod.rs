@@ -22,7 +22,7 @@ pub use sql::deliveries::{
     self, DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySummary, IncomingDelivery, Processing, StoredDelivery,
 };
 pub use sql::gauges::{self, GaugeCounts, GaugeStore};
-pub use sql::github::GithubStore;
+pub use sql::github::{GithubStore, Redelivery};
 pub use sql::installations::{InstallationChange, InstallationStore};
 pub use sql::outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
 pub use sql::pipelines::PipelineStore;

@@ -22,6 +22,7 @@ mod database_busy;
 mod delivery_failures;
 mod github_app;
 mod github_client;
+mod github_recovery;
 mod import_export;
 mod logs;
 mod metrics;

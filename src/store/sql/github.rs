@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
 use super::db::query;
+use super::outbox::{NewOutboxJob, enqueue_on, unfinished_job};
 use super::pipelines::{insert_audit, scope_clause, scope_query};
 use crate::domain::clock;
 use crate::store::rows::{ReadRow, column_names, qualified_names};
@@ -63,6 +64,24 @@ pub trait GithubStore {
 
     /// Records on an execution that a rollback replaced it by an earlier one.
     async fn mark_rolled_back(&self, execution_id: i64, reason: &str, previous_execution_id: i64) -> StoreResult<()>;
+
+    /// Queues `job`, the redelivery of `guid`, and counts it, in one transaction: unless a
+    /// redelivery of it is queued already, or it was asked `max` times already (given up).
+    async fn queue_redelivery(&self, guid: &str, job: &NewOutboxJob, max: i64) -> StoreResult<Redelivery>;
+
+    /// Forgets the redeliveries last asked before `before` (GitHub no longer holds them).
+    async fn forget_redeliveries(&self, before: DateTime<Utc>) -> StoreResult<()>;
+}
+
+/// What `queue_redelivery` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redelivery {
+    /// Queued as this outbox job; this many redeliveries of the GUID asked in all.
+    Queued { job_id: i64, requests: i64 },
+    /// A redelivery of the GUID is still queued (this job).
+    AlreadyQueued { job_id: i64 },
+    /// Asked the most times already: not again.
+    GivenUp,
 }
 
 impl SqlStore {
@@ -203,6 +222,37 @@ impl GithubStore for SqlStore {
 
     async fn add_audit(&self, audit: &NewAudit) -> StoreResult<()> {
         insert_audit(&self.db, audit).await
+    }
+
+    async fn queue_redelivery(&self, guid: &str, job: &NewOutboxJob, max: i64) -> StoreResult<Redelivery> {
+        let mut tx = self.db.begin().await?;
+        if let Some(job_id) = unfinished_job(&mut tx, job.dedupe_key.as_deref()).await? {
+            return Ok(Redelivery::AlreadyQueued { job_id });
+        }
+        let counted: Option<(i64,)> = query(
+            "INSERT INTO redeliveries (guid, requests, last_requested_at) VALUES ($1, 1, $2) \
+             ON CONFLICT (guid) DO UPDATE SET requests = redeliveries.requests + 1, \
+               last_requested_at = excluded.last_requested_at \
+             WHERE redeliveries.requests < $3 RETURNING requests",
+        )
+        .bind(guid)
+        .bind(clock::now())
+        .bind(max)
+        .fetch_optional(&mut tx)
+        .await?;
+        let Some((requests,)) = counted else {
+            return Ok(Redelivery::GivenUp);
+        };
+        let Some(job_id) = enqueue_on(&mut tx, job).await? else {
+            return Err(crate::store::StoreError::Conflict(format!("the redelivery of {guid} was queued meanwhile")));
+        };
+        tx.commit().await?;
+        Ok(Redelivery::Queued { job_id, requests })
+    }
+
+    async fn forget_redeliveries(&self, before: DateTime<Utc>) -> StoreResult<()> {
+        query("DELETE FROM redeliveries WHERE last_requested_at < $1").bind(before).execute(&self.db).await?;
+        Ok(())
     }
 
     async fn mark_rolled_back(&self, execution_id: i64, reason: &str, previous_execution_id: i64) -> StoreResult<()> {
