@@ -41,12 +41,35 @@ pub struct SyncSettings {
     pub auto_sync: bool,
     /// Labels every issue ccm creates from a task gets.
     pub default_labels: Vec<String>,
+    /// Other repositories whose issues this repository's pull requests may close
+    /// (`fixes owner/repo#N` moves their tasks). Empty: only the repository's own issues.
+    #[serde(default)]
+    pub closes_issues_in: Vec<String>,
+}
+
+/// Most repositories one repository's `closes_issues_in` lists.
+pub const MAX_CLOSES_ISSUES_IN: usize = 50;
+
+/// `closes_issues_in` as given to the API: each `owner/name`, at most `MAX_CLOSES_ISSUES_IN`,
+/// duplicates (case-insensitive) and the repository itself (whose issues close anyway) dropped.
+pub fn closes_issues_in(repository: &str, given: &[String]) -> Result<Vec<String>, String> {
+    if given.len() > MAX_CLOSES_ISSUES_IN {
+        return Err(format!("closes_issues_in lists at most {MAX_CLOSES_ISSUES_IN} repositories"));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for repo in given.iter().map(|r| r.trim()) {
+        super::pipeline::validate_repo(repo).map_err(|e| format!("closes_issues_in: {e}"))?;
+        if !repo.eq_ignore_ascii_case(repository) && !out.iter().any(|r| r.eq_ignore_ascii_case(repo)) {
+            out.push(repo.to_string());
+        }
+    }
+    Ok(out)
 }
 
 impl Default for SyncSettings {
     /// The documented default of a repository without settings.
     fn default() -> Self {
-        SyncSettings { auto_sync: true, default_labels: Vec::new() }
+        SyncSettings { auto_sync: true, default_labels: Vec::new(), closes_issues_in: Vec::new() }
     }
 }
 
@@ -209,7 +232,17 @@ mod tests {
     }
 
     fn off() -> SyncSettings {
-        SyncSettings { auto_sync: false, default_labels: Vec::new() }
+        SyncSettings { auto_sync: false, default_labels: Vec::new(), closes_issues_in: Vec::new() }
+    }
+
+    #[test]
+    fn closes_issues_in_is_checked_and_normalized() {
+        let given = labels(&[" octo/other ", "Octo/Other", "octo/research", "acme/lib"]);
+        assert_eq!(closes_issues_in("octo/research", &given).unwrap(), labels(&["octo/other", "acme/lib"]));
+        assert!(closes_issues_in("o/r", &labels(&["not a repo"])).unwrap_err().starts_with("closes_issues_in: "));
+        let many: Vec<String> = (0..=MAX_CLOSES_ISSUES_IN).map(|i| format!("o/r{i}")).collect();
+        assert!(closes_issues_in("o/r", &many).is_err());
+        assert_eq!(closes_issues_in("o/r", &[]).unwrap(), Vec::<String>::new());
     }
 
     #[test]

@@ -53,6 +53,9 @@ struct SettingsReply {
     repository: String,
     auto_sync: bool,
     default_labels: Vec<String>,
+    /// Other repositories whose issues this repository's pull requests may close (`fixes
+    /// owner/repo#N`); empty: only its own.
+    closes_issues_in: Vec<String>,
     /// No settings stored: these are the defaults.
     default: bool,
 }
@@ -64,6 +67,7 @@ impl SettingsReply {
             repository,
             auto_sync: s.auto_sync,
             default_labels: s.default_labels,
+            closes_issues_in: s.closes_issues_in,
             default: is_default,
         }
     }
@@ -92,6 +96,9 @@ async fn get_settings(
 struct SettingsBody {
     auto_sync: Option<bool>,
     default_labels: Option<Vec<String>>,
+    /// Other repositories (owner/name, at most 50) whose issues this repository's pull requests
+    /// may close; `[]`: only its own (the default).
+    closes_issues_in: Option<Vec<String>>,
 }
 
 #[utoipa::path(put, path = "/api/sync/repositories/{owner}/{repo}", operation_id = "put_sync_settings", tag = "tasks",
@@ -118,8 +125,14 @@ async fn put_settings(
         }
         settings.default_labels = crate::domain::tasks::normalize_labels(labels);
     }
-    let details =
-        json!({"repository": repository, "auto_sync": settings.auto_sync, "default_labels": settings.default_labels});
+    if let Some(repositories) = &body.closes_issues_in {
+        settings.closes_issues_in =
+            crate::domain::issue_sync::closes_issues_in(&repository, repositories).map_err(ApiError::BadRequest)?;
+    }
+    let details = json!({
+        "repository": repository, "auto_sync": settings.auto_sync, "default_labels": settings.default_labels,
+        "closes_issues_in": settings.closes_issues_in,
+    });
     state.store.put_sync_settings(&repository, &settings, &audit(&actor.0, "sync.settings_updated", details)).await?;
     Ok(HttpResponse::Ok().json(SettingsReply::new(repository, settings, false)))
 }

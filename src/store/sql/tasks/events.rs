@@ -8,7 +8,7 @@ use super::{GITHUB_ACTOR, IssueApplied, IssueChange, PullRequestRecord, PushReco
 use crate::domain::clock;
 use crate::domain::issue_sync::{IssueDecision, IssueUpdate, decide};
 use crate::domain::status::{TaskPriority, TaskStatus};
-use crate::domain::tasks::{Task, status_move_for_pull_request};
+use crate::domain::tasks::{Task, acting_refs, status_move_for_pull_request};
 use crate::store::sql::db::{On, query};
 use crate::store::sql::pipelines::insert_audit;
 use crate::store::{StoreResult, classify};
@@ -192,7 +192,9 @@ pub(crate) async fn apply_pull_request(on: &mut On<'_>, pr: &PullRequestRecord) 
         // An older event than the one stored: nothing moves backwards.
         return Ok(false);
     }
-    for r in &pr.closes {
+    // Only references to the pull request's own repository, or to those its settings list.
+    let closes_issues_in = settings_of(&mut *on, &pr.repository).await?.map(|s| s.closes_issues_in);
+    for r in acting_refs(&pr.repository, &pr.closes, closes_issues_in.as_deref().unwrap_or_default()) {
         if let Some(task) = find_task(&mut *on, &r.repository, r.number).await? {
             query(
                 "INSERT INTO task_pull_requests (task_id, repo_key, number) VALUES ($1, $2, $3) \

@@ -103,12 +103,8 @@ async fn find_task(on: impl Into<On<'_>>, repository: &str, number: i64) -> Stor
 }
 
 async fn settings_of(on: impl Into<On<'_>>, repository: &str) -> StoreResult<Option<SyncSettings>> {
-    let row: Option<(bool, sqlx::types::Json<Vec<String>>)> =
-        query("SELECT auto_sync, default_labels FROM sync_settings WHERE repo_key = $1")
-            .bind(repository.to_lowercase())
-            .fetch_optional(on)
-            .await?;
-    Ok(row.map(|(auto_sync, labels)| SyncSettings { auto_sync, default_labels: labels.0 }))
+    let sql = format!("SELECT {} FROM sync_settings WHERE repo_key = $1", column_names(SyncSettings::COLUMNS));
+    Ok(query(AssertSqlSafe(sql)).bind(repository.to_lowercase()).fetch_optional(on).await?)
 }
 
 #[async_trait]
@@ -258,15 +254,18 @@ impl TaskStore for SqlStore {
     async fn put_sync_settings(&self, repository: &str, s: &SyncSettings, a: &NewAudit) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
         query(
-            "INSERT INTO sync_settings (repo_key, repository, auto_sync, default_labels, updated_at) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO sync_settings (repo_key, repository, auto_sync, default_labels, updated_at, closes_issues_in) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (repo_key) DO UPDATE SET repository = excluded.repository, auto_sync = excluded.auto_sync, \
-               default_labels = excluded.default_labels, updated_at = excluded.updated_at",
+               default_labels = excluded.default_labels, updated_at = excluded.updated_at, \
+               closes_issues_in = excluded.closes_issues_in",
         )
         .bind(repository.to_lowercase())
         .bind(repository)
         .bind(s.auto_sync)
         .bind_json(&s.default_labels)
         .bind(clock::now())
+        .bind_json(&s.closes_issues_in)
         .execute(&mut tx)
         .await?;
         insert_audit(&mut tx, a).await?;
