@@ -19,7 +19,7 @@ use crate::domain::outbox::OutboxTask;
 use crate::domain::status::OutboxJobStatus;
 use crate::github::{outbox, tasks as gh_tasks};
 use crate::store::tasks::audit;
-use crate::store::{OutboxJob, Push, SyncSettings};
+use crate::store::{OutboxJob, Push, RepositorySync};
 
 /// How long the explicit sync calls wait for their outbox job before answering `queued`.
 const WAIT_FOR_JOB: Duration = Duration::from_secs(20);
@@ -56,19 +56,25 @@ struct SettingsReply {
     /// Other repositories whose issues this repository's pull requests may close (`fixes
     /// owner/repo#N`); empty: only its own.
     closes_issues_in: Vec<String>,
-    /// No settings stored: these are the defaults.
+    /// No settings stored: these are the defaults (sync on for a private repository, off for a
+    /// public one).
     default: bool,
+    /// Whether the repository is private, as its last webhook said (null: none seen yet, counted
+    /// as private).
+    private: Option<bool>,
 }
 
 impl SettingsReply {
-    fn new(repository: String, s: SyncSettings, is_default: bool) -> Self {
+    fn new(repository: String, sync: &RepositorySync) -> Self {
+        let s = sync.effective();
         SettingsReply {
             success: true,
             repository,
             auto_sync: s.auto_sync,
             default_labels: s.default_labels,
             closes_issues_in: s.closes_issues_in,
-            default: is_default,
+            default: sync.stored.is_none(),
+            private: sync.private,
         }
     }
 }
@@ -85,9 +91,8 @@ async fn get_settings(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let repository = repo_name(&path.0, &path.1)?;
-    let stored = state.store.sync_settings(&repository).await?;
-    let is_default = stored.is_none();
-    Ok(HttpResponse::Ok().json(SettingsReply::new(repository, stored.unwrap_or_default(), is_default)))
+    let sync = state.store.sync_settings(&repository).await?;
+    Ok(HttpResponse::Ok().json(SettingsReply::new(repository, &sync)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -115,7 +120,8 @@ async fn put_settings(
     body: web::Json<SettingsBody>,
 ) -> Result<HttpResponse, ApiError> {
     let repository = repo_name(&path.0, &path.1)?;
-    let mut settings = state.store.sync_settings(&repository).await?.unwrap_or_default();
+    let sync = state.store.sync_settings(&repository).await?;
+    let mut settings = sync.effective();
     if let Some(a) = body.auto_sync {
         settings.auto_sync = a;
     }
@@ -134,7 +140,8 @@ async fn put_settings(
         "closes_issues_in": settings.closes_issues_in,
     });
     state.store.put_sync_settings(&repository, &settings, &audit(&actor.0, "sync.settings_updated", details)).await?;
-    Ok(HttpResponse::Ok().json(SettingsReply::new(repository, settings, false)))
+    let sync = RepositorySync { stored: Some(settings), ..sync };
+    Ok(HttpResponse::Ok().json(SettingsReply::new(repository, &sync)))
 }
 
 #[derive(Serialize, ToSchema)]

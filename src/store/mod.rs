@@ -28,7 +28,7 @@ pub use sql::outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
 pub use sql::pipelines::PipelineStore;
 pub use sql::tasks::{
     self, IssueApplied, IssueChange, IssueLink, NewTask, PullRequest, PullRequestRecord, Push, PushRecord,
-    SyncSettings, Task, TaskFilter, TaskStore,
+    RepositorySync, SyncSettings, Task, TaskFilter, TaskStore,
 };
 
 use fast_paths::FastPaths;

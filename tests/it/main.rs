@@ -41,5 +41,6 @@ mod stats_windows;
 mod store_installations;
 mod tasks_pull_requests;
 mod tasks_sync;
+mod tasks_visibility;
 mod webhook_send;
 mod webhooks;

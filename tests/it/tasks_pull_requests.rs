@@ -187,6 +187,11 @@ async fn real_issue_and_pull_request_payloads_drive_tasks(backend: Backend) {
     let app = TestApp::start(backend).await;
     let opened = read("issues/opened.payload.json");
     let repo = opened["repository"]["full_name"].as_str().unwrap().to_string();
+    // GitHub's example repository is public: its issues sync once its settings say so.
+    assert_eq!(opened["repository"]["private"], false);
+    let on = json!({"auto_sync": true});
+    let put = app.send(reqwest::Method::PUT, &format!("/api/sync/repositories/{repo}"), Some(on), Some(TOKEN)).await;
+    assert_eq!(put.status, 200, "{}", put.body);
     let number = opened["issue"]["number"].as_i64().unwrap();
     deliver_ok(&app, "issues", "real-1", opened.to_string().as_bytes()).await;
     let list = app.get(&format!("/api/tasks?repository={repo}")).await.body;

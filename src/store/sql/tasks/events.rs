@@ -4,7 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{GITHUB_ACTOR, IssueApplied, IssueChange, PullRequestRecord, PushRecord, audit, find_task, settings_of};
+use super::{
+    GITHUB_ACTOR, IssueApplied, IssueChange, PullRequestRecord, PushRecord, audit, find_task, record_visibility,
+    repository_sync, settings_of,
+};
 use crate::domain::clock;
 use crate::domain::issue_sync::{IssueDecision, IssueUpdate, decide};
 use crate::domain::status::{TaskPriority, TaskStatus};
@@ -16,7 +19,8 @@ use crate::store::{StoreResult, classify};
 /// Applies an issue change (see `TaskStore::apply_issue`) on an open transaction.
 pub(crate) async fn apply_issue_change(on: &mut On<'_>, c: &IssueChange, explicit: bool) -> StoreResult<IssueApplied> {
     let task = find_task(&mut *on, &c.link.repository, c.link.number).await?;
-    let settings = settings_of(&mut *on, &c.link.repository).await?.unwrap_or_default();
+    record_visibility(&mut *on, &c.link.repository, c.private).await?;
+    let settings = repository_sync(on, &c.link.repository, c.private).await?.effective();
     let task_id = task.as_ref().map(|t| t.id);
     let unchanged = IssueApplied { task_id, created: false, changed: false };
     let changed = IssueApplied { task_id, created: false, changed: true };
@@ -192,6 +196,7 @@ pub(crate) async fn apply_pull_request(on: &mut On<'_>, pr: &PullRequestRecord) 
         // An older event than the one stored: nothing moves backwards.
         return Ok(false);
     }
+    record_visibility(&mut *on, &pr.repository, pr.private).await?;
     // Only references to the pull request's own repository, or to those its settings list.
     let closes_issues_in = settings_of(&mut *on, &pr.repository).await?.map(|s| s.closes_issues_in);
     for r in acting_refs(&pr.repository, &pr.closes, closes_issues_in.as_deref().unwrap_or_default()) {
