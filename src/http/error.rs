@@ -24,6 +24,9 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{message}")]
     Conflict { message: String, pipeline_id: Option<String> },
+    /// An `Idempotency-Key` sent again with another request.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -109,6 +112,7 @@ pub(crate) struct ErrorBody {
     #[schema(example = "Pipeline not found: pipe_3f9a0c1b2d4e")]
     error: String,
     /// bad_request, unauthorized, invalid_signature, not_found, method_not_allowed, conflict,
+    /// idempotency_key_reused,
     /// payload_too_large, unsupported_media_type, unavailable, database_busy,
     /// github_not_configured, github_error or internal.
     #[schema(example = "not_found")]
@@ -127,6 +131,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::IdempotencyKeyReused(_) => "idempotency_key_reused",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
@@ -158,6 +163,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) | ApiError::DatabaseBusy | ApiError::GithubNotConfigured => {

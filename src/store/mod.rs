@@ -18,6 +18,7 @@ mod sqlite;
 
 pub use models::*;
 pub use postgres::{ReplicaChannel, ReplicaListener};
+pub use sql::actions::{ActionQueued, ActionStore, NewAction, Respond, RollbackMark};
 pub use sql::deliveries::{
     self, DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySummary, IncomingDelivery, Processing, StoredDelivery,
 };
@@ -125,6 +126,7 @@ pub enum Backend {
 /// Everything ccm stores, one sub-trait per area.
 pub trait Store:
     PipelineStore
+    + ActionStore
     + InstallationStore
     + DeliveryStore
     + OutboxStore

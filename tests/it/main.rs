@@ -23,6 +23,7 @@ mod delivery_failures;
 mod github_app;
 mod github_client;
 mod github_recovery;
+mod idempotency;
 mod import_export;
 mod logs;
 mod metrics;

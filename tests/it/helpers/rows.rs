@@ -64,16 +64,21 @@ pub async fn insert_pending_delivery(db: &TestDb, backend: Backend, guid: &str, 
 /// Makes a stored delivery due for its retry now.
 pub async fn make_due(db: &TestDb, backend: Backend, guid: &str) {
     let past: DateTime<Utc> = Utc::now() - chrono::Duration::seconds(1);
-    let sql = "UPDATE deliveries SET next_attempt_at = $1 WHERE guid = $2";
+    set_time(db, backend, &format!("UPDATE deliveries SET next_attempt_at = $1 WHERE guid = '{guid}'"), past).await;
+}
+
+/// Runs `sql` with `at` as its `$1` (a time, written as ccm writes them).
+pub async fn set_time(db: &TestDb, backend: Backend, sql: &str, at: DateTime<Utc>) {
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
     match backend {
         Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&db.url).await.expect("open the file");
-            sqlx::query(sql).bind(past).bind(guid).execute(&pool).await.expect("update");
+            sqlx::query(sql).bind(at).execute(&pool).await.expect("update");
             pool.close().await;
         }
         Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
-            sqlx::query(sql).bind(past).bind(guid).execute(&pool).await.expect("update");
+            sqlx::query(sql).bind(at).execute(&pool).await.expect("update");
             pool.close().await;
         }
     }
