@@ -200,7 +200,7 @@ fn valid_ref(r: &str) -> bool {
 /// `{"ref": "main", "inputs": {...}}`: starts the pipeline's workflow (workflow_dispatch). `ref`
 /// defaults to the first of the pipeline's trigger branches.
 #[utoipa::path(post, path = "/api/pipelines/{id}/trigger", operation_id = "trigger_pipeline", tag = "runs",
-    params(("id" = String, Path, description = "The pipeline id (pipe_...)"), ("Idempotency-Key" = Option<String>, Header, max_length = 255,
+    params(("id" = String, Path, description = "The pipeline id (pipe_...)"), ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$",
         description = "Optional: 1 to 255 visible ASCII characters (a UUID). The same key within 24 hours answers the \
                        first response again (`Idempotent-Replayed: true`) instead of acting twice, on any replica; the \
                        same key with another request is a 422.")),
@@ -247,7 +247,7 @@ async fn trigger(
 /// `{"reason": "..."}` (optional): re-runs the most recent successful run of the pipeline's
 /// workflow (a redeploy of the last good commit) and marks the run it replaces as rolled back.
 #[utoipa::path(post, path = "/api/pipelines/{id}/rollback", operation_id = "rollback_pipeline", tag = "runs",
-    params(("id" = String, Path, description = "The pipeline id (pipe_...)"), ("Idempotency-Key" = Option<String>, Header, max_length = 255,
+    params(("id" = String, Path, description = "The pipeline id (pipe_...)"), ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$",
         description = "Optional: 1 to 255 visible ASCII characters (a UUID). The same key within 24 hours answers the \
                        first response again (`Idempotent-Replayed: true`) instead of acting twice, on any replica; the \
                        same key with another request is a 422.")),
