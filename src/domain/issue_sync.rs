@@ -31,6 +31,9 @@ pub struct IssueChange {
     pub sender_is_bot: bool,
     /// `transferred`: where the issue went.
     pub transferred_to: Option<IssueLink>,
+    /// Whether the repository is private, as the event says (`repository.private`); `None` for
+    /// an issue read through the API.
+    pub private: Option<bool>,
 }
 
 /// Per-repository sync settings.
@@ -41,12 +44,56 @@ pub struct SyncSettings {
     pub auto_sync: bool,
     /// Labels every issue ccm creates from a task gets.
     pub default_labels: Vec<String>,
+    /// Other repositories whose issues this repository's pull requests may close
+    /// (`fixes owner/repo#N` moves their tasks). Empty: only the repository's own issues.
+    #[serde(default)]
+    pub closes_issues_in: Vec<String>,
 }
 
-impl Default for SyncSettings {
-    /// The documented default of a repository without settings.
-    fn default() -> Self {
-        SyncSettings { auto_sync: true, default_labels: Vec::new() }
+/// Most repositories one repository's `closes_issues_in` lists.
+pub const MAX_CLOSES_ISSUES_IN: usize = 50;
+
+/// `closes_issues_in` as given to the API: each `owner/name`, at most `MAX_CLOSES_ISSUES_IN`,
+/// duplicates (case-insensitive) and the repository itself (whose issues close anyway) dropped.
+pub fn closes_issues_in(repository: &str, given: &[String]) -> Result<Vec<String>, String> {
+    if given.len() > MAX_CLOSES_ISSUES_IN {
+        return Err(format!("closes_issues_in lists at most {MAX_CLOSES_ISSUES_IN} repositories"));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for repo in given.iter().map(|r| r.trim()) {
+        super::pipeline::validate_repo(repo).map_err(|e| format!("closes_issues_in: {e}"))?;
+        if !repo.eq_ignore_ascii_case(repository) && !out.iter().any(|r| r.eq_ignore_ascii_case(repo)) {
+            out.push(repo.to_string());
+        }
+    }
+    Ok(out)
+}
+
+impl SyncSettings {
+    /// The documented default of a repository without settings: issue sync on for a private
+    /// repository, off for a public one, where anyone with a GitHub account can open issues (and
+    /// would create tasks). ccm learns a repository's visibility from its webhooks
+    /// (`repository.private`); one it has not seen yet counts as private, as it syncs only
+    /// through what its operators ask (the explicit sync calls, task edits) until a webhook
+    /// says which it is.
+    pub fn default_for(private: Option<bool>) -> Self {
+        SyncSettings { auto_sync: private != Some(false), default_labels: Vec::new(), closes_issues_in: Vec::new() }
+    }
+}
+
+/// What ccm knows of a repository's sync: the settings stored for it, if any, and its visibility,
+/// if seen.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RepositorySync {
+    pub stored: Option<SyncSettings>,
+    pub private: Option<bool>,
+}
+
+impl RepositorySync {
+    /// The settings that apply: the stored ones (an explicit setting wins, whatever the
+    /// visibility), else the default for the repository's visibility.
+    pub fn effective(&self) -> SyncSettings {
+        self.stored.clone().unwrap_or_else(|| SyncSettings::default_for(self.private))
     }
 }
 
@@ -176,6 +223,7 @@ mod tests {
             sender: Some("someone".into()),
             sender_is_bot: false,
             transferred_to: None,
+            private: Some(true),
         }
     }
 
@@ -205,11 +253,39 @@ mod tests {
     }
 
     fn on() -> SyncSettings {
-        SyncSettings::default()
+        SyncSettings::default_for(Some(true))
+    }
+
+    #[test]
+    fn sync_defaults_to_on_for_private_repositories_only_and_a_stored_setting_wins() {
+        let default = |private| RepositorySync { stored: None, private }.effective().auto_sync;
+        assert!(default(Some(true)), "private: on");
+        assert!(!default(Some(false)), "public: off");
+        assert!(default(None), "not seen yet: as private (no webhook has come from it)");
+        let stored = |auto_sync, private| {
+            let settings = SyncSettings { auto_sync, ..SyncSettings::default_for(None) };
+            RepositorySync { stored: Some(settings), private }.effective().auto_sync
+        };
+        assert!(stored(true, Some(false)), "turned on for a public repository");
+        assert!(!stored(false, Some(true)), "turned off for a private one");
+        let public_opened = change("opened", IssueState::new("Spam", "", "open", &[]), Utc::now());
+        let settings = RepositorySync { stored: None, private: Some(false) }.effective();
+        assert_eq!(decide(None, &public_opened, &settings, false), IssueDecision::Unchanged);
+        assert!(matches!(decide(None, &public_opened, &settings, true), IssueDecision::Create { .. }), "explicit");
     }
 
     fn off() -> SyncSettings {
-        SyncSettings { auto_sync: false, default_labels: Vec::new() }
+        SyncSettings { auto_sync: false, default_labels: Vec::new(), closes_issues_in: Vec::new() }
+    }
+
+    #[test]
+    fn closes_issues_in_is_checked_and_normalized() {
+        let given = labels(&[" octo/other ", "Octo/Other", "octo/research", "acme/lib"]);
+        assert_eq!(closes_issues_in("octo/research", &given).unwrap(), labels(&["octo/other", "acme/lib"]));
+        assert!(closes_issues_in("o/r", &labels(&["not a repo"])).unwrap_err().starts_with("closes_issues_in: "));
+        let many: Vec<String> = (0..=MAX_CLOSES_ISSUES_IN).map(|i| format!("o/r{i}")).collect();
+        assert!(closes_issues_in("o/r", &many).is_err());
+        assert_eq!(closes_issues_in("o/r", &[]).unwrap(), Vec::<String>::new());
     }
 
     #[test]

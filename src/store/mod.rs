@@ -18,17 +18,18 @@ mod sqlite;
 
 pub use models::*;
 pub use postgres::{ReplicaChannel, ReplicaListener};
+pub use sql::actions::{ActionQueued, ActionStore, NewAction, Respond, RollbackMark};
 pub use sql::deliveries::{
     self, DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySummary, IncomingDelivery, Processing, StoredDelivery,
 };
 pub use sql::gauges::{self, GaugeCounts, GaugeStore};
-pub use sql::github::GithubStore;
+pub use sql::github::{GithubStore, Redelivery};
 pub use sql::installations::{InstallationChange, InstallationStore};
 pub use sql::outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
 pub use sql::pipelines::PipelineStore;
 pub use sql::tasks::{
     self, IssueApplied, IssueChange, IssueLink, NewTask, PullRequest, PullRequestRecord, Push, PushRecord,
-    SyncSettings, Task, TaskFilter, TaskStore,
+    RepositorySync, SyncSettings, Task, TaskFilter, TaskStore,
 };
 
 use fast_paths::FastPaths;
@@ -51,6 +52,61 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl StoreError {
+    /// The database is busy rather than broken: SQLite's lock was held past the busy timeout
+    /// (`SQLITE_BUSY`, `SQLITE_LOCKED`), or PostgreSQL cancelled the statement (its
+    /// `statement_timeout`, a lock it could not get, a deadlock or a serialization failure). The
+    /// same request is likely to succeed a moment later.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                let code = db.code();
+                let code = code.as_deref().unwrap_or_default();
+                if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    // The extended result code; its low byte is the primary one.
+                    code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, SQLITE_BUSY | SQLITE_LOCKED))
+                } else {
+                    matches!(code, "40001" | "40P01" | "55P03" | "57014")
+                }
+            }
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(err, _)) => {
+                matches!(err.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            }
+            _ => false,
+        }
+    }
+}
+
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_LOCKED: i32 = 6;
+
+/// How ccm's connections are opened: the pool's size, and the waits each database allows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbOptions {
+    pub max_connections: u32,
+    /// SQLite: how long a statement waits for another connection's write lock before it fails
+    /// with `SQLITE_BUSY` (answered 503).
+    pub busy_timeout: std::time::Duration,
+    /// PostgreSQL's `statement_timeout` on ccm's connections (zero: none): a statement running
+    /// longer is cancelled (answered 503). Migrations run without it.
+    pub statement_timeout: std::time::Duration,
+    /// PostgreSQL's `idle_in_transaction_session_timeout` (zero: none): a connection left idle
+    /// inside a transaction this long is closed by the server, releasing its locks.
+    pub idle_in_transaction_timeout: std::time::Duration,
+}
+
+impl DbOptions {
+    /// The defaults, with a pool of `max_connections`.
+    pub fn new(max_connections: u32) -> Self {
+        DbOptions {
+            max_connections,
+            busy_timeout: std::time::Duration::from_secs(10),
+            statement_timeout: std::time::Duration::from_secs(30),
+            idle_in_transaction_timeout: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
 /// Maps a driver error to `Conflict` when it is a unique-constraint violation.
 pub(crate) fn classify(err: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &err
@@ -70,6 +126,7 @@ pub enum Backend {
 /// Everything ccm stores, one sub-trait per area.
 pub trait Store:
     PipelineStore
+    + ActionStore
     + InstallationStore
     + DeliveryStore
     + OutboxStore
@@ -96,10 +153,15 @@ impl SqlStore {
     /// Opens the database named by `url` (a `postgres://` URL or a `sqlite:` URL) and applies its
     /// migrations.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        Self::connect_with(url, &DbOptions::new(max_connections)).await
+    }
+
+    /// `connect`, with these options.
+    pub async fn connect_with(url: &str, options: &DbOptions) -> StoreResult<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            postgres::connect(url, max_connections).await
+            postgres::connect(url, options).await
         } else {
-            sqlite::connect(url, max_connections).await
+            sqlite::connect(url, options).await
         }
     }
 
@@ -135,5 +197,10 @@ impl Store for SqlStore {
 
 /// Opens the store named by `database_url` and applies its migrations (see `SqlStore::connect`).
 pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-    Ok(std::sync::Arc::new(SqlStore::connect(database_url, max_connections).await?))
+    connect_with(database_url, &DbOptions::new(max_connections)).await
+}
+
+/// `connect`, with these options.
+pub async fn connect_with(database_url: &str, options: &DbOptions) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    Ok(std::sync::Arc::new(SqlStore::connect_with(database_url, options).await?))
 }

@@ -24,6 +24,9 @@ pub struct Id {
 #[derive(Debug, Deserialize)]
 pub struct Repository {
     pub full_name: String,
+    /// Whether the repository is private (GitHub always says; absent from hand-made payloads).
+    #[serde(default)]
+    pub private: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -37,7 +40,7 @@ impl Envelope {
         Envelope {
             action: action.map(str::to_string),
             installation: installation.map(|i| Id { id: i.id }),
-            repository: repository.map(|r| Repository { full_name: r.full_name.clone() }),
+            repository: repository.map(|r| Repository { full_name: r.full_name.clone(), private: r.private }),
             hook_id: None,
         }
     }

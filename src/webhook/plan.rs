@@ -102,7 +102,7 @@ fn parse(event: &str, body: &[u8]) -> Result<(Envelope, Plan), String> {
         }
         "push" => {
             let e: PushEvent = serde_json::from_slice(body).map_err(parse_error)?;
-            let repository = Repository { full_name: e.repository.full_name.clone() };
+            let repository = Repository { full_name: e.repository.full_name.clone(), private: None };
             let envelope = Envelope::of(None, e.installation.as_ref(), Some(&repository));
             // Only pushes to the default branch are recorded; others are stored, nothing done.
             apply(envelope, push(e).map(Effect::Push).into_iter().collect())
@@ -192,6 +192,7 @@ pub fn issue_from(action: &str, repository: &str, issue: &Issue) -> IssueChange 
         sender: None,
         sender_is_bot: false,
         transferred_to: None,
+        private: None,
     }
 }
 
@@ -199,6 +200,7 @@ fn issue_change(e: IssuesEvent) -> IssueChange {
     let mut change = issue_from(&e.action, &e.repository.full_name, &e.issue);
     change.sender_is_bot = e.sender.as_ref().is_some_and(Sender::is_bot);
     change.sender = e.sender.map(|s| s.login);
+    change.private = e.repository.private;
     if let Some(changes) = e.changes
         && let (Some(issue), Some(repo)) = (changes.new_issue, changes.new_repository)
     {
@@ -224,6 +226,7 @@ fn pull_request(e: PullRequestEvent) -> PullRequestRecord {
         updated_at: pr.updated_at,
         closes,
         repository,
+        private: e.repository.private,
     }
 }
 

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgPool};
 
 use super::fast_paths::FastPaths;
 use super::sql::db::{Db, Row};
 use super::sql::pipelines::{StatsBounds, bulk_stats_sql, snapshot_from_row};
-use super::{ExecutionScope, PipelineStore, SqlStore, StatsSnapshot, StoreError, StoreResult};
+use super::{DbOptions, ExecutionScope, PipelineStore, SqlStore, StatsSnapshot, StoreError, StoreResult};
 
 mod postgres_batch;
 mod replicas;
@@ -23,14 +23,20 @@ pub use replicas::{ReplicaChannel, ReplicaListener};
 
 /// Connects to a `postgres://` URL and applies migrations (sqlx takes an advisory lock, so
 /// replicas starting together migrate once).
-pub(super) async fn connect(url: &str, max_connections: u32) -> StoreResult<SqlStore> {
+pub(super) async fn connect(url: &str, db: &DbOptions) -> StoreResult<SqlStore> {
+    let url_options = PgConnectOptions::from_str(url)?;
+    // Migrations run on a connection of their own, with no statement timeout: one that rewrites
+    // a large table may take longer than any request should.
+    let mut migrating = sqlx::PgConnection::connect_with(&session(url_options.clone(), db, Duration::ZERO)).await?;
+    sqlx::migrate!("migrations/postgres").run(&mut migrating).await?;
+    migrating.close().await?;
     // Every statement is prepared once per connection and then runs its generic plan. Left to
     // choose, PostgreSQL kept planning the stats statement for each execution (custom plans
     // looked cheaper to it): 2.7 ms of planning for 0.5 ms of execution. Set in the start-up
     // packet, so it costs no round trip.
-    let options = PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_generic_plan")]);
+    let options = session(url_options, db, db.statement_timeout).options([("plan_cache_mode", "force_generic_plan")]);
     let pool = PgPoolOptions::new()
-        .max_connections(max_connections.max(1))
+        .max_connections(db.max_connections.max(1))
         .acquire_timeout(Duration::from_secs(10))
         // sqlx pings a connection before every checkout by default: one more round trip per
         // statement, which doubled the latency of a stats read. A connection that died with
@@ -38,8 +44,21 @@ pub(super) async fn connect(url: &str, max_connections: u32) -> StoreResult<SqlS
         .test_before_acquire(false)
         .connect_with(options)
         .await?;
-    sqlx::migrate!("migrations/postgres").run(&pool).await?;
     Ok(SqlStore { fast: FastPaths::postgres(&pool), db: Db::Postgres(pool) })
+}
+
+/// The settings every connection of ccm's starts with (in the start-up packet, after any the URL
+/// gives, so these win): a commit answers only once it is durable (`synchronous_commit = on`,
+/// whatever the server's or the database's default), a statement is cancelled after
+/// `statement_timeout` (zero: never), and a connection idle in a transaction is closed after
+/// `idle_in_transaction_timeout`.
+fn session(options: PgConnectOptions, db: &DbOptions, statement_timeout: Duration) -> PgConnectOptions {
+    let ms = |d: Duration| d.as_millis().to_string();
+    options.options([
+        ("synchronous_commit", "on".to_string()),
+        ("statement_timeout", ms(statement_timeout)),
+        ("idle_in_transaction_session_timeout", ms(db.idle_in_transaction_timeout)),
+    ])
 }
 
 /// Most statements one bulk stats read runs at once besides its bulk statement.

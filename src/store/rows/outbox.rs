@@ -5,8 +5,23 @@ use sqlx::types::Json;
 
 use super::SqlType::{Int, Json as JsonType, Text, Time};
 use super::{CellSource, Column, ReadRow, column};
+use crate::domain::idempotency::StoredAnswer;
 use crate::domain::outbox::OutboxTask;
 use crate::store::OutboxJob;
+
+/// An `Idempotency-Key`'s record (`idempotency_keys`), of the actions that queue jobs.
+impl ReadRow for StoredAnswer {
+    const COLUMNS: &'static [Column] =
+        &[column("fingerprint", Text), column("status", Int), column("response", JsonType), column("created_at", Time)];
+
+    fn read<S: CellSource>(cells: &mut S) -> Result<Self, S::Error> {
+        let fingerprint = cells.next()?;
+        let status: i64 = cells.next()?;
+        let body: Json<serde_json::Value> = cells.next()?;
+        let created_at = cells.next()?;
+        Ok(StoredAnswer { fingerprint, status: u16::try_from(status).unwrap_or(500), body: body.0, created_at })
+    }
+}
 
 impl ReadRow for OutboxJob {
     const COLUMNS: &'static [Column] = &[

@@ -4,7 +4,19 @@
 use super::SqlType::{Bool, Int, Json, Text, Time};
 use super::{CellSource, Column, ReadRow, column};
 use crate::domain::tasks::Task;
-use crate::store::{PullRequest, Push};
+use crate::store::{PullRequest, Push, SyncSettings};
+
+impl ReadRow for SyncSettings {
+    const COLUMNS: &'static [Column] =
+        &[column("auto_sync", Bool), column("default_labels", Json), column("closes_issues_in", Json)];
+
+    fn read<S: CellSource>(cells: &mut S) -> Result<Self, S::Error> {
+        let auto_sync = cells.next()?;
+        let default_labels: sqlx::types::Json<Vec<String>> = cells.next()?;
+        let closes_issues_in: sqlx::types::Json<Vec<String>> = cells.next()?;
+        Ok(SyncSettings { auto_sync, default_labels: default_labels.0, closes_issues_in: closes_issues_in.0 })
+    }
+}
 
 impl ReadRow for Task {
     const COLUMNS: &'static [Column] = &[

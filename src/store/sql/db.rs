@@ -25,9 +25,13 @@ impl Db {
         }
     }
 
+    /// Begins a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`, waiting
+    /// up to the busy timeout for it): every transaction of ccm writes, and one begun deferred
+    /// that read first could not take the lock later once another connection had written since
+    /// its read (`SQLITE_BUSY` at once, whatever the busy timeout).
     pub(crate) async fn begin(&self) -> sqlx::Result<Tx> {
         Ok(match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }

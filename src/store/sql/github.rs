@@ -1,6 +1,6 @@
 //! What the GitHub App side keeps besides the outbox: backfill state, small named values (the
-//! delivery-recovery cursor), stuck-run checks, rollback marks, and the queries over executions
-//! and deliveries it needs.
+//! delivery-recovery cursor and gaps), stuck-run checks, redelivery counts, and the queries over
+//! executions and deliveries it needs. (Rollback marks are written with their job: `actions.rs`.)
 
 use std::collections::HashSet;
 
@@ -9,10 +9,11 @@ use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
 use super::db::query;
-use super::pipelines::{insert_audit, scope_clause, scope_query};
+use super::outbox::{NewOutboxJob, enqueue_on, unfinished_job};
+use super::pipelines::{scope_clause, scope_query};
 use crate::domain::clock;
 use crate::store::rows::{ReadRow, column_names, qualified_names};
-use crate::store::{Execution, ExecutionScope, NewAudit, SqlStore, StoreResult};
+use crate::store::{Execution, ExecutionScope, SqlStore, StoreResult};
 
 #[async_trait]
 pub trait GithubStore {
@@ -58,11 +59,23 @@ pub trait GithubStore {
     /// The pipeline's most recent run, in any state.
     async fn latest_execution(&self, scope: &ExecutionScope) -> StoreResult<Option<Execution>>;
 
-    /// Writes an audit entry on its own (for actions that change no pipeline).
-    async fn add_audit(&self, audit: &NewAudit) -> StoreResult<()>;
+    /// Queues `job`, the redelivery of `guid`, and counts it, in one transaction: unless a
+    /// redelivery of it is queued already, or it was asked `max` times already (given up).
+    async fn queue_redelivery(&self, guid: &str, job: &NewOutboxJob, max: i64) -> StoreResult<Redelivery>;
 
-    /// Records on an execution that a rollback replaced it by an earlier one.
-    async fn mark_rolled_back(&self, execution_id: i64, reason: &str, previous_execution_id: i64) -> StoreResult<()>;
+    /// Forgets the redeliveries last asked before `before` (GitHub no longer holds them).
+    async fn forget_redeliveries(&self, before: DateTime<Utc>) -> StoreResult<()>;
+}
+
+/// What `queue_redelivery` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redelivery {
+    /// Queued as this outbox job; this many redeliveries of the GUID asked in all.
+    Queued { job_id: i64, requests: i64 },
+    /// A redelivery of the GUID is still queued (this job).
+    AlreadyQueued { job_id: i64 },
+    /// Asked the most times already: not again.
+    GivenUp,
 }
 
 impl SqlStore {
@@ -201,20 +214,34 @@ impl GithubStore for SqlStore {
         Ok(self.scope_executions(scope, "ORDER BY started_at DESC, run_attempt DESC LIMIT 1").await?.pop())
     }
 
-    async fn add_audit(&self, audit: &NewAudit) -> StoreResult<()> {
-        insert_audit(&self.db, audit).await
+    async fn queue_redelivery(&self, guid: &str, job: &NewOutboxJob, max: i64) -> StoreResult<Redelivery> {
+        let mut tx = self.db.begin().await?;
+        if let Some(job_id) = unfinished_job(&mut tx, job.dedupe_key.as_deref()).await? {
+            return Ok(Redelivery::AlreadyQueued { job_id });
+        }
+        let counted: Option<(i64,)> = query(
+            "INSERT INTO redeliveries (guid, requests, last_requested_at) VALUES ($1, 1, $2) \
+             ON CONFLICT (guid) DO UPDATE SET requests = redeliveries.requests + 1, \
+               last_requested_at = excluded.last_requested_at \
+             WHERE redeliveries.requests < $3 RETURNING requests",
+        )
+        .bind(guid)
+        .bind(clock::now())
+        .bind(max)
+        .fetch_optional(&mut tx)
+        .await?;
+        let Some((requests,)) = counted else {
+            return Ok(Redelivery::GivenUp);
+        };
+        let Some(job_id) = enqueue_on(&mut tx, job).await? else {
+            return Err(crate::store::StoreError::Conflict(format!("the redelivery of {guid} was queued meanwhile")));
+        };
+        tx.commit().await?;
+        Ok(Redelivery::Queued { job_id, requests })
     }
 
-    async fn mark_rolled_back(&self, execution_id: i64, reason: &str, previous_execution_id: i64) -> StoreResult<()> {
-        query(
-            "UPDATE executions SET rolled_back = TRUE, rollback_reason = $2, \
-               rollback_previous_execution_id = $3 WHERE id = $1",
-        )
-        .bind(execution_id)
-        .bind(reason)
-        .bind(previous_execution_id)
-        .execute(&self.db)
-        .await?;
+    async fn forget_redeliveries(&self, before: DateTime<Utc>) -> StoreResult<()> {
+        query("DELETE FROM redeliveries WHERE last_requested_at < $1").bind(before).execute(&self.db).await?;
         Ok(())
     }
 }

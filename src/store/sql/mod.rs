@@ -2,6 +2,7 @@
 //! transaction, and a statement builder): its trait and its `impl` for `SqlStore`. Where a
 //! backend has a fast path for a call (see `fast_paths.rs`), the area takes it first.
 
+pub(crate) mod actions;
 pub(crate) mod chunks;
 pub(crate) mod db;
 pub mod deliveries;

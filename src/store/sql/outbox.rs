@@ -9,7 +9,7 @@ use serde_json::Value;
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
 
-use super::db::query;
+use super::db::{On, query};
 use crate::domain::clock;
 use crate::domain::outbox::{InvalidTask, OutboxTask};
 use crate::domain::status::OutboxJobStatus;
@@ -99,39 +99,51 @@ pub trait OutboxStore {
     async fn outbox_counts(&self) -> StoreResult<OutboxCounts>;
 }
 
+/// Queues a job on a pool or in a transaction; returns its id, or the id of the unfinished job
+/// already holding its dedupe key. `None`: that holder finished meanwhile (queue it again).
+pub(crate) async fn enqueue_on(on: impl Into<On<'_>>, job: &NewOutboxJob) -> StoreResult<Option<i64>> {
+    let mut on = on.into();
+    let now = clock::now();
+    let payload = job.task.payload();
+    let id: Option<(i64,)> = query(
+        "INSERT INTO outbox_jobs (kind, payload, dedupe_key, status, attempts, max_attempts, \
+           next_attempt_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6, $6) \
+         ON CONFLICT (dedupe_key) WHERE status IN ('pending', 'running') DO NOTHING RETURNING id",
+    )
+    .bind(job.task.kind())
+    .bind(&payload)
+    .bind(&job.dedupe_key)
+    .bind(job.max_attempts)
+    .bind(job.run_at)
+    .bind(now)
+    .fetch_optional(&mut on)
+    .await?;
+    if let Some((id,)) = id {
+        return Ok(Some(id));
+    }
+    unfinished_job(on, job.dedupe_key.as_deref()).await
+}
+
+/// The unfinished (pending or running) job holding `dedupe_key`, if any.
+pub(crate) async fn unfinished_job(on: impl Into<On<'_>>, dedupe_key: Option<&str>) -> StoreResult<Option<i64>> {
+    let existing: Option<(i64,)> = query(
+        "SELECT id FROM outbox_jobs WHERE dedupe_key = $1 AND status IN ('pending', 'running') \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(dedupe_key)
+    .fetch_optional(on)
+    .await?;
+    Ok(existing.map(|(id,)| id))
+}
+
 #[async_trait]
 impl OutboxStore for SqlStore {
     async fn enqueue_job(&self, job: &NewOutboxJob) -> StoreResult<i64> {
-        let now = clock::now();
-        let payload = job.task.payload();
-        let id: Option<(i64,)> = query(
-            "INSERT INTO outbox_jobs (kind, payload, dedupe_key, status, attempts, max_attempts, \
-               next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6, $6) \
-             ON CONFLICT (dedupe_key) WHERE status IN ('pending', 'running') DO NOTHING RETURNING id",
-        )
-        .bind(job.task.kind())
-        .bind(&payload)
-        .bind(&job.dedupe_key)
-        .bind(job.max_attempts)
-        .bind(job.run_at)
-        .bind(now)
-        .fetch_optional(&self.db)
-        .await?;
-        if let Some((id,)) = id {
-            return Ok(id);
-        }
-        let existing: Option<(i64,)> = query(
-            "SELECT id FROM outbox_jobs WHERE dedupe_key = $1 AND status IN ('pending', 'running') \
-             ORDER BY id DESC LIMIT 1",
-        )
-        .bind(&job.dedupe_key)
-        .fetch_optional(&self.db)
-        .await?;
-        match existing {
-            Some((id,)) => Ok(id),
-            // The holder finished between the two statements: queue it again.
-            None => Box::pin(self.enqueue_job(job)).await,
+        loop {
+            if let Some(id) = enqueue_on(&self.db, job).await? {
+                return Ok(id);
+            }
         }
     }
 

@@ -11,13 +11,15 @@ use super::wait::{PATIENCE, wait_for};
 
 /// Settings the server reads from the environment, never inherited from the tests' environment:
 /// a test passes the ones it means.
-pub const SERVER_SETTINGS: [&str; 11] = [
+pub const SERVER_SETTINGS: [&str; 13] = [
     "CCM_BIND",
     "DATABASE_URL",
     "CCM_DATA_DIR",
     "CCM_API_TOKEN",
     "GITHUB_WEBHOOK_SECRET",
     "CCM_DB_MAX_CONNECTIONS",
+    "CCM_PG_STATEMENT_TIMEOUT",
+    "CCM_PG_IDLE_IN_TRANSACTION_TIMEOUT",
     "GHT",
     "GITHUB_APP_ID",
     "RUST_LOG",

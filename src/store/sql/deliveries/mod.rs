@@ -23,6 +23,9 @@ pub enum Processing {
     Ignore,
     /// The body could not be understood; the delivery becomes `failed` with this error.
     Fail(String),
+    /// The stored body cannot be read back (corrupt): no retry can succeed, so the delivery is
+    /// `parked` at once with this error.
+    Unreadable(String),
 }
 
 /// A verified delivery, ready to store.
@@ -109,8 +112,15 @@ pub trait DeliveryStore {
     ) -> StoreResult<Vec<StoredDelivery>>;
 
     /// Applies `processing` to a stored delivery and records the outcome; a failure past
-    /// `MAX_ATTEMPTS` parks it.
+    /// `MAX_ATTEMPTS` parks it. A database error while applying its effects is the delivery's
+    /// failure (its effects are undone, the attempt counts).
     async fn process_stored(&self, guid: &str, processing: &Processing) -> StoreResult<DeliveryOutcome>;
+
+    /// Counts a failed attempt at processing a stored delivery that could not even be recorded
+    /// (`process_stored` failed): `failed` with `error` and its next retry time, or `parked` past
+    /// `MAX_ATTEMPTS`. Returns the status it is left in (`None`: no such delivery, or not due
+    /// for processing).
+    async fn count_failed_attempt(&self, guid: &str, error: &str) -> StoreResult<Option<DeliveryStatus>>;
 
     async fn get_delivery(&self, guid: &str) -> StoreResult<Option<StoredDelivery>>;
 
@@ -130,6 +140,7 @@ pub(crate) fn settle(processing: &Processing, attempts: i64, now: DateTime<Utc>)
         Processing::Ignore => (DeliveryStatus::Ignored, None, None),
         Processing::Fail(error) if attempts >= MAX_ATTEMPTS => (DeliveryStatus::Parked, Some(error.clone()), None),
         Processing::Fail(error) => (DeliveryStatus::Failed, Some(error.clone()), Some(now + retry_delay(attempts))),
+        Processing::Unreadable(error) => (DeliveryStatus::Parked, Some(error.clone()), None),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::store::sql::db::{Db, On, Tx, query};
 use crate::store::sql::filters::Filters;
 use crate::store::sql::{installations, pipelines, tasks};
 use crate::store::sqlite::sqlite_writes::SqliteWriter;
-use crate::store::{SqlStore, StoreResult};
+use crate::store::{Backend, SqlStore, StoreError, StoreResult};
 
 /// Applies effects, returning those that changed something.
 async fn apply(on: &mut On<'_>, effects: &[Effect]) -> StoreResult<Vec<Effect>> {
@@ -40,6 +40,58 @@ async fn apply(on: &mut On<'_>, effects: &[Effect]) -> StoreResult<Vec<Effect>> 
     Ok(changed)
 }
 
+/// Whether an error leaves the transaction usable: any but the connection's own failures (it
+/// is gone, or the pool is).
+fn transaction_survives(err: &StoreError) -> bool {
+    !matches!(
+        err,
+        StoreError::Database(
+            sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+        )
+    )
+}
+
+/// Applies one delivery's effects inside a savepoint. A database error in them (a constraint
+/// their change breaks, a statement past its timeout) undoes them alone and is returned as the
+/// delivery's failure, so that the rest of the transaction (the batch) goes on.
+async fn apply_isolated(on: &mut On<'_>, effects: &[Effect]) -> StoreResult<Result<Vec<Effect>, String>> {
+    if effects.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    query("SAVEPOINT delivery_effects").execute(&mut *on).await?;
+    match apply(on, effects).await {
+        Ok(changed) => {
+            query("RELEASE SAVEPOINT delivery_effects").execute(&mut *on).await?;
+            Ok(Ok(changed))
+        }
+        Err(err) if transaction_survives(&err) => {
+            query("ROLLBACK TO SAVEPOINT delivery_effects").execute(&mut *on).await?;
+            query("RELEASE SAVEPOINT delivery_effects").execute(&mut *on).await?;
+            Ok(Err(format!("database error while applying the delivery: {err}")))
+        }
+        Err(err) => Err(err),
+    }
+}
+
+async fn record_outcome(on: impl Into<On<'_>>, guid: &str, attempts: i64, settled: &Settled) -> StoreResult<()> {
+    let (status, error, next) = settled;
+    query(RECORD_OUTCOME_SQL)
+        .bind(guid)
+        .bind(status.as_str())
+        .bind(attempts)
+        .bind(error.as_deref())
+        .bind(clock::now())
+        .bind(*next)
+        .execute(on)
+        .await?;
+    Ok(())
+}
+
 async fn insert(on: impl Into<On<'_>>, row: &NewDelivery<'_>) -> StoreResult<bool> {
     let inserted: Option<(String,)> =
         query(AssertSqlSafe(insert_deliveries_sql(1))).bind_all(row.cells(clock::now())).fetch_optional(on).await?;
@@ -55,22 +107,16 @@ async fn reprocess(
     processing: &Processing,
 ) -> StoreResult<DeliveryOutcome> {
     let now = clock::now();
-    let changed = match processing {
-        Processing::Apply(effects) => apply(on, effects).await?,
-        _ => Vec::new(),
-    };
     let attempts = attempts + 1;
-    let (status, error, next) = settle(processing, attempts, now);
-    query(RECORD_OUTCOME_SQL)
-        .bind(guid)
-        .bind(status.as_str())
-        .bind(attempts)
-        .bind(error)
-        .bind(now)
-        .bind(next)
-        .execute(on)
-        .await?;
-    Ok(DeliveryOutcome { guid: guid.to_string(), status, duplicate: false, changed })
+    let (changed, settled) = match processing {
+        Processing::Apply(effects) => match apply_isolated(on, effects).await? {
+            Ok(changed) => (changed, settle(processing, attempts, now)),
+            Err(error) => (Vec::new(), settle(&Processing::Fail(error), attempts, now)),
+        },
+        _ => (Vec::new(), settle(processing, attempts, now)),
+    };
+    record_outcome(on, guid, attempts, &settled).await?;
+    Ok(DeliveryOutcome { guid: guid.to_string(), status: settled.0, duplicate: false, changed })
 }
 
 /// Stores deliveries with multi-row INSERTs (see `chunks`); returns the GUIDs that were not
@@ -122,8 +168,20 @@ async fn open<'t>(db: &Db, tx: &'t mut Option<Tx>) -> StoreResult<&'t mut Tx> {
     })
 }
 
+/// A stored delivery's status and attempts, its row locked until the transaction ends on
+/// PostgreSQL (SQLite's transactions hold the write lock already): two processings of one
+/// delivery at once each count their attempt.
+async fn locked_state(on: impl Into<On<'_>>, guid: &str) -> StoreResult<Option<(DeliveryStatus, i64)>> {
+    let on = on.into();
+    let sql = match on.backend() {
+        Backend::Sqlite => DELIVERY_STATE_SQL.to_string(),
+        Backend::Postgres => format!("{DELIVERY_STATE_SQL} FOR UPDATE"),
+    };
+    Ok(query(AssertSqlSafe(sql)).bind(guid).fetch_optional(on).await?)
+}
+
 async fn existing_state(on: impl Into<On<'_>>, guid: &str) -> StoreResult<(DeliveryStatus, i64)> {
-    Ok(query(DELIVERY_STATE_SQL).bind(guid).fetch_one(on).await?)
+    locked_state(on, guid).await?.ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
 }
 
 #[async_trait]
@@ -154,6 +212,7 @@ impl DeliveryStore for SqlStore {
         for ((d, new), (status, _, _)) in batch.iter().zip(is_new).zip(&settled) {
             if new {
                 let mut changed = Vec::new();
+                let mut others = Vec::new();
                 for effect in effects(d) {
                     match effect {
                         Effect::Execution(run) => {
@@ -166,13 +225,23 @@ impl DeliveryStore for SqlStore {
                                 changed.push(effect.clone());
                             }
                         }
-                        other => {
-                            let tx = open(&self.db, &mut tx).await?;
-                            changed.extend(apply(&mut tx.on(), std::slice::from_ref(other)).await?)
+                        other => others.push(other.clone()),
+                    }
+                }
+                let mut status = *status;
+                if !others.is_empty() {
+                    let mut on = open(&self.db, &mut tx).await?.on();
+                    match apply_isolated(&mut on, &others).await? {
+                        Ok(applied) => changed.extend(applied),
+                        // Its effects are undone; it is a failed delivery of the batch, which goes on.
+                        Err(error) => {
+                            let failed = settle(&Processing::Fail(error), 1, now);
+                            record_outcome(&mut on, &d.guid, 1, &failed).await?;
+                            status = failed.0;
                         }
                     }
                 }
-                outcomes.push(DeliveryOutcome { guid: d.guid.clone(), status: *status, duplicate: false, changed });
+                outcomes.push(DeliveryOutcome { guid: d.guid.clone(), status, duplicate: false, changed });
                 continue;
             }
             let mut on = open(&self.db, &mut tx).await?.on();
@@ -239,6 +308,19 @@ impl DeliveryStore for SqlStore {
         let outcome = reprocess(&mut on, guid, attempts, processing).await?;
         tx.commit().await?;
         Ok(outcome)
+    }
+
+    async fn count_failed_attempt(&self, guid: &str, error: &str) -> StoreResult<Option<DeliveryStatus>> {
+        let mut tx = self.db.begin().await?;
+        let state = locked_state(&mut tx, guid).await?;
+        let Some((DeliveryStatus::Pending | DeliveryStatus::Failed, attempts)) = state else {
+            return Ok(None);
+        };
+        let attempts = attempts + 1;
+        let settled = settle(&Processing::Fail(error.to_string()), attempts, clock::now());
+        record_outcome(&mut tx, guid, attempts, &settled).await?;
+        tx.commit().await?;
+        Ok(Some(settled.0))
     }
 
     async fn get_delivery(&self, guid: &str) -> StoreResult<Option<StoredDelivery>> {

@@ -4,11 +4,14 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::{GITHUB_ACTOR, IssueApplied, IssueChange, PullRequestRecord, PushRecord, audit, find_task, settings_of};
+use super::{
+    GITHUB_ACTOR, IssueApplied, IssueChange, PullRequestRecord, PushRecord, audit, find_task, record_visibility,
+    repository_sync, settings_of,
+};
 use crate::domain::clock;
 use crate::domain::issue_sync::{IssueDecision, IssueUpdate, decide};
 use crate::domain::status::{TaskPriority, TaskStatus};
-use crate::domain::tasks::{Task, status_move_for_pull_request};
+use crate::domain::tasks::{Task, acting_refs, status_move_for_pull_request};
 use crate::store::sql::db::{On, query};
 use crate::store::sql::pipelines::insert_audit;
 use crate::store::{StoreResult, classify};
@@ -16,7 +19,8 @@ use crate::store::{StoreResult, classify};
 /// Applies an issue change (see `TaskStore::apply_issue`) on an open transaction.
 pub(crate) async fn apply_issue_change(on: &mut On<'_>, c: &IssueChange, explicit: bool) -> StoreResult<IssueApplied> {
     let task = find_task(&mut *on, &c.link.repository, c.link.number).await?;
-    let settings = settings_of(&mut *on, &c.link.repository).await?.unwrap_or_default();
+    record_visibility(&mut *on, &c.link.repository, c.private).await?;
+    let settings = repository_sync(on, &c.link.repository, c.private).await?.effective();
     let task_id = task.as_ref().map(|t| t.id);
     let unchanged = IssueApplied { task_id, created: false, changed: false };
     let changed = IssueApplied { task_id, created: false, changed: true };
@@ -192,7 +196,10 @@ pub(crate) async fn apply_pull_request(on: &mut On<'_>, pr: &PullRequestRecord) 
         // An older event than the one stored: nothing moves backwards.
         return Ok(false);
     }
-    for r in &pr.closes {
+    record_visibility(&mut *on, &pr.repository, pr.private).await?;
+    // Only references to the pull request's own repository, or to those its settings list.
+    let closes_issues_in = settings_of(&mut *on, &pr.repository).await?.map(|s| s.closes_issues_in);
+    for r in acting_refs(&pr.repository, &pr.closes, closes_issues_in.as_deref().unwrap_or_default()) {
         if let Some(task) = find_task(&mut *on, &r.repository, r.number).await? {
             query(
                 "INSERT INTO task_pull_requests (task_id, repo_key, number) VALUES ($1, $2, $3) \

@@ -25,7 +25,8 @@ mod records;
 pub(crate) use events::{apply_issue_change, apply_pull_request, record_push};
 
 pub use records::{
-    IssueApplied, IssueChange, IssueLink, PullRequest, PullRequestRecord, Push, PushRecord, SyncSettings, TaskFilter,
+    IssueApplied, IssueChange, IssueLink, PullRequest, PullRequestRecord, Push, PushRecord, RepositorySync,
+    SyncSettings, TaskFilter,
 };
 #[async_trait]
 pub trait TaskStore {
@@ -68,7 +69,8 @@ pub trait TaskStore {
         at: DateTime<Utc>,
     ) -> StoreResult<()>;
 
-    async fn sync_settings(&self, repository: &str) -> StoreResult<Option<SyncSettings>>;
+    /// The repository's stored sync settings, if any, and its visibility, if a webhook said it.
+    async fn sync_settings(&self, repository: &str) -> StoreResult<RepositorySync>;
 
     async fn put_sync_settings(&self, repository: &str, settings: &SyncSettings, audit: &NewAudit) -> StoreResult<()>;
 
@@ -103,12 +105,46 @@ async fn find_task(on: impl Into<On<'_>>, repository: &str, number: i64) -> Stor
 }
 
 async fn settings_of(on: impl Into<On<'_>>, repository: &str) -> StoreResult<Option<SyncSettings>> {
-    let row: Option<(bool, sqlx::types::Json<Vec<String>>)> =
-        query("SELECT auto_sync, default_labels FROM sync_settings WHERE repo_key = $1")
-            .bind(repository.to_lowercase())
-            .fetch_optional(on)
-            .await?;
-    Ok(row.map(|(auto_sync, labels)| SyncSettings { auto_sync, default_labels: labels.0 }))
+    let sql = format!("SELECT {} FROM sync_settings WHERE repo_key = $1", column_names(SyncSettings::COLUMNS));
+    Ok(query(AssertSqlSafe(sql)).bind(repository.to_lowercase()).fetch_optional(on).await?)
+}
+
+/// Whether the repository is private, as its last issue or pull request webhook said.
+async fn visibility_of(on: impl Into<On<'_>>, repository: &str) -> StoreResult<Option<bool>> {
+    let row: Option<(bool,)> = query("SELECT private FROM repository_visibility WHERE repo_key = $1")
+        .bind(repository.to_lowercase())
+        .fetch_optional(on)
+        .await?;
+    Ok(row.map(|(private,)| private))
+}
+
+/// Records what a webhook said of a repository's visibility (when it said anything).
+async fn record_visibility(on: impl Into<On<'_>>, repository: &str, private: Option<bool>) -> StoreResult<()> {
+    let Some(private) = private else { return Ok(()) };
+    query(
+        "INSERT INTO repository_visibility (repo_key, repository, private, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (repo_key) DO UPDATE SET repository = excluded.repository, private = excluded.private, \
+           updated_at = excluded.updated_at \
+         WHERE repository_visibility.private <> excluded.private",
+    )
+    .bind(repository.to_lowercase())
+    .bind(repository)
+    .bind(private)
+    .bind(clock::now())
+    .execute(on)
+    .await?;
+    Ok(())
+}
+
+/// A repository's stored settings and visibility; `private`: what the event at hand says of it
+/// (newer than anything recorded).
+async fn repository_sync(on: &mut On<'_>, repository: &str, private: Option<bool>) -> StoreResult<RepositorySync> {
+    let stored = settings_of(&mut *on, repository).await?;
+    let private = match private {
+        Some(private) => Some(private),
+        None => visibility_of(on, repository).await?,
+    };
+    Ok(RepositorySync { stored, private })
 }
 
 #[async_trait]
@@ -251,22 +287,25 @@ impl TaskStore for SqlStore {
         Ok(())
     }
 
-    async fn sync_settings(&self, repository: &str) -> StoreResult<Option<SyncSettings>> {
-        settings_of(&self.db, repository).await
+    async fn sync_settings(&self, repository: &str) -> StoreResult<RepositorySync> {
+        repository_sync(&mut On::from(&self.db), repository, None).await
     }
 
     async fn put_sync_settings(&self, repository: &str, s: &SyncSettings, a: &NewAudit) -> StoreResult<()> {
         let mut tx = self.db.begin().await?;
         query(
-            "INSERT INTO sync_settings (repo_key, repository, auto_sync, default_labels, updated_at) VALUES ($1, $2, $3, $4, $5) \
+            "INSERT INTO sync_settings (repo_key, repository, auto_sync, default_labels, updated_at, closes_issues_in) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (repo_key) DO UPDATE SET repository = excluded.repository, auto_sync = excluded.auto_sync, \
-               default_labels = excluded.default_labels, updated_at = excluded.updated_at",
+               default_labels = excluded.default_labels, updated_at = excluded.updated_at, \
+               closes_issues_in = excluded.closes_issues_in",
         )
         .bind(repository.to_lowercase())
         .bind(repository)
         .bind(s.auto_sync)
         .bind_json(&s.default_labels)
         .bind(clock::now())
+        .bind_json(&s.closes_issues_in)
         .execute(&mut tx)
         .await?;
         insert_audit(&mut tx, a).await?;

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-pub use crate::domain::issue_sync::{IssueChange, IssueLink, SyncSettings};
+pub use crate::domain::issue_sync::{IssueChange, IssueLink, RepositorySync, SyncSettings};
 
 #[derive(Debug, Clone, Default)]
 pub struct TaskFilter {
@@ -38,6 +38,8 @@ pub struct PullRequestRecord {
     pub updated_at: DateTime<Utc>,
     /// The issues its title or body closes.
     pub closes: Vec<crate::domain::tasks::IssueRef>,
+    /// Whether the repository is private, as the event says.
+    pub private: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
