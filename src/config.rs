@@ -2,6 +2,7 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use clap::builder::TypedValueParser;
@@ -56,6 +57,15 @@ pub struct Settings {
     #[arg(long, env = "CCM_MAX_EVENT_STREAMS", default_value = "256")]
     pub max_event_streams: String,
 
+    /// PostgreSQL: seconds a statement may run before the server cancels it (0: no limit).
+    #[arg(long, env = "CCM_PG_STATEMENT_TIMEOUT", default_value = "30")]
+    pub pg_statement_timeout: String,
+
+    /// PostgreSQL: seconds a connection may stay idle inside a transaction before the server
+    /// closes it (0: no limit).
+    #[arg(long, env = "CCM_PG_IDLE_IN_TRANSACTION_TIMEOUT", default_value = "60")]
+    pub pg_idle_in_transaction_timeout: String,
+
     #[command(flatten)]
     pub github: crate::github::GithubSettings,
 }
@@ -96,6 +106,9 @@ pub struct Config {
     pub api_tokens: Vec<Secret>,
     pub db_max_connections: u32,
     pub max_event_streams: usize,
+    /// PostgreSQL's `statement_timeout` and `idle_in_transaction_session_timeout`.
+    pub pg_statement_timeout: Duration,
+    pub pg_idle_in_transaction_timeout: Duration,
     /// Empty when GITHUB_WEBHOOK_SECRET is unset.
     pub webhook_secrets: Vec<Secret>,
     pub github: crate::github::GithubConfig,
@@ -173,6 +186,17 @@ impl Settings {
                     )
                 },
             )?;
+        let seconds = |setting: &'static str, raw: &str| {
+            raw.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= 86_400)
+                .map(Duration::from_secs)
+                .ok_or_else(|| invalid(setting, format!("'{raw}' is not a number of seconds from 0 to 86400")))
+        };
+        let pg_statement_timeout = seconds("CCM_PG_STATEMENT_TIMEOUT", &self.pg_statement_timeout)?;
+        let pg_idle_in_transaction_timeout =
+            seconds("CCM_PG_IDLE_IN_TRANSACTION_TIMEOUT", &self.pg_idle_in_transaction_timeout)?;
 
         let webhook_secrets = match &self.webhook_secret {
             None => Vec::new(),
@@ -189,9 +213,22 @@ impl Settings {
             api_tokens,
             db_max_connections,
             max_event_streams,
+            pg_statement_timeout,
+            pg_idle_in_transaction_timeout,
             webhook_secrets,
             github,
         })
+    }
+}
+
+impl Config {
+    /// How the store opens its connections.
+    pub fn db_options(&self) -> crate::store::DbOptions {
+        crate::store::DbOptions {
+            statement_timeout: self.pg_statement_timeout,
+            idle_in_transaction_timeout: self.pg_idle_in_transaction_timeout,
+            ..crate::store::DbOptions::new(self.db_max_connections)
+        }
     }
 }
 
@@ -235,6 +272,8 @@ mod tests {
             webhook_secret: None,
             db_max_connections: "10".into(),
             max_event_streams: "256".into(),
+            pg_statement_timeout: "30".into(),
+            pg_idle_in_transaction_timeout: "60".into(),
             github: Default::default(),
         }
     }
@@ -246,6 +285,11 @@ mod tests {
         assert_eq!(config.bind.port(), 5000);
         assert!(config.api_tokens.is_empty());
         assert_eq!(config.pipelines_path, PathBuf::from("/tmp/ccm-test/pipelines.json"));
+        let db = config.db_options();
+        assert_eq!(
+            (db.statement_timeout, db.idle_in_transaction_timeout),
+            (Duration::from_secs(30), Duration::from_secs(60))
+        );
     }
 
     #[test]
@@ -258,6 +302,10 @@ mod tests {
         assert!(err.to_string().starts_with("invalid CCM_API_TOKEN:"));
         let err = Settings { db_max_connections: "0".into(), ..settings() }.validate().unwrap_err();
         assert!(err.to_string().starts_with("invalid CCM_DB_MAX_CONNECTIONS:"));
+        let err = Settings { pg_statement_timeout: "soon".into(), ..settings() }.validate().unwrap_err();
+        assert!(err.to_string().starts_with("invalid CCM_PG_STATEMENT_TIMEOUT:"), "{err}");
+        let err = Settings { pg_idle_in_transaction_timeout: "-1".into(), ..settings() }.validate().unwrap_err();
+        assert!(err.to_string().starts_with("invalid CCM_PG_IDLE_IN_TRANSACTION_TIMEOUT:"), "{err}");
         let err = Settings { data_dir: Some("".into()), ..settings() }.validate().unwrap_err();
         assert!(err.to_string().starts_with("invalid CCM_DATA_DIR:"));
         let err = Settings { max_event_streams: "0".into(), ..settings() }.validate().unwrap_err();

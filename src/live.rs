@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde_json::Value;
 use tokio::sync::broadcast;
 
 /// How many recent events are kept for clients that reconnect.
@@ -22,7 +21,8 @@ pub struct LiveEvent {
     pub kind: &'static str,
     /// The pipeline the event is about, if any.
     pub pipeline_id: Option<String>,
-    pub data: Value,
+    /// The event's JSON, written once when it is published (however many subscribers read it).
+    pub data: String,
 }
 
 pub struct Live {
@@ -103,7 +103,13 @@ impl Live {
         self.sender.receiver_count() > 0
     }
 
-    pub fn publish(&self, kind: &'static str, pipeline_id: Option<String>, data: Value) {
+    pub fn publish(&self, kind: &'static str, pipeline_id: Option<String>, data: &impl serde::Serialize) {
+        let data = serde_json::to_string(data).expect("live events serialize");
+        self.publish_json(kind, pipeline_id, data);
+    }
+
+    /// Publishes JSON written already.
+    pub fn publish_json(&self, kind: &'static str, pipeline_id: Option<String>, data: String) {
         let mut state = self.state.lock().expect("live history lock");
         let event = Arc::new(LiveEvent { id: state.next_id, kind, pipeline_id, data });
         state.next_id += 1;
@@ -149,14 +155,14 @@ mod tests {
     #[tokio::test]
     async fn resumes_after_the_last_seen_id() {
         let live = Live::new();
-        live.publish("stats", Some("p".into()), json!(1));
+        live.publish("stats", Some("p".into()), &json!(1));
         let (_, mut first) = live.subscribe(None);
-        live.publish("stats", Some("p".into()), json!(2));
+        live.publish("stats", Some("p".into()), &json!(2));
         let seen = first.recv().await.unwrap();
-        assert_eq!(seen.data, json!(2));
-        live.publish("stats", None, json!(3));
+        assert_eq!(seen.data, "2");
+        live.publish("stats", None, &json!(3));
         let (backlog, _) = live.subscribe(Some(seen.id));
-        assert_eq!(backlog.iter().map(|e| e.data.clone()).collect::<Vec<_>>(), vec![json!(3)]);
+        assert_eq!(backlog.iter().map(|e| e.data.clone()).collect::<Vec<_>>(), vec!["3"]);
         let (all, _) = live.subscribe(Some(0));
         assert_eq!(all.len(), 3);
         assert!(all.windows(2).all(|w| w[0].id < w[1].id));

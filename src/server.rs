@@ -25,7 +25,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         Database::Sqlite(_) => "sqlite",
         Database::Postgres(_) => "postgres",
     };
-    store::connect(config.database.url(), config.db_max_connections)
+    store::connect_with(config.database.url(), &config.db_options())
         .await
         .with_context(|| format!("opening the {kind} database (DATABASE_URL)"))
 }

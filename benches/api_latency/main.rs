@@ -51,6 +51,9 @@ struct Args {
     /// Measure a database kept by an earlier `--keep` run instead of seeding a new one.
     #[arg(long, value_name = "DATABASE_URL")]
     reuse: Option<String>,
+    /// Write the results as one JSON object to this file (for scripts/bench-guard).
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -69,8 +72,12 @@ async fn main() -> anyhow::Result<()> {
 
     let started = Instant::now();
     let db = match args.backend {
-        Backend::Sqlite => seed::Db::Sqlite(ccm::store::SqliteStore::connect(&url, 1).await?.pool().clone()),
-        Backend::Postgres => seed::Db::Postgres(ccm::store::PostgresStore::connect(&url, 1).await?.pool().clone()),
+        Backend::Sqlite => {
+            seed::Db::Sqlite(ccm::store::SqlStore::connect(&url, 1).await?.sqlite_pool().expect("SQLite").clone())
+        }
+        Backend::Postgres => seed::Db::Postgres(
+            ccm::store::SqlStore::connect(&url, 1).await?.postgres_pool().expect("PostgreSQL").clone(),
+        ),
     };
     let seeded = if args.reuse.is_some() {
         seed::existing(&db).await?
@@ -207,6 +214,24 @@ async fn main() -> anyhow::Result<()> {
         ms(startups[startups.len() / 2]),
         ms(startups[startups.len() - 1])
     );
+    if let Some(path) = &args.json {
+        let endpoints: serde_json::Map<String, serde_json::Value> = results
+            .iter()
+            .map(|(name, s, cpu, _)| {
+                let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+                let figures = serde_json::json!({
+                    "req_per_s": s.throughput(), "p50_ms": ms(s.percentile(50.0)), "p99_ms": ms(s.percentile(99.0)),
+                    "cpu_ms": cpu * 1000.0,
+                });
+                (name.to_string(), figures)
+            })
+            .collect();
+        let result = serde_json::json!({
+            "backend": backend, "endpoints": endpoints, "peak_rss_mb": peak_rss_mb,
+            "startup_ms": startups[startups.len() / 2].as_secs_f64() * 1000.0,
+        });
+        std::fs::write(path, result.to_string())?;
+    }
     Ok(())
 }
 

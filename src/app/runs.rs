@@ -1,14 +1,18 @@
 //! Acting on a pipeline's workflow through GitHub: trigger (a workflow dispatch) and rollback
-//! (a re-run of the last successful run, marking the run it replaces). Both are queued in the
-//! outbox and audited; the caller answers with the job.
+//! (a re-run of the last successful run, marking the run it replaces). Each queues its outbox job
+//! and writes its audit entry (and the rollback's mark) in one transaction; the caller answers
+//! with the job. With an `Idempotency-Key`, the response is recorded in that transaction too, and
+//! the same key within 24 hours answers it again instead of acting twice.
 
 use serde_json::{Map, Value, json};
 
+use crate::domain::clock;
+use crate::domain::idempotency::{self, Prior};
 use crate::domain::outbox::OutboxTask;
 use crate::domain::pipeline::Pipeline;
 use crate::domain::runs::Execution;
-use crate::github::{GhError, Github, outbox};
-use crate::store::{NewAudit, Store, StoreError};
+use crate::github::{GhError, Github};
+use crate::store::{ActionQueued, NewAction, NewAudit, NewOutboxJob, RollbackMark, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
@@ -20,10 +24,83 @@ pub enum ActionError {
     NoRefToDefaultTo,
     #[error("No successful run of {} to roll back to", .0.workflow_file)]
     NoSuccessfulRun(Box<Pipeline>),
+    #[error("{0}")]
+    InvalidKey(String),
+    #[error("Idempotency-Key was used in the last 24 hours with another request")]
+    KeyReused,
     #[error(transparent)]
     Github(#[from] GhError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The status an action that queued its job answers with.
+pub const QUEUED: u16 = 202;
+
+/// A request's `Idempotency-Key` and what identifies the request under it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Idempotency {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+impl Idempotency {
+    /// From the header's value, if the request sent one: `operation` on `target` asking `request`
+    /// (as the handler parsed it).
+    pub fn of(
+        header: Option<&str>,
+        operation: &str,
+        target: &str,
+        request: &Value,
+    ) -> Result<Option<Self>, ActionError> {
+        let Some(raw) = header else { return Ok(None) };
+        let key = idempotency::parse_key(raw).map_err(ActionError::InvalidKey)?;
+        Ok(Some(Idempotency { key, fingerprint: idempotency::fingerprint(operation, target, request) }))
+    }
+}
+
+/// What an action answers: its status and body, and whether this is the first response again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub replayed: bool,
+}
+
+/// The answer a request's key already has (the first response of the same request), if any; a
+/// key used with another request is refused.
+pub async fn prior_answer(store: &dyn Store, idempotency: Option<&Idempotency>) -> Result<Option<Answer>, ActionError> {
+    let Some(idempotency) = idempotency else { return Ok(None) };
+    let stored = store.idempotent_answer(&idempotency.key).await?;
+    match idempotency::prior(stored, &idempotency.fingerprint, clock::now()) {
+        Prior::Fresh => Ok(None),
+        Prior::Replay(answer) => Ok(Some(Answer { status: answer.status, body: answer.body, replayed: true })),
+        Prior::Mismatch => Err(ActionError::KeyReused),
+    }
+}
+
+/// Queues an action (job, audit entry, mark and key in one transaction) and wakes the outbox.
+async fn queue(
+    gh: &Github,
+    action: &NewAction<'_>,
+    idempotency: Option<&Idempotency>,
+    respond: &crate::store::Respond<'_>,
+) -> Result<Answer, ActionError> {
+    match gh.store.queue_action(action, QUEUED, respond).await? {
+        ActionQueued::Queued { job_id, body } => {
+            gh.client.wake.notify_one();
+            tracing::info!(job_id, action = %action.audit.action, pipeline_id = ?action.audit.pipeline_id, "queued");
+            Ok(Answer { status: QUEUED, body, replayed: false })
+        }
+        // The same key came twice at once, and the other request was recorded first.
+        ActionQueued::KeyTaken => prior_answer(gh.store.as_ref(), idempotency)
+            .await?
+            .ok_or_else(|| ActionError::Store(StoreError::Conflict("Idempotency-Key recorded meanwhile".into()))),
+    }
+}
+
+fn new_job(gh: &Github, task: OutboxTask, dedupe_key: Option<String>) -> NewOutboxJob {
+    NewOutboxJob { task, dedupe_key, max_attempts: gh.client.config.max_attempts as i64, run_at: clock::now() }
 }
 
 /// The pipeline `id`, which must be active to `action` it.
@@ -41,31 +118,35 @@ pub fn dispatch_ref(asked: Option<String>, pipeline: &Pipeline) -> Result<String
     asked.or_else(|| pipeline.trigger_branches().into_iter().next()).ok_or(ActionError::NoRefToDefaultTo)
 }
 
-/// Queues the dispatch of the pipeline's workflow on `git_ref`; returns the outbox job.
+/// Queues the dispatch of the pipeline's workflow on `git_ref`, audited; answers `respond`'s
+/// body for the job.
 pub async fn trigger(
     gh: &Github,
     actor: &str,
     pipeline: &Pipeline,
     git_ref: &str,
     inputs: &Map<String, Value>,
-) -> Result<i64, ActionError> {
+    idempotency: Option<&Idempotency>,
+    respond: &crate::store::Respond<'_>,
+) -> Result<Answer, ActionError> {
     let task = OutboxTask::DispatchWorkflow {
         repo: pipeline.repository.clone(),
         workflow_file: pipeline.workflow_file.clone(),
         git_ref: git_ref.to_string(),
         inputs: inputs.clone(),
     };
-    let job_id = outbox::enqueue(gh, task, None).await?;
-    gh.store
-        .add_audit(&NewAudit {
+    let action = NewAction {
+        job: new_job(gh, task, None),
+        audit: NewAudit {
             actor: actor.into(),
             action: "pipeline.triggered".into(),
             pipeline_id: Some(pipeline.id.clone()),
-            details: json!({"ref": git_ref, "inputs": inputs, "job_id": job_id}),
-        })
-        .await?;
-    tracing::info!(pipeline_id = %pipeline.id, git_ref, job_id, "workflow dispatch queued");
-    Ok(job_id)
+            details: json!({"ref": git_ref, "inputs": inputs}),
+        },
+        rollback: None,
+        idempotency: idempotency.map(|i| (i.key.as_str(), i.fingerprint.as_str())),
+    };
+    queue(gh, &action, idempotency, respond).await
 }
 
 /// The run a rollback to `target` replaces: the latest run, unless it is the target itself or
@@ -84,8 +165,16 @@ pub struct RolledBack {
     pub replaced: Option<Execution>,
 }
 
-/// Queues the re-run of the pipeline's last successful run and marks the run it replaces.
-pub async fn rollback(gh: &Github, actor: &str, pipeline: &Pipeline, reason: &str) -> Result<RolledBack, ActionError> {
+/// Queues the re-run of the pipeline's last successful run and marks the run it replaces,
+/// audited; answers `respond`'s body for what was queued.
+pub async fn rollback(
+    gh: &Github,
+    actor: &str,
+    pipeline: &Pipeline,
+    reason: &str,
+    idempotency: Option<&Idempotency>,
+    respond: &(dyn Fn(&RolledBack) -> Value + Send + Sync),
+) -> Result<Answer, ActionError> {
     let store = gh.store.as_ref();
     let scope = pipeline.execution_scope();
     let target = store
@@ -94,12 +183,9 @@ pub async fn rollback(gh: &Github, actor: &str, pipeline: &Pipeline, reason: &st
         .ok_or_else(|| ActionError::NoSuccessfulRun(Box::new(pipeline.clone())))?;
     let replaced = replaced_run(store.latest_execution(&scope).await?, &target);
     let task = OutboxTask::RerunRun { repo: pipeline.repository.clone(), run_id: target.run_id };
-    let job_id = outbox::enqueue(gh, task, Some(format!("rerun:{}", target.run_id))).await?;
-    if let Some(replaced) = &replaced {
-        store.mark_rolled_back(replaced.id, reason, target.id).await?;
-    }
-    store
-        .add_audit(&NewAudit {
+    let action = NewAction {
+        job: new_job(gh, task, Some(format!("rerun:{}", target.run_id))),
+        audit: NewAudit {
             actor: actor.into(),
             action: "pipeline.rollback".into(),
             pipeline_id: Some(pipeline.id.clone()),
@@ -108,12 +194,17 @@ pub async fn rollback(gh: &Github, actor: &str, pipeline: &Pipeline, reason: &st
                 "previous_execution_id": target.id,
                 "previous_run_id": target.run_id,
                 "rolled_back_execution_id": replaced.as_ref().map(|e| e.id),
-                "job_id": job_id,
             }),
-        })
-        .await?;
-    tracing::info!(pipeline_id = %pipeline.id, run_id = target.run_id, job_id, "rollback queued");
-    Ok(RolledBack { job_id, target, replaced })
+        },
+        rollback: replaced.as_ref().map(|r| RollbackMark {
+            execution_id: r.id,
+            reason,
+            previous_execution_id: target.id,
+        }),
+        idempotency: idempotency.map(|i| (i.key.as_str(), i.fingerprint.as_str())),
+    };
+    let respond = |job_id| respond(&RolledBack { job_id, target: target.clone(), replaced: replaced.clone() });
+    queue(gh, &action, idempotency, &respond).await
 }
 
 #[cfg(test)]
@@ -156,6 +247,19 @@ mod tests {
         assert_eq!(replaced_run(Some(target.clone()), &target), None, "the target is the latest run");
         assert_eq!(replaced_run(Some(run(3, 60)), &target), None, "started before the target");
         assert_eq!(replaced_run(None, &target), None);
+    }
+
+    #[test]
+    fn an_idempotency_key_is_checked_and_names_its_request() {
+        assert_eq!(Idempotency::of(None, "trigger", "pipe_1", &json!({})).unwrap(), None);
+        let a = Idempotency::of(Some("key-1"), "trigger", "pipe_1", &json!({"ref": "main"})).unwrap().unwrap();
+        let b = Idempotency::of(Some("key-1"), "trigger", "pipe_1", &json!({"ref": "dev"})).unwrap().unwrap();
+        assert_eq!(a.key, "key-1");
+        assert_ne!(a.fingerprint, b.fingerprint);
+        assert!(matches!(
+            Idempotency::of(Some("two words"), "trigger", "p", &json!({})),
+            Err(ActionError::InvalidKey(_))
+        ));
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub async fn update(store: &dyn Store, actor: &str, id: i64, change: &TaskChange
         }
         let auto_sync = match &task.repository {
             Some(repo) if task.issue_number.is_some() && !task.issue_deleted => {
-                store.sync_settings(repo).await?.unwrap_or_default().auto_sync
+                store.sync_settings(repo).await?.effective().auto_sync
             }
             _ => false,
         };

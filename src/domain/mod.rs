@@ -1,6 +1,8 @@
 //! Pure logic: no I/O, no database, no HTTP.
 
 pub mod clock;
+pub mod idempotency;
+pub mod issue_sync;
 pub mod outbox;
 pub mod pipeline;
 pub mod registry;

@@ -254,9 +254,31 @@ pub fn closing_refs(repository: &str, texts: &[&str]) -> Vec<IssueRef> {
     refs
 }
 
+/// The references of a pull request of `repository` that act (link and move tasks): those to its
+/// own issues, and to the issues of the repositories its sync settings list in
+/// `closes_issues_in`. Any other reference is ignored: whoever opens a pull request writes its
+/// text, and `fixes other-org/other-repo#N` must not move (and, merged, close) another
+/// repository's tasks.
+pub fn acting_refs(repository: &str, refs: &[IssueRef], closes_issues_in: &[String]) -> Vec<IssueRef> {
+    let allowed = |repo: &str| {
+        repo.eq_ignore_ascii_case(repository) || closes_issues_in.iter().any(|r| r.eq_ignore_ascii_case(repo))
+    };
+    refs.iter().filter(|r| allowed(&r.repository)).cloned().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_references_to_the_repository_or_those_it_lists_act() {
+        let refs =
+            closing_refs("octo/app", &["Fixes #1, fixes Octo/App#2, fixes other-org/other-repo#3, closes octo/lib#4"]);
+        let numbers = |refs: Vec<IssueRef>| refs.into_iter().map(|r| r.number).collect::<Vec<_>>();
+        assert_eq!(numbers(acting_refs("octo/app", &refs, &[])), vec![1, 2]);
+        assert_eq!(numbers(acting_refs("octo/app", &refs, &["OCTO/lib".to_string()])), vec![1, 2, 4]);
+        assert_eq!(numbers(acting_refs("Octo/App", &refs, &[])), vec![1, 2], "case-insensitive");
+    }
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()

@@ -127,6 +127,9 @@ pub struct GithubConfig {
     /// A claimed job not finished within this time is claimed again (the worker died).
     pub lease: Duration,
     pub recovery_interval: Duration,
+    /// Most pages (of 100 deliveries) one missed-delivery scan reads; the next scan resumes
+    /// where it stopped.
+    pub recovery_max_pages: usize,
     pub stuck_run_after: Duration,
     pub backfill_hours: i64,
     pub backfill_max_pages: u32,
@@ -148,6 +151,7 @@ impl GithubConfig {
             poll_interval: Duration::from_secs(5),
             lease: Duration::from_secs(300),
             recovery_interval: Duration::from_secs(300),
+            recovery_max_pages: 100,
             stuck_run_after: Duration::from_secs(1800),
             backfill_hours: 24,
             backfill_max_pages: 3,

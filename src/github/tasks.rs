@@ -54,7 +54,7 @@ pub async fn create_issue(gh: &Github, task_id: i64, repo: &str) -> Result<Value
         // Created by an earlier attempt of this job (or another call): nothing more to do.
         return Ok(json!({"issue_number": number, "url": task.issue_url, "repository": linked, "action": "updated"}));
     }
-    let settings = gh.store.sync_settings(repo).await.map_err(store_err)?.unwrap_or_default();
+    let settings = gh.store.sync_settings(repo).await.map_err(store_err)?.effective();
     let mut labels = task.labels.0.clone();
     labels.extend(settings.default_labels.iter().cloned());
     let labels = normalize_labels(&labels);

@@ -1,8 +1,9 @@
 //! Actions on a pipeline's workflow through GitHub: trigger (workflow_dispatch) and rollback
 //! (re-run of the last successful run). Both are queued in the outbox and answer 202 with the
-//! job's id (`GET /api/integrations/github/jobs/{id}` tells how it went).
+//! job's id (`GET /api/integrations/github/jobs/{id}` tells how it went). Both take an
+//! `Idempotency-Key` (`app::runs`).
 
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -49,7 +50,8 @@ fn object_body(req: &HttpRequest, body: &web::Bytes) -> Result<Map<String, Value
 fn action_error(err: ActionError) -> ApiError {
     match err {
         ActionError::NotFound(_) => ApiError::NotFound(err.to_string()),
-        ActionError::NoRefToDefaultTo => ApiError::BadRequest(err.to_string()),
+        ActionError::NoRefToDefaultTo | ActionError::InvalidKey(_) => ApiError::BadRequest(err.to_string()),
+        ActionError::KeyReused => ApiError::IdempotencyKeyReused(err.to_string()),
         ActionError::Inactive { ref pipeline, .. } | ActionError::NoSuccessfulRun(ref pipeline) => {
             ApiError::Conflict { message: err.to_string(), pipeline_id: Some(pipeline.id.clone()) }
         }
@@ -192,6 +194,34 @@ struct RollbackQueued {
     message: String,
 }
 
+/// The request's `Idempotency-Key`, if it sent one, for `operation` on pipeline `id` asking
+/// `request`.
+fn idempotency(
+    req: &HttpRequest,
+    operation: &str,
+    id: &str,
+    request: Value,
+) -> Result<Option<app::Idempotency>, ApiError> {
+    let header = match req.headers().get(IDEMPOTENCY_KEY) {
+        None => None,
+        Some(value) => {
+            Some(value.to_str().map_err(|_| ApiError::BadRequest(format!("{IDEMPOTENCY_KEY} must be ASCII")))?)
+        }
+    };
+    app::Idempotency::of(header, operation, id, &request).map_err(action_error)
+}
+
+/// An action's answer; the first one again is marked `Idempotent-Replayed: true`.
+fn answer(answer: app::Answer) -> HttpResponse {
+    let mut response = HttpResponse::build(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::ACCEPTED));
+    if answer.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    response.json(answer.body)
+}
+
+const IDEMPOTENCY_KEY: &str = crate::domain::idempotency::HEADER;
+
 fn valid_ref(r: &str) -> bool {
     !r.is_empty() && r.len() <= 255 && !r.chars().any(|c| c.is_control() || c.is_whitespace()) && !r.contains("..")
 }
@@ -200,10 +230,15 @@ fn valid_ref(r: &str) -> bool {
 /// pipeline's workflow (workflow_dispatch). `ref` defaults to the first of the pipeline's trigger
 /// branches.
 #[utoipa::path(post, path = "/api/pipelines/{id}/trigger", operation_id = "trigger_pipeline", tag = "runs",
-    params(("id" = String, Path, description = "The pipeline id (pipe_ and 12 hex digits)", pattern = "^pipe_[0-9a-f]{12}$")),
+    params(("id" = String, Path, description = "The pipeline id (pipe_ and 12 hex digits)", pattern = "^pipe_[0-9a-f]{12}$"), ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$",
+        description = "Optional: 1 to 255 visible ASCII characters (a UUID). The same key within 24 hours answers the \
+                       first response again (`Idempotent-Replayed: true`) instead of acting twice, on any replica; the \
+                       same key with another request is a 422.")),
     request_body(content = Option<TriggerRequest>, description = "Optional"),
     responses(
-        (status = 202, description = "The workflow dispatch is queued", body = TriggerQueued),
+        (status = 202, description = "The workflow dispatch is queued (or, for a repeated `Idempotency-Key`, was: the first response again)",
+            body = TriggerQueued, headers(("Idempotent-Replayed" = String, description = "`true` when this is the first response to the same key again"))),
+        (status = 422, description = "The `Idempotency-Key` came with another request in the last 24 hours (`idempotency_key_reused`)", body = ErrorBody),
         (status = 400, description = "Invalid ref or inputs, or no ref to default to", body = ErrorBody),
         (status = 404, description = "No such pipeline", body = ErrorBody),
         (status = 409, description = "The pipeline is inactive", body = ErrorBody),
@@ -223,29 +258,38 @@ async fn trigger(
         Some(Value::String(r)) if valid_ref(r) => Some(r.clone()),
         Some(_) => return Err(ApiError::BadRequest("Field 'ref' must be a branch or tag name".into())),
     };
+    let inputs = request.inputs;
+    // `ref` or `branch`: the same request.
+    let key = idempotency(&req, "trigger", &id, serde_json::json!({"ref": git_ref, "inputs": inputs}))?;
+    if let Some(first) = app::prior_answer(state.store.as_ref(), key.as_ref()).await.map_err(action_error)? {
+        return Ok(answer(first));
+    }
     // Then the pipeline: an unknown or inactive one is said so whether GitHub is configured or not.
     let pipeline = app::active_pipeline(state.store.as_ref(), &id, "trigger").await.map_err(action_error)?;
     let git_ref = app::dispatch_ref(git_ref, &pipeline).map_err(action_error)?;
     let gh = state.github()?;
-    let job_id = app::trigger(&gh, &actor.0, &pipeline, &git_ref, &request.inputs).await.map_err(action_error)?;
     let message = format!("Workflow dispatch of {} on {} queued", pipeline.workflow_file, git_ref);
-    Ok(HttpResponse::Accepted().json(TriggerQueued {
-        success: true,
-        pipeline_id: pipeline.id,
-        git_ref,
-        job_id,
-        status: "queued",
-        message,
-    }))
+    let queued = |job_id| {
+        let (pipeline_id, git_ref, message) = (pipeline.id.clone(), git_ref.clone(), message.clone());
+        serde_json::to_value(TriggerQueued { success: true, pipeline_id, git_ref, job_id, status: "queued", message })
+            .unwrap_or_default()
+    };
+    let key = key.as_ref();
+    Ok(answer(app::trigger(&gh, &actor.0, &pipeline, &git_ref, &inputs, key, &queued).await.map_err(action_error)?))
 }
 
 /// `{"reason": "..."}` (optional): re-runs the most recent successful run of the pipeline's
 /// workflow (a redeploy of the last good commit) and marks the run it replaces as rolled back.
 #[utoipa::path(post, path = "/api/pipelines/{id}/rollback", operation_id = "rollback_pipeline", tag = "runs",
-    params(("id" = String, Path, description = "The pipeline id (pipe_ and 12 hex digits)", pattern = "^pipe_[0-9a-f]{12}$")),
+    params(("id" = String, Path, description = "The pipeline id (pipe_ and 12 hex digits)", pattern = "^pipe_[0-9a-f]{12}$"), ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[!-~]+$",
+        description = "Optional: 1 to 255 visible ASCII characters (a UUID). The same key within 24 hours answers the \
+                       first response again (`Idempotent-Replayed: true`) instead of acting twice, on any replica; the \
+                       same key with another request is a 422.")),
     request_body(content = Option<RollbackRequest>, description = "Optional"),
     responses(
-        (status = 202, description = "The re-run of the last successful run is queued", body = RollbackQueued),
+        (status = 202, description = "The re-run of the last successful run is queued (or, for a repeated `Idempotency-Key`, was: the first response again)",
+            body = RollbackQueued, headers(("Idempotent-Replayed" = String, description = "`true` when this is the first response to the same key again"))),
+        (status = 422, description = "The `Idempotency-Key` came with another request in the last 24 hours (`idempotency_key_reused`)", body = ErrorBody),
         (status = 400, description = "Invalid reason", body = ErrorBody),
         (status = 404, description = "No such pipeline", body = ErrorBody),
         (status = 409, description = "The pipeline is inactive or has no successful run", body = ErrorBody),
@@ -259,21 +303,31 @@ async fn rollback(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = RollbackRequest::parse(&req, &body)?.reason.unwrap_or_else(|| "rollback requested".to_string());
+    let reason = RollbackRequest::parse(&req, &body)?.reason;
+    let key = idempotency(&req, "rollback", &id, serde_json::json!({"reason": reason}))?;
+    if let Some(first) = app::prior_answer(state.store.as_ref(), key.as_ref()).await.map_err(action_error)? {
+        return Ok(answer(first));
+    }
+    let reason = reason.unwrap_or_else(|| "rollback requested".to_string());
+    // The pipeline first: an unknown or inactive one is said so whether GitHub is configured or not.
     let pipeline = app::active_pipeline(state.store.as_ref(), &id, "roll back").await.map_err(action_error)?;
     let gh = state.github()?;
-    let app::RolledBack { job_id, target, replaced } =
-        app::rollback(&gh, &actor.0, &pipeline, &reason).await.map_err(action_error)?;
-    let message =
-        format!("Re-run of run {} (commit {}) queued", target.run_id, target.head_sha.as_deref().unwrap_or("?"));
-    Ok(HttpResponse::Accepted().json(RollbackQueued {
-        success: true,
-        pipeline_id: pipeline.id,
-        job_id,
-        status: "queued",
-        reason,
-        previous_execution: ExecutionSummary::from(&target),
-        rolled_back_execution: replaced.as_ref().map(ExecutionSummary::from),
-        message,
-    }))
+    let queued = |queued: &app::RolledBack| {
+        let app::RolledBack { job_id, target, replaced } = queued;
+        let message =
+            format!("Re-run of run {} (commit {}) queued", target.run_id, target.head_sha.as_deref().unwrap_or("?"));
+        serde_json::to_value(RollbackQueued {
+            success: true,
+            pipeline_id: pipeline.id.clone(),
+            job_id: *job_id,
+            status: "queued",
+            reason: reason.clone(),
+            previous_execution: ExecutionSummary::from(target),
+            rolled_back_execution: replaced.as_ref().map(ExecutionSummary::from),
+            message,
+        })
+        .unwrap_or_default()
+    };
+    let key = key.as_ref();
+    Ok(answer(app::rollback(&gh, &actor.0, &pipeline, &reason, key, &queued).await.map_err(action_error)?))
 }

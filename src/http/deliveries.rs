@@ -78,13 +78,24 @@ struct DeliveryWithBody<'a> {
     delivery: Delivery<'a>,
     #[schema(value_type = Object)]
     headers: &'a Value,
-    /// The payload (as a string when it is not JSON).
+    /// The payload (as a string when it is not JSON; null when the stored copy is unreadable).
     body: Value,
+    /// Why the stored body cannot be read back (it is corrupt), if it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_error: Option<String>,
 }
 
 impl<'a> DeliveryWithBody<'a> {
-    fn new(stored: &'a StoredDelivery, body: Value) -> Self {
-        DeliveryWithBody { delivery: Delivery::from(&stored.summary), headers: &stored.headers.0, body }
+    fn new(stored: &'a StoredDelivery) -> Self {
+        let (body, body_error) = match webhook::body::decompress(&stored.body_encoding, &stored.body) {
+            Ok(body) => {
+                let body = serde_json::from_slice(&body)
+                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
+                (body, None)
+            }
+            Err(error) => (Value::Null, Some(error)),
+        };
+        DeliveryWithBody { delivery: Delivery::from(&stored.summary), headers: &stored.headers.0, body, body_error }
     }
 }
 
@@ -172,11 +183,7 @@ async fn show(state: web::Data<AppState>, _actor: Actor, guid: web::Path<String>
         .get_delivery(&guid)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("Delivery not found: {guid}")))?;
-    let body = webhook::body::decompress(&stored.body_encoding, &stored.body)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
-    let body: Value =
-        serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
-    Ok(HttpResponse::Ok().json(DeliveryDetails { success: true, delivery: DeliveryWithBody::new(&stored, body) }))
+    Ok(HttpResponse::Ok().json(DeliveryDetails { success: true, delivery: DeliveryWithBody::new(&stored) }))
 }
 
 /// Processes the stored body again, whatever its state (after a fix, or to re-apply).

@@ -24,12 +24,19 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{message}")]
     Conflict { message: String, pipeline_id: Option<String> },
+    /// An `Idempotency-Key` sent again with another request.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The database is busy (a lock held past the busy timeout, a statement past its timeout):
+    /// the same request is likely to succeed a moment later.
+    #[error("The database is busy; retry in a moment")]
+    DatabaseBusy,
     /// A feature that needs GitHub, without an App (or GHT) configured.
     #[error(
         "The GitHub App is not configured: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY (or run `ccm app register`), \
@@ -46,8 +53,13 @@ pub enum ApiError {
 }
 
 impl From<StoreError> for ApiError {
-    /// A database that cannot be reached is a 503 (retry later); anything else is internal.
+    /// A database that cannot be reached, or is busy, is a 503 (retry later); anything else is
+    /// internal.
     fn from(err: StoreError) -> Self {
+        if err.is_busy() {
+            tracing::warn!(error = %err, "database busy");
+            return ApiError::DatabaseBusy;
+        }
         match &err {
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed,
@@ -100,8 +112,9 @@ pub(crate) struct ErrorBody {
     #[schema(example = "Pipeline not found: pipe_3f9a0c1b2d4e")]
     error: String,
     /// bad_request, unauthorized, invalid_signature, not_found, method_not_allowed, conflict,
-    /// payload_too_large, unsupported_media_type, unavailable, github_not_configured,
-    /// github_error or internal.
+    /// idempotency_key_reused,
+    /// payload_too_large, unsupported_media_type, unavailable, database_busy,
+    /// github_not_configured, github_error or internal.
     #[schema(example = "not_found")]
     code: &'static str,
     /// With `conflict`: the pipeline the conflict is about.
@@ -118,12 +131,26 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::IdempotencyKeyReused(_) => "idempotency_key_reused",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::DatabaseBusy => "database_busy",
             ApiError::GithubNotConfigured => "github_not_configured",
             ApiError::Github(_) => "github_error",
             ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ApiError {
+    /// Seconds after which the same request is worth sending again (`Retry-After`), for the
+    /// answers that say "not now".
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            ApiError::DatabaseBusy => Some(1),
+            ApiError::Unavailable(_) => Some(5),
+            _ => None,
         }
     }
 }
@@ -136,9 +163,12 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable(_) | ApiError::GithubNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::DatabaseBusy | ApiError::GithubNotConfigured => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Github(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -152,12 +182,11 @@ impl ResponseError for ApiError {
             ApiError::Conflict { pipeline_id, .. } => pipeline_id.clone(),
             _ => None,
         };
-        HttpResponse::build(self.status_code()).json(ErrorBody {
-            success: false,
-            error: self.to_string(),
-            code: self.code(),
-            pipeline_id,
-        })
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(seconds) = self.retry_after() {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.json(ErrorBody { success: false, error: self.to_string(), code: self.code(), pipeline_id })
     }
 }
 

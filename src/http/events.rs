@@ -110,5 +110,5 @@ fn stream(
 }
 
 fn to_sse(event: &LiveEvent) -> sse::Event {
-    sse::Data::new(event.data.to_string()).event(event.kind).id(event.id.to_string()).into()
+    sse::Data::new(event.data.clone()).event(event.kind).id(event.id.to_string()).into()
 }

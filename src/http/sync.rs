@@ -20,7 +20,7 @@ use crate::domain::outbox::OutboxTask;
 use crate::domain::status::OutboxJobStatus;
 use crate::github::{outbox, tasks as gh_tasks};
 use crate::store::tasks::audit;
-use crate::store::{OutboxJob, Push, SyncSettings};
+use crate::store::{OutboxJob, Push, RepositorySync};
 
 /// How long the explicit sync calls wait for their outbox job before answering `queued`.
 const WAIT_FOR_JOB: Duration = Duration::from_secs(20);
@@ -55,18 +55,28 @@ struct SettingsReply {
     repository: String,
     auto_sync: bool,
     default_labels: Vec<String>,
-    /// No settings stored: these are the defaults.
+    /// Other repositories whose issues this repository's pull requests may close (`fixes
+    /// owner/repo#N`); empty: only its own.
+    closes_issues_in: Vec<String>,
+    /// No settings stored: these are the defaults (sync on for a private repository, off for a
+    /// public one).
     default: bool,
+    /// Whether the repository is private, as its last webhook said (null: none seen yet, counted
+    /// as private).
+    private: Option<bool>,
 }
 
 impl SettingsReply {
-    fn new(repository: String, s: SyncSettings, is_default: bool) -> Self {
+    fn new(repository: String, sync: &RepositorySync) -> Self {
+        let s = sync.effective();
         SettingsReply {
             success: true,
             repository,
             auto_sync: s.auto_sync,
             default_labels: s.default_labels,
-            default: is_default,
+            closes_issues_in: s.closes_issues_in,
+            default: sync.stored.is_none(),
+            private: sync.private,
         }
     }
 }
@@ -87,9 +97,8 @@ async fn get_settings(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let repository = repo_name(&path.0, &path.1)?;
-    let stored = state.store.sync_settings(&repository).await?;
-    let is_default = stored.is_none();
-    Ok(HttpResponse::Ok().json(SettingsReply::new(repository, stored.unwrap_or_default(), is_default)))
+    let sync = state.store.sync_settings(&repository).await?;
+    Ok(HttpResponse::Ok().json(SettingsReply::new(repository, &sync)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -98,6 +107,9 @@ async fn get_settings(
 struct SettingsBody {
     auto_sync: Option<bool>,
     default_labels: Option<Vec<String>>,
+    /// Other repositories (owner/name, at most 50) whose issues this repository's pull requests
+    /// may close; `[]`: only its own (the default).
+    closes_issues_in: Option<Vec<String>>,
 }
 
 #[utoipa::path(put, path = "/api/sync/repositories/{owner}/{repo}", operation_id = "put_sync_settings", tag = "tasks",
@@ -118,7 +130,8 @@ async fn put_settings(
     body: JsonObject<SettingsBody>,
 ) -> Result<HttpResponse, ApiError> {
     let repository = repo_name(&path.0, &path.1)?;
-    let mut settings = state.store.sync_settings(&repository).await?.unwrap_or_default();
+    let sync = state.store.sync_settings(&repository).await?;
+    let mut settings = sync.effective();
     if let Some(a) = body.auto_sync {
         settings.auto_sync = a;
     }
@@ -128,10 +141,17 @@ async fn put_settings(
         }
         settings.default_labels = crate::domain::tasks::normalize_labels(labels);
     }
-    let details =
-        json!({"repository": repository, "auto_sync": settings.auto_sync, "default_labels": settings.default_labels});
+    if let Some(repositories) = &body.closes_issues_in {
+        settings.closes_issues_in =
+            crate::domain::issue_sync::closes_issues_in(&repository, repositories).map_err(ApiError::BadRequest)?;
+    }
+    let details = json!({
+        "repository": repository, "auto_sync": settings.auto_sync, "default_labels": settings.default_labels,
+        "closes_issues_in": settings.closes_issues_in,
+    });
     state.store.put_sync_settings(&repository, &settings, &audit(&actor.0, "sync.settings_updated", details)).await?;
-    Ok(HttpResponse::Ok().json(SettingsReply::new(repository, settings, false)))
+    let sync = RepositorySync { stored: Some(settings), ..sync };
+    Ok(HttpResponse::Ok().json(SettingsReply::new(repository, &sync)))
 }
 
 #[derive(Serialize, ToSchema)]

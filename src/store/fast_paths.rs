@@ -1,43 +1,48 @@
-//! What each backend adds to the SQL both share: its fast paths. The shared SQL (each area's
-//! macro, implemented for both stores) reaches them only through this trait, and a backend
-//! without one keeps the default, the pool's way. Chosen here:
+//! What each backend adds to the SQL both share: its fast paths, chosen here when the store
+//! connects. The shared SQL (`sql/`) reaches them only through these fields, and where one is
+//! `None` it takes the pool's way.
 //!
 //! | fast path | backend | what it replaces |
 //! |---|---|---|
-//! | `inline_reader` (`sqlite_reads`) | SQLite on a file | the hottest reads through the pool's connection threads |
-//! | `batch_writer` (`sqlite_writes`) | SQLite on a file | batches of runs and jobs written statement by statement through the pool |
-//! | `store_at_once` (`postgres_batch`) | PostgreSQL | the same batches in BEGIN, two statements and COMMIT |
-//! | `stats_in_bulk` | both, each its own way | one stats read per pipeline |
+//! | `inline_reader` (`sqlite/sqlite_reads.rs`) | SQLite on a file | the hottest reads through the pool's connection threads |
+//! | `batch_writer` (`sqlite/sqlite_writes.rs`) | SQLite on a file | batches of runs and jobs written statement by statement through the pool |
+//! | `one_statement_batch` (`postgres/postgres_batch.rs`) | PostgreSQL | the same batches in BEGIN, two statements and COMMIT |
+//! | `bulk_stats` (`postgres/mod.rs`) | PostgreSQL | one stats read per pipeline, one after the other |
 
-use chrono::{DateTime, Utc};
+use std::path::Path;
 
-use super::deliveries::{Settled, StoredBatch};
-use super::sqlite_reads::SqliteReader;
-use super::sqlite_writes::SqliteWriter;
-use super::{ExecutionScope, IncomingDelivery, StatsSnapshot, StoreResult};
+use super::postgres::{BulkStats, OneStatementBatch};
+use super::sqlite::sqlite_reads::SqliteReader;
+use super::sqlite::sqlite_writes::SqliteWriter;
 
-pub(crate) trait FastPaths {
+#[derive(Default)]
+pub(crate) struct FastPaths {
     /// Where the hottest reads go instead of the pool.
-    fn inline_reader(&self) -> Option<&SqliteReader> {
-        None
-    }
-
+    pub inline_reader: Option<SqliteReader>,
     /// Where batches of deliveries go instead of the pool, when it `takes` them.
-    fn batch_writer(&self) -> Option<&SqliteWriter> {
-        None
+    pub batch_writer: Option<SqliteWriter>,
+    /// Stores a batch it `takes` in one statement, committed on its own.
+    pub one_statement_batch: Option<OneStatementBatch>,
+    /// The stats of many pipelines in few statements.
+    pub bulk_stats: Option<BulkStats>,
+}
+
+impl FastPaths {
+    /// SQLite's, on the database file at `path`: none on an in-memory database, which lives only
+    /// in the pool's connections.
+    pub(crate) fn sqlite(path: &Path, pool: &sqlx::SqlitePool) -> Self {
+        FastPaths {
+            inline_reader: SqliteReader::open(path.to_path_buf(), pool.clone()),
+            batch_writer: SqliteWriter::open(path, pool.clone()),
+            ..FastPaths::default()
+        }
     }
 
-    /// Stores a batch in one statement, committed when it returns; `None` when this backend
-    /// does not take the batch (the pool's transaction stores it).
-    async fn store_at_once(
-        &self,
-        _batch: &[IncomingDelivery],
-        _settled: &[Settled],
-        _now: DateTime<Utc>,
-    ) -> StoreResult<Option<StoredBatch>> {
-        Ok(None)
+    pub(crate) fn postgres(pool: &sqlx::PgPool) -> Self {
+        FastPaths {
+            one_statement_batch: Some(OneStatementBatch::new(pool.clone())),
+            bulk_stats: Some(BulkStats::new(pool.clone())),
+            ..FastPaths::default()
+        }
     }
-
-    /// The stats of many pipelines, in the order of `scopes`.
-    async fn stats_in_bulk(&self, scopes: &[ExecutionScope], now: DateTime<Utc>) -> StoreResult<Vec<StatsSnapshot>>;
 }

@@ -1,46 +1,39 @@
-//! Storage: one `Store` trait, implemented for SQLite (embedded default) and PostgreSQL.
+//! Storage: one `Store` trait (a sub-trait per area), implemented once by `SqlStore` over
+//! SQLite (embedded default) or PostgreSQL. The seam, in folders:
 //!
-//! Both implementations share their SQL: each area (pipelines, installations, ...) has a file with
-//! its trait and a macro that implements it for a struct holding a `pool` of either driver. Every
-//! statement is written once with `$n` placeholders, which SQLite accepts as well as PostgreSQL,
-//! in the subset of SQL both databases speak.
+//! - `sql/`: the SQL both databases share, each area written once (its trait and its `impl` for
+//!   `SqlStore`) over `sql::db` (either pool or transaction, and a statement builder). Every
+//!   statement uses `$n` placeholders, which SQLite accepts as well as PostgreSQL, in the subset of
+//!   SQL both speak; an area matches on the backend only where the SQL differs.
+//! - `rows/`: one definition of each stored row's columns, from which every path binds and maps.
+//! - `sqlite/`, `postgres/`: what is each backend's own: connecting and migrating, and the fast
+//!   paths (`fast_paths.rs` lists them and chooses them, at connect time).
 
-mod chunks;
-pub mod deliveries;
 mod fast_paths;
-mod filters;
-pub mod gauges;
-mod github;
-mod installations;
 mod models;
-mod outbox;
-mod pipelines;
 mod postgres;
-mod postgres_batch;
-mod replicas;
 mod rows;
+mod sql;
 mod sqlite;
-mod sqlite_reads;
-pub(crate) mod sqlite_writes;
-pub mod tasks;
 
-pub use deliveries::{
-    DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySummary, IncomingDelivery, Processing, StoredDelivery,
-};
-pub(crate) use fast_paths::FastPaths;
-pub use gauges::{GaugeCounts, GaugeStore};
-pub use github::GithubStore;
-pub use installations::{InstallationChange, InstallationStore};
 pub use models::*;
-pub use outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
-pub use pipelines::PipelineStore;
-pub use postgres::PostgresStore;
-pub use replicas::{ReplicaChannel, ReplicaListener};
-pub use sqlite::SqliteStore;
-pub use tasks::{
-    IssueApplied, IssueChange, IssueLink, NewTask, PullRequest, PullRequestRecord, Push, PushRecord, SyncSettings,
-    Task, TaskFilter, TaskStore,
+pub use postgres::{ReplicaChannel, ReplicaListener};
+pub use sql::actions::{ActionQueued, ActionStore, NewAction, Respond, RollbackMark};
+pub use sql::deliveries::{
+    self, DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySummary, IncomingDelivery, Processing, StoredDelivery,
 };
+pub use sql::gauges::{self, GaugeCounts, GaugeStore};
+pub use sql::github::{GithubStore, Redelivery};
+pub use sql::installations::{InstallationChange, InstallationStore};
+pub use sql::outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
+pub use sql::pipelines::PipelineStore;
+pub use sql::tasks::{
+    self, IssueApplied, IssueChange, IssueLink, NewTask, PullRequest, PullRequestRecord, Push, PushRecord,
+    RepositorySync, SyncSettings, Task, TaskFilter, TaskStore,
+};
+
+use fast_paths::FastPaths;
+use sql::db::Db;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -52,12 +45,67 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// From the SQLite reads that bypass sqlx (`sqlite_reads`).
+    /// From the SQLite paths that bypass sqlx (`sqlite/`).
     #[error(transparent)]
     Sqlite(rusqlite::Error),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    /// The database is busy rather than broken: SQLite's lock was held past the busy timeout
+    /// (`SQLITE_BUSY`, `SQLITE_LOCKED`), or PostgreSQL cancelled the statement (its
+    /// `statement_timeout`, a lock it could not get, a deadlock or a serialization failure). The
+    /// same request is likely to succeed a moment later.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                let code = db.code();
+                let code = code.as_deref().unwrap_or_default();
+                if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    // The extended result code; its low byte is the primary one.
+                    code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, SQLITE_BUSY | SQLITE_LOCKED))
+                } else {
+                    matches!(code, "40001" | "40P01" | "55P03" | "57014")
+                }
+            }
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(err, _)) => {
+                matches!(err.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            }
+            _ => false,
+        }
+    }
+}
+
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_LOCKED: i32 = 6;
+
+/// How ccm's connections are opened: the pool's size, and the waits each database allows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbOptions {
+    pub max_connections: u32,
+    /// SQLite: how long a statement waits for another connection's write lock before it fails
+    /// with `SQLITE_BUSY` (answered 503).
+    pub busy_timeout: std::time::Duration,
+    /// PostgreSQL's `statement_timeout` on ccm's connections (zero: none): a statement running
+    /// longer is cancelled (answered 503). Migrations run without it.
+    pub statement_timeout: std::time::Duration,
+    /// PostgreSQL's `idle_in_transaction_session_timeout` (zero: none): a connection left idle
+    /// inside a transaction this long is closed by the server, releasing its locks.
+    pub idle_in_transaction_timeout: std::time::Duration,
+}
+
+impl DbOptions {
+    /// The defaults, with a pool of `max_connections`.
+    pub fn new(max_connections: u32) -> Self {
+        DbOptions {
+            max_connections,
+            busy_timeout: std::time::Duration::from_secs(10),
+            statement_timeout: std::time::Duration::from_secs(30),
+            idle_in_transaction_timeout: std::time::Duration::from_secs(60),
+        }
+    }
+}
 
 /// Maps a driver error to `Conflict` when it is a unique-constraint violation.
 pub(crate) fn classify(err: sqlx::Error) -> StoreError {
@@ -75,9 +123,10 @@ pub enum Backend {
     Postgres,
 }
 
-/// Everything ccm stores, one sub-trait per area, each implemented for both databases.
+/// Everything ccm stores, one sub-trait per area.
 pub trait Store:
     PipelineStore
+    + ActionStore
     + InstallationStore
     + DeliveryStore
     + OutboxStore
@@ -91,17 +140,67 @@ pub trait Store:
     fn backend(&self) -> Backend;
 
     /// Messages between replicas sharing this database; `None` on SQLite.
-    fn replica_channel(&self) -> Option<ReplicaChannel> {
-        None
+    fn replica_channel(&self) -> Option<ReplicaChannel>;
+}
+
+/// The store on either database: its pool and its backend's fast paths.
+pub struct SqlStore {
+    db: Db,
+    fast: FastPaths,
+}
+
+impl SqlStore {
+    /// Opens the database named by `url` (a `postgres://` URL or a `sqlite:` URL) and applies its
+    /// migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        Self::connect_with(url, &DbOptions::new(max_connections)).await
+    }
+
+    /// `connect`, with these options.
+    pub async fn connect_with(url: &str, options: &DbOptions) -> StoreResult<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            postgres::connect(url, options).await
+        } else {
+            sqlite::connect(url, options).await
+        }
+    }
+
+    /// The pool, on SQLite (for tests and tools that read the tables directly).
+    pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
+        match &self.db {
+            Db::Sqlite(pool) => Some(pool),
+            Db::Postgres(_) => None,
+        }
+    }
+
+    /// The pool, on PostgreSQL (for tests and tools that read the tables directly).
+    pub fn postgres_pool(&self) -> Option<&sqlx::PgPool> {
+        match &self.db {
+            Db::Postgres(pool) => Some(pool),
+            Db::Sqlite(_) => None,
+        }
     }
 }
 
-/// Opens the store named by `database_url` (a `postgres://` URL or a `sqlite:` URL) and applies
-/// its migrations.
-pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(PostgresStore::connect(database_url, max_connections).await?))
-    } else {
-        Ok(std::sync::Arc::new(SqliteStore::connect(database_url, max_connections).await?))
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.db.backend()
     }
+
+    fn replica_channel(&self) -> Option<ReplicaChannel> {
+        match &self.db {
+            Db::Postgres(pool) => Some(ReplicaChannel::new(pool.clone())),
+            Db::Sqlite(_) => None,
+        }
+    }
+}
+
+/// Opens the store named by `database_url` and applies its migrations (see `SqlStore::connect`).
+pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    connect_with(database_url, &DbOptions::new(max_connections)).await
+}
+
+/// `connect`, with these options.
+pub async fn connect_with(database_url: &str, options: &DbOptions) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    Ok(std::sync::Arc::new(SqlStore::connect_with(database_url, options).await?))
 }

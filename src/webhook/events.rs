@@ -5,7 +5,9 @@ use crate::domain::status::{Conclusion, RunStatus};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-/// Fields most events share; used to file a delivery before it is processed.
+/// Fields most events share; used to file a delivery before it is processed. The events ccm acts
+/// on carry these fields themselves, so their bodies are parsed once; the others (and a body
+/// that does not parse as its event) are read for the envelope alone.
 #[derive(Debug, Default, Deserialize)]
 pub struct Envelope {
     pub action: Option<String>,
@@ -22,6 +24,9 @@ pub struct Id {
 #[derive(Debug, Deserialize)]
 pub struct Repository {
     pub full_name: String,
+    /// Whether the repository is private (GitHub always says; absent from hand-made payloads).
+    #[serde(default)]
+    pub private: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -29,10 +34,31 @@ pub struct Login {
     pub login: String,
 }
 
+impl Envelope {
+    /// The envelope of an event ccm parsed whole.
+    pub fn of(action: Option<&str>, installation: Option<&Id>, repository: Option<&Repository>) -> Self {
+        Envelope {
+            action: action.map(str::to_string),
+            installation: installation.map(|i| Id { id: i.id }),
+            repository: repository.map(|r| Repository { full_name: r.full_name.clone(), private: r.private }),
+            hook_id: None,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct WorkflowRunEvent {
+    pub action: Option<String>,
+    pub installation: Option<Id>,
     pub workflow_run: WorkflowRun,
     pub repository: Repository,
+    /// Older payloads give the workflow's file only here, not in `workflow_run.path`.
+    pub workflow: Option<WorkflowFile>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WorkflowFile {
+    pub path: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,7 +67,7 @@ pub struct WorkflowRun {
     #[serde(default = "first_attempt")]
     pub run_attempt: i64,
     pub name: Option<String>,
-    pub path: String,
+    pub path: Option<String>,
     pub head_branch: Option<String>,
     pub head_sha: Option<String>,
     pub event: Option<String>,
@@ -61,6 +87,8 @@ fn first_attempt() -> i64 {
 
 #[derive(Debug, Deserialize)]
 pub struct WorkflowJobEvent {
+    pub action: Option<String>,
+    pub installation: Option<Id>,
     pub workflow_job: WorkflowJob,
     pub repository: Repository,
 }
@@ -88,6 +116,8 @@ pub struct InstallationEvent {
     pub action: String,
     pub installation: Installation,
     pub repositories: Option<Vec<Repository>>,
+    /// Absent from installation events; kept for the envelope when present.
+    pub repository: Option<Repository>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +130,7 @@ pub struct Installation {
 pub struct InstallationRepositoriesEvent {
     pub action: String,
     pub installation: Installation,
+    pub repository: Option<Repository>,
     #[serde(default)]
     pub repositories_added: Vec<Repository>,
     #[serde(default)]
@@ -143,6 +174,7 @@ pub struct Issue {
 #[derive(Debug, Deserialize)]
 pub struct IssuesEvent {
     pub action: String,
+    pub installation: Option<Id>,
     pub issue: Issue,
     pub repository: Repository,
     pub sender: Option<Sender>,
@@ -158,6 +190,7 @@ pub struct IssueChanges {
 #[derive(Debug, Deserialize)]
 pub struct PullRequestEvent {
     pub action: String,
+    pub installation: Option<Id>,
     pub pull_request: PullRequestPayload,
     pub repository: Repository,
 }
@@ -186,6 +219,7 @@ pub struct PullRequestHead {
 
 #[derive(Debug, Deserialize)]
 pub struct PushEvent {
+    pub installation: Option<Id>,
     #[serde(rename = "ref")]
     pub git_ref: String,
     #[serde(default)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
+use crate::domain::status::DeliveryStatus;
 use crate::metrics::Metrics;
 use crate::store::{DeliveryOutcome, Effect, IncomingDelivery, Store};
 
@@ -166,7 +167,17 @@ async fn retry_worker(store: Arc<dyn Store>, changes: Changes, wake: Arc<Notify>
                     metrics.delivery_retried(outcome.status.as_str());
                     outcomes.push(outcome);
                 }
-                Err(err) => tracing::warn!(delivery_id = %guid, error = %err, "delivery retry failed"),
+                // Not even its outcome could be recorded: the attempt still counts (so that a
+                // delivery that always fails this way is parked, not retried forever).
+                Err(err) => match store.count_failed_attempt(&guid, &format!("{err:#}")).await {
+                    Ok(status) => {
+                        tracing::warn!(delivery_id = %guid, error = %err, status = ?status, "delivery retry failed");
+                        metrics.delivery_retried(status.unwrap_or(DeliveryStatus::Failed).as_str());
+                    }
+                    Err(again) => {
+                        tracing::warn!(delivery_id = %guid, error = %err, also = %again, "delivery retry failed, uncounted")
+                    }
+                },
             }
         }
         if !outcomes.is_empty() {

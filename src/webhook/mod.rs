@@ -19,9 +19,9 @@ pub use signature::WebhookSecrets;
 /// Everything about a verified delivery that is stored, worked out on the request's thread
 /// (parse, plan, compress) so the batch writer only does I/O.
 pub fn prepare(delivery: SignedDelivery) -> IncomingDelivery {
-    let envelope: events::Envelope = serde_json::from_slice(&delivery.payload).unwrap_or_default();
+    let plan::Reading { envelope, processing } = plan::read(&delivery.event, &delivery.payload);
     IncomingDelivery {
-        processing: plan::processing(&delivery.event, &delivery.payload),
+        processing,
         action: envelope.action,
         installation_id: envelope.installation.map(|i| i.id),
         repository: envelope.repository.map(|r| r.full_name),
@@ -35,11 +35,15 @@ pub fn prepare(delivery: SignedDelivery) -> IncomingDelivery {
     }
 }
 
-/// Processes a stored delivery again from its stored body (retries and replays).
+/// Processes a stored delivery again from its stored body (retries and replays). A body that
+/// cannot be read back parks the delivery.
 pub async fn reprocess(store: &dyn Store, stored: &StoredDelivery) -> anyhow::Result<DeliveryOutcome> {
     let processing = match body::decompress(&stored.body_encoding, &stored.body) {
         Ok(payload) => plan::processing(&stored.summary.event, &payload),
-        Err(error) => crate::store::Processing::Fail(error),
+        Err(error) => {
+            tracing::error!(delivery_id = %stored.summary.guid, error = %error, "stored delivery body unreadable; parked");
+            crate::store::Processing::Unreadable(error)
+        }
     };
     Ok(store.process_stored(&stored.summary.guid, &processing).await?)
 }

@@ -22,53 +22,95 @@ pub enum Plan {
 /// Events stored that need nothing done.
 const KEPT: &[&str] = &["ping"];
 
-pub fn plan(event: &str, body: &[u8]) -> Result<Plan, String> {
-    let parse_error = |e: serde_json::Error| format!("{event} payload not understood: {e}");
-    match event {
-        "workflow_run" => {
-            let e: WorkflowRunEvent = serde_json::from_slice(body).map_err(parse_error)?;
-            Ok(Plan::Apply(vec![Effect::Execution(execution(e))]))
+/// A delivery's body read once: the fields that file it, and what it changes.
+pub struct Reading {
+    pub envelope: Envelope,
+    pub processing: Processing,
+}
+
+/// Reads a delivery's body once into its envelope and its plan. A body that does not parse as its
+/// event is a failure to record, filed by whatever envelope it has.
+pub fn read(event: &str, body: &[u8]) -> Reading {
+    match parse(event, body) {
+        Ok((envelope, plan)) => Reading { envelope, processing: plan.into() },
+        Err(error) => {
+            Reading { envelope: serde_json::from_slice(body).unwrap_or_default(), processing: Processing::Fail(error) }
         }
-        "workflow_job" => {
-            let e: WorkflowJobEvent = serde_json::from_slice(body).map_err(parse_error)?;
-            Ok(Plan::Apply(vec![Effect::Job(job(e))]))
-        }
-        "installation" => {
-            let e: InstallationEvent = serde_json::from_slice(body).map_err(parse_error)?;
-            Ok(Plan::Apply(installation(e).into_iter().map(Effect::Installation).collect()))
-        }
-        "installation_repositories" => {
-            let e: InstallationRepositoriesEvent = serde_json::from_slice(body).map_err(parse_error)?;
-            Ok(Plan::Apply(vec![Effect::Installation(installation_repositories(e))]))
-        }
-        "issues" => {
-            let e: IssuesEvent = serde_json::from_slice(body).map_err(parse_error)?;
-            if e.issue.state.is_none() {
-                // An event without the issue's state (pinned, unpinned) says nothing to sync.
-                return Ok(Plan::Apply(Vec::new()));
-            }
-            Ok(Plan::Apply(vec![Effect::Issue(issue_change(e))]))
-        }
-        "pull_request" => {
-            let e: PullRequestEvent = serde_json::from_slice(body).map_err(parse_error)?;
-            Ok(Plan::Apply(vec![Effect::PullRequest(pull_request(e))]))
-        }
-        "push" => {
-            let e: PushEvent = serde_json::from_slice(body).map_err(parse_error)?;
-            // Only pushes to the default branch are recorded; others are stored, nothing done.
-            Ok(Plan::Apply(push(e).map(Effect::Push).into_iter().collect()))
-        }
-        e if KEPT.contains(&e) => Ok(Plan::Apply(Vec::new())),
-        _ => Ok(Plan::Ignore),
     }
+}
+
+pub fn plan(event: &str, body: &[u8]) -> Result<Plan, String> {
+    parse(event, body).map(|(_, plan)| plan)
 }
 
 /// The plan as the store takes it: an unreadable body becomes a failure to record.
 pub fn processing(event: &str, body: &[u8]) -> Processing {
     match plan(event, body) {
-        Ok(Plan::Apply(effects)) => Processing::Apply(effects),
-        Ok(Plan::Ignore) => Processing::Ignore,
+        Ok(plan) => plan.into(),
         Err(error) => Processing::Fail(error),
+    }
+}
+
+impl From<Plan> for Processing {
+    fn from(plan: Plan) -> Self {
+        match plan {
+            Plan::Apply(effects) => Processing::Apply(effects),
+            Plan::Ignore => Processing::Ignore,
+        }
+    }
+}
+
+fn parse(event: &str, body: &[u8]) -> Result<(Envelope, Plan), String> {
+    let parse_error = |e: serde_json::Error| format!("{event} payload not understood: {e}");
+    let apply = |envelope, effects| Ok((envelope, Plan::Apply(effects)));
+    match event {
+        "workflow_run" => {
+            let e: WorkflowRunEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            let envelope = Envelope::of(e.action.as_deref(), e.installation.as_ref(), Some(&e.repository));
+            apply(envelope, vec![Effect::Execution(execution(e)?)])
+        }
+        "workflow_job" => {
+            let e: WorkflowJobEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            let envelope = Envelope::of(e.action.as_deref(), e.installation.as_ref(), Some(&e.repository));
+            apply(envelope, vec![Effect::Job(job(e))])
+        }
+        "installation" => {
+            let e: InstallationEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            let id = Id { id: e.installation.id };
+            let envelope = Envelope::of(Some(&e.action), Some(&id), e.repository.as_ref());
+            apply(envelope, installation(e).into_iter().map(Effect::Installation).collect())
+        }
+        "installation_repositories" => {
+            let e: InstallationRepositoriesEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            let id = Id { id: e.installation.id };
+            let envelope = Envelope::of(Some(&e.action), Some(&id), e.repository.as_ref());
+            apply(envelope, vec![Effect::Installation(installation_repositories(e))])
+        }
+        "issues" => {
+            let e: IssuesEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            let envelope = Envelope::of(Some(&e.action), e.installation.as_ref(), Some(&e.repository));
+            if e.issue.state.is_none() {
+                // An event without the issue's state (pinned, unpinned) says nothing to sync.
+                return apply(envelope, Vec::new());
+            }
+            apply(envelope, vec![Effect::Issue(issue_change(e))])
+        }
+        "pull_request" => {
+            let e: PullRequestEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            let envelope = Envelope::of(Some(&e.action), e.installation.as_ref(), Some(&e.repository));
+            apply(envelope, vec![Effect::PullRequest(pull_request(e))])
+        }
+        "push" => {
+            let e: PushEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            let repository = Repository { full_name: e.repository.full_name.clone(), private: None };
+            let envelope = Envelope::of(None, e.installation.as_ref(), Some(&repository));
+            // Only pushes to the default branch are recorded; others are stored, nothing done.
+            apply(envelope, push(e).map(Effect::Push).into_iter().collect())
+        }
+        e => {
+            let envelope = serde_json::from_slice(body).unwrap_or_default();
+            Ok((envelope, if KEPT.contains(&e) { Plan::Apply(Vec::new()) } else { Plan::Ignore }))
+        }
     }
 }
 
@@ -77,14 +119,18 @@ fn workflow_path(path: &str) -> String {
     path.split('@').next().unwrap_or(path).to_string()
 }
 
-fn execution(e: WorkflowRunEvent) -> ExecutionRecord {
+fn execution(e: WorkflowRunEvent) -> Result<ExecutionRecord, String> {
     let run = e.workflow_run;
+    let path = run
+        .path
+        .or_else(|| e.workflow.and_then(|w| w.path))
+        .ok_or("workflow_run payload names no workflow file (neither workflow_run.path nor workflow.path)")?;
     let completed = run.status == RunStatus::Completed;
-    ExecutionRecord {
+    Ok(ExecutionRecord {
         run_id: run.id,
         run_attempt: run.run_attempt,
         repository: e.repository.full_name,
-        workflow_path: workflow_path(&run.path),
+        workflow_path: workflow_path(&path),
         workflow_name: run.name.filter(|n| !n.is_empty()),
         conclusion: if completed { run.conclusion } else { None },
         status: run.status,
@@ -98,7 +144,7 @@ fn execution(e: WorkflowRunEvent) -> ExecutionRecord {
         started_at: run.run_started_at.unwrap_or(run.created_at),
         updated_at: run.updated_at,
         completed_at: completed.then_some(run.updated_at),
-    }
+    })
 }
 
 fn job(e: WorkflowJobEvent) -> JobRecord {
@@ -146,6 +192,7 @@ pub fn issue_from(action: &str, repository: &str, issue: &Issue) -> IssueChange 
         sender: None,
         sender_is_bot: false,
         transferred_to: None,
+        private: None,
     }
 }
 
@@ -153,6 +200,7 @@ fn issue_change(e: IssuesEvent) -> IssueChange {
     let mut change = issue_from(&e.action, &e.repository.full_name, &e.issue);
     change.sender_is_bot = e.sender.as_ref().is_some_and(Sender::is_bot);
     change.sender = e.sender.map(|s| s.login);
+    change.private = e.repository.private;
     if let Some(changes) = e.changes
         && let (Some(issue), Some(repo)) = (changes.new_issue, changes.new_repository)
     {
@@ -178,6 +226,7 @@ fn pull_request(e: PullRequestEvent) -> PullRequestRecord {
         updated_at: pr.updated_at,
         closes,
         repository,
+        private: e.repository.private,
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::fanout::{self, Announcement, Key};
@@ -56,7 +56,20 @@ struct Touch {
     repository: String,
     workflow_path: String,
     branch: Option<String>,
-    data: Value,
+    /// The execution's or job's JSON.
+    data: String,
+}
+
+/// A `delivery` event.
+#[derive(Serialize)]
+struct DeliveryEvent<'a> {
+    guid: &'a str,
+    status: &'a str,
+    duplicate: bool,
+}
+
+fn json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("live events serialize")
 }
 
 /// Pipelines by (repository, workflow), remembered briefly: a busy repository's deliveries would
@@ -237,8 +250,7 @@ async fn publish_stats(pipelines: Vec<Pipeline>, store: &dyn Store, live: &Live,
         match store.stats_snapshots(&scopes, now).await {
             Ok(snapshots) => {
                 for (pipeline, snapshot) in chunk.iter().zip(snapshots) {
-                    let stats = serde_json::to_value(stats::Stats::new(pipeline, &snapshot)).expect("stats serialize");
-                    live.publish("stats", Some(pipeline.id.clone()), stats);
+                    live.publish("stats", Some(pipeline.id.clone()), &stats::Stats::new(pipeline, &snapshot));
                     schedule.published(pipeline.id.clone());
                 }
             }
@@ -255,11 +267,8 @@ async fn local_touches(
     touches: &mut Vec<Touch>,
 ) -> anyhow::Result<()> {
     for outcome in outcomes {
-        live.publish(
-            "delivery",
-            None,
-            json!({"guid": outcome.guid, "status": outcome.status, "duplicate": outcome.duplicate}),
-        );
+        let (guid, status, duplicate) = (outcome.guid.as_str(), outcome.status.as_str(), outcome.duplicate);
+        live.publish("delivery", None, &DeliveryEvent { guid, status, duplicate });
         for effect in &outcome.changed {
             match effect {
                 Effect::Execution(e) => {
@@ -269,12 +278,12 @@ async fn local_touches(
                         repository: e.repository.clone(),
                         workflow_path: e.workflow_path.clone(),
                         branch: e.branch.clone(),
-                        data: json!(e),
+                        data: json(e),
                     })
                 }
                 Effect::Job(j) => {
                     if let Some((repository, workflow_path, branch)) = runs.get(store, j.run_id, j.run_attempt).await? {
-                        touches.push(Touch { kind: "job", repository, workflow_path, branch, data: json!(j) });
+                        touches.push(Touch { kind: "job", repository, workflow_path, branch, data: json(j) });
                     }
                 }
                 Effect::Installation(_) | Effect::Issue(_) | Effect::PullRequest(_) | Effect::Push(_) => {}
@@ -293,7 +302,7 @@ async fn remote_touches(
     for key in &a.changes {
         match key {
             Key::Delivery(guid, status, duplicate) => {
-                live.publish("delivery", None, json!({"guid": guid, "status": status, "duplicate": duplicate}));
+                live.publish("delivery", None, &DeliveryEvent { guid, status: status.as_str(), duplicate: *duplicate });
             }
             Key::Execution(run_id, attempt) => {
                 if let Some(e) = store.get_execution(*run_id, *attempt).await? {
@@ -302,7 +311,7 @@ async fn remote_touches(
                         repository: e.repository.clone(),
                         workflow_path: e.workflow_path.clone(),
                         branch: e.branch.clone(),
-                        data: json!(e),
+                        data: json(&e),
                     });
                 }
             }
@@ -314,7 +323,7 @@ async fn remote_touches(
                         repository: run.repository,
                         workflow_path: run.workflow_path,
                         branch: run.branch,
-                        data: json!(job),
+                        data: json(&job),
                     });
                 }
             }
@@ -338,7 +347,9 @@ async fn publish_touches(
         if !(branches.is_empty() || branch.is_some_and(|b| branches.iter().any(|t| t == b))) {
             continue;
         }
-        live.publish(touch.kind, Some(p.id.clone()), json!({"pipeline_id": p.id, touch.kind: touch.data}));
+        // {"pipeline_id": ..., "execution" or "job": the JSON written when it was touched}
+        let data = format!(r#"{{"pipeline_id":{},"{}":{}}}"#, json(&p.id), touch.kind, touch.data);
+        live.publish_json(touch.kind, Some(p.id.clone()), data);
         schedule.touch(p);
     }
     Ok(())

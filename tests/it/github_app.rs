@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_json, method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
-const REPO: &str = "octo/app";
+pub(super) const REPO: &str = "octo/app";
 
 on_both_databases!(
     provision_verifies_and_backfills,
@@ -196,7 +196,7 @@ async fn without_an_app_ccm_runs_and_says_so(backend: Backend) {
     assert_eq!(teardown.body["runs_cancel_requested"], 0);
 }
 
-async fn provisioned_pipeline(app: &TestApp, gh: &FakeGithub) -> String {
+pub(super) async fn provisioned_pipeline(app: &TestApp, gh: &FakeGithub) -> String {
     app.install(REPO).await;
     workflow_exists(gh, REPO).await;
     runs_listing(gh, REPO, vec![], Duration::ZERO).await;

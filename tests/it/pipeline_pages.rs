@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use ccm::domain::status::PipelineStatus;
-use ccm::store::{NewAudit, Pipeline, PipelineFilter, SqliteStore, Store};
+use ccm::store::{NewAudit, Pipeline, PipelineFilter, SqlStore, Store};
 use chrono::{Duration, TimeZone, Utc};
 use serde_json::json;
 use sqlx::types::Json;
@@ -98,6 +98,6 @@ async fn sqlite_file_offset_pages() {
 
 #[actix_web::test]
 async fn sqlite_memory_offset_pages() {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::connect("sqlite::memory:", 1).await.expect("open SQLite"));
+    let store: Arc<dyn Store> = Arc::new(SqlStore::connect("sqlite::memory:", 1).await.expect("open SQLite"));
     offset_pages_match_the_whole_listing(store.as_ref()).await;
 }

@@ -1,5 +1,5 @@
 //! On PostgreSQL a batch of deliveries whose effects are only runs and jobs is stored and applied by one
-//! statement (`store::postgres_batch`); everywhere else a batch takes multi-row statements in a
+//! statement (`store::postgres::postgres_batch`); everywhere else a batch takes multi-row statements in a
 //! transaction. The same batches go into PostgreSQL and into SQLite's pool, and both must report
 //! the same outcomes and leave the same rows. Needs PostgreSQL (`CCM_TEST_DATABASE_URL`).
 
@@ -8,7 +8,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 
 use crate::helpers::batches::{self, at, delivery, run};
-use ccm::store::{DeliveryOutcome, DeliveryStore, IncomingDelivery, PostgresStore, SqliteStore};
+use ccm::store::{DeliveryOutcome, DeliveryStore, IncomingDelivery, SqlStore};
 
 /// The workflow jobs of these batches belong to run 7.
 fn job(guid: &str, id: i64, status: &str, conclusion: Option<&str>, minute: i64) -> IncomingDelivery {
@@ -164,8 +164,8 @@ macro_rules! rows {
 
 #[tokio::test]
 async fn one_statement_batches_match_the_transaction_path() {
-    let postgres = PostgresStore::connect(&crate::helpers::fresh_postgres_database().await, 4).await.unwrap();
-    let sqlite = SqliteStore::connect("sqlite::memory:", 1).await.unwrap();
+    let postgres = SqlStore::connect(&crate::helpers::fresh_postgres_database().await, 4).await.unwrap();
+    let sqlite = SqlStore::connect("sqlite::memory:", 1).await.unwrap();
 
     let mut outcomes = Vec::new();
     for batch in batches() {
@@ -175,11 +175,14 @@ async fn one_statement_batches_match_the_transaction_path() {
         outcomes.extend(at_once);
     }
 
-    let executions = rows!(postgres.pool(), ExecutionRow, EXECUTIONS);
-    assert_eq!(executions, rows!(sqlite.pool(), ExecutionRow, EXECUTIONS));
-    assert_eq!(rows!(postgres.pool(), DeliveryRow, DELIVERIES), rows!(sqlite.pool(), DeliveryRow, DELIVERIES));
-    let hours = rows!(postgres.pool(), HourRow, HOURS);
-    assert_eq!(hours, rows!(sqlite.pool(), HourRow, HOURS));
+    let executions = rows!(postgres.postgres_pool().unwrap(), ExecutionRow, EXECUTIONS);
+    assert_eq!(executions, rows!(sqlite.sqlite_pool().unwrap(), ExecutionRow, EXECUTIONS));
+    assert_eq!(
+        rows!(postgres.postgres_pool().unwrap(), DeliveryRow, DELIVERIES),
+        rows!(sqlite.sqlite_pool().unwrap(), DeliveryRow, DELIVERIES)
+    );
+    let hours = rows!(postgres.postgres_pool().unwrap(), HourRow, HOURS);
+    assert_eq!(hours, rows!(sqlite.sqlite_pool().unwrap(), HourRow, HOURS));
 
     // The figures the batches imply, so that two paths that wrote nothing cannot pass.
     let stored: Vec<_> =
@@ -198,12 +201,12 @@ async fn one_statement_batches_match_the_transaction_path() {
             (8, 1, "in_progress", None),
         ]
     );
-    let job_rows = rows!(postgres.pool(), JobRow, JOBS);
-    assert_eq!(job_rows, rows!(sqlite.pool(), JobRow, JOBS));
+    let job_rows = rows!(postgres.postgres_pool().unwrap(), JobRow, JOBS);
+    assert_eq!(job_rows, rows!(sqlite.sqlite_pool().unwrap(), JobRow, JOBS));
     let jobs: Vec<_> = job_rows.iter().map(|j| (j.job_id, j.status.as_str(), j.conclusion.as_deref())).collect();
     assert_eq!(jobs, [(10, "completed", Some("success")), (11, "in_progress", None), (12, "queued", None)]);
     let installations: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM installations").fetch_all(postgres.pool()).await.unwrap();
+        sqlx::query_scalar("SELECT id FROM installations").fetch_all(postgres.postgres_pool().unwrap()).await.unwrap();
     assert_eq!(installations, [5]);
     let per_hour: Vec<_> = hours.iter().map(|h| (h.hour, h.runs, h.successes)).collect();
     assert_eq!(per_hour, [(at(0), 6, 4), (at(60), 1, 1)]);
@@ -234,4 +237,41 @@ async fn one_statement_batches_match_the_transaction_path() {
     }
     let duplicates: Vec<&str> = outcomes.iter().filter(|o| o.duplicate).map(|o| o.guid.as_str()).collect();
     assert_eq!(duplicates, ["r2-completed", "r2-completed", "r1-requested"]);
+}
+
+/// A delivery's body, compressed by ccm, stays in its row on PostgreSQL while the row fits in a
+/// page: nothing goes to the TOAST table (one heap insert a delivery), PostgreSQL never compresses
+/// it a second time, and the stored body reads back as it was sent.
+#[tokio::test]
+async fn delivery_bodies_stay_in_their_row_uncompressed_twice() {
+    use ccm::store::DeliveryStore;
+    let store = SqlStore::connect(&crate::helpers::fresh_postgres_database().await, 2).await.unwrap();
+    let pool = store.postgres_pool().unwrap();
+    let payload = std::fs::read(crate::helpers::shared_payloads().join("workflow_run/completed.payload.json")).unwrap();
+    assert!(payload.len() > 20_000, "GitHub's example is {} bytes", payload.len());
+    store.ingest(vec![delivery("inline-1", "workflow_run", &payload)].into()).await.unwrap();
+
+    let (storage, options): (String, Vec<String>) = sqlx::query_as(
+        "SELECT a.attstorage::text, COALESCE(c.reloptions, '{}') FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+         WHERE c.relname = 'deliveries' AND a.attname = 'body'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!((storage.as_str(), options), ("e", vec!["toast_tuple_target=8160".to_string()]));
+    let toast_rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(
+        sqlx::query_scalar::<_, String>(
+            "SELECT t.oid::regclass::text FROM pg_class c JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.relname = 'deliveries'",
+        )
+        .fetch_one(pool)
+        .await
+        .map(|toast| format!("SELECT COUNT(*) FROM {toast}"))
+        .unwrap(),
+    ))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(toast_rows, 0, "the body went to the TOAST table");
+    let stored = store.get_delivery("inline-1").await.unwrap().expect("stored");
+    assert_eq!(ccm::webhook::body::decompress(&stored.body_encoding, &stored.body).unwrap(), payload);
 }

@@ -7,7 +7,7 @@ use crate::helpers::*;
 use serde_json::{Value, json};
 
 use ccm::http::{ApiTokens, AppState};
-use ccm::store::{PostgresStore, SqliteStore, Store};
+use ccm::store::{SqlStore, Store};
 use ccm::webhook::WebhookSecrets;
 
 on_both_databases!(readyz_is_503_once_the_database_is_unreachable);
@@ -16,7 +16,7 @@ on_both_databases!(readyz_is_503_once_the_database_is_unreachable);
 /// ones of the hottest endpoints included, must still find what was written.
 #[actix_web::test]
 async fn an_in_memory_sqlite_database_serves_the_api() {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::connect("sqlite::memory:", 2).await.expect("open"));
+    let store: Arc<dyn Store> = Arc::new(SqlStore::connect("sqlite::memory:", 2).await.expect("open"));
     let base = serve(AppState::start(store, ApiTokens::new(&[TOKEN]), WebhookSecrets::new(&[SECRET]), None));
     let res = reqwest::Client::new()
         .post(format!("{base}/api/pipelines/provision"))
@@ -64,13 +64,13 @@ async fn readyz_is_503_once_the_database_is_unreachable(backend: Backend) {
     let (store, pool): (Arc<dyn Store>, Pool) = match backend {
         Backend::Sqlite => {
             let url = ccm::config::sqlite_url(&dir.path().join("ccm.db"));
-            let store = SqliteStore::connect(&url, 2).await.expect("open SQLite");
-            let pool = Pool::Sqlite(store.pool().clone());
+            let store = SqlStore::connect(&url, 2).await.expect("open SQLite");
+            let pool = Pool::Sqlite(store.sqlite_pool().expect("a SQLite store").clone());
             (Arc::new(store), pool)
         }
         Backend::Postgres => {
-            let store = PostgresStore::connect(&fresh_postgres_database().await, 2).await.expect("open PostgreSQL");
-            let pool = Pool::Postgres(store.pool().clone());
+            let store = SqlStore::connect(&fresh_postgres_database().await, 2).await.expect("open PostgreSQL");
+            let pool = Pool::Postgres(store.postgres_pool().expect("a PostgreSQL store").clone());
             (Arc::new(store), pool)
         }
     };

@@ -1,5 +1,5 @@
 //! On SQLite, batches of runs and jobs are written on a thread of their own through the C API
-//! (`store::sqlite_writes`); every other batch, and every batch of an in-memory database, through
+//! (`store::sqlite::sqlite_writes`); every other batch, and every batch of an in-memory database, through
 //! sqlx's pool. Both paths must leave the very same rows and report the same outcomes: the same
 //! batches go into a database file (the writer) and an in-memory database (the pool), and every
 //! table they touch is compared row by row.
@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
 use crate::helpers::batches::{self, delivery, run};
-use ccm::store::{DeliveryOutcome, DeliveryStore, IncomingDelivery, SqliteStore};
+use ccm::store::{DeliveryOutcome, DeliveryStore, IncomingDelivery, SqlStore};
 
 /// The workflow jobs of these batches belong to run 1.
 fn job(guid: &str, id: i64, status: &str, conclusion: Option<&str>, minute: i64) -> IncomingDelivery {
@@ -45,11 +45,11 @@ fn batches() -> Vec<Vec<IncomingDelivery>> {
 
 /// Every row of `table` as JSON text, ordered by all its columns, leaving out the columns that
 /// hold the time of processing (checked by `processing_times`).
-async fn rows(store: &SqliteStore, table: &str) -> Vec<String> {
+async fn rows(store: &SqlStore, table: &str) -> Vec<String> {
     const PROCESSING_TIMES: &[&str] = &["processed_at", "next_attempt_at", "recorded_at"];
     let columns: Vec<(String, String)> =
         sqlx::query_as(AssertSqlSafe(format!("SELECT name, type FROM pragma_table_info('{table}')")))
-            .fetch_all(store.pool())
+            .fetch_all(store.sqlite_pool().unwrap())
             .await
             .unwrap();
     let values: Vec<String> = columns
@@ -59,17 +59,17 @@ async fn rows(store: &SqliteStore, table: &str) -> Vec<String> {
         .collect();
     let list = values.join(", ");
     sqlx::query_scalar(AssertSqlSafe(format!("SELECT json_array({list}) FROM {table} ORDER BY {list}")))
-        .fetch_all(store.pool())
+        .fetch_all(store.sqlite_pool().unwrap())
         .await
         .unwrap()
 }
 
 /// Which of `table`'s rows (by `key`) have a time in `column`; each that has one must read back
 /// as a timestamp through sqlx.
-async fn processing_times(store: &SqliteStore, table: &str, key: &str, column: &str) -> Vec<(String, bool)> {
+async fn processing_times(store: &SqlStore, table: &str, key: &str, column: &str) -> Vec<(String, bool)> {
     let times: Vec<(String, Option<DateTime<Utc>>)> =
         sqlx::query_as(AssertSqlSafe(format!("SELECT CAST({key} AS TEXT), {column} FROM {table} ORDER BY 1")))
-            .fetch_all(store.pool())
+            .fetch_all(store.sqlite_pool().unwrap())
             .await
             .unwrap();
     times.into_iter().map(|(key, at)| (key, at.is_some())).collect()
@@ -78,8 +78,8 @@ async fn processing_times(store: &SqliteStore, table: &str, key: &str, column: &
 #[tokio::test]
 async fn the_writer_thread_and_the_pool_leave_the_same_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let file = SqliteStore::connect(&format!("sqlite://{}", dir.path().join("ccm.db").display()), 2).await.unwrap();
-    let memory = SqliteStore::connect("sqlite::memory:", 1).await.unwrap();
+    let file = SqlStore::connect(&format!("sqlite://{}", dir.path().join("ccm.db").display()), 2).await.unwrap();
+    let memory = SqlStore::connect("sqlite::memory:", 1).await.unwrap();
 
     let started = ccm::domain::clock::now();
     let mut outcomes = Vec::new();
@@ -108,7 +108,7 @@ async fn the_writer_thread_and_the_pool_leave_the_same_rows() {
         );
     }
     let recorded: Vec<DateTime<Utc>> =
-        sqlx::query_scalar("SELECT recorded_at FROM executions").fetch_all(file.pool()).await.unwrap();
+        sqlx::query_scalar("SELECT recorded_at FROM executions").fetch_all(file.sqlite_pool().unwrap()).await.unwrap();
     assert!(recorded.iter().all(|at| (started..=finished).contains(at)), "{recorded:?}");
 
     // Of several records of one run in a batch, the one stored is the change reported (live
@@ -127,7 +127,7 @@ async fn the_writer_thread_and_the_pool_leave_the_same_rows() {
     // The figures the batches imply, so that a path that wrote nothing at all cannot pass.
     let executions: Vec<(i64, i64, String, Option<String>)> =
         sqlx::query_as("SELECT run_id, run_attempt, status, conclusion FROM executions ORDER BY run_id, run_attempt")
-            .fetch_all(file.pool())
+            .fetch_all(file.sqlite_pool().unwrap())
             .await
             .unwrap();
     let expected = [
@@ -141,13 +141,15 @@ async fn the_writer_thread_and_the_pool_leave_the_same_rows() {
     assert_eq!(executions, expected);
     let statuses: Vec<(String, String, i64)> =
         sqlx::query_as("SELECT guid, status, attempts FROM deliveries ORDER BY guid")
-            .fetch_all(file.pool())
+            .fetch_all(file.sqlite_pool().unwrap())
             .await
             .unwrap();
     assert!(statuses.contains(&("broken".into(), "processed".into(), 2)), "{statuses:?}");
     assert!(statuses.contains(&("star".into(), "ignored".into(), 1)), "{statuses:?}");
-    let job: (String, Option<String>) =
-        sqlx::query_as("SELECT status, conclusion FROM jobs WHERE job_id = 10").fetch_one(file.pool()).await.unwrap();
+    let job: (String, Option<String>) = sqlx::query_as("SELECT status, conclusion FROM jobs WHERE job_id = 10")
+        .fetch_one(file.sqlite_pool().unwrap())
+        .await
+        .unwrap();
     assert_eq!(job, ("completed".into(), Some("success".into())));
 }
 
@@ -171,7 +173,7 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
 async fn the_wal_is_copied_back_and_started_over_under_continuous_writes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ccm.db");
-    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()), 2).await.unwrap();
+    let store = SqlStore::connect(&format!("sqlite://{}", path.display()), 2).await.unwrap();
     let size = |suffix: &str| std::fs::metadata(format!("{}{suffix}", path.display())).map(|m| m.len()).unwrap_or(0);
     let before = size("");
 
@@ -203,6 +205,7 @@ async fn the_wal_is_copied_back_and_started_over_under_continuous_writes() {
     assert!(wal < 32 << 20, "the WAL grew to {wal} bytes: it was never started over");
 
     crate::helpers::wait_until("the deliveries reach the database file", async || size("") > before + (60 << 20)).await;
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries").fetch_one(store.pool()).await.unwrap();
+    let stored: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries").fetch_one(store.sqlite_pool().unwrap()).await.unwrap();
     assert_eq!(stored, 256 * 32);
 }

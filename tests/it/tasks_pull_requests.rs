@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 on_both_databases!(
     pull_requests_link_tasks_and_move_their_status,
+    references_to_other_repositories_act_only_when_listed,
     pushes_to_the_default_branch_are_recorded,
     real_issue_and_pull_request_payloads_drive_tasks,
 );
@@ -101,6 +102,58 @@ async fn pull_requests_link_tasks_and_move_their_status(backend: Backend) {
     assert_eq!(app.get(&format!("/api/tasks/{a}")).await.body["task"]["pull_requests"][0]["merged"], true);
 }
 
+/// A task created from issue `number` of `repo` (an `opened` webhook); returns its id.
+async fn task_in(app: &TestApp, repo: &str, number: i64) -> i64 {
+    let event = json!({
+        "action": "opened",
+        "issue": {"number": number, "title": format!("Issue {number}"), "body": "", "state": "open", "labels": [],
+                  "html_url": format!("https://github.com/{repo}/issues/{number}"), "updated_at": ts(Utc::now())},
+        "repository": {"full_name": repo, "private": true},
+        "sender": user(),
+    });
+    deliver_ok(app, "issues", &format!("open-{repo}-{number}"), event.to_string().as_bytes()).await;
+    let tasks = app.get(&format!("/api/tasks?repository={repo}")).await.body;
+    tasks["tasks"][0]["id"].as_i64().unwrap_or_else(|| panic!("no task for {repo}#{number}: {tasks}"))
+}
+
+/// A pull request (from a fork, as anyone can open on a public repository) saying it fixes
+/// another repository's issue moves nothing there, merged or not; once the repository's sync
+/// settings list that other repository, its references act.
+async fn references_to_other_repositories_act_only_when_listed(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let own = task_in(&app, REPO, 5).await;
+    let foreign = task_in(&app, "other-org/other-repo", 3).await;
+    let listed = task_in(&app, "octo/lib", 4).await;
+    let body = "Fixes #5, fixes other-org/other-repo#3 and closes octo/lib#4";
+    let sha = "f".repeat(40);
+    let t0 = Utc::now() - Duration::minutes(10);
+    let mut opened: Value = serde_json::from_slice(&pr_event("opened", 41, body, false, false, &sha, t0)).unwrap();
+    opened["pull_request"]["head"]["repo"] = json!({"full_name": "mallory/research", "fork": true});
+    deliver_ok(&app, "pull_request", "xpr-1", opened.to_string().as_bytes()).await;
+    let task = async |id: i64| app.get(&format!("/api/tasks/{id}")).await.body["task"].clone();
+    assert_eq!(task(own).await["status"], "in_progress");
+    for id in [foreign, listed] {
+        let t = task(id).await;
+        assert_eq!((t["status"].as_str(), t["pull_requests"].as_array().map(Vec::len)), (Some("todo"), Some(0)), "{t}");
+    }
+
+    let settings = "/api/sync/repositories/octo/research";
+    let put =
+        app.send(reqwest::Method::PUT, settings, Some(json!({"closes_issues_in": ["Octo/Lib"]})), Some(TOKEN)).await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.body["closes_issues_in"], json!(["Octo/Lib"]));
+    assert_eq!(app.get(settings).await.body["closes_issues_in"], json!(["Octo/Lib"]));
+    let bad = app.send(reqwest::Method::PUT, settings, Some(json!({"closes_issues_in": ["nope"]})), Some(TOKEN)).await;
+    assert_eq!((bad.status, bad.body["code"].as_str()), (400, Some("bad_request")), "{}", bad.body);
+
+    let merged = pr_event("closed", 41, body, false, true, &sha, t0 + Duration::minutes(1));
+    deliver_ok(&app, "pull_request", "xpr-2", &merged).await;
+    assert_eq!(task(own).await["status"], "done");
+    assert_eq!(task(listed).await["status"], "done", "octo/lib is listed now");
+    let t = task(foreign).await;
+    assert_eq!((t["status"].as_str(), t["pull_requests"].as_array().map(Vec::len)), (Some("todo"), Some(0)), "{t}");
+}
+
 fn push_event(git_ref: &str, after: &str) -> Vec<u8> {
     json!({
         "ref": git_ref, "before": "0".repeat(40), "after": after,
@@ -134,6 +187,11 @@ async fn real_issue_and_pull_request_payloads_drive_tasks(backend: Backend) {
     let app = TestApp::start(backend).await;
     let opened = read("issues/opened.payload.json");
     let repo = opened["repository"]["full_name"].as_str().unwrap().to_string();
+    // GitHub's example repository is public: its issues sync once its settings say so.
+    assert_eq!(opened["repository"]["private"], false);
+    let on = json!({"auto_sync": true});
+    let put = app.send(reqwest::Method::PUT, &format!("/api/sync/repositories/{repo}"), Some(on), Some(TOKEN)).await;
+    assert_eq!(put.status, 200, "{}", put.body);
     let number = opened["issue"]["number"].as_i64().unwrap();
     deliver_ok(&app, "issues", "real-1", opened.to_string().as_bytes()).await;
     let list = app.get(&format!("/api/tasks?repository={repo}")).await.body;

@@ -233,7 +233,8 @@ async fn sync_settings_have_a_default_and_auto_sync_off_stops_webhooks(backend: 
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         r.body,
-        json!({"success": true, "repository": REPO, "auto_sync": true, "default_labels": [], "default": true})
+        json!({"success": true, "repository": REPO, "auto_sync": true, "default_labels": [], "closes_issues_in": [],
+               "default": true, "private": null})
     );
     let r = app
         .send(

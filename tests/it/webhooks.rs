@@ -25,6 +25,7 @@ on_both_databases!(
     stats_show_the_last_delivery_time,
     sse_streams_changes_and_resumes,
     real_github_payloads_are_accepted,
+    runs_missing_optional_fields_are_processed,
     concurrent_deliveries_batch_without_loss_or_double_counting,
 );
 
@@ -463,6 +464,67 @@ async fn real_github_payloads_are_accepted(backend: Backend) {
     assert_eq!(e.run_number, Some(163));
     let listed = app.get("/api/deliveries?limit=1000&status=failed").await.body;
     assert_eq!(listed["count"], 0, "{listed}");
+}
+
+/// Older or unusual `workflow_run` payloads: the workflow's file only in the top-level `workflow`
+/// object, no `run_attempt`, `run_started_at` or `actor`, a tag run's null `head_branch`, no pull
+/// requests. None of that parks a delivery; a run naming no workflow file at all fails, kept.
+async fn runs_missing_optional_fields_are_processed(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let id = app.provision(REPO, ".github/workflows/deploy.yml", json!({})).await;
+    let mut body: Value = serde_json::from_slice(&run_body(7001, "completed", Some("success"), 3)).unwrap();
+    let run = body["workflow_run"].as_object_mut().unwrap();
+    for field in ["path", "run_attempt", "run_started_at", "actor"] {
+        run.remove(field);
+    }
+    run.insert("head_branch".into(), Value::Null);
+    run.insert("pull_requests".into(), json!([]));
+    body["workflow"] = json!({"id": 1, "name": "Deploy", "path": ".github/workflows/deploy.yml"});
+    let r = app.deliver("workflow_run", "old-shape-1", body.to_string().as_bytes()).await;
+    assert_eq!((r.status, r.body["status"].as_str()), (200, Some("processed")), "{}", r.body);
+    let e = app.store().get_execution(7001, 1).await.unwrap().expect("the run is stored");
+    assert_eq!(
+        (e.workflow_path.as_str(), e.branch.as_deref(), e.actor.as_deref()),
+        (".github/workflows/deploy.yml", None, None)
+    );
+    assert_eq!(e.started_at, e.created_at, "without run_started_at a run starts when it was created");
+    let stats = app.stats(&id).await;
+    assert_eq!(stats["last_run"]["run_id"], 7001, "{stats}");
+
+    body.as_object_mut().unwrap().remove("workflow");
+    let r = app.deliver("workflow_run", "old-shape-2", body.to_string().as_bytes()).await;
+    assert_eq!(r.body["status"], "failed", "{}", r.body);
+    let stored = app.get("/api/deliveries/old-shape-2").await.body;
+    assert!(stored["delivery"]["last_error"].as_str().unwrap().contains("no workflow file"), "{stored}");
+    assert_eq!(stored["delivery"]["repository"], REPO, "a failed delivery is still filed by its repository");
+}
+
+/// Reading a body once gives the envelope and the plan that reading it twice (the envelope,
+/// then the event) gives, for every example payload GitHub publishes.
+#[tokio::test]
+async fn one_reading_files_and_plans_as_two_did() {
+    use ccm::webhook::{events::Envelope, plan};
+    let mut count = 0;
+    for event_dir in std::fs::read_dir(shared_payloads()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()) {
+        let event = event_dir.file_name().unwrap().to_str().unwrap().to_string();
+        for file in std::fs::read_dir(&event_dir).unwrap().map(|e| e.unwrap().path()) {
+            let body = std::fs::read(&file).unwrap();
+            let once = plan::read(&event, &body);
+            let envelope: Envelope = serde_json::from_slice(&body).unwrap_or_default();
+            let what = file.display();
+            assert_eq!(once.processing, plan::processing(&event, &body), "{what}");
+            assert_eq!(once.envelope.action, envelope.action, "{what}");
+            assert_eq!(once.envelope.installation.map(|i| i.id), envelope.installation.map(|i| i.id), "{what}");
+            assert_eq!(
+                once.envelope.repository.map(|r| r.full_name),
+                envelope.repository.map(|r| r.full_name),
+                "{what}"
+            );
+            assert_eq!(once.envelope.hook_id, envelope.hook_id, "{what}");
+            count += 1;
+        }
+    }
+    assert!(count > 50, "only {count} payloads found");
 }
 
 /// Many deliveries at once (committed together in batches): three states of 20 runs, in a

@@ -100,7 +100,8 @@ fn json_bodies(doc: &mut Document) {
 }
 
 /// The `/api` scope asks every request for a token (this document excepted, being registered
-/// outside it): its operations name the scheme and document the 401.
+/// outside it): its operations name the scheme and document the 401, and the 503 any of them
+/// answers when the database is busy or unreachable (with `Retry-After`).
 fn secure_api(doc: &mut Document) {
     let scheme = SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
         super::auth::TOKEN_HEADER,
@@ -111,6 +112,13 @@ fn secure_api(doc: &mut Document) {
         .description("Missing or unknown CCM-Token")
         .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build())
         .build();
+    let busy = ResponseBuilder::new()
+        .description(
+            "The database is busy (`database_busy`) or unreachable (`unavailable`): retry after the seconds \
+             `Retry-After` says",
+        )
+        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build())
+        .build();
     for (path, item) in doc.paths.paths.iter_mut() {
         if !path.starts_with("/api/") || super::aliases::PUBLIC_API_PATHS.contains(&path.as_str()) {
             continue;
@@ -119,6 +127,7 @@ fn secure_api(doc: &mut Document) {
         for operation in operations.into_iter().flatten() {
             operation.security = Some(vec![SecurityRequirement::new(TOKEN_SCHEME, Vec::<String>::new())]);
             operation.responses.responses.entry("401".into()).or_insert_with(|| unauthorized.clone().into());
+            operation.responses.responses.entry("503".into()).or_insert_with(|| busy.clone().into());
         }
     }
 }

@@ -1,12 +1,13 @@
-//! A delivery as `deliveries` stores it, with the state it is stored in.
+//! A delivery as `deliveries` stores it, with the state it is stored in: the insert's columns
+//! (`NewDelivery`), and the columns a `DeliverySummary` and a `StoredDelivery` are read from.
 
 use chrono::{DateTime, Utc};
 
 use super::SqlType::{Bytes, Int, Json, Text, Time};
-use super::{Cell, Column, WrittenRow, column};
+use super::{Cell, CellSource, Column, ReadRow, WrittenRow, column, joined};
 use crate::domain::status::DeliveryStatus;
-use crate::store::IncomingDelivery;
 use crate::store::deliveries::Settled;
+use crate::store::{DeliverySummary, IncomingDelivery, StoredDelivery};
 
 /// A delivery about to be inserted: what was received, and its state after this attempt.
 pub(crate) struct NewDelivery<'a> {
@@ -64,7 +65,7 @@ impl WrittenRow for NewDelivery<'_> {
             d.repository.as_ref().map(|r| r.to_lowercase()).into(),
             d.hook_id.into(),
             d.received_at.into(),
-            Cell::Json(&d.headers),
+            (&d.headers).into(),
             Cell::Bytes(&d.body),
             d.body_size.into(),
             self.status.as_str().into(),
@@ -73,6 +74,59 @@ impl WrittenRow for NewDelivery<'_> {
             self.processed_at.into(),
             self.next_attempt_at.into(),
         ]
+    }
+}
+
+impl ReadRow for DeliverySummary {
+    const COLUMNS: &'static [Column] = &[
+        column("guid", Text),
+        column("event", Text),
+        column("action", Text),
+        column("installation_id", Int),
+        column("repository", Text),
+        column("hook_id", Int),
+        column("received_at", Time),
+        column("status", Text),
+        column("attempts", Int),
+        column("last_error", Text),
+        column("processed_at", Time),
+        column("next_attempt_at", Time),
+        column("body_size", Int),
+    ];
+
+    fn read<S: CellSource>(cells: &mut S) -> Result<Self, S::Error> {
+        Ok(DeliverySummary {
+            guid: cells.next()?,
+            event: cells.next()?,
+            action: cells.next()?,
+            installation_id: cells.next()?,
+            repository: cells.next()?,
+            hook_id: cells.next()?,
+            received_at: cells.next()?,
+            status: cells.next()?,
+            attempts: cells.next()?,
+            last_error: cells.next()?,
+            processed_at: cells.next()?,
+            next_attempt_at: cells.next()?,
+            body_size: cells.next()?,
+        })
+    }
+}
+
+/// A summary's columns, then the headers and the body.
+const STORED_DELIVERY: [Column; 16] =
+    joined(DeliverySummary::COLUMNS, &[column("headers", Json), column("body_encoding", Text), column("body", Bytes)]);
+
+impl ReadRow for StoredDelivery {
+    const COLUMNS: &'static [Column] = &STORED_DELIVERY;
+
+    fn read<S: CellSource>(cells: &mut S) -> Result<Self, S::Error> {
+        Ok(StoredDelivery {
+            summary: DeliverySummary::read(cells)?,
+            headers: cells.next()?,
+            body_encoding: cells.next()?,
+            body: cells.next()?,
+        })
     }
 }
 
@@ -106,5 +160,12 @@ mod tests {
         };
         super::super::tests::assert_cells_match(&row);
         assert_eq!(row.cells(Utc::now())[5], Cell::from("octo/app".to_string()));
+    }
+
+    #[test]
+    fn reads_match_columns() {
+        super::super::reads::tests::assert_reads_match::<DeliverySummary>();
+        super::super::reads::tests::assert_reads_match::<StoredDelivery>();
+        assert_eq!(StoredDelivery::COLUMNS[..13], *DeliverySummary::COLUMNS);
     }
 }

@@ -40,7 +40,7 @@ impl WrittenRow for JobRecord {
             self.started_at.into(),
             self.completed_at.into(),
             self.updated_at.into(),
-            Cell::Json(&self.steps),
+            (&self.steps).into(),
         ]
     }
 }

@@ -13,6 +13,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sqlx::Arguments;
 use sqlx::error::BoxDynError;
 use sqlx::types::Json;
@@ -20,12 +21,13 @@ use sqlx::types::Json;
 mod deliveries;
 mod executions;
 mod jobs;
+mod outbox;
 mod pipelines;
 mod reads;
 mod tasks;
 
 pub(crate) use deliveries::NewDelivery;
-pub(crate) use reads::{CellSource, ReadCell, ReadRow, qualified_names, read_rusqlite, read_sqlx};
+pub(crate) use reads::{CellSource, FromCells, ReadCell, ReadRow, SqlxCell, qualified_names, read_rusqlite, read_sqlx};
 
 /// What a column holds, as both databases store it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +67,19 @@ pub(crate) const fn column(name: &'static str, ty: SqlType) -> Column {
     Column { name, ty }
 }
 
+/// The columns of `first` followed by those of `then` (`N` of them in all), for a row that
+/// extends another.
+pub(crate) const fn joined<const N: usize>(first: &[Column], then: &[Column]) -> [Column; N] {
+    assert!(first.len() + then.len() == N, "N is the length of both lists");
+    let mut columns = [column("", SqlType::Int); N];
+    let mut i = 0;
+    while i < N {
+        columns[i] = if i < first.len() { first[i] } else { then[i - first.len()] };
+        i += 1;
+    }
+    columns
+}
+
 /// One value of a row, in the form every path converts.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Cell<'a> {
@@ -72,8 +87,42 @@ pub(crate) enum Cell<'a> {
     Bool(Option<bool>),
     Text(Option<Cow<'a, str>>),
     Time(Option<DateTime<Utc>>),
-    Json(&'a Value),
+    Json(JsonCell<'a>),
     Bytes(&'a [u8]),
+}
+
+/// A JSON value to bind: borrowed as it is, or a typed value serialized beforehand (its text
+/// as serde writes it, so that SQLite stores the same text either way).
+#[derive(Debug, Clone)]
+pub(crate) enum JsonCell<'a> {
+    Value(&'a Value),
+    Raw(Box<RawValue>),
+}
+
+impl PartialEq for JsonCell<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (JsonCell::Value(a), JsonCell::Value(b)) => a == b,
+            (JsonCell::Raw(a), JsonCell::Raw(b)) => a.get() == b.get(),
+            _ => false,
+        }
+    }
+}
+
+impl serde::Serialize for JsonCell<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            JsonCell::Value(value) => value.serialize(serializer),
+            JsonCell::Raw(raw) => raw.serialize(serializer),
+        }
+    }
+}
+
+impl Cell<'_> {
+    /// A typed value as a JSON cell.
+    pub(crate) fn json(value: &impl serde::Serialize) -> Result<Cell<'static>, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(|raw| Cell::Json(JsonCell::Raw(raw)))
+    }
 }
 
 impl Cell<'_> {
@@ -110,6 +159,24 @@ impl From<String> for Cell<'_> {
 impl From<Option<String>> for Cell<'_> {
     fn from(text: Option<String>) -> Self {
         Cell::Text(text.map(Cow::Owned))
+    }
+}
+
+impl<'a> From<&'a String> for Cell<'a> {
+    fn from(text: &'a String) -> Self {
+        Cell::Text(Some(Cow::Borrowed(text)))
+    }
+}
+
+impl<'a> From<&'a Option<String>> for Cell<'a> {
+    fn from(text: &'a Option<String>) -> Self {
+        Cell::Text(text.as_deref().map(Cow::Borrowed))
+    }
+}
+
+impl<'a> From<&'a Value> for Cell<'a> {
+    fn from(value: &'a Value) -> Self {
+        Cell::Json(JsonCell::Value(value))
     }
 }
 
@@ -165,7 +232,7 @@ where
     Option<&'a str>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     Option<String>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     Option<DateTime<Utc>>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-    Json<&'a Value>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    Json<JsonCell<'a>>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     &'a [u8]: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
     let mut args = DB::Arguments::default();
@@ -187,7 +254,7 @@ where
 
 /// A timestamp as sqlx writes it on SQLite, so that comparisons with stored values hold.
 pub(crate) fn sqlite_time(at: DateTime<Utc>) -> ToSqlOutput<'static> {
-    ToSqlOutput::Owned(SqlValue::Text(super::sqlite_reads::timestamp(&at)))
+    ToSqlOutput::Owned(SqlValue::Text(crate::store::sqlite::sqlite_reads::timestamp(&at)))
 }
 
 /// A cell as SQLite's writer thread binds it.
@@ -200,9 +267,10 @@ pub(crate) fn sqlite_value(cell: Cell<'_>) -> rusqlite::Result<ToSqlOutput<'_>> 
         Cell::Text(Some(Cow::Borrowed(text))) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
         Cell::Text(Some(Cow::Owned(text))) => ToSqlOutput::Owned(SqlValue::Text(text)),
         Cell::Time(Some(at)) => sqlite_time(at),
-        Cell::Json(value) => ToSqlOutput::Owned(SqlValue::Text(
+        Cell::Json(JsonCell::Value(value)) => ToSqlOutput::Owned(SqlValue::Text(
             serde_json::to_string(value).map_err(|err| rusqlite::Error::ToSqlConversionFailure(err.into()))?,
         )),
+        Cell::Json(JsonCell::Raw(raw)) => ToSqlOutput::Owned(SqlValue::Text(String::from(Box::<str>::from(raw)))),
         Cell::Bytes(bytes) => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
     })
 }
@@ -224,7 +292,7 @@ enum PgArray<'a> {
     Bool(Vec<Option<bool>>),
     Text(Vec<Option<Cow<'a, str>>>),
     Time(Vec<Option<DateTime<Utc>>>),
-    Json(Vec<Json<&'a Value>>),
+    Json(Vec<Json<JsonCell<'a>>>),
     Bytes(Vec<&'a [u8]>),
 }
 
@@ -327,7 +395,7 @@ pub(crate) mod tests {
         assert_eq!(sqlite_value(Cell::Int(None)).unwrap(), ToSqlOutput::Owned(SqlValue::Null));
         assert_eq!(sqlite_value(Cell::from("a")).unwrap(), ToSqlOutput::Borrowed(ValueRef::Text(b"a")));
         assert_eq!(
-            sqlite_value(Cell::Json(&serde_json::json!({"k": 1}))).unwrap(),
+            sqlite_value(Cell::from(&serde_json::json!({"k": 1}))).unwrap(),
             ToSqlOutput::Owned(SqlValue::Text("{\"k\":1}".into()))
         );
     }

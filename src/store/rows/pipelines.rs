@@ -1,8 +1,10 @@
-//! A pipeline as `pipelines` stores it: the columns a `Pipeline` is read from.
+//! A pipeline as `pipelines` stores it, and an entry of its audit log: the columns a `Pipeline`
+//! and an `AuditRecord` are read from.
 
 use super::SqlType::{Int, Json, Text, Time};
 use super::{CellSource, Column, ReadRow, column};
 use crate::domain::pipeline::Pipeline;
+use crate::store::AuditRecord;
 
 impl ReadRow for Pipeline {
     const COLUMNS: &'static [Column] = &[
@@ -36,6 +38,28 @@ impl ReadRow for Pipeline {
     }
 }
 
+impl ReadRow for AuditRecord {
+    const COLUMNS: &'static [Column] = &[
+        column("id", Int),
+        column("at", Time),
+        column("actor", Text),
+        column("action", Text),
+        column("pipeline_id", Text),
+        column("details", Json),
+    ];
+
+    fn read<S: CellSource>(cells: &mut S) -> Result<Self, S::Error> {
+        Ok(AuditRecord {
+            id: cells.next()?,
+            at: cells.next()?,
+            actor: cells.next()?,
+            action: cells.next()?,
+            pipeline_id: cells.next()?,
+            details: cells.next()?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +67,6 @@ mod tests {
     #[test]
     fn reads_match_columns() {
         super::super::reads::tests::assert_reads_match::<Pipeline>();
+        super::super::reads::tests::assert_reads_match::<AuditRecord>();
     }
 }

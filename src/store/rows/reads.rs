@@ -1,8 +1,9 @@
 //! One definition of each read row: its `COLUMNS` (the select list) and how its cells become the
-//! entity, in order. Every read path maps through it, by position: the sqlx pool on both
-//! databases (`FromRow`, written by `from_rows!`) and SQLite's inline reads (rusqlite), where a
-//! row may start after other columns. A statement selects a row's `COLUMNS` in order (see
-//! `column_names`, `qualified_names`); in debug builds every read checks the names it finds.
+//! entity, in order. Every read path maps through it, by position: the pool on both databases
+//! (`sql::db`'s statements) and SQLite's inline reads (rusqlite), where a row may start after
+//! other columns. A statement selects a row's `COLUMNS` in order (see `column_names`,
+//! `qualified_names`); in debug builds every read checks the names it finds. A small tuple of
+//! cells (a count, a pair) is read by position too, without names (`FromCells`).
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -16,16 +17,30 @@ use sqlx::{Postgres, Sqlite};
 use super::Column;
 #[cfg(test)]
 use super::SqlType;
-use crate::domain::status::{Conclusion, PipelineStatus, RunStatus, TaskPriority, TaskStatus};
+use crate::domain::status::{
+    Conclusion, DeliveryStatus, OutboxJobStatus, PipelineStatus, RunStatus, TaskPriority, TaskStatus,
+};
 
-/// A value a read row holds: decoded by sqlx on either database, and by hand from SQLite's C API.
-pub(crate) trait ReadCell:
+/// A value sqlx decodes on either database.
+pub(crate) trait SqlxCell:
     Sized
     + sqlx::Type<Postgres>
     + sqlx::Type<Sqlite>
     + for<'r> sqlx::Decode<'r, Postgres>
     + for<'r> sqlx::Decode<'r, Sqlite>
 {
+}
+
+impl<T> SqlxCell for T where
+    T: sqlx::Type<Postgres>
+        + sqlx::Type<Sqlite>
+        + for<'r> sqlx::Decode<'r, Postgres>
+        + for<'r> sqlx::Decode<'r, Sqlite>
+{
+}
+
+/// A value a read row holds: decoded by sqlx on either database, and by hand from SQLite's C API.
+pub(crate) trait ReadCell: SqlxCell {
     /// The type of the column it is read from (the tests hold a row's reads to its columns').
     #[cfg(test)]
     const TYPE: SqlType;
@@ -61,6 +76,9 @@ read_cells!(
     i64: Int = 0,
     bool: Bool = false,
     String: Text = String::new(),
+    Vec<u8>: Bytes = Vec::new(),
+    DeliveryStatus: Text = DeliveryStatus::Pending,
+    OutboxJobStatus: Text = OutboxJobStatus::Pending,
     PipelineStatus: Text = PipelineStatus::Active,
     RunStatus: Text = RunStatus::Completed,
     Conclusion: Text = Conclusion::Success,
@@ -138,6 +156,44 @@ pub(crate) trait ReadRow: Sized {
     fn read<S: CellSource>(cells: &mut S) -> Result<Self, S::Error>;
 }
 
+/// What a statement's rows are read as: a `ReadRow`, or a tuple of cells (`(i64,)` for a count).
+pub(crate) trait FromCells: Sized {
+    /// The columns the statement selects, when they have names to check (`ReadRow`s').
+    fn columns() -> &'static [Column];
+
+    fn from_cells<S: CellSource>(cells: &mut S) -> Result<Self, S::Error>;
+}
+
+impl<R: ReadRow> FromCells for R {
+    fn columns() -> &'static [Column] {
+        R::COLUMNS
+    }
+
+    fn from_cells<S: CellSource>(cells: &mut S) -> Result<Self, S::Error> {
+        R::read(cells)
+    }
+}
+
+impl<A: ReadCell> FromCells for (A,) {
+    fn columns() -> &'static [Column] {
+        &[]
+    }
+
+    fn from_cells<S: CellSource>(cells: &mut S) -> Result<Self, S::Error> {
+        Ok((cells.next()?,))
+    }
+}
+
+impl<A: ReadCell, B: ReadCell> FromCells for (A, B) {
+    fn columns() -> &'static [Column] {
+        &[]
+    }
+
+    fn from_cells<S: CellSource>(cells: &mut S) -> Result<Self, S::Error> {
+        Ok((cells.next()?, cells.next()?))
+    }
+}
+
 /// A row of sqlx (either database), read by position from `next`.
 pub(crate) struct SqlxCells<'r, R> {
     row: &'r R,
@@ -180,24 +236,24 @@ impl CellSource for RusqliteCells<'_, '_> {
 /// The `R` whose columns start at position `first` of a sqlx row.
 pub(crate) fn read_sqlx<'r, R, Row>(row: &'r Row, first: usize) -> Result<R, sqlx::Error>
 where
-    R: ReadRow,
+    R: FromCells,
     Row: sqlx::Row,
     SqlxCells<'r, Row>: CellSource<Error = sqlx::Error>,
 {
     debug_assert_names::<R>(first, |i| sqlx::Row::columns(row).get(i).map(sqlx::Column::name));
-    R::read(&mut SqlxCells { row, next: first })
+    R::from_cells(&mut SqlxCells { row, next: first })
 }
 
 /// The `R` whose columns start at position `first` of a row SQLite's C API returned.
-pub(crate) fn read_rusqlite<R: ReadRow>(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<R> {
+pub(crate) fn read_rusqlite<R: FromCells>(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<R> {
     debug_assert_names::<R>(first, |i| row.as_ref().column_name(i).ok());
-    R::read(&mut RusqliteCells { row, next: first })
+    R::from_cells(&mut RusqliteCells { row, next: first })
 }
 
-/// In debug builds, that the statement selected `R::COLUMNS` from position `first`, in order.
-fn debug_assert_names<'a, R: ReadRow>(first: usize, name: impl Fn(usize) -> Option<&'a str>) {
+/// In debug builds, that the statement selected `R`'s columns from position `first`, in order.
+fn debug_assert_names<'a, R: FromCells>(first: usize, name: impl Fn(usize) -> Option<&'a str>) {
     if cfg!(debug_assertions) {
-        for (i, column) in R::COLUMNS.iter().enumerate() {
+        for (i, column) in R::columns().iter().enumerate() {
             assert_eq!(name(first + i), Some(column.name), "column {} of the row read", first + i);
         }
     }
@@ -207,31 +263,6 @@ fn debug_assert_names<'a, R: ReadRow>(first: usize, name: impl Fn(usize) -> Opti
 pub(crate) fn qualified_names(alias: &str, columns: &[Column]) -> String {
     columns.iter().map(|c| format!("{alias}.{}", c.name)).collect::<Vec<_>>().join(", ")
 }
-
-/// `sqlx::FromRow` on both databases for read rows: `query_as` maps a statement that selects
-/// the row's `COLUMNS`, in order, from its first column.
-macro_rules! from_rows {
-    ($($row:ty),* $(,)?) => {$(
-        impl<'r> sqlx::FromRow<'r, PgRow> for $row {
-            fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
-                read_sqlx(row, 0)
-            }
-        }
-
-        impl<'r> sqlx::FromRow<'r, SqliteRow> for $row {
-            fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
-                read_sqlx(row, 0)
-            }
-        }
-    )*};
-}
-
-from_rows!(
-    crate::domain::runs::Execution,
-    crate::domain::runs::Job,
-    crate::domain::pipeline::Pipeline,
-    crate::domain::tasks::Task,
-);
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -1,8 +1,22 @@
-//! A research task as `tasks` stores it: the columns a `Task` is read from.
+//! A research task as `tasks` stores it, and what its repository sends besides issues: the
+//! columns a `Task`, a `PullRequest` and a `Push` are read from.
 
 use super::SqlType::{Bool, Int, Json, Text, Time};
 use super::{CellSource, Column, ReadRow, column};
 use crate::domain::tasks::Task;
+use crate::store::{PullRequest, Push, SyncSettings};
+
+impl ReadRow for SyncSettings {
+    const COLUMNS: &'static [Column] =
+        &[column("auto_sync", Bool), column("default_labels", Json), column("closes_issues_in", Json)];
+
+    fn read<S: CellSource>(cells: &mut S) -> Result<Self, S::Error> {
+        let auto_sync = cells.next()?;
+        let default_labels: sqlx::types::Json<Vec<String>> = cells.next()?;
+        let closes_issues_in: sqlx::types::Json<Vec<String>> = cells.next()?;
+        Ok(SyncSettings { auto_sync, default_labels: default_labels.0, closes_issues_in: closes_issues_in.0 })
+    }
+}
 
 impl ReadRow for Task {
     const COLUMNS: &'static [Column] = &[
@@ -52,6 +66,62 @@ impl ReadRow for Task {
     }
 }
 
+impl ReadRow for PullRequest {
+    const COLUMNS: &'static [Column] = &[
+        column("repository", Text),
+        column("number", Int),
+        column("title", Text),
+        column("state", Text),
+        column("draft", Bool),
+        column("merged", Bool),
+        column("head_sha", Text),
+        column("author", Text),
+        column("url", Text),
+        column("updated_at", Time),
+    ];
+
+    fn read<S: CellSource>(cells: &mut S) -> Result<Self, S::Error> {
+        Ok(PullRequest {
+            repository: cells.next()?,
+            number: cells.next()?,
+            title: cells.next()?,
+            state: cells.next()?,
+            draft: cells.next()?,
+            merged: cells.next()?,
+            head_sha: cells.next()?,
+            author: cells.next()?,
+            url: cells.next()?,
+            updated_at: cells.next()?,
+        })
+    }
+}
+
+impl ReadRow for Push {
+    const COLUMNS: &'static [Column] = &[
+        column("id", Int),
+        column("repository", Text),
+        column("ref", Text),
+        column("before_sha", Text),
+        column("after_sha", Text),
+        column("pusher", Text),
+        column("commits_count", Int),
+        column("received_at", Time),
+    ];
+
+    fn read<S: CellSource>(cells: &mut S) -> Result<Self, S::Error> {
+        Ok(Push {
+            id: cells.next()?,
+            repository: cells.next()?,
+            git_ref: cells.next()?,
+            before_sha: cells.next()?,
+            after_sha: cells.next()?,
+            pusher: cells.next()?,
+            commits_count: cells.next()?,
+            received_at: cells.next()?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +129,7 @@ mod tests {
     #[test]
     fn reads_match_columns() {
         super::super::reads::tests::assert_reads_match::<Task>();
+        super::super::reads::tests::assert_reads_match::<PullRequest>();
+        super::super::reads::tests::assert_reads_match::<Push>();
     }
 }

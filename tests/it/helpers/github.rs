@@ -192,3 +192,93 @@ pub fn rest_run(
         "repository": {"full_name": repo}
     })
 }
+
+/// GitHub's log of the App's webhook deliveries (`GET /app/hook/deliveries`), newest first, in
+/// pages of `per_page` linked by a keyset cursor (the last id of the previous page), as GitHub's
+/// are: a page's cursor still names the same place after newer deliveries arrive. A redelivery
+/// (`POST /app/hook/deliveries/{id}/attempts`) adds an attempt of the same GUID with
+/// `redelivery_status` (as ccm refusing it again would).
+#[derive(Clone)]
+pub struct DeliveryLog {
+    entries: Arc<Mutex<Vec<Value>>>,
+    per_page: usize,
+    redelivery_status: i64,
+    base: String,
+}
+
+impl DeliveryLog {
+    /// Mounts the log on `gh`, holding `entries` (any order).
+    pub async fn mount(gh: &FakeGithub, entries: Vec<Value>, per_page: usize, redelivery_status: i64) -> Self {
+        let log = DeliveryLog { entries: Arc::default(), per_page, redelivery_status, base: gh.url() };
+        log.add(entries);
+        Mock::given(method("GET"))
+            .and(path("/app/hook/deliveries"))
+            .and(AppJwt)
+            .respond_with(log.clone())
+            .mount(&gh.server)
+            .await;
+        Mock::given(method("POST"))
+            .and(wiremock::matchers::path_regex(r"^/app/hook/deliveries/\d+/attempts$"))
+            .and(AppJwt)
+            .respond_with(log.clone())
+            .mount(&gh.server)
+            .await;
+        log
+    }
+
+    /// Adds deliveries to the log.
+    pub fn add(&self, entries: Vec<Value>) {
+        let mut log = self.entries.lock().unwrap();
+        log.extend(entries);
+        log.sort_by_key(|d| std::cmp::Reverse(d["id"].as_i64().unwrap_or_default()));
+    }
+
+    fn page(&self, request: &Request) -> ResponseTemplate {
+        let before = request.url.query_pairs().find(|(k, _)| k == "cursor").and_then(|(_, v)| v.parse::<i64>().ok());
+        let log = self.entries.lock().unwrap();
+        let page: Vec<Value> = log
+            .iter()
+            .filter(|d| before.is_none_or(|b| d["id"].as_i64().unwrap_or_default() < b))
+            .take(self.per_page)
+            .cloned()
+            .collect();
+        let last = page.last().and_then(|d| d["id"].as_i64());
+        let more = last.is_some_and(|last| log.iter().any(|d| d["id"].as_i64().unwrap_or_default() < last));
+        let mut reply = ResponseTemplate::new(200).set_body_json(page);
+        if let (true, Some(last)) = (more, last) {
+            let link = format!("<{}/app/hook/deliveries?per_page=100&cursor={last}>; rel=\"next\"", self.base);
+            reply = reply.insert_header("link", link.as_str());
+        }
+        reply
+    }
+
+    fn redeliver(&self, request: &Request) -> ResponseTemplate {
+        let id: i64 = request.url.path().split('/').nth(4).and_then(|id| id.parse().ok()).unwrap_or_default();
+        let mut log = self.entries.lock().unwrap();
+        let Some(guid) = log.iter().find(|d| d["id"] == id).map(|d| d["guid"].clone()) else {
+            return ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}));
+        };
+        let next_id = log.iter().filter_map(|d| d["id"].as_i64()).max().unwrap_or_default() + 1;
+        let mut attempt = delivery_entry(next_id, guid.as_str().unwrap_or_default(), 0, self.redelivery_status);
+        attempt["redelivery"] = json!(true);
+        log.insert(0, attempt);
+        ResponseTemplate::new(202).set_body_json(json!({}))
+    }
+}
+
+impl Respond for DeliveryLog {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        if request.method.as_str() == "POST" { self.redeliver(request) } else { self.page(request) }
+    }
+}
+
+/// A delivery as GitHub's log lists it, delivered `ago_minutes` ago with `status_code` (0: no
+/// answer).
+pub fn delivery_entry(id: i64, guid: &str, ago_minutes: i64, status_code: i64) -> Value {
+    let at = chrono::Utc::now() - chrono::Duration::minutes(ago_minutes);
+    json!({
+        "id": id, "guid": guid, "delivered_at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "redelivery": false, "duration": 0.1, "status": if status_code == 200 { "OK" } else { "failed" },
+        "status_code": status_code, "event": "workflow_run", "action": "completed"
+    })
+}

@@ -3,6 +3,7 @@
 pub mod batches;
 pub mod ccm_cli;
 pub mod github;
+pub mod rows;
 pub mod serve;
 pub mod wait;
 
@@ -80,12 +81,17 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new(backend: Backend) -> Self {
+        Self::with_options(backend, &store::DbOptions::new(5)).await
+    }
+
+    /// A fresh database, opened with these options.
+    pub async fn with_options(backend: Backend, options: &store::DbOptions) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = match backend {
             Backend::Sqlite => ccm::config::sqlite_url(&dir.path().join("ccm.db")),
             Backend::Postgres => fresh_postgres_database().await,
         };
-        let store = store::connect(&url, 5).await.expect("open the test database");
+        let store = store::connect_with(&url, options).await.expect("open the test database");
         TestDb { store, url, _dir: dir }
     }
 }
@@ -151,7 +157,11 @@ impl TestApp {
     }
 
     pub async fn start_with_github_config(backend: Backend, config: ccm::github::GithubConfig) -> Self {
-        let db = TestDb::new(backend).await;
+        Self::with_github_on(TestDb::new(backend).await, config)
+    }
+
+    /// The app with a GitHub App configured, over an existing database.
+    pub fn with_github_on(db: TestDb, config: ccm::github::GithubConfig) -> Self {
         let client = ccm::github::GithubClient::new(config).expect("GitHub client").expect("configured");
         let gh = ccm::github::Github { store: db.store.clone(), client: client.clone() };
         let workers = ccm::github::recovery::Workers::spawn(gh.clone(), false);

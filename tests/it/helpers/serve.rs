@@ -11,7 +11,7 @@ use super::wait::{PATIENCE, wait_for};
 
 /// Settings the server reads from the environment, never inherited from the tests' environment:
 /// a test passes the ones it means.
-pub const SERVER_SETTINGS: [&str; 13] = [
+pub const SERVER_SETTINGS: [&str; 15] = [
     "CCM_BIND",
     "DATABASE_URL",
     "CCM_DATA_DIR",
@@ -20,6 +20,8 @@ pub const SERVER_SETTINGS: [&str; 13] = [
     "CCM_DB_MAX_CONNECTIONS",
     "CCM_MAX_EVENT_STREAMS",
     "CCM_PIPELINES_PATH",
+    "CCM_PG_STATEMENT_TIMEOUT",
+    "CCM_PG_IDLE_IN_TRANSACTION_TIMEOUT",
     "GHT",
     "GITHUB_APP_ID",
     "RUST_LOG",

@@ -1,0 +1,37 @@
+//! The embedded default: one SQLite file in WAL mode, fsync on commit. Its own parts: connecting,
+//! the writer thread of delivery batches (`sqlite_writes.rs`) and the hottest reads inline through
+//! the C API (`sqlite_reads.rs`).
+
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::fast_paths::FastPaths;
+use super::sql::db::Db;
+use super::{DbOptions, SqlStore, StoreResult};
+
+pub(crate) mod sqlite_reads;
+pub(crate) mod sqlite_writes;
+
+/// Opens (creating if missing) the database at a `sqlite:` URL and applies migrations.
+pub(super) async fn connect(url: &str, db: &DbOptions) -> StoreResult<SqlStore> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: a commit is on disk before we answer; a delivery acknowledged is never lost.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(db.busy_timeout)
+        .foreign_keys(true)
+        // Rows cross from the connection's thread in a bounded channel; once it is full,
+        // every row taken wakes the blocked thread. Room for the largest page (1000) avoids it.
+        .row_buffer_size(1024);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(db.max_connections.max(1))
+        // An embedded database has no connection to lose: a ping before each use only costs
+        // a round trip to the connection's thread.
+        .test_before_acquire(false)
+        .connect_with(options.clone())
+        .await?;
+    sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+    Ok(SqlStore { fast: FastPaths::sqlite(options.get_filename(), &pool), db: Db::Sqlite(pool) })
+}
