@@ -273,6 +273,7 @@ async fn pipeline_stats(
 #[into_params(parameter_in = Query)]
 struct TeardownQuery {
     /// true (the default); false is refused: repositories are never deleted
+    #[param(pattern = "^([Tt][Rr][Uu][Ee]|1|[Yy][Ee][Ss]|[Ff][Aa][Ll][Ss][Ee]|0|[Nn][Oo])?$")]
     preserve_repo: Option<String>,
 }
 

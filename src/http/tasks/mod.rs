@@ -40,8 +40,10 @@ pub(crate) fn parse_id(id: &str) -> Result<i64, ApiError> {
 }
 
 fn check_title(title: &str) -> Result<String, ApiError> {
+    // As sent (the document's maxLength), then trimmed.
+    let too_long = title.chars().count() > 256;
     let title = title.trim();
-    if title.is_empty() || title.chars().count() > 256 {
+    if title.is_empty() || too_long {
         return Err(ApiError::BadRequest("title must be 1 to 256 characters".into()));
     }
     Ok(title.to_string())
@@ -88,14 +90,37 @@ async fn list(state: web::Data<AppState>, _actor: Actor, q: web::Query<ListQuery
     Ok(HttpResponse::Ok().json(TaskList { success: true, tasks, count: page.total, limit, offset }))
 }
 
+/// A closed set of texts (or null), as the document describes a status or a priority.
+fn choice_schema(texts: Vec<&'static str>, description: &str) -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let mut values: Vec<Option<&str>> = texts.into_iter().map(Some).collect();
+    values.push(None);
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(values))
+        .description(Some(description))
+        .build()
+}
+
+fn status_schema() -> utoipa::openapi::schema::Object {
+    choice_schema(TaskStatus::texts(), "The task's status")
+}
+
+fn priority_schema() -> utoipa::openapi::schema::Object {
+    choice_schema(crate::domain::status::TaskPriority::texts(), "high, medium or low (default: from the labels)")
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[schema(as = TaskCreate)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
+    #[schema(min_length = 1, max_length = 256)]
     title: String,
     #[serde(default)]
     description: String,
+    #[schema(schema_with = status_schema, required = false)]
     status: Option<String>,
+    #[schema(schema_with = priority_schema, required = false)]
     priority: Option<String>,
     #[serde(default)]
     labels: Vec<String>,
@@ -158,9 +183,12 @@ async fn get(state: web::Data<AppState>, _actor: Actor, id: web::Path<String>) -
 #[schema(as = TaskChange)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
+    #[schema(min_length = 1, max_length = 256)]
     title: Option<String>,
     description: Option<String>,
+    #[schema(schema_with = status_schema, required = false)]
     status: Option<String>,
+    #[schema(schema_with = priority_schema, required = false)]
     priority: Option<String>,
     labels: Option<Vec<String>>,
 }
