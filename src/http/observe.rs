@@ -21,6 +21,8 @@ use crate::metrics::method_label;
 #[derive(Debug, Clone, Copy)]
 pub struct Received(pub Instant);
 
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// The route label of requests that matched no route (a bounded label, unlike their paths).
 const UNMATCHED: &str = "unmatched";
 
@@ -30,10 +32,10 @@ pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let request_id = request.extensions().get::<RequestId>().map(ToString::to_string).unwrap_or_default();
+        // The fields are worked out only when the span is enabled.
         tracing::info_span!(
             "request",
-            request_id = %request_id,
+            request_id = %request.extensions().get::<RequestId>().map(ToString::to_string).unwrap_or_default(),
             method = %request.method(),
             route = %request.match_pattern().unwrap_or_else(|| UNMATCHED.into()),
             actor = tracing::field::Empty,
@@ -50,36 +52,44 @@ pub async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     req.extensions_mut().insert(Received(started));
-    let request_id = req.extensions().get::<RequestId>().map(ToString::to_string).unwrap_or_default();
+    let request_id = req.extensions().get::<RequestId>().copied();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     // Worked out before the call: the request cannot be kept (routing needs it unshared).
     let method = method_label(req.method());
     let route = req.match_pattern().unwrap_or_else(|| UNMATCHED.into());
-    let path = req.path().to_string();
+    // Copied only when the request's log line is written.
+    let path = tracing::enabled!(tracing::Level::INFO).then(|| req.path().to_string());
     let result = next.call(req).await;
-    let (status, actor) = match &result {
-        Ok(res) => (res.status(), res.request().extensions().get::<Actor>().map(|a| a.0.clone())),
+    let status = match &result {
+        Ok(res) => res.status(),
         // An error a middleware returned: actix turns it into its response after this.
-        Err(err) => (err.as_response_error().status_code(), None),
+        Err(err) => err.as_response_error().status_code(),
     };
     let elapsed = started.elapsed();
-    tracing::info!(
-        parent: None,
-        request_id = %request_id,
-        method,
-        route = %route,
-        path = %path,
-        status = status.as_u16(),
-        duration_ms = (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-        actor = actor.as_deref(),
-        "http request"
-    );
+    if let Some(path) = path {
+        let actor = result.as_ref().ok().and_then(|res| res.request().extensions().get::<Actor>().map(|a| a.0.clone()));
+        tracing::info!(
+            parent: None,
+            request_id = %request_id.map(|id| id.to_string()).unwrap_or_default(),
+            method,
+            route = %route,
+            path = %path,
+            status = status.as_u16(),
+            duration_ms = (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+            actor = actor.as_deref(),
+            "http request"
+        );
+    }
     if let Some(state) = state {
-        state.metrics.http_request(method, route, status.as_u16(), elapsed);
+        state.metrics.http_request(method, &route, status.as_u16(), elapsed);
     }
     let mut res = result?;
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+    if let Some(id) = request_id {
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let text = id.as_hyphenated().encode_lower(&mut text);
+        if let Ok(value) = HeaderValue::from_str(text) {
+            res.headers_mut().insert(X_REQUEST_ID, value);
+        }
     }
     Ok(res)
 }

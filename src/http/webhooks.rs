@@ -117,13 +117,13 @@ async fn receive(
 /// Logs and counts a delivery refused before it was stored. Its id and event are the headers'
 /// (unverified: shortened, and never used as metric labels).
 fn refused(state: &AppState, req: &HttpRequest, err: &ApiError) {
-    let header = |name: &str| {
+    let header = |name: &actix_web::http::header::HeaderName| {
         req.headers().get(name).and_then(|v| v.to_str().ok()).map(|v| v.chars().take(100).collect::<String>())
     };
     state.metrics.delivery_rejected(err.code());
     tracing::warn!(
-        delivery_id = header("x-github-delivery"),
-        event = header("x-github-event"),
+        delivery_id = header(&webhook::receive::X_GITHUB_DELIVERY),
+        event = header(&webhook::receive::X_GITHUB_EVENT),
         outcome = "rejected",
         reason = err.code(),
         error = %err,

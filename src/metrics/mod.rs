@@ -8,10 +8,11 @@
 pub mod scrape;
 
 use crate::domain::status::{Conclusion, RunStatus};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ::metrics::{Recorder, SharedString, Unit, counter, gauge, histogram, with_local_recorder};
+use ::metrics::{Counter, Histogram, Recorder, SharedString, Unit, counter, gauge, histogram, with_local_recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 use crate::store::{DeliveryOutcome, Effect};
@@ -82,7 +83,25 @@ const CATALOG: &[(&str, Kind, &str)] = &[
 pub struct Metrics {
     recorder: Arc<PrometheusRecorder>,
     handle: PrometheusHandle,
+    series: Arc<Series>,
 }
+
+/// The handles of the series recorded on every request, registered once per label set: the
+/// `metrics` macros allocate, hash and look up their key on each call. Every label is bounded
+/// (route patterns, methods, statuses, known events and outcomes).
+#[derive(Default)]
+struct Series {
+    /// By route pattern, then method and status.
+    requests: Mutex<HashMap<String, RouteSeries>>,
+    /// By event and outcome.
+    deliveries: Mutex<HashMap<(&'static str, &'static str), CountAndTime>>,
+}
+
+/// A counter and the histogram of the same events' durations.
+type CountAndTime = (Counter, Histogram);
+
+/// One route's series, by method and status.
+type RouteSeries = HashMap<(&'static str, u16), CountAndTime>;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -108,7 +127,7 @@ impl Metrics {
                 Kind::Histogram => recorder.describe_histogram(name, Some(Unit::Count), help),
             }
         }
-        let metrics = Metrics { handle: recorder.handle(), recorder: Arc::new(recorder) };
+        let metrics = Metrics { handle: recorder.handle(), recorder: Arc::new(recorder), series: Arc::default() };
         metrics.with(|| gauge!("ccm_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0));
         metrics
     }
@@ -138,24 +157,42 @@ impl Metrics {
     }
 
     /// One HTTP request answered. `route` is the matched pattern (never the raw path).
-    pub fn http_request(&self, method: &'static str, route: String, status: u16, elapsed: Duration) {
-        self.with(|| {
-            histogram!("ccm_http_request_duration_seconds", "method" => method, "route" => route.clone())
-                .record(elapsed.as_secs_f64());
-            counter!("ccm_http_requests_total", "method" => method, "route" => route, "status" => status.to_string())
-                .increment(1);
+    pub fn http_request(&self, method: &'static str, route: &str, status: u16, elapsed: Duration) {
+        let mut requests = self.series.requests.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let by_route = match requests.get_mut(route) {
+            Some(by_route) => by_route,
+            None => requests.entry(route.to_string()).or_default(),
+        };
+        let (count, duration) = by_route.entry((method, status)).or_insert_with(|| {
+            let route = route.to_string();
+            self.with(|| {
+                (
+                    counter!("ccm_http_requests_total", "method" => method, "route" => route.clone(),
+                        "status" => status.to_string()),
+                    histogram!("ccm_http_request_duration_seconds", "method" => method, "route" => route),
+                )
+            })
         });
+        count.increment(1);
+        duration.record(elapsed.as_secs_f64());
     }
 
     /// A signed delivery accepted; `outcome` is its stored status, or `duplicate`.
-    pub fn delivery(&self, event: &str, outcome: &str, elapsed: Option<Duration>) {
+    pub fn delivery(&self, event: &str, outcome: &'static str, elapsed: Option<Duration>) {
         let event = event_label(event);
-        self.with(|| {
-            counter!("ccm_webhook_deliveries_total", "event" => event, "outcome" => outcome.to_string()).increment(1);
-            if let Some(elapsed) = elapsed {
-                histogram!("ccm_webhook_processing_seconds", "event" => event).record(elapsed.as_secs_f64());
-            }
+        let mut deliveries = self.series.deliveries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (count, processing) = deliveries.entry((event, outcome)).or_insert_with(|| {
+            self.with(|| {
+                (
+                    counter!("ccm_webhook_deliveries_total", "event" => event, "outcome" => outcome),
+                    histogram!("ccm_webhook_processing_seconds", "event" => event),
+                )
+            })
         });
+        count.increment(1);
+        if let Some(elapsed) = elapsed {
+            processing.record(elapsed.as_secs_f64());
+        }
     }
 
     /// One batch of deliveries stored in one transaction.

@@ -20,7 +20,21 @@ const QUEUE: usize = 4096;
 
 struct Job {
     delivery: IncomingDelivery,
-    reply: oneshot::Sender<Option<DeliveryOutcome>>,
+    reply: oneshot::Sender<Option<Stored>>,
+}
+
+/// What the sender of a delivery is told once it is durable.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stored {
+    pub status: DeliveryStatus,
+    /// The delivery id was already stored: nothing was done again.
+    pub duplicate: bool,
+}
+
+impl From<&DeliveryOutcome> for Stored {
+    fn from(outcome: &DeliveryOutcome) -> Self {
+        Stored { status: outcome.status, duplicate: outcome.duplicate }
+    }
 }
 
 /// Hands deliveries to the batch writers. Cheap to clone.
@@ -57,7 +71,7 @@ impl Ingestor {
     }
 
     /// Stores (and, when possible, applies) a delivery; returns once it is durable.
-    pub async fn submit(&self, delivery: IncomingDelivery) -> Result<DeliveryOutcome, IngestError> {
+    pub async fn submit(&self, delivery: IncomingDelivery) -> Result<Stored, IngestError> {
         let (reply, answer) = oneshot::channel();
         self.jobs.try_send(Job { delivery, reply }).map_err(|_| IngestError::Busy)?;
         answer.await.ok().flatten().ok_or(IngestError::NotStored)
@@ -115,7 +129,7 @@ async fn write_batches(
         match outcomes {
             Some(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(&outcomes) {
-                    let _ = reply.send(Some(outcome.clone()));
+                    let _ = reply.send(Some(outcome.into()));
                 }
                 metrics.runs_changed(&outcomes);
                 changes.send(outcomes);

@@ -65,13 +65,15 @@ fn parse(event: &str, body: &[u8]) -> Result<(Envelope, Plan), String> {
     let apply = |envelope, effects| Ok((envelope, Plan::Apply(effects)));
     match event {
         "workflow_run" => {
-            let e: WorkflowRunEvent = serde_json::from_slice(body).map_err(parse_error)?;
-            let envelope = Envelope::of(e.action.as_deref(), e.installation.as_ref(), Some(&e.repository));
+            let mut e: WorkflowRunEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            let mut envelope = Envelope::of(None, e.installation.as_ref(), Some(&e.repository));
+            envelope.action = e.action.take();
             apply(envelope, vec![Effect::Execution(execution(e)?)])
         }
         "workflow_job" => {
-            let e: WorkflowJobEvent = serde_json::from_slice(body).map_err(parse_error)?;
-            let envelope = Envelope::of(e.action.as_deref(), e.installation.as_ref(), Some(&e.repository));
+            let mut e: WorkflowJobEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            let mut envelope = Envelope::of(None, e.installation.as_ref(), Some(&e.repository));
+            envelope.action = e.action.take();
             apply(envelope, vec![Effect::Job(job(e))])
         }
         "installation" => {
@@ -115,8 +117,11 @@ fn parse(event: &str, body: &[u8]) -> Result<(Envelope, Plan), String> {
 }
 
 /// `.github/workflows/x.yml@refs/heads/main` (reusable or dynamic workflows) -> the file path.
-fn workflow_path(path: &str) -> String {
-    path.split('@').next().unwrap_or(path).to_string()
+fn workflow_path(mut path: String) -> String {
+    if let Some(at) = path.find('@') {
+        path.truncate(at);
+    }
+    path
 }
 
 fn execution(e: WorkflowRunEvent) -> Result<ExecutionRecord, String> {
@@ -130,7 +135,7 @@ fn execution(e: WorkflowRunEvent) -> Result<ExecutionRecord, String> {
         run_id: run.id,
         run_attempt: run.run_attempt,
         repository: e.repository.full_name,
-        workflow_path: workflow_path(&path),
+        workflow_path: workflow_path(path),
         workflow_name: run.name.filter(|n| !n.is_empty()),
         conclusion: if completed { run.conclusion } else { None },
         status: run.status,

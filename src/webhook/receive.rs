@@ -2,28 +2,35 @@
 //! its signature verified, before anything in it is parsed.
 
 use actix_web::dev::Payload;
-use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, USER_AGENT};
 use actix_web::{FromRequest, HttpRequest, web};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
-use serde_json::{Map, Value};
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::value::RawValue;
 
 use crate::http::{ApiError, AppState};
 
 /// GitHub caps webhook payloads at 25 MB.
 pub const MAX_BODY: usize = 25 * 1024 * 1024;
 
+// Named once: looking a header up by a `&str` that is not a standard name allocates each time.
+pub const X_GITHUB_EVENT: HeaderName = HeaderName::from_static("x-github-event");
+pub const X_GITHUB_DELIVERY: HeaderName = HeaderName::from_static("x-github-delivery");
+const X_GITHUB_HOOK_ID: HeaderName = HeaderName::from_static("x-github-hook-id");
+const X_HUB_SIGNATURE_256: HeaderName = HeaderName::from_static("x-hub-signature-256");
+
 /// Headers kept with a stored delivery (none of them secret).
-const KEPT_HEADERS: &[&str] = &[
-    "x-github-event",
-    "x-github-delivery",
-    "x-github-hook-id",
-    "x-github-hook-installation-target-id",
-    "x-github-hook-installation-target-type",
-    "x-hub-signature-256",
-    "user-agent",
-    "content-type",
+const KEPT_HEADERS: [HeaderName; 8] = [
+    X_GITHUB_EVENT,
+    X_GITHUB_DELIVERY,
+    X_GITHUB_HOOK_ID,
+    HeaderName::from_static("x-github-hook-installation-target-id"),
+    HeaderName::from_static("x-github-hook-installation-target-type"),
+    X_HUB_SIGNATURE_256,
+    USER_AGENT,
+    CONTENT_TYPE,
 ];
 
 /// A delivery whose signature matched one of the configured secrets.
@@ -32,12 +39,13 @@ pub struct SignedDelivery {
     pub guid: String,
     pub event: String,
     pub hook_id: Option<i64>,
-    pub headers: Value,
+    /// The kept headers, as a JSON object's text.
+    pub headers: Box<RawValue>,
     /// The JSON payload (for form-encoded deliveries, the decoded `payload` field).
     pub payload: Bytes,
 }
 
-fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+fn header<'a>(req: &'a HttpRequest, name: &HeaderName) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
@@ -56,20 +64,20 @@ impl FromRequest for SignedDelivery {
                         .into(),
                 ));
             }
-            let event = header(&req, "x-github-event")
+            let event = header(&req, &X_GITHUB_EVENT)
                 .ok_or_else(|| ApiError::BadRequest("Missing X-GitHub-Event header".into()))?
                 .to_string();
-            let guid = header(&req, "x-github-delivery")
+            let guid = header(&req, &X_GITHUB_DELIVERY)
                 .ok_or_else(|| ApiError::BadRequest("Missing X-GitHub-Delivery header".into()))?
                 .to_string();
             if guid.len() > 100 || event.len() > 100 {
                 return Err(ApiError::BadRequest("X-GitHub-Event or X-GitHub-Delivery is too long".into()));
             }
-            let signature = header(&req, "x-hub-signature-256")
+            let signature = header(&req, &X_HUB_SIGNATURE_256)
                 .ok_or(ApiError::SignatureRejected("Missing X-Hub-Signature-256 header"))?
                 .to_string();
             let too_large = || ApiError::PayloadTooLarge(format!("Delivery body larger than {MAX_BODY} bytes"));
-            let declared = header(&req, CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok());
+            let declared = header(&req, &CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
             if declared.is_some_and(|len| len > MAX_BODY) {
                 return Err(too_large());
             }
@@ -85,19 +93,29 @@ impl FromRequest for SignedDelivery {
             if !state.secrets.verify(&body, &signature) {
                 return Err(ApiError::SignatureRejected("Invalid X-Hub-Signature-256"));
             }
-            let form =
-                header(&req, CONTENT_TYPE.as_str()).is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+            let form = header(&req, &CONTENT_TYPE).is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
             let payload = if form { form_payload(&body)? } else { body };
-            let mut headers = Map::new();
-            for name in KEPT_HEADERS {
-                if let Some(value) = header(&req, name) {
-                    headers.insert((*name).to_string(), Value::String(value.to_string()));
-                }
-            }
-            let hook_id = header(&req, "x-github-hook-id").and_then(|v| v.parse().ok());
-            Ok(SignedDelivery { guid, event, hook_id, headers: Value::Object(headers), payload })
+            let headers = kept_headers(&req);
+            let hook_id = header(&req, &X_GITHUB_HOOK_ID).and_then(|v| v.parse().ok());
+            Ok(SignedDelivery { guid, event, hook_id, headers, payload })
         })
     }
+}
+
+/// The kept headers present, written straight into one JSON object's text.
+fn kept_headers(req: &HttpRequest) -> Box<RawValue> {
+    let mut text = Vec::with_capacity(512);
+    let mut serializer = serde_json::Serializer::new(&mut text);
+    let written = serializer.serialize_map(None).and_then(|mut map| {
+        for name in &KEPT_HEADERS {
+            if let Some(value) = header(req, name) {
+                map.serialize_entry(name.as_str(), value)?;
+            }
+        }
+        map.end()
+    });
+    let text = written.ok().and_then(|()| String::from_utf8(text).ok()).unwrap_or_else(|| "{}".into());
+    RawValue::from_string(text).expect("serde_json wrote a JSON object")
 }
 
 /// GitHub's form content type sends the JSON in a `payload` field.

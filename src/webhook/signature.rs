@@ -6,9 +6,10 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// The configured webhook secrets. Debug output never shows them.
+/// The configured webhook secrets, each kept as its HMAC state with the key already absorbed.
+/// Debug output never shows them.
 #[derive(Clone, Default)]
-pub struct WebhookSecrets(Vec<Vec<u8>>);
+pub struct WebhookSecrets(Vec<HmacSha256>);
 
 impl std::fmt::Debug for WebhookSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -18,7 +19,14 @@ impl std::fmt::Debug for WebhookSecrets {
 
 impl WebhookSecrets {
     pub fn new<S: AsRef<str>>(secrets: &[S]) -> Self {
-        Self(secrets.iter().map(|s| s.as_ref().as_bytes().to_vec()).filter(|s| !s.is_empty()).collect())
+        Self(
+            secrets
+                .iter()
+                .map(|s| s.as_ref().as_bytes())
+                .filter(|s| !s.is_empty())
+                .map(|secret| HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length"))
+                .collect(),
+        )
     }
 
     pub fn is_empty(&self) -> bool {
@@ -28,15 +36,12 @@ impl WebhookSecrets {
     /// Whether `header` (`sha256=<64 hex>`) is the HMAC of `body` under one of the secrets.
     /// Each comparison is constant-time (`Mac::verify_slice`).
     pub fn verify(&self, body: &[u8], header: &str) -> bool {
-        let Some(expected) = header.trim().strip_prefix("sha256=").and_then(|hex| hex::decode(hex).ok()) else {
+        let Some(expected) = parse_header(header) else {
             return false;
         };
-        if expected.len() != 32 {
-            return false;
-        }
         let mut valid = false;
-        for secret in &self.0 {
-            let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
+        for keyed in &self.0 {
+            let mut mac = keyed.clone();
             mac.update(body);
             valid |= mac.verify_slice(&expected).is_ok();
         }
@@ -45,8 +50,21 @@ impl WebhookSecrets {
 
     /// The header GitHub would send for `body` under the first secret.
     pub fn sign(&self, body: &[u8]) -> Option<String> {
-        self.0.first().map(|secret| sign(secret, body))
+        self.0.first().map(|keyed| {
+            let mut mac = keyed.clone();
+            mac.update(body);
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+        })
     }
+}
+
+/// The digest an `X-Hub-Signature-256` header carries (`sha256=` and 64 hex digits), or None
+/// when the header is not of that form.
+pub fn parse_header(header: &str) -> Option<[u8; 32]> {
+    let mut digest = [0u8; 32];
+    let hex = header.trim().strip_prefix("sha256=")?;
+    hex::decode_to_slice(hex, &mut digest).ok()?;
+    Some(digest)
 }
 
 /// `sha256=<hex>` for `body` under `secret`.
@@ -74,6 +92,17 @@ mod tests {
         assert!(!secrets.verify(b"Hello, World!", "sha1=757107ea"));
         assert!(!secrets.verify(b"Hello, World!", "sha256=zz"));
         assert!(!secrets.verify(b"Hello, World!", ""));
+        assert_eq!(secrets.sign(b"Hello, World!").as_deref(), Some(VECTOR));
+    }
+
+    #[test]
+    fn the_header_carries_exactly_32_bytes_in_hex() {
+        assert_eq!(parse_header(VECTOR).map(hex::encode).as_deref(), Some(&VECTOR[7..]));
+        assert_eq!(parse_header(&format!("  {VECTOR} ")), parse_header(VECTOR));
+        assert_eq!(parse_header(&VECTOR[..VECTOR.len() - 2]), None, "31 bytes");
+        assert_eq!(parse_header(&format!("{VECTOR}00")), None, "33 bytes");
+        assert_eq!(parse_header(&VECTOR.replace("sha256=", "sha1=")), None);
+        assert_eq!(parse_header(&VECTOR.replace('7', "g")), None, "not hex");
     }
 
     #[test]

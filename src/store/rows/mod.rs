@@ -91,12 +91,12 @@ pub(crate) enum Cell<'a> {
     Bytes(&'a [u8]),
 }
 
-/// A JSON value to bind: borrowed as it is, or a typed value serialized beforehand (its text
-/// as serde writes it, so that SQLite stores the same text either way).
+/// A JSON value to bind: borrowed as it is, or JSON text (a typed value serialized beforehand,
+/// or text kept as received), so that SQLite stores the same text either way.
 #[derive(Debug, Clone)]
 pub(crate) enum JsonCell<'a> {
     Value(&'a Value),
-    Raw(Box<RawValue>),
+    Raw(Cow<'a, RawValue>),
 }
 
 impl PartialEq for JsonCell<'_> {
@@ -121,7 +121,7 @@ impl serde::Serialize for JsonCell<'_> {
 impl Cell<'_> {
     /// A typed value as a JSON cell.
     pub(crate) fn json(value: &impl serde::Serialize) -> Result<Cell<'static>, serde_json::Error> {
-        serde_json::value::to_raw_value(value).map(|raw| Cell::Json(JsonCell::Raw(raw)))
+        serde_json::value::to_raw_value(value).map(|raw| Cell::Json(JsonCell::Raw(Cow::Owned(raw))))
     }
 }
 
@@ -177,6 +177,12 @@ impl<'a> From<&'a Option<String>> for Cell<'a> {
 impl<'a> From<&'a Value> for Cell<'a> {
     fn from(value: &'a Value) -> Self {
         Cell::Json(JsonCell::Value(value))
+    }
+}
+
+impl<'a> From<&'a RawValue> for Cell<'a> {
+    fn from(text: &'a RawValue) -> Self {
+        Cell::Json(JsonCell::Raw(Cow::Borrowed(text)))
     }
 }
 
@@ -270,7 +276,10 @@ pub(crate) fn sqlite_value(cell: Cell<'_>) -> rusqlite::Result<ToSqlOutput<'_>> 
         Cell::Json(JsonCell::Value(value)) => ToSqlOutput::Owned(SqlValue::Text(
             serde_json::to_string(value).map_err(|err| rusqlite::Error::ToSqlConversionFailure(err.into()))?,
         )),
-        Cell::Json(JsonCell::Raw(raw)) => ToSqlOutput::Owned(SqlValue::Text(String::from(Box::<str>::from(raw)))),
+        Cell::Json(JsonCell::Raw(Cow::Borrowed(raw))) => ToSqlOutput::Borrowed(ValueRef::Text(raw.get().as_bytes())),
+        Cell::Json(JsonCell::Raw(Cow::Owned(raw))) => {
+            ToSqlOutput::Owned(SqlValue::Text(String::from(Box::<str>::from(raw))))
+        }
         Cell::Bytes(bytes) => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
     })
 }
@@ -398,5 +407,7 @@ pub(crate) mod tests {
             sqlite_value(Cell::from(&serde_json::json!({"k": 1}))).unwrap(),
             ToSqlOutput::Owned(SqlValue::Text("{\"k\":1}".into()))
         );
+        let kept = RawValue::from_string("{\"k\": 1}".into()).unwrap();
+        assert_eq!(sqlite_value(Cell::from(&*kept)).unwrap(), ToSqlOutput::Borrowed(ValueRef::Text(b"{\"k\": 1}")));
     }
 }

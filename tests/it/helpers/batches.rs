@@ -17,7 +17,7 @@ pub fn delivery(guid: &str, event: &str, payload: &[u8]) -> IncomingDelivery {
         repository: envelope["repository"]["full_name"].as_str().map(String::from),
         hook_id: Some(9),
         received_at: "2026-11-20T10:00:00.123456Z".parse().unwrap(),
-        headers: json!({"x-github-event": event, "x-github-delivery": guid}),
+        headers: serde_json::value::to_raw_value(&json!({"x-github-event": event, "x-github-delivery": guid})).unwrap(),
         body: body::compress(payload),
         body_size: payload.len() as i64,
         processing: plan::processing(event, payload),

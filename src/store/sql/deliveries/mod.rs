@@ -38,7 +38,8 @@ pub struct IncomingDelivery {
     pub repository: Option<String>,
     pub hook_id: Option<i64>,
     pub received_at: DateTime<Utc>,
-    pub headers: Value,
+    /// The kept request headers, as a JSON object's text.
+    pub headers: Box<serde_json::value::RawValue>,
     /// The body, compressed (see `webhook::body`).
     pub body: Vec<u8>,
     pub body_size: i64,
