@@ -41,6 +41,10 @@ impl OneStatementBatch {
         now: DateTime<Utc>,
     ) -> StoreResult<StoredBatch> {
         let mut args = PgArguments::default();
+        // Room for the whole batch at once: the bodies dominate it, and each time the buffer
+        // grows it copies them again.
+        let size: usize = batch.iter().map(|d| d.body.len() + d.headers.get().len() + 1024).sum();
+        sqlx::Arguments::reserve(&mut args, 3 * (NewDelivery::COLUMNS.len() + 24), size);
         arrays(batch, settled, now, &mut args).map_err(sqlx::Error::Encode)?;
         let query = sqlx::query_as_with::<_, (i32, Option<String>, Option<i64>, Option<i64>), _>(SQL.as_str(), args);
         let (mut inserted, mut moved, mut moved_jobs) = (HashSet::new(), HashSet::new(), HashSet::new());
