@@ -68,6 +68,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub github: crate::github::GithubSettings,
+
+    #[command(flatten)]
+    pub backups: crate::backups::BackupSettings,
 }
 
 /// Where the data lives. `Debug` hides a PostgreSQL URL's password.
@@ -112,6 +115,7 @@ pub struct Config {
     /// Empty when GITHUB_WEBHOOK_SECRET is unset.
     pub webhook_secrets: Vec<Secret>,
     pub github: crate::github::GithubConfig,
+    pub backups: crate::backups::BackupConfig,
 }
 
 /// A setting that cannot be used; the message names it.
@@ -204,6 +208,7 @@ impl Settings {
         };
 
         let github = self.github.validate(&data_dir)?;
+        let backups = self.backups.validate()?;
 
         Ok(Config {
             bind,
@@ -217,6 +222,7 @@ impl Settings {
             pg_idle_in_transaction_timeout,
             webhook_secrets,
             github,
+            backups,
         })
     }
 }
@@ -275,6 +281,7 @@ mod tests {
             pg_statement_timeout: "30".into(),
             pg_idle_in_transaction_timeout: "60".into(),
             github: Default::default(),
+            backups: crate::backups::BackupSettings { backup_interval: None, backup_keep: "14".into() },
         }
     }
 

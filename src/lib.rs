@@ -1,6 +1,7 @@
 //! ccm: a webhook-driven CI/CD manager, served as a self-hosted GitHub App.
 
 pub mod app;
+pub mod backups;
 pub mod cli;
 pub mod config;
 pub mod data_dir;

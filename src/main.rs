@@ -31,6 +31,10 @@ enum Command {
     /// Apply database migrations and exit.
     #[command(after_help = LOGGING_HELP)]
     Migrate(Settings),
+    /// Write a consistent, checked copy of the SQLite database (while ccm runs, or not), mode 0600.
+    Backup(BackupArgs),
+    /// Replace a stopped ccm's SQLite database with a backup, then apply migrations.
+    Restore(RestoreArgs),
     /// The GitHub App.
     #[command(subcommand)]
     App(AppCommand),
@@ -53,6 +57,26 @@ enum AppCommand {
     /// manifest to GitHub, then stores the App's id, private key and webhook secret in
     /// CCM_DATA_DIR.
     Register(RegisterArgs),
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    /// The file to write (it must not exist) [default: CCM_DATA_DIR/backups/ccm-<UTC time>.db].
+    #[arg(long, short)]
+    output: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(clap::Args)]
+struct RestoreArgs {
+    /// The backup to restore (a file `ccm backup` wrote).
+    file: std::path::PathBuf,
+    /// Replace a database that already holds data.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    settings: Settings,
 }
 
 #[derive(clap::Args)]
@@ -90,6 +114,8 @@ fn main() -> ExitCode {
     let settings = match &cli.command {
         Command::Serve(s) | Command::Migrate(s) => Some(s),
         Command::App(AppCommand::Register(args)) => Some(&args.settings),
+        Command::Backup(args) => Some(&args.settings),
+        Command::Restore(args) => Some(&args.settings),
         Command::Webhook(_) | Command::Client(_) => None,
     };
     let config = match settings.map(Settings::validate).transpose() {
@@ -117,6 +143,25 @@ fn main() -> ExitCode {
             Command::Migrate(_) => {
                 ccm::server::open_store(&config()).await?;
                 tracing::info!("migrations applied");
+                Ok(())
+            }
+            Command::Backup(args) => {
+                let config = config();
+                let done = tokio::task::spawn_blocking(move || ccm::backups::backup(&config, args.output)).await??;
+                println!(
+                    "backup written and checked: {} ({} bytes, {:.1} s)",
+                    done.path.display(),
+                    done.bytes,
+                    done.took.as_secs_f64()
+                );
+                Ok(())
+            }
+            Command::Restore(args) => {
+                let config = config();
+                let settings = config.clone();
+                tokio::task::spawn_blocking(move || ccm::backups::restore(&settings, &args.file, args.force)).await??;
+                ccm::server::open_store(&config).await?;
+                println!("restored and migrated: start ccm serve again");
                 Ok(())
             }
             Command::App(AppCommand::Register(args)) => register(args, &config()).await,

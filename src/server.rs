@@ -12,13 +12,10 @@ use crate::webhook::WebhookSecrets;
 
 /// Opens the configured database (creating the SQLite file privately) and applies migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    if let Database::Sqlite(url) = &config.database {
+    if let Database::Sqlite(_) = &config.database {
         data_dir::ensure(&config.data_dir)?;
-        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
-            let path = path.split('?').next().unwrap_or(path);
-            if !path.is_empty() && path != ":memory:" {
-                data_dir::ensure_private_file(std::path::Path::new(path))?;
-            }
+        if let Some(path) = crate::backups::sqlite_file(&config.database) {
+            data_dir::ensure_private_file(&path)?;
         }
     }
     let kind = match config.database {
@@ -63,6 +60,14 @@ pub fn webhook_secrets(config: &Config) -> anyhow::Result<WebhookSecrets> {
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    // Held while serving: `ccm restore` refuses to replace a database in use.
+    let _restore_guard = match crate::backups::sqlite_file(&config.database) {
+        Some(path) => {
+            data_dir::ensure(&config.data_dir)?;
+            Some(crate::store::sqlite_backup::DatabaseLock::shared(&path)?)
+        }
+        None => None,
+    };
     let store = open_store(&config).await?;
     let github = crate::github::GithubClient::new(config.github.clone())?;
     let workers = github.as_ref().map(|client| {
@@ -82,6 +87,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let state = AppState::start(store, api_tokens(&config)?, webhook_secrets(&config)?, github);
     state.live.set_max_streams(config.max_event_streams);
+    crate::backups::spawn_schedule(&config, state.metrics.clone());
     let live = state.live.clone();
     let server = actix_web::HttpServer::new(move || build_app(state.clone()))
         .bind(config.bind)

@@ -76,6 +76,9 @@ const CATALOG: &[(&str, Kind, &str)] = &[
     ("ccm_github_api_calls_total", Kind::Counter, "Calls made to GitHub's API, by HTTP status (error: no response)"),
     ("ccm_github_rate_limit_remaining", Kind::Gauge, "Requests left in GitHub's rate-limit window, as last reported"),
     ("ccm_database_up", Kind::Gauge, "1 when the database answered the last scrape's queries, else 0"),
+    ("ccm_backup_last_timestamp_seconds", Kind::Gauge, "When the last scheduled SQLite backup was taken (Unix time)"),
+    ("ccm_backup_last_size_bytes", Kind::Gauge, "The size of the last scheduled SQLite backup"),
+    ("ccm_backup_failures_total", Kind::Counter, "Scheduled SQLite backups that failed"),
 ];
 
 /// A registry and the handle that renders it. Cheap to clone.
@@ -211,6 +214,19 @@ impl Metrics {
     /// A stored delivery processed again by the retry worker.
     pub fn delivery_retried(&self, outcome: &str) {
         self.with(|| counter!("ccm_webhook_retries_total", "outcome" => outcome.to_string()).increment(1));
+    }
+
+    /// A scheduled backup written and checked.
+    pub fn backup_taken(&self, at: chrono::DateTime<chrono::Utc>, bytes: u64) {
+        self.with(|| {
+            gauge!("ccm_backup_last_timestamp_seconds").set(at.timestamp() as f64);
+            gauge!("ccm_backup_last_size_bytes").set(bytes as f64);
+        });
+    }
+
+    /// A scheduled backup that could not be written or failed its check.
+    pub fn backup_failed(&self) {
+        self.with(|| counter!("ccm_backup_failures_total").increment(1));
     }
 
     /// Counts the runs that these processed deliveries completed.

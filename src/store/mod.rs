@@ -31,6 +31,7 @@ pub use sql::tasks::{
     self, IssueApplied, IssueChange, IssueLink, NewTask, PullRequest, PullRequestRecord, Push, PushRecord,
     RepositorySync, SyncSettings, Task, TaskFilter, TaskStore,
 };
+pub use sqlite::backup as sqlite_backup;
 
 use fast_paths::FastPaths;
 use sql::db::Db;

@@ -12,6 +12,7 @@
 mod helpers;
 
 mod api_pipelines;
+mod backups;
 mod browser;
 mod cli;
 mod cli_client;

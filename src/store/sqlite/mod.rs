@@ -10,6 +10,7 @@ use super::fast_paths::FastPaths;
 use super::sql::db::Db;
 use super::{DbOptions, SqlStore, StoreResult};
 
+pub mod backup;
 pub(crate) mod sqlite_reads;
 pub(crate) mod sqlite_writes;
 

@@ -11,7 +11,7 @@ use super::wait::{PATIENCE, wait_for};
 
 /// Settings the server reads from the environment, never inherited from the tests' environment:
 /// a test passes the ones it means.
-pub const SERVER_SETTINGS: [&str; 15] = [
+pub const SERVER_SETTINGS: [&str; 17] = [
     "CCM_BIND",
     "DATABASE_URL",
     "CCM_DATA_DIR",
@@ -22,6 +22,8 @@ pub const SERVER_SETTINGS: [&str; 15] = [
     "CCM_PIPELINES_PATH",
     "CCM_PG_STATEMENT_TIMEOUT",
     "CCM_PG_IDLE_IN_TRANSACTION_TIMEOUT",
+    "CCM_BACKUP_INTERVAL",
+    "CCM_BACKUP_KEEP",
     "GHT",
     "GITHUB_APP_ID",
     "RUST_LOG",
