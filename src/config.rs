@@ -68,6 +68,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub github: crate::github::GithubSettings,
+
+    #[command(flatten)]
+    pub access: crate::http::access::AccessSettings,
 }
 
 /// Where the data lives. `Debug` hides a PostgreSQL URL's password.
@@ -112,6 +115,8 @@ pub struct Config {
     /// Empty when GITHUB_WEBHOOK_SECRET is unset.
     pub webhook_secrets: Vec<Secret>,
     pub github: crate::github::GithubConfig,
+    /// Rate limits, the token cache, `/metrics` authentication.
+    pub access: crate::http::access::AccessConfig,
 }
 
 /// A setting that cannot be used; the message names it.
@@ -204,6 +209,7 @@ impl Settings {
         };
 
         let github = self.github.validate(&data_dir)?;
+        let access = self.access.validate()?;
 
         Ok(Config {
             bind,
@@ -217,6 +223,7 @@ impl Settings {
             pg_idle_in_transaction_timeout,
             webhook_secrets,
             github,
+            access,
         })
     }
 }
@@ -275,6 +282,7 @@ mod tests {
             pg_statement_timeout: "30".into(),
             pg_idle_in_transaction_timeout: "60".into(),
             github: Default::default(),
+            access: Default::default(),
         }
     }
 

@@ -31,6 +31,7 @@ pub use sql::tasks::{
     self, IssueApplied, IssueChange, IssueLink, NewTask, PullRequest, PullRequestRecord, Push, PushRecord,
     RepositorySync, SyncSettings, Task, TaskFilter, TaskStore,
 };
+pub use sql::tokens::TokenStore;
 
 use fast_paths::FastPaths;
 use sql::db::Db;
@@ -133,6 +134,7 @@ pub trait Store:
     + GithubStore
     + TaskStore
     + GaugeStore
+    + TokenStore
     + Send
     + Sync
     + 'static
