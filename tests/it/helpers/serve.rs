@@ -11,7 +11,7 @@ use super::wait::{PATIENCE, wait_for};
 
 /// Settings the server reads from the environment, never inherited from the tests' environment:
 /// a test passes the ones it means.
-pub const SERVER_SETTINGS: [&str; 15] = [
+pub const SERVER_SETTINGS: [&str; 20] = [
     "CCM_BIND",
     "DATABASE_URL",
     "CCM_DATA_DIR",
@@ -27,6 +27,11 @@ pub const SERVER_SETTINGS: [&str; 15] = [
     "RUST_LOG",
     "CCM_LOG_FORMAT",
     "NO_COLOR",
+    "CCM_RATE_LIMIT",
+    "CCM_AUTH_FAILURE_LIMIT",
+    "CCM_TOKEN_CACHE_SECONDS",
+    "CCM_METRICS_TOKEN",
+    "CCM_METRICS_AUTH",
 ];
 
 /// How long `ccm serve` may take to start (open its database, run the migrations, bind).
