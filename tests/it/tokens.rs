@@ -9,7 +9,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::ccm_cli::Ccm;
-use crate::helpers::{Backend, Reply, TOKEN, TestApp, WORKFLOW};
+use crate::helpers::serve::Serve;
+use crate::helpers::{Backend, Reply, TOKEN, TestApp, WORKFLOW, fresh_postgres_database};
 use ccm::domain::tokens::{self, NewToken, Scope};
 use ccm::http::access::AccessConfig;
 use ccm::store::NewAudit;
@@ -20,6 +21,7 @@ on_both_databases!(
     expired_and_revoked_tokens_are_refused,
     revocation_elsewhere_takes_effect_within_the_cache_lifetime,
     cli_creates_lists_and_revokes_tokens,
+    the_request_log_names_the_token,
 );
 
 async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>, token: &str) -> Reply {
@@ -254,4 +256,46 @@ async fn cli_creates_lists_and_revokes_tokens(backend: Backend) {
     let run = ccm.run(&["tokens", "create", "x", "--scope", "root"]).await;
     run.assert_code(2);
     ccm.run(&["tokens", "create", "x", "--scope", "read", "--expires", "soon"]).await.assert_code(2);
+}
+
+async fn the_request_log_names_the_token(backend: Backend) {
+    let data = tempfile::tempdir().unwrap();
+    let mut envs = vec![
+        ("CCM_DATA_DIR", data.path().display().to_string()),
+        ("CCM_API_TOKEN", TOKEN.to_string()),
+        ("CCM_LOG_FORMAT", "json".to_string()),
+    ];
+    if backend == Backend::Postgres {
+        envs.push(("DATABASE_URL", fresh_postgres_database().await));
+    }
+    let mut serve = Serve::start(&envs).await;
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{}/api/tokens", serve.base))
+        .header("CCM-Token", TOKEN)
+        .json(&json!({"name": "deploy-bot", "scope": "read"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let token = created["token"].as_str().unwrap().to_string();
+    let read = client.get(format!("{}/api/pipelines", serve.base)).header("CCM-Token", &token).send().await.unwrap();
+    assert_eq!(read.status(), 200);
+    let refused = client
+        .post(format!("{}/api/tasks", serve.base))
+        .header("CCM-Token", &token)
+        .json(&json!({"title": "t"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let named = "\"actor\":\"token:deploy-bot\"";
+    let output = serve.wait_for_output("two request lines naming the token", |o| o.matches(named).count() >= 2).await;
+    let lines: Vec<&str> = output.lines().filter(|l| l.contains(named)).collect();
+    assert!(lines.iter().any(|l| l.contains("\"status\":200")), "{output}");
+    assert!(lines.iter().any(|l| l.contains("\"status\":403")), "{output}");
+    // The configured token by its fingerprint; never a token.
+    assert!(output.contains(&format!("\"actor\":\"{}\"", ccm::http::Actor::fingerprint(TOKEN))), "{output}");
+    assert!(!output.contains(&token) && !output.contains(TOKEN), "{output}");
 }

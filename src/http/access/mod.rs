@@ -99,6 +99,7 @@ async fn identify(state: &AppState, token: &str) -> Result<Option<(Actor, Scope)
 }
 
 /// The checks of an `/api` request, in order (see the module's text).
+/// Leaves the caller's `Actor` in the request once its token is known.
 async fn authorize(state: &AppState, req: &HttpRequest) -> Result<Actor, ApiError> {
     let limits = &state.access.limits;
     let address = client_key(req);
@@ -113,6 +114,9 @@ async fn authorize(state: &AppState, req: &HttpRequest) -> Result<Actor, ApiErro
         }
         return Err(ApiError::Unauthorized);
     };
+    // Known from here on: the request log names the caller, refused or not.
+    tracing::Span::current().record("actor", actor.0.as_str());
+    req.extensions_mut().insert(actor.clone());
     limits.token(&actor.0).map_err(|wait| rate_limited("Too many requests with this token", wait))?;
     let pattern = req.match_pattern();
     let needed = super::routes::required_scope(req.method(), pattern.as_deref());
@@ -134,11 +138,7 @@ pub async fn require_token(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered by build_app").clone();
     match authorize(&state, req.request()).await {
-        Ok(actor) => {
-            tracing::Span::current().record("actor", actor.0.as_str());
-            req.extensions_mut().insert(actor);
-            next.call(req).await.map(ServiceResponse::map_into_left_body)
-        }
+        Ok(_) => next.call(req).await.map(ServiceResponse::map_into_left_body),
         // Answered here rather than returned as an error, so the outer middleware still sees a
         // response (its x-request-id, its log line).
         Err(err) => Ok(req.error_response(err).map_into_right_body()),
