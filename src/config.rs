@@ -348,6 +348,10 @@ mod tests {
                 token: Some("ghp_must_not_leak_4".into()),
                 ..Default::default()
             },
+            access: crate::http::access::AccessSettings {
+                metrics_token: Some("metrics-token-must-not-leak-5".into()),
+                ..Default::default()
+            },
             ..settings()
         };
         let config = settings.validate().unwrap();
