@@ -61,8 +61,12 @@ pub fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// A name is 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit.
+/// A name is 1 to 64 letters, digits, `.`, `_` or `-`, starting with a letter or digit, and not 8
+/// hex characters (which would read like a configured token's fingerprint in the logs).
 pub fn check_name(name: &str) -> Result<(), String> {
+    if name.len() == 8 && name.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("name must not be 8 hex characters (a token fingerprint's form), got '{name}'"));
+    }
     let valid = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -119,7 +123,8 @@ mod tests {
     #[test]
     fn names_and_lifetimes() {
         assert!(check_name("deploy-bot.v2_x").is_ok());
-        for bad in ["", "-x", "a b", "token:x", &"x".repeat(65)] {
+        assert!(check_name("deadbeefs").is_ok());
+        for bad in ["", "-x", "a b", "token:x", &"x".repeat(65), "1a2b3c4d", "DEADBEEF"] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_lifetime("90d").unwrap(), Duration::days(90));

@@ -90,7 +90,8 @@ struct TokenRevoked<'a> {
 #[schema(as = TokenCreate)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
-    /// 1 to 64 letters, digits, `.`, `_` or `-`; unique among the tokens not revoked
+    /// 1 to 64 letters, digits, `.`, `_` or `-` (not 8 hex characters); unique among the tokens not
+    /// revoked
     #[schema(example = "deploy-bot", min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]*$")]
     name: String,
     /// read, write or admin

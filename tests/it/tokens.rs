@@ -117,6 +117,7 @@ async fn tokens_are_validated_listed_and_audited(backend: Backend) {
         (json!({"name": "deploy-bot", "scope": "read"}), 409, "a token named 'deploy-bot' exists"),
         (json!({"name": "x", "scope": "root"}), 400, "scope must be one of read, write, admin, got 'root'"),
         (json!({"name": "no spaces", "scope": "read"}), 400, "name must be"),
+        (json!({"name": "1a2b3c4d", "scope": "read"}), 400, "8 hex characters"),
         (json!({"name": "x", "scope": "read", "expires_at": "2001-01-01T00:00:00Z"}), 400, "in the future"),
         (json!({"name": "x", "scope": "read", "expires_at": "tomorrow"}), 400, "RFC 3339"),
         (json!({"name": "x", "scope": "read", "token": "mine"}), 400, "unknown field"),
