@@ -71,6 +71,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub backups: crate::backups::BackupSettings,
+
+    #[command(flatten)]
+    pub access: crate::http::access::AccessSettings,
 }
 
 /// Where the data lives. `Debug` hides a PostgreSQL URL's password.
@@ -116,6 +119,8 @@ pub struct Config {
     pub webhook_secrets: Vec<Secret>,
     pub github: crate::github::GithubConfig,
     pub backups: crate::backups::BackupConfig,
+    /// Rate limits, the token cache, `/metrics` authentication.
+    pub access: crate::http::access::AccessConfig,
 }
 
 /// A setting that cannot be used; the message names it.
@@ -209,6 +214,7 @@ impl Settings {
 
         let github = self.github.validate(&data_dir)?;
         let backups = self.backups.validate()?;
+        let access = self.access.validate()?;
 
         Ok(Config {
             bind,
@@ -223,6 +229,7 @@ impl Settings {
             webhook_secrets,
             github,
             backups,
+            access,
         })
     }
 }
@@ -282,6 +289,7 @@ mod tests {
             pg_idle_in_transaction_timeout: "60".into(),
             github: Default::default(),
             backups: crate::backups::BackupSettings { backup_interval: None, backup_keep: "14".into() },
+            access: Default::default(),
         }
     }
 
@@ -345,6 +353,10 @@ mod tests {
                 app_id: Some("42".into()),
                 private_key: Some(crate::github::config::tests::TEST_KEY.into()),
                 token: Some("ghp_must_not_leak_4".into()),
+                ..Default::default()
+            },
+            access: crate::http::access::AccessSettings {
+                metrics_token: Some("metrics-token-must-not-leak-5".into()),
                 ..Default::default()
             },
             ..settings()

@@ -85,7 +85,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
              repositories are not verified and GitHub actions are unavailable"
         ),
     }
-    let state = AppState::start(store, api_tokens(&config)?, webhook_secrets(&config)?, github);
+    let state =
+        AppState::start(store, api_tokens(&config)?, webhook_secrets(&config)?, github).with_access(&config.access);
     state.live.set_max_streams(config.max_event_streams);
     crate::backups::spawn_schedule(&config, state.metrics.clone());
     let live = state.live.clone();

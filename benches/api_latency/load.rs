@@ -46,6 +46,8 @@ pub async fn start(
         .env("DATABASE_URL", database_url)
         .env("CCM_DATA_DIR", data_dir)
         .env("CCM_API_TOKEN", TOKEN)
+        // The load comes from one address at far more than the default API rate limit.
+        .env("CCM_RATE_LIMIT", "off")
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

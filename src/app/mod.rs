@@ -9,3 +9,4 @@ pub mod pipeline_github;
 pub mod pipelines;
 pub mod runs;
 pub mod tasks;
+pub mod tokens;

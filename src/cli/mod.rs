@@ -10,6 +10,7 @@ mod registry;
 mod sse;
 mod table;
 mod tasks;
+mod tokens;
 mod watch;
 pub mod webhook_send;
 
@@ -52,6 +53,9 @@ pub enum ClientCommand {
     /// Write every pipeline of a running ccm as an old-CCM registry (a backup `ccm import` reads).
     #[command(after_help = CLIENT_HELP)]
     Export(registry::ExportArgs),
+    /// Named API tokens and their scopes on a running ccm: create, list, revoke (admin token).
+    #[command(after_help = CLIENT_HELP)]
+    Tokens(tokens::TokensArgs),
 }
 
 /// Runs a client command; errors go to stderr and decide the exit code.
@@ -62,6 +66,7 @@ pub async fn run(command: ClientCommand) -> ExitCode {
         ClientCommand::Deliveries(args) => args.client.json,
         ClientCommand::Import(args) => args.client.json,
         ClientCommand::Export(args) => args.client.json,
+        ClientCommand::Tokens(args) => args.client.json,
     };
     let result = match command {
         ClientCommand::Pipelines(args) => pipelines::run(args).await,
@@ -69,6 +74,7 @@ pub async fn run(command: ClientCommand) -> ExitCode {
         ClientCommand::Deliveries(args) => deliveries::run(args).await,
         ClientCommand::Import(args) => registry::import(args).await,
         ClientCommand::Export(args) => registry::export(args).await,
+        ClientCommand::Tokens(args) => tokens::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,3 +11,4 @@ pub mod runs;
 pub mod stats;
 pub mod status;
 pub mod tasks;
+pub mod tokens;

@@ -203,6 +203,19 @@ macro_rules! open_text_enum {
 }
 
 text_enum!(
+    /// What an API token may do, each including the ones before it (`read < write < admin`):
+    /// `read` GET only, `write` changes pipelines and tasks, `admin` everything (tokens, import,
+    /// replay, settings). Which routes need which is set where they are registered
+    /// (`http::routes`).
+    #[derive(PartialOrd, Ord)]
+    Scope, "scope" {
+        Read = "read",
+        Write = "write",
+        Admin = "admin",
+    }
+);
+
+text_enum!(
     /// Whether a pipeline's runs are followed.
     PipelineStatus, "pipeline status" {
         Active = "active",

@@ -8,10 +8,11 @@ use super::paging::{self, DEFAULT_LIMIT};
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
 use crate::domain::clock::serde_secs;
+use crate::domain::tokens::Scope;
 use crate::store::{AuditFilter, AuditRecord};
 
 pub fn routes(routes: &mut Routes) {
-    routes.add(resource("/audit").get(list_audit));
+    routes.add(resource("/audit").get(list_audit).needs(Scope::Admin));
 }
 
 #[derive(utoipa::OpenApi)]

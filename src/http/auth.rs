@@ -1,15 +1,14 @@
-//! `CCM-Token` authentication for `/api/*`.
+//! `CCM-Token`: the configured tokens (CCM_API_TOKEN) and the `Actor` of a request. The checks of
+//! each `/api` request are `access`'s.
 
 use std::future::{Ready, ready};
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{ApiError, AppState};
+use super::ApiError;
 
 pub const TOKEN_HEADER: &str = "CCM-Token";
 
@@ -63,30 +62,6 @@ impl FromRequest for Actor {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(req.extensions().get::<Actor>().cloned().ok_or(ApiError::Unauthorized))
-    }
-}
-
-/// Middleware for the `/api` scope: refuses requests without a valid token before any handler
-/// runs, and leaves the `Actor` in the request for handlers and the audit log.
-pub async fn require_token(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered by build_app");
-    let actor = req
-        .headers()
-        .get(TOKEN_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|token| state.tokens.verify(token.trim()));
-    match actor {
-        Some(actor) => {
-            tracing::Span::current().record("actor", actor.0.as_str());
-            req.extensions_mut().insert(actor);
-            next.call(req).await.map(ServiceResponse::map_into_left_body)
-        }
-        // Answered here rather than returned as an error, so the outer middleware still sees a
-        // response (its x-request-id, its log line).
-        None => Ok(req.error_response(ApiError::Unauthorized).map_into_right_body()),
     }
 }
 

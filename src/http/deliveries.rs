@@ -12,6 +12,7 @@ use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
 use crate::domain::clock::serde_secs;
 use crate::domain::status::DeliveryStatus;
+use crate::domain::tokens::Scope;
 use crate::store::{DeliveryFilter, DeliverySummary, StoredDelivery};
 use crate::webhook;
 
@@ -19,7 +20,7 @@ pub fn routes(routes: &mut Routes) {
     routes
         .add(resource("/deliveries").get(list))
         .add(resource("/deliveries/{guid}").get(show))
-        .add(resource("/deliveries/{guid}/replay").post(replay));
+        .add(resource("/deliveries/{guid}/replay").post(replay).needs(Scope::Admin));
 }
 
 #[derive(utoipa::OpenApi)]

@@ -20,6 +20,12 @@ pub enum ApiError {
     SignatureRejected(&'static str),
     #[error("{0}")]
     NotFound(String),
+    /// A token whose scope is below the route's (see `http::access`).
+    #[error("{0}")]
+    ScopeRequired(String),
+    /// Past a rate limit (see `http::access::limits`).
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u32 },
     #[error("{0}")]
     MethodNotAllowed(String),
     #[error("{message}")]
@@ -111,8 +117,8 @@ pub(crate) struct ErrorBody {
     success: bool,
     #[schema(example = "Pipeline not found: pipe_3f9a0c1b2d4e")]
     error: String,
-    /// bad_request, unauthorized, invalid_signature, not_found, method_not_allowed, conflict,
-    /// idempotency_key_reused,
+    /// bad_request, unauthorized, invalid_signature, insufficient_scope, rate_limited, not_found,
+    /// method_not_allowed, conflict, idempotency_key_reused,
     /// payload_too_large, unsupported_media_type, unavailable, database_busy,
     /// github_not_configured, github_error or internal.
     #[schema(example = "not_found")]
@@ -129,6 +135,8 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::SignatureRejected(_) => "invalid_signature",
             ApiError::NotFound(_) => "not_found",
+            ApiError::ScopeRequired(_) => "insufficient_scope",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict { .. } => "conflict",
             ApiError::IdempotencyKeyReused(_) => "idempotency_key_reused",
@@ -150,6 +158,7 @@ impl ApiError {
         match self {
             ApiError::DatabaseBusy => Some(1),
             ApiError::Unavailable(_) => Some(5),
+            ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -161,6 +170,8 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::SignatureRejected(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::ScopeRequired(_) => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::IdempotencyKeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,

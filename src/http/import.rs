@@ -12,12 +12,13 @@ use super::{Actor, ApiError, AppState};
 use crate::app::import as app;
 use crate::app::pipeline_github::BackfillStarted;
 use crate::domain::registry;
+use crate::domain::tokens::Scope;
 
 /// Most entries one request may hold (a larger registry is sent in parts, as `ccm import` does).
 pub const MAX_ENTRIES: usize = 1000;
 
 pub fn routes(routes: &mut Routes) {
-    routes.add(resource("/pipelines/import").post(import));
+    routes.add(resource("/pipelines/import").post(import).needs(Scope::Admin));
 }
 
 #[derive(utoipa::OpenApi)]

@@ -1,5 +1,6 @@
 //! The HTTP layer: `build_app` assembles every route, used by `ccm serve` and by the tests.
 
+pub mod access;
 mod actions;
 mod aliases;
 mod audit;
@@ -23,6 +24,7 @@ pub mod routes;
 mod scope_hints;
 mod sync;
 mod tasks;
+mod tokens;
 mod webhooks;
 
 use std::sync::Arc;
@@ -63,6 +65,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The scope each pipeline's stats were last read with (see `scope_hints`).
     pub scope_hints: Arc<scope_hints::ScopeHints>,
+    /// Named tokens, rate limits, `/metrics` authentication (see `access`).
+    pub access: Arc<access::Access>,
 }
 
 impl AppState {
@@ -93,7 +97,15 @@ impl AppState {
             github,
             metrics,
             scope_hints: Arc::default(),
+            access: access::Access::start(&access::AccessConfig::unlimited()),
         }
+    }
+
+    /// The same state with these access settings (`ccm serve` passes its own; without this, no
+    /// rate limit and `/metrics` open). Must run inside the async runtime.
+    pub fn with_access(mut self, config: &access::AccessConfig) -> Self {
+        self.access = access::Access::start(config);
+        self
     }
 
     /// The GitHub side, or the JSON error saying the App is not configured.
@@ -139,7 +151,7 @@ fn register(cfg: &mut web::ServiceConfig, seen: &mut Vec<Endpoint>) {
     // health and webhook aliases under /api/v1, registered above).
     openapi::routes(&mut root);
     dashboard::routes(&mut root);
-    cfg.service(web::scope("/api").wrap(from_fn(auth::require_token)).configure(|cfg| {
+    cfg.service(web::scope("/api").wrap(from_fn(access::require_token)).configure(|cfg| {
         let mut api = routes::Routes::new(cfg, "/api", seen);
         // Before pipelines: `/pipelines/{id}` would take `/pipelines/import` otherwise.
         import::routes(&mut api);
@@ -152,6 +164,7 @@ fn register(cfg: &mut web::ServiceConfig, seen: &mut Vec<Endpoint>) {
         tasks::routes(&mut api);
         sync::routes(&mut api);
         audit::routes(&mut api);
+        tokens::routes(&mut api);
     }));
 }
 

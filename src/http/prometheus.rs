@@ -1,10 +1,12 @@
-//! `GET /metrics`: Prometheus text format, no token (no label carries a repository, a path or a
-//! secret).
+//! `GET /metrics`: Prometheus text format (no label carries a repository, a path or a secret).
+//! Open unless CCM_METRICS_TOKEN or CCM_METRICS_AUTH asks for a token (`access`). The database
+//! gauges are read at most every few seconds, whatever the scrapes (`scrape::GaugeCache`).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::AppState;
+use super::error::ErrorBody;
 use super::routes::{Routes, resource};
+use super::{ApiError, AppState};
 
 pub fn routes(routes: &mut Routes) {
     routes.add(resource("/metrics").get(metrics));
@@ -15,9 +17,18 @@ pub fn routes(routes: &mut Routes) {
 pub(super) struct Api;
 
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format 0.0.4 (the metrics are listed in the README)",
-        body = String, content_type = "text/plain; version=0.0.4; charset=utf-8")))]
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    crate::metrics::scrape::refresh(&state.metrics, state.store.as_ref(), state.github.as_deref()).await;
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4 (the metrics are listed in the README)",
+            body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 401, description = "With CCM_METRICS_TOKEN or CCM_METRICS_AUTH: no token, or a wrong one \
+            (in CCM-Token or Authorization: Bearer)", body = ErrorBody),
+        (status = 429, description = "Too many failed authentications from this address: retry after the \
+            seconds `Retry-After` says", body = ErrorBody),
+        (status = 503, description = "With CCM_METRICS_AUTH: the database could not check the token", body = ErrorBody),
+    ))]
+async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    super::access::metrics_allowed(&state, &req).await?;
+    let cache = &state.access.gauges;
+    crate::metrics::scrape::refresh_cached(cache, &state.metrics, state.store.as_ref(), state.github.as_deref()).await;
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render()))
 }

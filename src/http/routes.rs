@@ -1,26 +1,53 @@
 //! Route registration. Every route goes through `Routes::add`, which also records its method and
 //! full path, so the list of what the app serves comes from the registration itself
 //! (`super::endpoints()`; the OpenAPI test checks each one is documented).
+//!
+//! So does the scope a token needs for each (`/api` only): `read` for GET and HEAD, `write` for
+//! the other methods, unless the registration says more with `needs` (admin routes).
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use actix_web::http::Method;
 use actix_web::{FromRequest, Handler, Responder, web};
 
-/// One method on one path, as served (`{name}` for path parameters).
+use crate::domain::tokens::Scope;
+
+/// One method on one path, as served (`{name}` for path parameters), and the scope a token needs
+/// for it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Endpoint {
     pub method: String,
     pub path: String,
+    pub scope: Scope,
 }
 
 /// A path and its handlers; methods without one answer 405 in the JSON error shape.
 pub struct Resource {
     path: &'static str,
-    methods: Vec<Method>,
+    methods: Vec<(Method, Scope)>,
     inner: actix_web::Resource,
 }
 
 pub fn resource(path: &'static str) -> Resource {
     Resource { path, methods: Vec::new(), inner: web::resource(path) }
+}
+
+/// The scope of a method unless its registration says more: reading needs `read`, anything
+/// else `write`.
+fn default_scope(method: &Method) -> Scope {
+    if method == Method::GET || method == Method::HEAD { Scope::Read } else { Scope::Write }
+}
+
+/// The scope a token needs for `method` on the route `pattern` (as registered, `{name}` for
+/// parameters); the default rule for a route not registered.
+pub fn required_scope(method: &Method, pattern: Option<&str>) -> Scope {
+    static SCOPES: LazyLock<HashMap<(String, String), Scope>> =
+        LazyLock::new(|| super::endpoints().into_iter().map(|e| ((e.method, e.path), e.scope)).collect());
+    pattern
+        .and_then(|pattern| SCOPES.get(&(method.to_string(), pattern.to_string())))
+        .copied()
+        .unwrap_or_else(|| default_scope(method))
 }
 
 macro_rules! method {
@@ -44,6 +71,14 @@ impl Resource {
     method!(delete, Method::DELETE);
     method!(head, Method::HEAD);
 
+    /// The method registered last needs `scope` (more than its default).
+    pub fn needs(mut self, scope: Scope) -> Self {
+        if let Some((_, needed)) = self.methods.last_mut() {
+            *needed = scope;
+        }
+        self
+    }
+
     fn on<F, Args>(mut self, method: Method, handler: F) -> Self
     where
         F: Handler<Args>,
@@ -51,7 +86,8 @@ impl Resource {
         F::Output: Responder + 'static,
     {
         self.inner = self.inner.route(web::method(method.clone()).to(handler));
-        self.methods.push(method);
+        let scope = default_scope(&method);
+        self.methods.push((method, scope));
         self
     }
 }
@@ -69,8 +105,9 @@ impl<'a> Routes<'a> {
     }
 
     pub fn add(&mut self, resource: Resource) -> &mut Self {
-        for method in &resource.methods {
-            self.seen.push(Endpoint { method: method.to_string(), path: format!("{}{}", self.prefix, resource.path) });
+        for (method, scope) in &resource.methods {
+            let path = format!("{}{}", self.prefix, resource.path);
+            self.seen.push(Endpoint { method: method.to_string(), path, scope: *scope });
         }
         self.cfg.service(resource.inner.default_service(web::to(super::method_not_allowed)));
         self

@@ -18,6 +18,7 @@ use super::{Actor, ApiError, AppState};
 use crate::domain::clock::serde_secs;
 use crate::domain::outbox::OutboxTask;
 use crate::domain::status::OutboxJobStatus;
+use crate::domain::tokens::Scope;
 use crate::github::{outbox, tasks as gh_tasks};
 use crate::store::tasks::audit;
 use crate::store::{OutboxJob, Push, RepositorySync};
@@ -27,7 +28,7 @@ const WAIT_FOR_JOB: Duration = Duration::from_secs(20);
 
 pub fn routes(routes: &mut Routes) {
     routes
-        .add(resource("/sync/repositories/{owner}/{repo}").get(get_settings).put(put_settings))
+        .add(resource("/sync/repositories/{owner}/{repo}").get(get_settings).put(put_settings).needs(Scope::Admin))
         .add(resource("/sync/issue-to-task").post(issue_to_task))
         .add(resource("/sync/task-to-issue").post(task_to_issue))
         // CommandCenter's paths (see `aliases`).

@@ -1,6 +1,8 @@
 //! Scrape-time gauges: what the database holds (pipelines, backlog, outbox queue, open runs) and
 //! what the GitHub client has seen (calls, rate limit).
 
+use std::time::{Duration, Instant};
+
 use crate::domain::status::{DeliveryStatus, OutboxJobStatus, PipelineStatus, RunStatus};
 use crate::github::GithubClient;
 use crate::store::Store;
@@ -17,9 +19,35 @@ const OUTBOX_STATUSES: &[&str] =
 const OPEN_RUN_STATUSES: [RunStatus; 5] =
     [RunStatus::Requested, RunStatus::Queued, RunStatus::Waiting, RunStatus::Pending, RunStatus::InProgress];
 
-/// Refreshes the scrape-time gauges. A database that does not answer sets `ccm_database_up` to
-/// 0 and leaves the database gauges at their last values.
-pub async fn refresh(metrics: &Metrics, store: &dyn Store, github: Option<&GithubClient>) {
+/// When the database gauges were last read: scrapes within `interval` of it serve those values,
+/// and scrapes arriving together share one read (the pool is the webhook writers' too).
+pub struct GaugeCache {
+    interval: Duration,
+    last: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl GaugeCache {
+    pub fn new(interval: Duration) -> Self {
+        GaugeCache { interval, last: tokio::sync::Mutex::new(None) }
+    }
+}
+
+/// Refreshes the scrape-time gauges, the database ones only when `cache` says they are due.
+pub async fn refresh_cached(cache: &GaugeCache, metrics: &Metrics, store: &dyn Store, github: Option<&GithubClient>) {
+    {
+        // Held while reading: a concurrent scrape waits for this read and then serves it.
+        let mut last = cache.last.lock().await;
+        if last.is_none_or(|at| at.elapsed() >= cache.interval) {
+            refresh_database(metrics, store).await;
+            *last = Some(Instant::now());
+        }
+    }
+    refresh_github(metrics, github);
+}
+
+/// A database that does not answer sets `ccm_database_up` to 0 and leaves the database gauges at
+/// their last values.
+async fn refresh_database(metrics: &Metrics, store: &dyn Store) {
     match store.gauge_counts().await {
         Ok(counts) => {
             set_by_status(metrics, "ccm_pipelines", PIPELINE_STATUSES, &counts.pipelines);
@@ -34,6 +62,9 @@ pub async fn refresh(metrics: &Metrics, store: &dyn Store, github: Option<&Githu
             metrics.set_gauge("ccm_database_up", &[], 0.0);
         }
     }
+}
+
+fn refresh_github(metrics: &Metrics, github: Option<&GithubClient>) {
     if let Some(client) = github {
         for (status, calls) in client.health.calls_by_status() {
             metrics.set_counter("ccm_github_api_calls_total", &[("status", status)], calls);

@@ -31,6 +31,7 @@ pub use sql::tasks::{
     self, IssueApplied, IssueChange, IssueLink, NewTask, PullRequest, PullRequestRecord, Push, PushRecord,
     RepositorySync, SyncSettings, Task, TaskFilter, TaskStore,
 };
+pub use sql::tokens::TokenStore;
 pub use sqlite::backup as sqlite_backup;
 
 use fast_paths::FastPaths;
@@ -134,6 +135,7 @@ pub trait Store:
     + GithubStore
     + TaskStore
     + GaugeStore
+    + TokenStore
     + Send
     + Sync
     + 'static

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use crate::helpers::github::FakeGithub;
 use crate::helpers::{Backend, SECRET, TestApp, WORKFLOW, workflow_run};
 use ccm::domain::outbox::OutboxTask;
+use ccm::http::access::AccessConfig;
 use ccm::store::NewOutboxJob;
 use chrono::{Duration, Utc};
 use serde_json::json;
@@ -79,7 +80,13 @@ fn parse_labels(text: &str) -> BTreeMap<String, String> {
 }
 
 async fn counts_requests_deliveries_and_database_state(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    // The database gauges read at every scrape (they are cached for 5 s by default; see
+    // metrics_auth for the cache).
+    let app = TestApp::with_access(
+        backend,
+        &AccessConfig { gauges_for: std::time::Duration::ZERO, ..AccessConfig::unlimited() },
+    )
+    .await;
     let first = app.provision(REPO, WORKFLOW, json!({})).await;
     let second = app.provision("octo/other", WORKFLOW, json!({})).await;
     assert_eq!(app.delete(&format!("/api/pipelines/{second}")).await.status, 200);

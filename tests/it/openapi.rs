@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use crate::helpers::{Backend, Reply, TOKEN, TestApp, workflow_job, workflow_run};
+use ccm::domain::tokens::Scope;
 use chrono::{Duration, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -142,6 +143,55 @@ async fn every_served_route_is_documented_and_answers_as_documented() {
     }
 }
 
+/// Every operation behind a token documents 401, 403 (its scope) and 429 (rate limits); what a
+/// token below an operation's scope gets is its documented 403, which names the scope.
+#[actix_web::test]
+async fn every_api_route_documents_its_scope_and_rate_limits() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let doc = document(&app).await;
+    let endpoints: Vec<_> = ccm::http::endpoints().into_iter().filter(|e| needs_token(&e.path)).collect();
+    assert!(endpoints.len() >= 30, "{endpoints:?}");
+    for e in &endpoints {
+        let statuses = documented_statuses(&doc, &e.method, &e.path);
+        for status in [401, 403, 429] {
+            assert!(statuses.contains(&status), "{} {} does not document {status}", e.method, e.path);
+        }
+        let limited = &doc["paths"][&e.path][e.method.to_lowercase()]["responses"]["429"];
+        assert!(limited["headers"]["Retry-After"].is_object(), "{} {}: {limited}", e.method, e.path);
+        let forbidden = doc["paths"][&e.path][e.method.to_lowercase()]["responses"]["403"]["description"].clone();
+        assert!(
+            forbidden.as_str().unwrap().contains(&format!("`{}`", e.scope)),
+            "{} {}: {forbidden}",
+            e.method,
+            e.path
+        );
+        // Reading needs read (admin for the tokens and the audit log); anything else write at least.
+        let reads = e.method == "GET" || e.method == "HEAD";
+        let admin_reads = ["/api/tokens", "/api/audit"].contains(&e.path.as_str());
+        let expected = match (reads, admin_reads) {
+            (true, false) => e.scope == Scope::Read,
+            (true, true) => e.scope == Scope::Admin,
+            (false, _) => e.scope >= Scope::Write,
+        };
+        assert!(expected, "{} {} needs {}", e.method, e.path, e.scope);
+    }
+    for (method, path) in [("GET", "/api/tokens"), ("POST", "/api/tokens"), ("DELETE", "/api/tokens/{id}")] {
+        assert!(endpoints.iter().any(|e| e.method == method && e.path == path && e.scope == Scope::Admin));
+    }
+
+    // A read token: every operation that needs more answers its documented 403.
+    let created = app.post("/api/tokens", json!({"name": "reader", "scope": "read"})).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let read = created.body["token"].as_str().unwrap().to_string();
+    for e in endpoints.iter().filter(|e| e.scope > Scope::Read) {
+        let body = (e.method != "DELETE").then(|| json!({}));
+        let reply = app.send(e.method.parse().unwrap(), &concrete(&e.path), body, Some(&read)).await;
+        assert_eq!(reply.status, 403, "{} {}: {}", e.method, e.path, reply.body);
+        assert!(reply.body["error"].as_str().unwrap().ends_with(&format!("needs {}", e.scope)), "{}", reply.body);
+        conforms(&doc, &e.method, &e.path, &reply);
+    }
+}
+
 fn collect_refs<'a>(value: &'a Value, into: &mut Vec<&'a str>) {
     match value {
         Value::Object(map) => {
@@ -203,7 +253,8 @@ async fn the_document_is_valid_openapi_3() {
     assert_eq!(
         doc["components"]["securitySchemes"]["ccm_token"],
         json!({"type": "apiKey", "in": "header", "name": "CCM-Token",
-               "description": "One of the tokens configured in CCM_API_TOKEN (or the generated one in CCM_DATA_DIR/api-token)"})
+               "description": "One of the tokens configured in CCM_API_TOKEN (or the generated one in \
+                 CCM_DATA_DIR/api-token), admin; or a named token (`ccm tokens create`), of scope read, write or admin"})
     );
     let error = &doc["components"]["schemas"]["Error"];
     assert_eq!(error["required"], json!(["success", "error", "code"]), "{error}");

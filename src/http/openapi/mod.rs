@@ -35,6 +35,7 @@ pub fn routes(routes: &mut Routes) {
         (name = "github", description = "The GitHub App's outbound calls"),
         (name = "tasks", description = "Research tasks and their sync with GitHub issues"),
         (name = "audit", description = "Who did what"),
+        (name = "tokens", description = "Named API tokens and their scopes (admin only)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]
@@ -57,12 +58,14 @@ pub fn openapi() -> Document {
         super::tasks::Api::openapi(),
         super::sync::Api::openapi(),
         super::audit::Api::openapi(),
+        super::tokens::Api::openapi(),
     ] {
         doc.merge(part);
     }
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     super::aliases::document(&mut doc);
     secure_api(&mut doc);
+    super::access::document(&mut doc);
     json_bodies(&mut doc);
     doc
 }
@@ -105,7 +108,8 @@ fn json_bodies(doc: &mut Document) {
 fn secure_api(doc: &mut Document) {
     let scheme = SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
         super::auth::TOKEN_HEADER,
-        "One of the tokens configured in CCM_API_TOKEN (or the generated one in CCM_DATA_DIR/api-token)",
+        "One of the tokens configured in CCM_API_TOKEN (or the generated one in CCM_DATA_DIR/api-token), admin; \
+         or a named token (`ccm tokens create`), of scope read, write or admin",
     )));
     doc.components.get_or_insert_with(|| ComponentsBuilder::new().build()).add_security_scheme(TOKEN_SCHEME, scheme);
     let unauthorized = ResponseBuilder::new()

@@ -25,6 +25,7 @@ mod outbox;
 mod pipelines;
 mod reads;
 mod tasks;
+mod tokens;
 
 pub(crate) use deliveries::NewDelivery;
 pub(crate) use reads::{CellSource, FromCells, ReadCell, ReadRow, SqlxCell, qualified_names, read_rusqlite, read_sqlx};

@@ -18,7 +18,7 @@ use super::Column;
 #[cfg(test)]
 use super::SqlType;
 use crate::domain::status::{
-    Conclusion, DeliveryStatus, OutboxJobStatus, PipelineStatus, RunStatus, TaskPriority, TaskStatus,
+    Conclusion, DeliveryStatus, OutboxJobStatus, PipelineStatus, RunStatus, Scope, TaskPriority, TaskStatus,
 };
 
 /// A value sqlx decodes on either database.
@@ -84,6 +84,7 @@ read_cells!(
     Conclusion: Text = Conclusion::Success,
     TaskStatus: Text = TaskStatus::Todo,
     TaskPriority: Text = TaskPriority::Medium,
+    Scope: Text = Scope::Read,
 );
 
 impl<T: ReadCell> ReadCell for Option<T> {

@@ -13,3 +13,4 @@ pub(crate) mod installations;
 pub(crate) mod outbox;
 pub(crate) mod pipelines;
 pub mod tasks;
+pub mod tokens;

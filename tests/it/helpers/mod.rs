@@ -150,6 +150,20 @@ impl TestApp {
         TestApp { base, db, client: reqwest::Client::new(), github: None, _workers: None }
     }
 
+    /// The app with these access settings (rate limits, token cache, `/metrics` authentication).
+    pub async fn with_access(backend: Backend, access: &ccm::http::access::AccessConfig) -> Self {
+        let db = TestDb::new(backend).await;
+        let state = AppState::start(
+            db.store.clone(),
+            ApiTokens::new(&[TOKEN, OTHER_TOKEN]),
+            WebhookSecrets::new(&[SECRET]),
+            None,
+        )
+        .with_access(access);
+        let base = serve(state);
+        TestApp { base, db, client: reqwest::Client::new(), github: None, _workers: None }
+    }
+
     /// The app with a GitHub App configured against `api_url` (a wiremock server), signing
     /// with the test key, and its outbox worker running (not the periodic scans).
     pub async fn start_with_github(backend: Backend, api_url: &str) -> Self {

@@ -11,7 +11,7 @@ use super::wait::{PATIENCE, wait_for};
 
 /// Settings the server reads from the environment, never inherited from the tests' environment:
 /// a test passes the ones it means.
-pub const SERVER_SETTINGS: [&str; 17] = [
+pub const SERVER_SETTINGS: [&str; 22] = [
     "CCM_BIND",
     "DATABASE_URL",
     "CCM_DATA_DIR",
@@ -29,6 +29,11 @@ pub const SERVER_SETTINGS: [&str; 17] = [
     "RUST_LOG",
     "CCM_LOG_FORMAT",
     "NO_COLOR",
+    "CCM_RATE_LIMIT",
+    "CCM_AUTH_FAILURE_LIMIT",
+    "CCM_TOKEN_CACHE_SECONDS",
+    "CCM_METRICS_TOKEN",
+    "CCM_METRICS_AUTH",
 ];
 
 /// How long `ccm serve` may take to start (open its database, run the migrations, bind).
