@@ -68,6 +68,10 @@ pub struct Settings {
 
     #[command(flatten)]
     pub github: crate::github::GithubSettings,
+
+    /// Issue 20: second listener, allow-lists, trusted proxies, body limits.
+    #[command(flatten)]
+    pub edge: crate::http::edge::EdgeSettings,
 }
 
 /// Where the data lives. `Debug` hides a PostgreSQL URL's password.
@@ -112,6 +116,8 @@ pub struct Config {
     /// Empty when GITHUB_WEBHOOK_SECRET is unset.
     pub webhook_secrets: Vec<Secret>,
     pub github: crate::github::GithubConfig,
+    /// Issue 20: second listener, allow-lists, trusted proxies, body limits.
+    pub edge: crate::http::edge::EdgeConfig,
 }
 
 /// A setting that cannot be used; the message names it.
@@ -204,6 +210,7 @@ impl Settings {
         };
 
         let github = self.github.validate(&data_dir)?;
+        let edge = self.edge.validate()?;
 
         Ok(Config {
             bind,
@@ -217,6 +224,7 @@ impl Settings {
             pg_idle_in_transaction_timeout,
             webhook_secrets,
             github,
+            edge,
         })
     }
 }
@@ -275,6 +283,7 @@ mod tests {
             pg_statement_timeout: "30".into(),
             pg_idle_in_transaction_timeout: "60".into(),
             github: Default::default(),
+            edge: Default::default(),
         }
     }
 

@@ -75,6 +75,11 @@ const CATALOG: &[(&str, Kind, &str)] = &[
     ("ccm_github_api_calls_total", Kind::Counter, "Calls made to GitHub's API, by HTTP status (error: no response)"),
     ("ccm_github_rate_limit_remaining", Kind::Gauge, "Requests left in GitHub's rate-limit window, as last reported"),
     ("ccm_database_up", Kind::Gauge, "1 when the database answered the last scrape's queries, else 0"),
+    (
+        "ccm_http_refused_total",
+        Kind::Counter,
+        "Requests refused by an allow-list (CCM_API_ALLOW, CCM_WEBHOOK_ALLOW), by list (api, webhook)",
+    ),
 ];
 
 /// A registry and the handle that renders it. Cheap to clone.
@@ -169,6 +174,11 @@ impl Metrics {
     /// A delivery refused before it was stored; `reason` is the error's code.
     pub fn delivery_rejected(&self, reason: &'static str) {
         self.with(|| counter!("ccm_webhook_rejected_total", "reason" => reason).increment(1));
+    }
+
+    /// A request refused by an allow-list; `list` is `api` or `webhook`.
+    pub fn address_refused(&self, list: &'static str) {
+        self.with(|| counter!("ccm_http_refused_total", "list" => list).increment(1));
     }
 
     /// A stored delivery processed again by the retry worker.

@@ -1,5 +1,12 @@
 //! The `SignedDelivery` extractor: headers checked, raw body read up to GitHub's 25 MB cap and
 //! its signature verified, before anything in it is parsed.
+//!
+//! Until the signature is checked the sender is anyone (issue 20): the signature header's format
+//! is checked before the body is read; the body is read under a process-wide budget of
+//! concurrent unverified reads and unverified bytes (`http::edge::limits`; 503 with `Retry-After`
+//! when spent), taken as bytes arrive and given back once verified or refused; the buffer grows
+//! with what arrives, never sized from the sender's `Content-Length`; and the read has a deadline
+//! and a minimum rate (408), set by `http::edge::guard`.
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -73,16 +80,36 @@ impl FromRequest for SignedDelivery {
             if declared.is_some_and(|len| len > MAX_BODY) {
                 return Err(too_large());
             }
-            let mut body = BytesMut::with_capacity(declared.unwrap_or(16 * 1024));
+            if !well_formed_signature(&signature) {
+                return Err(ApiError::SignatureRejected(
+                    "Malformed X-Hub-Signature-256: expected sha256= and 64 hex digits",
+                ));
+            }
+            let busy = || {
+                ApiError::Unavailable(
+                    "Too many unverified webhook bodies in flight: delivery not read, retry later".into(),
+                )
+            };
+            let mut unverified = state.edge.limits.start_unverified().ok_or_else(busy)?;
+            // Grown as data arrives: a Content-Length is the sender's word, not yet verified.
+            let mut body = BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Could not read the body: {e}")))?;
+                let chunk = chunk.map_err(|e| match crate::http::edge::limits::timed_out(&e) {
+                    Some(message) => ApiError::RequestTimeout(message),
+                    None => ApiError::BadRequest(format!("Could not read the body: {e}")),
+                })?;
                 if body.len() + chunk.len() > MAX_BODY {
                     return Err(too_large());
+                }
+                if !unverified.reserve(chunk.len()) {
+                    return Err(busy());
                 }
                 body.extend_from_slice(&chunk);
             }
             let body = body.freeze();
-            if !state.secrets.verify(&body, &signature) {
+            let verified = state.secrets.verify(&body, &signature);
+            drop(unverified);
+            if !verified {
                 return Err(ApiError::SignatureRejected("Invalid X-Hub-Signature-256"));
             }
             let form =
@@ -98,6 +125,11 @@ impl FromRequest for SignedDelivery {
             Ok(SignedDelivery { guid, event, hook_id, headers: Value::Object(headers), payload })
         })
     }
+}
+
+/// `sha256=` and 64 hex digits, the only form GitHub sends.
+fn well_formed_signature(value: &str) -> bool {
+    value.strip_prefix("sha256=").is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// GitHub's form content type sends the JSON in a `payload` field.
