@@ -8,6 +8,7 @@
 
 pub mod allow;
 pub mod limits;
+pub(crate) mod openapi;
 
 use std::sync::Arc;
 use std::time::Duration;

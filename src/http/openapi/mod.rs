@@ -64,6 +64,8 @@ pub fn openapi() -> Document {
     super::aliases::document(&mut doc);
     secure_api(&mut doc);
     json_bodies(&mut doc);
+    // Issue 20: allow-lists (403) and body deadlines (408).
+    super::edge::openapi::document(&mut doc);
     doc
 }
 
