@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 
+use crate::http::edge::limits::SLOT_AFTER;
 use crate::http::{ApiError, AppState};
 
 /// GitHub caps webhook payloads at 25 MB.
@@ -93,7 +94,14 @@ impl FromRequest for SignedDelivery {
             let mut unverified = state.edge.limits.start_unverified().ok_or_else(busy)?;
             // Grown as data arrives: a Content-Length is the sender's word, not yet verified.
             let mut body = BytesMut::new();
-            while let Some(chunk) = payload.next().await {
+            loop {
+                // A body arriving promptly is read without a slot; one is needed to wait for more.
+                let next = match tokio::time::timeout(SLOT_AFTER, payload.next()).await {
+                    Ok(next) => next,
+                    Err(_) if unverified.wait_slot() => payload.next().await,
+                    Err(_) => return Err(busy()),
+                };
+                let Some(chunk) = next else { break };
                 let chunk = chunk.map_err(|e| match crate::http::edge::limits::timed_out(&e) {
                     Some(message) => ApiError::RequestTimeout(message),
                     None => ApiError::BadRequest(format!("Could not read the body: {e}")),

@@ -6,6 +6,11 @@
 //!   budget: a number of concurrent unverified reads and a number of unverified bytes in memory
 //!   (`UnverifiedRead`, released when dropped). When spent, a delivery is answered 503 with
 //!   `Retry-After` without its body being read.
+//!
+//! Two rules keep attackers that spend the budget from starving GitHub's deliveries, which arrive
+//! whole and fast: a read slot is taken only when a read waits for the network (more than
+//! `SLOT_AFTER` for its next data; a body arriving promptly is read without one), and a read past `SMALL_READ` may not take the
+//! last quarter of the byte budget, which stays for small bodies.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,6 +22,12 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
+
+/// How long a read may wait for data before it needs a read slot.
+pub const SLOT_AFTER: Duration = Duration::from_millis(50);
+
+/// A read holding more than this may not take the budget's last quarter.
+pub const SMALL_READ: usize = 1024 * 1024;
 
 /// Before this, a body may arrive as slowly as it likes (within the deadline): a TLS proxy or a
 /// busy sender may need a moment to start.
@@ -31,6 +42,8 @@ pub struct Limits {
     pub min_rate: u64,
     bytes: Arc<Semaphore>,
     reads: Arc<Semaphore>,
+    /// Bytes only reads under `SMALL_READ` may take.
+    headroom: usize,
 }
 
 impl Limits {
@@ -40,16 +53,23 @@ impl Limits {
             min_rate,
             bytes: Arc::new(Semaphore::new(unverified_bytes.min(Semaphore::MAX_PERMITS))),
             reads: Arc::new(Semaphore::new(unverified_reads.min(Semaphore::MAX_PERMITS))),
+            headroom: unverified_bytes / 4,
         }
     }
 
-    /// A slot for one unverified read, or `None` when all are taken or no byte is left.
+    /// One unverified read, or `None` when no byte of the budget is left (refused unread).
     pub fn start_unverified(&self) -> Option<UnverifiedRead> {
         if self.bytes.available_permits() == 0 {
             return None;
         }
-        let slot = self.reads.clone().try_acquire_owned().ok()?;
-        Some(UnverifiedRead { _slot: slot, held: None, bytes: self.bytes.clone() })
+        Some(UnverifiedRead {
+            slot: None,
+            held: None,
+            held_bytes: 0,
+            bytes: self.bytes.clone(),
+            reads: self.reads.clone(),
+            headroom: self.headroom,
+        })
     }
 
     /// Unverified bytes not held by any read (for tests and metrics).
@@ -70,17 +90,34 @@ impl Limits {
 
 /// One unverified body being read: its slot and the bytes it holds, given back when dropped.
 pub struct UnverifiedRead {
-    _slot: OwnedSemaphorePermit,
+    slot: Option<OwnedSemaphorePermit>,
     held: Option<OwnedSemaphorePermit>,
+    held_bytes: usize,
     bytes: Arc<Semaphore>,
+    reads: Arc<Semaphore>,
+    headroom: usize,
 }
 
 impl UnverifiedRead {
-    /// Takes `n` more bytes of the budget; false when they are not there.
+    /// Takes a read slot before waiting for the network (kept until dropped); false when all
+    /// are taken.
+    pub fn wait_slot(&mut self) -> bool {
+        if self.slot.is_none() {
+            self.slot = self.reads.clone().try_acquire_owned().ok();
+        }
+        self.slot.is_some()
+    }
+
+    /// Takes `n` more bytes of the budget; false when they are not there (for a read past
+    /// `SMALL_READ`, when they would cut into the headroom kept for small ones).
     pub fn reserve(&mut self, n: usize) -> bool {
-        let Ok(n) = u32::try_from(n) else { return false };
-        match self.bytes.clone().try_acquire_many_owned(n) {
+        let Ok(n32) = u32::try_from(n) else { return false };
+        if self.held_bytes + n > SMALL_READ && self.bytes.available_permits() < n + self.headroom {
+            return false;
+        }
+        match self.bytes.clone().try_acquire_many_owned(n32) {
             Ok(permit) => {
+                self.held_bytes += n;
                 match &mut self.held {
                     Some(held) => held.merge(permit),
                     None => self.held = Some(permit),
@@ -222,19 +259,34 @@ mod tests {
     fn the_budget_is_held_while_reading_and_given_back() {
         let limits = Limits::new(Duration::from_secs(1), 0, 100, 2);
         let mut a = limits.start_unverified().unwrap();
-        assert!(a.reserve(60));
+        assert!(a.reserve(60) && a.wait_slot());
         assert!(a.reserve(30));
         let mut b = limits.start_unverified().unwrap();
         assert!(!b.reserve(20), "only 10 bytes are left");
-        assert!(limits.start_unverified().is_none(), "both reads are taken");
+        assert!(b.wait_slot() && b.wait_slot(), "a read keeps its slot");
+        let mut c = limits.start_unverified().unwrap();
+        assert!(!c.wait_slot(), "both slots are taken");
+        assert!(c.reserve(5), "a read that does not wait needs no slot");
+        drop(c);
         assert_eq!(limits.unverified_bytes_free(), 10);
         drop(a);
         assert!(b.reserve(20));
         drop(b);
         assert_eq!((limits.unverified_bytes_free(), limits.unverified_reads_free()), (100, 2));
-        let mut c = limits.start_unverified().unwrap();
-        assert!(c.reserve(100));
+        let mut d = limits.start_unverified().unwrap();
+        assert!(d.reserve(100));
         assert!(limits.start_unverified().is_none(), "no byte left: refused before reading");
+    }
+
+    #[test]
+    fn large_reads_leave_the_last_quarter_to_small_ones() {
+        let limits = Limits::new(Duration::from_secs(1), 0, 4 * SMALL_READ, 8);
+        let mut large = limits.start_unverified().unwrap();
+        assert!(large.reserve(SMALL_READ));
+        assert!(large.reserve(2 * SMALL_READ), "up to three quarters");
+        assert!(!large.reserve(1), "not into the last quarter");
+        let mut small = limits.start_unverified().unwrap();
+        assert!(small.reserve(SMALL_READ), "a small read may take it");
     }
 
     #[tokio::test]

@@ -76,8 +76,9 @@ pub struct EdgeSettings {
     #[arg(long, env = "CCM_UNVERIFIED_BYTES")]
     pub unverified_bytes: Option<String>,
 
-    /// Webhook bodies read at once before their signature is checked; past it deliveries are
-    /// answered 503 with Retry-After, without their body being read [default: 256].
+    /// Webhook bodies waiting for the network at once before their signature is checked (a read
+    /// waiting more than 50 ms for data takes a slot); a delivery that must wait when all are
+    /// taken is answered 503 with Retry-After, the rest of its body unread [default: 256].
     #[arg(long, env = "CCM_UNVERIFIED_READS")]
     pub unverified_reads: Option<String>,
 
