@@ -20,6 +20,7 @@ on_both_databases!(
     a_malformed_signature_is_refused_before_the_body,
     allow_lists_with_and_without_trusted_proxies,
     the_github_allow_list_comes_from_meta_and_survives_outages,
+    ccm_serve_splits_its_listeners_and_stops_both,
 );
 
 fn edge(settings: EdgeSettings) -> EdgeConfig {
@@ -293,4 +294,45 @@ async fn the_github_allow_list_comes_from_meta_and_survives_outages(backend: Bac
     );
     let listed = restarted.app.get("/api/deliveries").await.body;
     assert_eq!(listed["count"], 3, "{listed}");
+}
+
+/// The real `ccm serve` with CCM_WEBHOOK_BIND: both listeners answer their part, and SIGTERM stops
+/// both (an open event stream ended, exit 0).
+async fn ccm_serve_splits_its_listeners_and_stops_both(backend: Backend) {
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut envs = vec![
+        ("CCM_DATA_DIR", data.path().display().to_string()),
+        ("CCM_API_TOKEN", TOKEN.to_string()),
+        ("GITHUB_WEBHOOK_SECRET", SECRET.to_string()),
+        ("CCM_WEBHOOK_BIND", format!("127.0.0.1:{port}")),
+    ];
+    if backend == Backend::Postgres {
+        envs.push(("DATABASE_URL", fresh_postgres_database().await));
+    }
+    let mut server = crate::helpers::serve::Serve::start(&envs).await;
+    let (api, webhooks) = (server.base.clone(), format!("http://127.0.0.1:{port}"));
+    let client = reqwest::Client::new();
+    assert_eq!(get_at(&client, format!("{webhooks}/healthz")).await.status, 200);
+    assert_eq!(get_at(&client, format!("{api}/readyz")).await.status, 200);
+    assert_eq!(post_delivery(&client, &webhooks, "/webhooks/github", "serve-1").await.status, 200);
+    assert_eq!(post_delivery(&client, &api, "/webhooks/github", "serve-2").await.status, 404);
+    assert_eq!(get_at(&client, format!("{webhooks}/api/deliveries")).await.status, 404);
+    let listed = get_at(&client, format!("{api}/api/deliveries")).await;
+    assert_eq!(listed.body["count"], 1, "{}", listed.body);
+    let mut stream = client.get(format!("{api}/api/events")).header("CCM-Token", TOKEN).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+
+    let status = std::process::Command::new("kill").arg("-TERM").arg(server.id().to_string()).status().unwrap();
+    assert!(status.success());
+    loop {
+        match tokio::time::timeout(Duration::from_secs(8), stream.chunk()).await {
+            Ok(Ok(Some(_))) => continue,
+            Ok(Ok(None)) => break,
+            Ok(Err(err)) => panic!("the event stream was cut instead of ended: {err}"),
+            Err(_) => panic!("the event stream was still open 8 s after SIGTERM"),
+        }
+    }
+    let exit = server.wait_exit(Duration::from_secs(8)).await;
+    assert!(exit.success(), "ccm serve exited with {exit}:\n{}", server.output());
 }
