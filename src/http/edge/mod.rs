@@ -244,6 +244,7 @@ pub async fn guard(
 
 fn refused(req: &ServiceRequest) -> ApiError {
     let ip = service_client_ip(req).map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into());
-    tracing::warn!(client = %ip, path = req.path(), "refused by the allow-list");
+    // Debug: the request is logged once anyway (`http request`, status 403), and counted.
+    tracing::debug!(client = %ip, path = req.path(), "refused by the allow-list");
     ApiError::AddressRefused(format!("Address {ip} is not allowed here"))
 }
