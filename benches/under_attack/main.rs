@@ -203,6 +203,66 @@ async fn stored(backend: &str, url: &str) -> i64 {
     }
 }
 
+/// Sends `total` signed deliveries at `rate` a second; their latencies (ms, sorted later), the
+/// count of each status (0: no answer) and the first few errors.
+async fn legitimate(
+    url: String,
+    rate: u64,
+    total: u64,
+) -> (Vec<f64>, std::collections::BTreeMap<u16, u64>, Vec<String>) {
+    // A connection per delivery, as GitHub's (and no race with the server's keep-alive timeout).
+    let legit = reqwest::Client::builder()
+        .local_address("127.0.0.1".parse::<IpAddr>().unwrap())
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let mut pace = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
+    let mut sends = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        pace.tick().await;
+        let (client, url) = (legit.clone(), url.clone());
+        sends.push(tokio::spawn(async move {
+            let body = format!(r#"{{"action":"created","n":{i},"repository":{{"full_name":"bench/legit"}}}}"#);
+            let t = Instant::now();
+            let res = client
+                .post(url)
+                .header("X-GitHub-Event", "star")
+                .header("X-GitHub-Delivery", format!("legit-{i}"))
+                .header("X-Hub-Signature-256", sign(body.as_bytes()))
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .await;
+            let status = match res {
+                Ok(res) => {
+                    let status = res.status().as_u16();
+                    let _ = res.bytes().await;
+                    Ok(status)
+                }
+                Err(err) => Err(format!("{err:?}").chars().take(300).collect::<String>()),
+            };
+            (status, t.elapsed().as_secs_f64() * 1000.0)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
+    let mut errors = Vec::<String>::new();
+    for send in sends {
+        let (status, ms) = send.await.unwrap();
+        match status {
+            Ok(status) => *statuses.entry(status).or_default() += 1,
+            Err(err) => {
+                *statuses.entry(0).or_default() += 1;
+                if errors.len() < 3 {
+                    errors.push(err);
+                }
+            }
+        }
+        latencies.push(ms);
+    }
+    (latencies, statuses, errors)
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -285,45 +345,20 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let under_attack_fds = open_files(pid);
 
-    // The legitimate sender: `rate` deliveries a second, each on its own task.
-    let legit = reqwest::Client::builder().local_address("127.0.0.1".parse::<IpAddr>().unwrap()).build().unwrap();
-    let total = args.rate * args.seconds;
-    let mut pace = tokio::time::interval(Duration::from_micros(1_000_000 / args.rate));
-    let mut sends = Vec::with_capacity(total as usize);
+    // The legitimate sender, on a runtime of its own (so that the attackers' tasks in this
+    // process do not delay it): `rate` deliveries a second, each on its own task.
+    let (rate, seconds, legit_url) = (args.rate, args.seconds, format!("{hooks}/webhooks/github"));
+    let total = rate * seconds;
     let started = Instant::now();
-    for i in 0..total {
-        pace.tick().await;
-        let (client, url) = (legit.clone(), format!("{hooks}/webhooks/github"));
-        sends.push(tokio::spawn(async move {
-            let body = format!(r#"{{"action":"created","n":{i},"repository":{{"full_name":"bench/legit"}}}}"#);
-            let t = Instant::now();
-            let res = client
-                .post(url)
-                .header("X-GitHub-Event", "star")
-                .header("X-GitHub-Delivery", format!("legit-{i}"))
-                .header("X-Hub-Signature-256", sign(body.as_bytes()))
-                .header("Content-Type", "application/json")
-                .body(body)
-                .send()
-                .await;
-            let status = match res {
-                Ok(res) => {
-                    let status = res.status().as_u16();
-                    let _ = res.bytes().await;
-                    status
-                }
-                Err(_) => 0,
-            };
-            (status, t.elapsed().as_secs_f64() * 1000.0)
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
-    for send in sends {
-        let (status, ms) = send.await.unwrap();
-        *statuses.entry(status).or_default() += 1;
-        latencies.push(ms);
-    }
+    let (latencies, statuses, errors) = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(legitimate(legit_url, rate, total))
+    })
+    .join()
+    .unwrap();
     let sent_for = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     for task in &attack {
@@ -344,6 +379,7 @@ async fn main() {
     }
     let released_in = released_at.elapsed().as_secs_f64();
     let stored = stored(&args.backend, &url).await;
+    let mut latencies = latencies;
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let _ = child.kill();
     let _ = child.wait();
@@ -360,6 +396,7 @@ async fn main() {
         if args.allow { "refused by CCM_WEBHOOK_ALLOW" } else { "allowed" },
     );
     println!("ccm CPU: {cpu:.1} s over the run");
+    println!("legit errors (first of each kind): {errors:?}");
     println!("trickle: {}", trickle_tally.show());
     println!("25 MB:   {}", big_tally.show());
     println!(
