@@ -71,6 +71,22 @@ fn open_files(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
 }
 
+/// TCP connections to these local ports, not listening (/proc/net/tcp; whoever holds them).
+fn http_connections(ports: &[u16]) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port =
+                fields.get(1).and_then(|a| a.rsplit_once(':')).and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            // 0A: LISTEN; 06: TIME_WAIT (no longer held by anyone).
+            local_port.is_some_and(|p| ports.contains(&p)) && !matches!(fields.get(3), Some(&"0A") | Some(&"06"))
+        })
+        .count()
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -378,6 +394,11 @@ async fn main() {
         after_fds = open_files(pid);
     }
     let released_in = released_at.elapsed().as_secs_f64();
+    let mut open_http = http_connections(&[api_port, hook_port]);
+    while open_http > 0 && released_at.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        open_http = http_connections(&[api_port, hook_port]);
+    }
     let stored = stored(&args.backend, &url).await;
     let mut latencies = latencies;
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -400,7 +421,8 @@ async fn main() {
     println!("trickle: {}", trickle_tally.show());
     println!("25 MB:   {}", big_tally.show());
     println!(
-        "fds: before {baseline_fds}, under attack {under_attack_fds}, after {after_fds} (within {released_in:.1} s)"
+        "fds: before {baseline_fds}, under attack {under_attack_fds}, after {after_fds} (within {released_in:.1} s); \
+         HTTP connections left open: {open_http}"
     );
     println!(
         "| {} | {} | {} | {stored}/{total} | {:.1} | {:.1} | {:.1} | {} | {} | {baseline_fds} → {under_attack_fds} → {after_fds} |",
