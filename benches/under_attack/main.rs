@@ -10,7 +10,8 @@
 //!
 //! `--split`: webhooks on their own listener (CCM_WEBHOOK_BIND), the API on CCM_BIND.
 //! `--allow`: the attackers come from 127.0.0.2 and CCM_WEBHOOK_ALLOW=127.0.0.1/32 (the legitimate
-//! sender's address), as with `CCM_WEBHOOK_ALLOW=github` in production.
+//! sender's address), as with `CCM_WEBHOOK_ALLOW=github` in production. `--other-address`: the
+//! attackers come from 127.0.0.2 and are allowed to send.
 //! Needs about 2,100 open files on each side: `ulimit -n 65536` (or at least 8192) first.
 
 #[path = "../support/process.rs"]
@@ -40,6 +41,9 @@ struct Args {
     /// Attackers from 127.0.0.2, refused by CCM_WEBHOOK_ALLOW=127.0.0.1/32.
     #[arg(long)]
     allow: bool,
+    /// Attackers from 127.0.0.2 (not the legitimate sender's address), allowed to send.
+    #[arg(long)]
+    other_address: bool,
     #[arg(long, default_value_t = 2000)]
     trickle: usize,
     #[arg(long, default_value_t = 50)]
@@ -328,7 +332,7 @@ async fn main() {
     let baseline_fds = open_files(pid);
     let cpu_before = process::cpu_seconds(pid);
 
-    let attacker: IpAddr = if args.allow { "127.0.0.2" } else { "127.0.0.1" }.parse().unwrap();
+    let attacker: IpAddr = if args.allow || args.other_address { "127.0.0.2" } else { "127.0.0.1" }.parse().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let (trickle_tally, big_tally) = (Arc::new(Tally::default()), Arc::new(Tally::default()));
     let hook_addr: SocketAddr = format!("127.0.0.1:{hook_port}").parse().unwrap();
@@ -414,7 +418,11 @@ async fn main() {
         "backend {} | listeners {} | attackers {} | legit sent {total} in {sent_for:.1} s, answers {statuses:?}",
         args.backend,
         if args.split { "split" } else { "one" },
-        if args.allow { "refused by CCM_WEBHOOK_ALLOW" } else { "allowed" },
+        match (args.allow, args.other_address) {
+            (true, _) => "refused by CCM_WEBHOOK_ALLOW",
+            (false, true) => "allowed, from 127.0.0.2",
+            (false, false) => "allowed, from the sender's address",
+        },
     );
     println!("ccm CPU: {cpu:.1} s over the run");
     println!("legit errors (first of each kind): {errors:?}");
@@ -428,7 +436,11 @@ async fn main() {
         "| {} | {} | {} | {stored}/{total} | {:.1} | {:.1} | {:.1} | {} | {} | {baseline_fds} → {under_attack_fds} → {after_fds} |",
         args.backend,
         if args.split { "split" } else { "one" },
-        if args.allow { "refused (allow-list)" } else { "allowed" },
+        match (args.allow, args.other_address) {
+            (true, _) => "refused (allow-list)",
+            (false, true) => "allowed, another address",
+            (false, false) => "allowed, same address",
+        },
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),
         latencies.last().copied().unwrap_or(f64::NAN),

@@ -94,7 +94,8 @@ impl FromRequest for SignedDelivery {
                     "Too many unverified webhook bodies in flight: delivery not read, retry later".into(),
                 )
             };
-            let mut unverified = state.edge.limits.start_unverified().ok_or_else(busy)?;
+            let client = crate::http::client_addr::client_ip(&req);
+            let mut unverified = state.edge.limits.start_unverified(client).ok_or_else(busy)?;
             // Grown as data arrives: a Content-Length is the sender's word, not yet verified.
             let mut body = BytesMut::new();
             loop {

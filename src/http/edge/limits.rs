@@ -7,13 +7,16 @@
 //!   (`UnverifiedRead`, released when dropped). When spent, a delivery is answered 503 with
 //!   `Retry-After` without its body being read.
 //!
-//! Two rules keep attackers that spend the budget from starving GitHub's deliveries, which arrive
+//! Three rules keep attackers that spend the budget from starving GitHub's deliveries, which arrive
 //! whole and fast: a read slot is taken only when a read waits for the network (more than
-//! `SLOT_AFTER` for its next data; a body arriving promptly is read without one), and a read past `SMALL_READ` may not take the
+//! `SLOT_AFTER` for its next data; a body arriving promptly is read without one), one client
+//! address may hold at most an eighth of the slots, and a read past `SMALL_READ` may not take the
 //! last quarter of the byte budget, which stays for small bodies.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -44,6 +47,10 @@ pub struct Limits {
     reads: Arc<Semaphore>,
     /// Bytes only reads under `SMALL_READ` may take.
     headroom: usize,
+    /// Most slots one client address may hold.
+    per_address: usize,
+    /// Slots held, by client address.
+    holders: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 impl Limits {
@@ -54,11 +61,14 @@ impl Limits {
             bytes: Arc::new(Semaphore::new(unverified_bytes.min(Semaphore::MAX_PERMITS))),
             reads: Arc::new(Semaphore::new(unverified_reads.min(Semaphore::MAX_PERMITS))),
             headroom: unverified_bytes / 4,
+            per_address: (unverified_reads / 8).max(1),
+            holders: Arc::default(),
         }
     }
 
-    /// One unverified read, or `None` when no byte of the budget is left (refused unread).
-    pub fn start_unverified(&self) -> Option<UnverifiedRead> {
+    /// One unverified read from `client`, or `None` when no byte of the budget is left (refused
+    /// unread).
+    pub fn start_unverified(&self, client: Option<IpAddr>) -> Option<UnverifiedRead> {
         if self.bytes.available_permits() == 0 {
             return None;
         }
@@ -69,6 +79,9 @@ impl Limits {
             bytes: self.bytes.clone(),
             reads: self.reads.clone(),
             headroom: self.headroom,
+            client,
+            per_address: self.per_address,
+            holders: self.holders.clone(),
         })
     }
 
@@ -96,18 +109,47 @@ pub struct UnverifiedRead {
     bytes: Arc<Semaphore>,
     reads: Arc<Semaphore>,
     headroom: usize,
+    client: Option<IpAddr>,
+    per_address: usize,
+    holders: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 impl UnverifiedRead {
     /// Takes a read slot before waiting for the network (kept until dropped); false when all
-    /// are taken.
+    /// are taken, or when the client's address holds its share.
     pub fn wait_slot(&mut self) -> bool {
-        if self.slot.is_none() {
-            self.slot = self.reads.clone().try_acquire_owned().ok();
+        if self.slot.is_some() {
+            return true;
+        }
+        let mut holders = self.holders.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = self.client
+            && holders.get(&client).is_some_and(|held| *held >= self.per_address)
+        {
+            return false;
+        }
+        self.slot = self.reads.clone().try_acquire_owned().ok();
+        if let (Some(client), Some(_)) = (self.client, &self.slot) {
+            *holders.entry(client).or_default() += 1;
         }
         self.slot.is_some()
     }
+}
 
+impl Drop for UnverifiedRead {
+    fn drop(&mut self) {
+        if let (Some(client), Some(_)) = (self.client, &self.slot) {
+            let mut holders = self.holders.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(held) = holders.get_mut(&client) {
+                *held -= 1;
+                if *held == 0 {
+                    holders.remove(&client);
+                }
+            }
+        }
+    }
+}
+
+impl UnverifiedRead {
     /// Takes `n` more bytes of the budget; false when they are not there (for a read past
     /// `SMALL_READ`, when they would cut into the headroom kept for small ones).
     pub fn reserve(&mut self, n: usize) -> bool {
@@ -258,13 +300,13 @@ mod tests {
     #[test]
     fn the_budget_is_held_while_reading_and_given_back() {
         let limits = Limits::new(Duration::from_secs(1), 0, 100, 2);
-        let mut a = limits.start_unverified().unwrap();
+        let mut a = limits.start_unverified(None).unwrap();
         assert!(a.reserve(60) && a.wait_slot());
         assert!(a.reserve(30));
-        let mut b = limits.start_unverified().unwrap();
+        let mut b = limits.start_unverified(None).unwrap();
         assert!(!b.reserve(20), "only 10 bytes are left");
         assert!(b.wait_slot() && b.wait_slot(), "a read keeps its slot");
-        let mut c = limits.start_unverified().unwrap();
+        let mut c = limits.start_unverified(None).unwrap();
         assert!(!c.wait_slot(), "both slots are taken");
         assert!(c.reserve(5), "a read that does not wait needs no slot");
         drop(c);
@@ -273,19 +315,36 @@ mod tests {
         assert!(b.reserve(20));
         drop(b);
         assert_eq!((limits.unverified_bytes_free(), limits.unverified_reads_free()), (100, 2));
-        let mut d = limits.start_unverified().unwrap();
+        let mut d = limits.start_unverified(None).unwrap();
         assert!(d.reserve(100));
-        assert!(limits.start_unverified().is_none(), "no byte left: refused before reading");
+        assert!(limits.start_unverified(None).is_none(), "no byte left: refused before reading");
+    }
+
+    #[test]
+    fn one_address_holds_at_most_an_eighth_of_the_slots() {
+        let limits = Limits::new(Duration::from_secs(1), 0, 1000, 16);
+        let (a, b) = (Some("192.0.2.1".parse().unwrap()), Some("192.0.2.2".parse().unwrap()));
+        let mut held: Vec<_> = (0..2).map(|_| limits.start_unverified(a).unwrap()).collect();
+        assert!(held.iter_mut().all(|r| r.wait_slot()));
+        let mut third = limits.start_unverified(a).unwrap();
+        assert!(!third.wait_slot(), "two of sixteen is this address's share");
+        let mut other = limits.start_unverified(b).unwrap();
+        assert!(other.wait_slot(), "another address still gets one");
+        held.pop();
+        assert!(third.wait_slot(), "a slot given back can be taken again");
+        drop((held, third, other));
+        assert_eq!(limits.unverified_reads_free(), 16);
+        assert!(limits.holders.lock().unwrap().is_empty());
     }
 
     #[test]
     fn large_reads_leave_the_last_quarter_to_small_ones() {
         let limits = Limits::new(Duration::from_secs(1), 0, 4 * SMALL_READ, 8);
-        let mut large = limits.start_unverified().unwrap();
+        let mut large = limits.start_unverified(None).unwrap();
         assert!(large.reserve(SMALL_READ));
         assert!(large.reserve(2 * SMALL_READ), "up to three quarters");
         assert!(!large.reserve(1), "not into the last quarter");
-        let mut small = limits.start_unverified().unwrap();
+        let mut small = limits.start_unverified(None).unwrap();
         assert!(small.reserve(SMALL_READ), "a small read may take it");
     }
 

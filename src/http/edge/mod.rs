@@ -77,7 +77,8 @@ pub struct EdgeSettings {
     pub unverified_bytes: Option<String>,
 
     /// Webhook bodies waiting for the network at once before their signature is checked (a read
-    /// waiting more than 50 ms for data takes a slot); a delivery that must wait when all are
+    /// waiting more than 50 ms for data takes a slot; one client address at most an eighth of
+    /// them); a delivery that must wait when all are
     /// taken is answered 503 with Retry-After, the rest of its body unread [default: 256].
     #[arg(long, env = "CCM_UNVERIFIED_READS")]
     pub unverified_reads: Option<String>,
