@@ -97,7 +97,8 @@ impl FromRequest for SignedDelivery {
             let client = crate::http::client_addr::client_ip(&req);
             let mut unverified = state.edge.limits.start_unverified(client).ok_or_else(busy)?;
             // Grown as data arrives: a Content-Length is the sender's word, not yet verified.
-            let mut body = BytesMut::new();
+            // Kept as they arrive (no buffer doubling as it grows), joined once verified.
+            let (mut parts, mut received) = (Vec::<Bytes>::new(), 0usize);
             loop {
                 // A body arriving promptly is read without a slot; one is needed to wait for more.
                 let next = match tokio::time::timeout(SLOT_AFTER, payload.next()).await {
@@ -110,27 +111,40 @@ impl FromRequest for SignedDelivery {
                     Some(message) => ApiError::RequestTimeout(message),
                     None => ApiError::BadRequest(format!("Could not read the body: {e}")),
                 })?;
-                if body.len() + chunk.len() > MAX_BODY {
+                if received + chunk.len() > MAX_BODY {
                     return Err(too_large());
                 }
                 if !unverified.reserve(chunk.len()) {
                     return Err(busy());
                 }
-                body.extend_from_slice(&chunk);
+                received += chunk.len();
+                parts.push(chunk);
             }
-            let body = body.freeze();
             // A large body's HMAC (tens of ms for 25 MB) is computed off the worker thread, which
             // keeps answering the deliveries behind it.
-            let verified = if body.len() > OFF_THREAD_VERIFY {
-                let (secrets, body, signature) = (state.secrets.clone(), body.clone(), signature.clone());
-                web::block(move || secrets.verify(&body, &signature)).await.map_err(|e| ApiError::Internal(e.into()))?
+            let verified = if received > OFF_THREAD_VERIFY {
+                let (secrets, shared, signature) = (state.secrets.clone(), parts.clone(), signature.clone());
+                web::block(move || secrets.verify_parts(&shared, &signature))
+                    .await
+                    .map_err(|e| ApiError::Internal(e.into()))?
             } else {
-                state.secrets.verify(&body, &signature)
+                state.secrets.verify_parts(&parts, &signature)
             };
-            drop(unverified);
             if !verified {
                 return Err(ApiError::SignatureRejected("Invalid X-Hub-Signature-256"));
             }
+            let body = match parts.len() {
+                0 => Bytes::new(),
+                1 => parts.pop().expect("one part"),
+                _ => {
+                    let mut whole = BytesMut::with_capacity(received);
+                    for part in parts.drain(..) {
+                        whole.extend_from_slice(&part);
+                    }
+                    whole.freeze()
+                }
+            };
+            drop(unverified);
             let form =
                 header(&req, CONTENT_TYPE.as_str()).is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
             let payload = if form { form_payload(&body)? } else { body };
