@@ -74,6 +74,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub access: crate::http::access::AccessSettings,
+    /// Issue 20: second listener, allow-lists, trusted proxies, body limits.
+    #[command(flatten)]
+    pub edge: crate::http::edge::EdgeSettings,
 }
 
 /// Where the data lives. `Debug` hides a PostgreSQL URL's password.
@@ -121,6 +124,8 @@ pub struct Config {
     pub backups: crate::backups::BackupConfig,
     /// Rate limits, the token cache, `/metrics` authentication.
     pub access: crate::http::access::AccessConfig,
+    /// Issue 20: second listener, allow-lists, trusted proxies, body limits.
+    pub edge: crate::http::edge::EdgeConfig,
 }
 
 /// A setting that cannot be used; the message names it.
@@ -215,6 +220,7 @@ impl Settings {
         let github = self.github.validate(&data_dir)?;
         let backups = self.backups.validate()?;
         let access = self.access.validate()?;
+        let edge = self.edge.validate()?;
 
         Ok(Config {
             bind,
@@ -230,6 +236,7 @@ impl Settings {
             github,
             backups,
             access,
+            edge,
         })
     }
 }
@@ -290,6 +297,7 @@ mod tests {
             github: Default::default(),
             backups: crate::backups::BackupSettings { backup_interval: None, backup_keep: "14".into() },
             access: Default::default(),
+            edge: Default::default(),
         }
     }
 

@@ -6,7 +6,8 @@ use anyhow::Context;
 
 use crate::config::{Config, Database};
 use crate::data_dir;
-use crate::http::{ApiTokens, AppState, build_app};
+use crate::http::edge::Listener;
+use crate::http::{ApiTokens, AppState, build_app_for};
 use crate::store::{self, Store};
 use crate::webhook::WebhookSecrets;
 
@@ -85,36 +86,68 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
              repositories are not verified and GitHub actions are unavailable"
         ),
     }
-    let state =
-        AppState::start(store, api_tokens(&config)?, webhook_secrets(&config)?, github).with_access(&config.access);
+    let state = AppState::start(store, api_tokens(&config)?, webhook_secrets(&config)?, github)
+        .with_access(&config.access)
+        .with_edge(&config.edge);
     state.live.set_max_streams(config.max_event_streams);
     crate::backups::spawn_schedule(&config, state.metrics.clone());
+    state.edge.webhook_allow.clone().spawn_refresh(state.store.clone(), config.github.api_url.clone());
     let live = state.live.clone();
-    let server = actix_web::HttpServer::new(move || build_app(state.clone()))
-        .bind(config.bind)
-        .with_context(|| format!("binding {} (CCM_BIND)", config.bind))?
-        .shutdown_timeout(10)
-        .disable_signals()
-        .run();
-    let handle = server.handle();
+    // Issue 20: with CCM_WEBHOOK_BIND, a second server (same state, same ingestor) serves only
+    // the webhook path and /healthz, and CCM_BIND everything else.
+    let (main_role, webhook_bind) = match config.edge.webhook_bind {
+        Some(addr) => (Listener::Api, Some(addr)),
+        None => (Listener::All, None),
+    };
+    let server = listen(state.clone(), main_role, config.bind, "CCM_BIND")?;
+    let webhook_server =
+        webhook_bind.map(|addr| listen(state.clone(), Listener::Webhooks, addr, "CCM_WEBHOOK_BIND")).transpose()?;
+    let handles: Vec<_> = std::iter::once(server.handle()).chain(webhook_server.as_ref().map(|s| s.handle())).collect();
     tokio::spawn(async move {
         stop_signal().await;
         tracing::info!("stopping: closing event streams and finishing the requests in flight");
         // Event streams never finish by themselves: without this, a stop waits out the timeout.
         live.close();
-        handle.stop(true).await;
+        futures_util::future::join_all(handles.iter().map(|h| h.stop(true))).await;
     });
     tracing::info!(
         bind = %config.bind,
+        webhook_bind = webhook_bind.map(|a| a.to_string()),
         database = match config.database { Database::Sqlite(_) => "sqlite", Database::Postgres(_) => "postgres" },
         ready_ms = started.elapsed().as_millis() as u64,
         "ccm is ready"
     );
-    let served = server.await.context("HTTP server");
+    let served = match webhook_server {
+        None => server.await.context("HTTP server"),
+        Some(webhooks) => {
+            let (api, webhooks) = futures_util::future::join(server, webhooks).await;
+            api.context("HTTP server (CCM_BIND)").and(webhooks.context("HTTP server (CCM_WEBHOOK_BIND)"))
+        }
+    };
     if let Some(workers) = workers {
         workers.stop().await;
     }
     served
+}
+
+/// One HTTP server serving `role` on `addr` (`setting` names it in errors).
+fn listen(
+    state: AppState,
+    role: Listener,
+    addr: std::net::SocketAddr,
+    setting: &str,
+) -> anyhow::Result<actix_web::dev::Server> {
+    Ok(actix_web::HttpServer::new(move || build_app_for(state.clone(), role))
+        // The request head must arrive within this (actix's default, stated); the body has its own
+        // deadline (CCM_BODY_TIMEOUT, `http::edge`).
+        .client_request_timeout(std::time::Duration::from_secs(5))
+        .client_disconnect_timeout(std::time::Duration::from_secs(1))
+        .keep_alive(std::time::Duration::from_secs(5))
+        .bind(addr)
+        .with_context(|| format!("binding {addr} ({setting})"))?
+        .shutdown_timeout(10)
+        .disable_signals()
+        .run())
 }
 
 /// The old CCM's registry, imported once into an empty database (see `app::old_registry`). A file

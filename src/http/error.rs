@@ -52,6 +52,13 @@ pub enum ApiError {
     /// GitHub failed or refused a call the request needed.
     #[error("{0}")]
     Github(String),
+    // Issue 20, the internet edge: see `http::edge`.
+    /// The client's address is not in the allow-list covering the path (403).
+    #[error("{0}")]
+    AddressRefused(String),
+    /// A request body that did not arrive in time, or too slowly (408).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// Anything unexpected. Its text goes to the log (inside the request's span, with its
     /// request id), never to the caller.
     #[error("Internal server error")]
@@ -120,7 +127,7 @@ pub(crate) struct ErrorBody {
     /// bad_request, unauthorized, invalid_signature, insufficient_scope, rate_limited, not_found,
     /// method_not_allowed, conflict, idempotency_key_reused,
     /// payload_too_large, unsupported_media_type, unavailable, database_busy,
-    /// github_not_configured, github_error or internal.
+    /// github_not_configured, github_error, internal, address_refused or request_timeout.
     #[schema(example = "not_found")]
     code: &'static str,
     /// With `conflict`: the pipeline the conflict is about.
@@ -147,6 +154,8 @@ impl ApiError {
             ApiError::GithubNotConfigured => "github_not_configured",
             ApiError::Github(_) => "github_error",
             ApiError::Internal(_) => "internal",
+            ApiError::AddressRefused(_) => "address_refused",
+            ApiError::RequestTimeout(_) => "request_timeout",
         }
     }
 }
@@ -182,6 +191,8 @@ impl ResponseError for ApiError {
             }
             ApiError::Github(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::AddressRefused(_) => StatusCode::FORBIDDEN,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
 

@@ -13,6 +13,11 @@ pub fn routes(routes: &mut Routes) {
         .add(resource("/api/v1/health").get(healthz));
 }
 
+/// Only `/healthz` (the webhook listener's probe, issue 20).
+pub fn liveness(routes: &mut Routes) {
+    routes.add(resource("/healthz").get(healthz));
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(healthz, readyz))]
 pub(super) struct Api;

@@ -6,8 +6,10 @@ mod aliases;
 mod audit;
 pub mod auth;
 mod body;
+pub mod client_addr;
 mod dashboard;
 mod deliveries;
+pub mod edge;
 mod error;
 mod events;
 mod headers;
@@ -67,6 +69,8 @@ pub struct AppState {
     pub scope_hints: Arc<scope_hints::ScopeHints>,
     /// Named tokens, rate limits, `/metrics` authentication (see `access`).
     pub access: Arc<access::Access>,
+    /// Issue 20: allow-lists, trusted proxies and pre-authentication limits (`edge`).
+    pub edge: Arc<edge::Edge>,
 }
 
 impl AppState {
@@ -98,6 +102,7 @@ impl AppState {
             metrics,
             scope_hints: Arc::default(),
             access: access::Access::start(&access::AccessConfig::unlimited()),
+            edge: Arc::default(),
         }
     }
 
@@ -105,6 +110,12 @@ impl AppState {
     /// rate limit and `/metrics` open). Must run inside the async runtime.
     pub fn with_access(mut self, config: &access::AccessConfig) -> Self {
         self.access = access::Access::start(config);
+        self
+    }
+
+    /// With these edge settings (allow-lists, limits) instead of the defaults.
+    pub fn with_edge(mut self, config: &edge::EdgeConfig) -> Self {
+        self.edge = Arc::new(edge::Edge::new(config));
         self
     }
 
@@ -117,6 +128,7 @@ impl AppState {
     }
 }
 
+/// The app serving everything (one listener).
 pub fn build_app(
     state: AppState,
 ) -> App<
@@ -128,16 +140,38 @@ pub fn build_app(
         InitError = (),
     >,
 > {
+    build_app_for(state, edge::Listener::All)
+}
+
+/// The app serving what `listener` serves (see `edge::Listener`).
+pub fn build_app_for(
+    state: AppState,
+    listener: edge::Listener,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
     App::new()
         .app_data(web::Data::new(state))
+        .app_data(listener)
         .app_data(web::JsonConfig::default().limit(API_BODY_LIMIT).error_handler(json_error))
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .wrap(ErrorHandlers::new().default_handler(error::json_error_fallback))
+        .wrap(from_fn(edge::guard))
         // Outside the error handlers: errors are JSON answers too.
         .wrap(from_fn(headers::add))
         .wrap(from_fn(observe::observe))
         .wrap(TracingLogger::<observe::RequestSpan>::new())
-        .configure(|cfg| register(cfg, &mut Vec::new()))
+        .configure(move |cfg| match listener {
+            edge::Listener::All => register(cfg, &mut Vec::new()),
+            edge::Listener::Api => register_api(cfg),
+            edge::Listener::Webhooks => register_webhooks(cfg),
+        })
         .default_service(web::to(not_found))
 }
 
@@ -168,6 +202,22 @@ fn register(cfg: &mut web::ServiceConfig, seen: &mut Vec<Endpoint>) {
     }));
 }
 
+/// Issue 20, split listeners: the API listener serves everything but the webhook paths (404).
+fn register_api(cfg: &mut web::ServiceConfig) {
+    for path in edge::WEBHOOK_PATHS {
+        cfg.service(web::resource(*path).to(edge::webhook_not_served));
+    }
+    register(cfg, &mut Vec::new());
+}
+
+/// Issue 20, split listeners: the webhook listener serves the webhook paths and `/healthz`.
+fn register_webhooks(cfg: &mut web::ServiceConfig) {
+    let mut seen = Vec::new();
+    let mut root = routes::Routes::new(cfg, "", &mut seen);
+    health::liveness(&mut root);
+    webhooks::routes(&mut root);
+}
+
 /// Every method and path the app serves, from the same registration as `build_app`.
 pub fn endpoints() -> Vec<Endpoint> {
     let mut seen = Vec::new();
@@ -193,6 +243,9 @@ fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
             ApiError::UnsupportedMediaType("Unsupported Content-Type: send application/json".into())
         }
         JsonPayloadError::Deserialize(e) => ApiError::BadRequest(format!("Malformed JSON body: {e}")),
+        JsonPayloadError::Payload(err) if edge::limits::timed_out(&err).is_some() => {
+            ApiError::RequestTimeout(edge::limits::timed_out(&err).unwrap_or_default())
+        }
         other => ApiError::BadRequest(format!("Could not read the request body: {other}")),
     }
     .into()

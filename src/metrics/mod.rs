@@ -79,6 +79,11 @@ const CATALOG: &[(&str, Kind, &str)] = &[
     ("ccm_backup_last_timestamp_seconds", Kind::Gauge, "When the last scheduled SQLite backup was taken (Unix time)"),
     ("ccm_backup_last_size_bytes", Kind::Gauge, "The size of the last scheduled SQLite backup"),
     ("ccm_backup_failures_total", Kind::Counter, "Scheduled SQLite backups that failed"),
+    (
+        "ccm_http_refused_total",
+        Kind::Counter,
+        "Requests refused by an allow-list (CCM_API_ALLOW, CCM_WEBHOOK_ALLOW), by list (api, webhook)",
+    ),
 ];
 
 /// A registry and the handle that renders it. Cheap to clone.
@@ -209,6 +214,11 @@ impl Metrics {
     /// A delivery refused before it was stored; `reason` is the error's code.
     pub fn delivery_rejected(&self, reason: &'static str) {
         self.with(|| counter!("ccm_webhook_rejected_total", "reason" => reason).increment(1));
+    }
+
+    /// A request refused by an allow-list; `list` is `api` or `webhook`.
+    pub fn address_refused(&self, list: &'static str) {
+        self.with(|| counter!("ccm_http_refused_total", "list" => list).increment(1));
     }
 
     /// A stored delivery processed again by the retry worker.

@@ -1,5 +1,12 @@
 //! The `SignedDelivery` extractor: headers checked, raw body read up to GitHub's 25 MB cap and
 //! its signature verified, before anything in it is parsed.
+//!
+//! Until the signature is checked the sender is anyone (issue 20): the signature header's format
+//! is checked before the body is read; the body is read under a process-wide budget of
+//! concurrent unverified reads and unverified bytes (`http::edge::limits`; 503 with `Retry-After`
+//! when spent), taken as bytes arrive and given back once verified or refused; the buffer grows
+//! with what arrives, never sized from the sender's `Content-Length`; and the read has a deadline
+//! and a minimum rate (408), set by `http::edge::guard`.
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, USER_AGENT};
@@ -10,6 +17,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::value::RawValue;
 
+use crate::http::edge::limits::SLOT_AFTER;
 use crate::http::{ApiError, AppState};
 
 /// GitHub caps webhook payloads at 25 MB.
@@ -20,6 +28,8 @@ pub const X_GITHUB_EVENT: HeaderName = HeaderName::from_static("x-github-event")
 pub const X_GITHUB_DELIVERY: HeaderName = HeaderName::from_static("x-github-delivery");
 const X_GITHUB_HOOK_ID: HeaderName = HeaderName::from_static("x-github-hook-id");
 const X_HUB_SIGNATURE_256: HeaderName = HeaderName::from_static("x-hub-signature-256");
+/// Bodies larger than this are verified on the blocking pool.
+const OFF_THREAD_VERIFY: usize = 256 * 1024;
 
 /// Headers kept with a stored delivery (none of them secret).
 const KEPT_HEADERS: [HeaderName; 8] = [
@@ -81,18 +91,67 @@ impl FromRequest for SignedDelivery {
             if declared.is_some_and(|len| len > MAX_BODY) {
                 return Err(too_large());
             }
-            let mut body = BytesMut::with_capacity(declared.unwrap_or(16 * 1024));
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Could not read the body: {e}")))?;
-                if body.len() + chunk.len() > MAX_BODY {
+            if super::signature::parse_header(&signature).is_none() {
+                return Err(ApiError::SignatureRejected(
+                    "Malformed X-Hub-Signature-256: expected sha256= and 64 hex digits",
+                ));
+            }
+            let busy = || {
+                ApiError::Unavailable(
+                    "Too many unverified webhook bodies in flight: delivery not read, retry later".into(),
+                )
+            };
+            let client = crate::http::client_addr::client_ip(&req);
+            let mut unverified = state.edge.limits.start_unverified(client).ok_or_else(busy)?;
+            // Grown as data arrives: a Content-Length is the sender's word, not yet verified.
+            // Kept as they arrive (no buffer doubling as it grows), joined once verified.
+            let (mut parts, mut received) = (Vec::<Bytes>::new(), 0usize);
+            loop {
+                // A body arriving promptly is read without a slot; one is needed to wait for more.
+                let next = match tokio::time::timeout(SLOT_AFTER, payload.next()).await {
+                    Ok(next) => next,
+                    Err(_) if unverified.wait_slot() => payload.next().await,
+                    Err(_) => return Err(busy()),
+                };
+                let Some(chunk) = next else { break };
+                let chunk = chunk.map_err(|e| match crate::http::edge::limits::timed_out(&e) {
+                    Some(message) => ApiError::RequestTimeout(message),
+                    None => ApiError::BadRequest(format!("Could not read the body: {e}")),
+                })?;
+                if received + chunk.len() > MAX_BODY {
                     return Err(too_large());
                 }
-                body.extend_from_slice(&chunk);
+                if !unverified.reserve(chunk.len()) {
+                    return Err(busy());
+                }
+                received += chunk.len();
+                parts.push(chunk);
             }
-            let body = body.freeze();
-            if !state.secrets.verify(&body, &signature) {
+            // A large body's HMAC (tens of ms for 25 MB) is computed off the worker thread, which
+            // keeps answering the deliveries behind it.
+            let verified = if received > OFF_THREAD_VERIFY {
+                let (secrets, shared, signature) = (state.secrets.clone(), parts.clone(), signature.clone());
+                web::block(move || secrets.verify_parts(&shared, &signature))
+                    .await
+                    .map_err(|e| ApiError::Internal(e.into()))?
+            } else {
+                state.secrets.verify_parts(&parts, &signature)
+            };
+            if !verified {
                 return Err(ApiError::SignatureRejected("Invalid X-Hub-Signature-256"));
             }
+            let body = match parts.len() {
+                0 => Bytes::new(),
+                1 => parts.pop().expect("one part"),
+                _ => {
+                    let mut whole = BytesMut::with_capacity(received);
+                    for part in parts.drain(..) {
+                        whole.extend_from_slice(&part);
+                    }
+                    whole.freeze()
+                }
+            };
+            drop(unverified);
             let form = header(&req, &CONTENT_TYPE).is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
             let payload = if form { form_payload(&body)? } else { body };
             let headers = kept_headers(&req);

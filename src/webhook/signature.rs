@@ -36,13 +36,21 @@ impl WebhookSecrets {
     /// Whether `header` (`sha256=<64 hex>`) is the HMAC of `body` under one of the secrets.
     /// Each comparison is constant-time (`Mac::verify_slice`).
     pub fn verify(&self, body: &[u8], header: &str) -> bool {
+        self.verify_parts(&[body], header)
+    }
+
+    /// `verify` of the body made of `parts`, in order (as it arrived: never copied whole before
+    /// it is known to be signed).
+    pub fn verify_parts<P: AsRef<[u8]>>(&self, parts: &[P], header: &str) -> bool {
         let Some(expected) = parse_header(header) else {
             return false;
         };
         let mut valid = false;
         for keyed in &self.0 {
             let mut mac = keyed.clone();
-            mac.update(body);
+            for part in parts {
+                mac.update(part.as_ref());
+            }
             valid |= mac.verify_slice(&expected).is_ok();
         }
         valid

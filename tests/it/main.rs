@@ -22,6 +22,7 @@ mod dashboard_browser;
 mod dashboard_http;
 mod database_busy;
 mod delivery_failures;
+mod edge;
 mod github_app;
 mod github_client;
 mod github_recovery;

@@ -66,10 +66,10 @@ impl Access {
     }
 }
 
-/// The address a request is counted against.
-// The direct peer; with trusted proxies this becomes the forwarded client's address.
+/// The address a request is counted against: the client's, as `client_addr` resolves it (the
+/// forwarded client behind a trusted proxy, else the TCP peer).
 pub fn client_key(req: &HttpRequest) -> IpAddr {
-    req.peer_addr().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| addr.ip())
+    super::client_addr::client_ip(req).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 fn rate_limited(what: &str, wait: Duration) -> ApiError {

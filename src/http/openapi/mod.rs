@@ -67,6 +67,8 @@ pub fn openapi() -> Document {
     secure_api(&mut doc);
     super::access::document(&mut doc);
     json_bodies(&mut doc);
+    // Issue 20: allow-lists (403) and body deadlines (408).
+    super::edge::openapi::document(&mut doc);
     doc
 }
 

@@ -2,6 +2,7 @@
 
 pub mod batches;
 pub mod ccm_cli;
+pub mod edge;
 pub mod github;
 pub mod rows;
 pub mod serve;

@@ -11,7 +11,7 @@ use super::wait::{PATIENCE, wait_for};
 
 /// Settings the server reads from the environment, never inherited from the tests' environment:
 /// a test passes the ones it means.
-pub const SERVER_SETTINGS: [&str; 22] = [
+pub const SERVER_SETTINGS: [&str; 30] = [
     "CCM_BIND",
     "DATABASE_URL",
     "CCM_DATA_DIR",
@@ -34,6 +34,14 @@ pub const SERVER_SETTINGS: [&str; 22] = [
     "CCM_TOKEN_CACHE_SECONDS",
     "CCM_METRICS_TOKEN",
     "CCM_METRICS_AUTH",
+    "CCM_WEBHOOK_BIND",
+    "CCM_BODY_TIMEOUT",
+    "CCM_BODY_MIN_RATE",
+    "CCM_UNVERIFIED_BYTES",
+    "CCM_UNVERIFIED_READS",
+    "CCM_API_ALLOW",
+    "CCM_WEBHOOK_ALLOW",
+    "CCM_TRUSTED_PROXIES",
 ];
 
 /// How long `ccm serve` may take to start (open its database, run the migrations, bind).
