@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clap::Args;
 
-use crate::config::{Config, ConfigError, Database};
+use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::store::sqlite_backup::{self, Backup};
 
@@ -71,36 +71,36 @@ impl BackupSettings {
     }
 }
 
-/// The SQLite database's file, or None on PostgreSQL (or an in-memory database).
-pub fn sqlite_file(database: &Database) -> Option<PathBuf> {
-    let Database::Sqlite(url) = database else { return None };
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-    let path = path.split('?').next().unwrap_or(path);
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
-}
-
 fn backup_name(at: DateTime<Utc>) -> String {
     format!("ccm-{}.db", at.format("%Y%m%dT%H%M%S%.3fZ"))
 }
 
 /// `ccm backup`: a checked copy of the running (or stopped) ccm's SQLite database.
 pub fn backup(config: &Config, output: Option<PathBuf>) -> anyhow::Result<Backup> {
-    let Some(database) = sqlite_file(&config.database) else { bail!("{POSTGRES_ADVICE}") };
-    let output = match output {
-        Some(path) => path,
-        None => {
-            let dir = config.data_dir.join(BACKUP_DIR);
-            crate::data_dir::ensure(&dir)?;
-            dir.join(backup_name(Utc::now()))
-        }
-    };
-    sqlite_backup::backup(&database, &output)
+    let Some(database) = config.database.sqlite_file() else { bail!("{POSTGRES_ADVICE}") };
+    match output {
+        Some(path) => sqlite_backup::backup(&database, &path),
+        None => backup_into(&database, &config.data_dir.join(BACKUP_DIR)),
+    }
+}
+
+/// A backup into the backups folder, named `ccm-<UTC time>.db` only once written and checked: a
+/// stop half-way through leaves a `.partial` file, never one that looks like (or is rotated as)
+/// a backup.
+fn backup_into(database: &Path, dir: &Path) -> anyhow::Result<Backup> {
+    crate::data_dir::ensure(dir)?;
+    let name = backup_name(Utc::now());
+    let partial = dir.join(format!("{name}.partial"));
+    let mut backup = sqlite_backup::backup(database, &partial)?;
+    backup.path = dir.join(name);
+    std::fs::rename(&partial, &backup.path)?;
+    Ok(backup)
 }
 
 /// `ccm restore`: the backup replaces the stopped ccm's database; migrations are applied by the
 /// caller afterwards (opening the store).
 pub fn restore(config: &Config, file: &Path, force: bool) -> anyhow::Result<()> {
-    let Some(database) = sqlite_file(&config.database) else { bail!("{POSTGRES_ADVICE}") };
+    let Some(database) = config.database.sqlite_file() else { bail!("{POSTGRES_ADVICE}") };
     if !file.exists() {
         bail!("no backup at {}", file.display());
     }
@@ -130,7 +130,7 @@ pub fn rotate(dir: &Path, keep: usize) -> anyhow::Result<Vec<PathBuf>> {
 /// The scheduled backups of `ccm serve` on SQLite: one every interval (the first one interval
 /// after start), rotated, reported in the log and in `/metrics`.
 pub fn spawn_schedule(config: &Config, metrics: Metrics) {
-    let (Some(every), Some(database)) = (config.backups.interval, sqlite_file(&config.database)) else {
+    let (Some(every), Some(database)) = (config.backups.interval, config.database.sqlite_file()) else {
         if config.backups.interval.is_some() {
             tracing::warn!("CCM_BACKUP_INTERVAL is ignored on PostgreSQL: back it up with pg_dump (README)");
         }
@@ -145,14 +145,7 @@ pub fn spawn_schedule(config: &Config, metrics: Metrics) {
             ticks.tick().await;
             let (database, dir) = (database.clone(), dir.clone());
             let taken = tokio::task::spawn_blocking(move || {
-                crate::data_dir::ensure(&dir)?;
-                // Named as a backup only once written and checked: a stop half-way through leaves
-                // a `.partial` file, never one that looks like a backup.
-                let name = backup_name(Utc::now());
-                let partial = dir.join(format!("{name}.partial"));
-                let mut backup = sqlite_backup::backup(&database, &partial)?;
-                backup.path = dir.join(name);
-                std::fs::rename(&partial, &backup.path)?;
+                let backup = backup_into(&database, &dir)?;
                 let removed = rotate(&dir, keep)?;
                 anyhow::Ok((backup, removed))
             })
@@ -176,6 +169,7 @@ pub fn spawn_schedule(config: &Config, metrics: Metrics) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Database;
 
     fn settings(interval: Option<&str>, keep: &str) -> BackupSettings {
         BackupSettings { backup_interval: interval.map(String::from), backup_keep: keep.into() }
@@ -194,11 +188,11 @@ mod tests {
 
     #[test]
     fn the_sqlite_file_comes_from_the_url() {
-        let file = |url: &str| sqlite_file(&Database::Sqlite(url.into()));
+        let file = |url: &str| Database::Sqlite(url.into()).sqlite_file();
         assert_eq!(file("sqlite:///var/lib/ccm/ccm.db?mode=rwc"), Some(PathBuf::from("/var/lib/ccm/ccm.db")));
         assert_eq!(file("sqlite:data/ccm.db"), Some(PathBuf::from("data/ccm.db")));
         assert_eq!(file("sqlite::memory:"), None);
-        assert_eq!(sqlite_file(&Database::Postgres("postgres://h/db".into())), None);
+        assert_eq!(Database::Postgres("postgres://h/db".into()).sqlite_file(), None);
     }
 
     #[test]

@@ -101,6 +101,14 @@ impl Database {
             Database::Sqlite(url) | Database::Postgres(url) => url,
         }
     }
+
+    /// The SQLite database's file, or None on PostgreSQL (or an in-memory database).
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        let Database::Sqlite(url) = self else { return None };
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+        let path = path.split('?').next().unwrap_or(path);
+        (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+    }
 }
 
 /// Settings after validation.

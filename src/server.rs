@@ -15,7 +15,7 @@ use crate::webhook::WebhookSecrets;
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     if let Database::Sqlite(_) = &config.database {
         data_dir::ensure(&config.data_dir)?;
-        if let Some(path) = crate::backups::sqlite_file(&config.database) {
+        if let Some(path) = config.database.sqlite_file() {
             data_dir::ensure_private_file(&path)?;
         }
     }
@@ -62,7 +62,7 @@ pub fn webhook_secrets(config: &Config) -> anyhow::Result<WebhookSecrets> {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     // Held while serving: `ccm restore` refuses to replace a database in use.
-    let _restore_guard = match crate::backups::sqlite_file(&config.database) {
+    let _restore_guard = match config.database.sqlite_file() {
         Some(path) => {
             data_dir::ensure(&config.data_dir)?;
             Some(crate::store::sqlite_backup::DatabaseLock::shared(&path)?)

@@ -149,23 +149,9 @@ pub fn restore(from: &Path, database: &Path, force: bool) -> anyhow::Result<()> 
     }
     let staged = database.with_extension("restoring");
     let _ = std::fs::remove_file(&staged);
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&staged)
-        .with_context(|| format!("creating {}", staged.display()))?;
-    // Copied through SQLite rather than as a file, so a backup with a WAL of its own (a file copied
-    // by hand) comes whole.
-    let copied = (|| {
-        let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        source.execute("VACUUM INTO ?1", [staged.to_str().context("the database's path is not UTF-8")?])?;
-        check(&staged)
-    })();
-    if let Err(err) = copied {
-        let _ = std::fs::remove_file(&staged);
-        return Err(err);
-    }
+    // Copied through SQLite (a backup of the backup) rather than as a file, so a backup with a WAL
+    // of its own (a file copied by hand) comes whole, private and checked.
+    backup(from, &staged)?;
     for stale in ["-wal", "-shm"] {
         let mut name = database.as_os_str().to_os_string();
         name.push(stale);
