@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::helpers::ccm_cli::Ccm;
+use crate::helpers::post_delivery;
 use crate::helpers::serve::Serve;
 use crate::helpers::wait::wait_until;
 
@@ -30,16 +31,9 @@ fn ccm(data: &Path) -> Ccm {
 
 async fn deliver(client: &reqwest::Client, base: &str, guid: &str) -> u16 {
     let body = format!(r#"{{"zen":"Keep it logically awesome.","hook_id":7,"guid":"{guid}"}}"#);
-    let signature = ccm::webhook::WebhookSecrets::new(&[SECRET]).sign(body.as_bytes()).unwrap();
-    let res = client
-        .post(format!("{base}/webhooks/github"))
-        .header("X-GitHub-Event", "ping")
-        .header("X-GitHub-Delivery", guid)
-        .header("X-Hub-Signature-256", signature)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .await;
+    let signature = ccm::webhook::signature::sign(SECRET.as_bytes(), body.as_bytes());
+    let url = format!("{base}/webhooks/github");
+    let res = post_delivery(client, &url, "ping", guid, body.as_bytes(), &signature).await;
     res.map(|r| r.status().as_u16()).unwrap_or(0)
 }
 

@@ -33,17 +33,9 @@ fn some(value: &str) -> Option<String> {
 
 async fn post_delivery(client: &reqwest::Client, base: &str, path: &str, guid: &str) -> Reply {
     let body = br#"{"action":"created"}"#;
-    let res = client
-        .post(format!("{base}{path}"))
-        .header("X-GitHub-Event", "star")
-        .header("X-GitHub-Delivery", guid)
-        .header("X-Hub-Signature-256", ccm::webhook::signature::sign(SECRET.as_bytes(), body))
-        .header("Content-Type", "application/json")
-        .body(body.to_vec())
-        .send()
-        .await
-        .expect("deliver");
-    reply(res).await
+    let signature = ccm::webhook::signature::sign(SECRET.as_bytes(), body);
+    let url = format!("{base}{path}");
+    reply(crate::helpers::post_delivery(client, &url, "star", guid, body, &signature).await.expect("deliver")).await
 }
 
 async fn get_at(client: &reqwest::Client, url: String) -> Reply {

@@ -230,20 +230,8 @@ impl TestApp {
     }
 
     pub async fn deliver_signed(&self, event: &str, guid: &str, body: &[u8], signature: &str) -> Reply {
-        let res = self
-            .client
-            .post(format!("{}/webhooks/github", self.base))
-            .header("X-GitHub-Event", event)
-            .header("X-GitHub-Delivery", guid)
-            .header("X-GitHub-Hook-ID", "4242")
-            .header("X-Hub-Signature-256", signature)
-            .header("User-Agent", "GitHub-Hookshot/test")
-            .header("Content-Type", "application/json")
-            .body(body.to_vec())
-            .send()
-            .await
-            .expect("deliver");
-        reply(res).await
+        let url = format!("{}/webhooks/github", self.base);
+        reply(post_delivery(&self.client, &url, event, guid, body, signature).await.expect("deliver")).await
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -307,6 +295,28 @@ impl TestApp {
         assert_eq!(reply.status, 201, "{}", reply.body);
         reply.body["pipeline_id"].as_str().unwrap().to_string()
     }
+}
+
+/// Posts a delivery to `url` with the headers GitHub sends and this signature.
+pub async fn post_delivery(
+    client: &reqwest::Client,
+    url: &str,
+    event: &str,
+    guid: &str,
+    body: &[u8],
+    signature: &str,
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(url)
+        .header("X-GitHub-Event", event)
+        .header("X-GitHub-Delivery", guid)
+        .header("X-GitHub-Hook-ID", "4242")
+        .header("X-Hub-Signature-256", signature)
+        .header("User-Agent", "GitHub-Hookshot/test")
+        .header("Content-Type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
 }
 
 pub async fn reply(res: reqwest::Response) -> Reply {
