@@ -8,6 +8,8 @@
 //! with what arrives, never sized from the sender's `Content-Length`; and the read has a deadline
 //! and a minimum rate (408), set by `http::edge::guard`.
 
+use std::task::Poll;
+
 use actix_web::dev::Payload;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, USER_AGENT};
 use actix_web::{FromRequest, HttpRequest, web};
@@ -108,10 +110,15 @@ impl FromRequest for SignedDelivery {
             let (mut parts, mut received) = (Vec::<Bytes>::new(), 0usize);
             loop {
                 // A body arriving promptly is read without a slot; one is needed to wait for more.
-                let next = match tokio::time::timeout(SLOT_AFTER, payload.next()).await {
-                    Ok(next) => next,
-                    Err(_) if unverified.wait_slot() => payload.next().await,
-                    Err(_) => return Err(busy()),
+                // (Polled once first: data already here needs no timer.)
+                let mut next = payload.next();
+                let next = match futures_util::poll!(&mut next) {
+                    Poll::Ready(next) => next,
+                    Poll::Pending => match tokio::time::timeout(SLOT_AFTER, next).await {
+                        Ok(next) => next,
+                        Err(_) if unverified.wait_slot() => payload.next().await,
+                        Err(_) => return Err(busy()),
+                    },
                 };
                 let Some(chunk) = next else { break };
                 let chunk = chunk.map_err(|e| match crate::http::edge::limits::timed_out(&e) {

@@ -199,7 +199,8 @@ pub struct TimedPayload<S> {
     min_rate: u64,
     grace: Duration,
     received: u64,
-    timer: Pin<Box<Sleep>>,
+    /// Made the first time the body has to wait (a body already here needs none).
+    timer: Option<Pin<Box<Sleep>>>,
     done: bool,
 }
 
@@ -212,16 +213,7 @@ impl<S> TimedPayload<S> {
     pub fn with_grace(inner: S, limit: Duration, min_rate: u64, grace: Duration) -> Self {
         let start = Instant::now();
         let deadline = start + limit;
-        TimedPayload {
-            inner,
-            start,
-            deadline,
-            min_rate,
-            grace,
-            received: 0,
-            timer: Box::pin(tokio::time::sleep_until(deadline)),
-            done: false,
-        }
+        TimedPayload { inner, start, deadline, min_rate, grace, received: 0, timer: None, done: false }
     }
 }
 
@@ -271,10 +263,11 @@ where
             } else {
                 this.deadline
             };
-            if this.timer.deadline() != next {
-                this.timer.as_mut().reset(next);
+            let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(next)));
+            if timer.deadline() != next {
+                timer.as_mut().reset(next);
             }
-            match this.timer.as_mut().poll(cx) {
+            match timer.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(()) => continue,
             }
