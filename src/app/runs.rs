@@ -1,5 +1,6 @@
-//! Acting on a pipeline's workflow through GitHub: trigger (a workflow dispatch) and rollback
-//! (a re-run of the last successful run, marking the run it replaces). Each queues its outbox job
+//! Acting on a pipeline's workflow through GitHub: trigger (a workflow dispatch), rollback
+//! (a re-run of the last successful run, marking the run it replaces), and cancel, re-run or
+//! re-run the failed jobs of one of its runs. Each queues its outbox job
 //! and writes its audit entry (and the rollback's mark) in one transaction; the caller answers
 //! with the job. With an `Idempotency-Key`, the response is recorded in that transaction too, and
 //! the same key within 24 hours answers it again instead of acting twice.
@@ -11,6 +12,7 @@ use crate::domain::idempotency::{self, Prior};
 use crate::domain::outbox::OutboxTask;
 use crate::domain::pipeline::Pipeline;
 use crate::domain::runs::Execution;
+use crate::domain::status::{Conclusion, RunStatus};
 use crate::github::{GhError, Github};
 use crate::store::{ActionQueued, NewAction, NewAudit, NewOutboxJob, RollbackMark, Store, StoreError};
 
@@ -24,6 +26,11 @@ pub enum ActionError {
     NoRefToDefaultTo,
     #[error("No successful run of {} to roll back to", .0.workflow_file)]
     NoSuccessfulRun(Box<Pipeline>),
+    #[error("Execution not found in pipeline {pipeline_id}: run {run_id} attempt {attempt}")]
+    ExecutionNotFound { pipeline_id: String, run_id: i64, attempt: i64 },
+    /// The run is not in a state GitHub would accept the action in.
+    #[error("{message}")]
+    RunRefused { pipeline_id: String, message: String },
     #[error("{0}")]
     InvalidKey(String),
     #[error("Idempotency-Key was used in the last 24 hours with another request")]
@@ -207,10 +214,120 @@ pub async fn rollback(
     queue(gh, &action, idempotency, &respond).await
 }
 
+/// What can be done to one run of a pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunAction {
+    Cancel,
+    Rerun,
+    RerunFailedJobs,
+}
+
+impl RunAction {
+    /// The audit log's name for it.
+    pub fn audit_action(self) -> &'static str {
+        match self {
+            RunAction::Cancel => "execution.cancel",
+            RunAction::Rerun => "execution.rerun",
+            RunAction::RerunFailedJobs => "execution.rerun_failed_jobs",
+        }
+    }
+
+    /// What it is called in a sentence.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RunAction::Cancel => "Cancellation",
+            RunAction::Rerun => "Re-run",
+            RunAction::RerunFailedJobs => "Re-run of the failed jobs",
+        }
+    }
+
+    fn task(self, repo: &str, run_id: i64) -> OutboxTask {
+        let repo = repo.to_string();
+        match self {
+            RunAction::Cancel => OutboxTask::CancelRun { repo, run_id },
+            RunAction::Rerun => OutboxTask::RerunRun { repo, run_id },
+            RunAction::RerunFailedJobs => OutboxTask::RerunFailedJobs { repo, run_id },
+        }
+    }
+
+    /// One job per run and action at a time (a rollback's re-run shares the re-run's).
+    fn dedupe_key(self, run_id: i64) -> String {
+        match self {
+            RunAction::Cancel => format!("cancel:{run_id}"),
+            RunAction::Rerun => format!("rerun:{run_id}"),
+            RunAction::RerunFailedJobs => format!("rerun-failed:{run_id}"),
+        }
+    }
+
+    /// Why GitHub would refuse this action on `run` as ccm last saw it, if it would: only a run
+    /// not yet completed can be cancelled, only a completed one re-run, and only one that failed
+    /// (or was cancelled or timed out) has failed jobs to re-run.
+    pub fn refusal(self, run: &Execution) -> Option<String> {
+        let which = format!("Run {} attempt {}", run.run_id, run.run_attempt);
+        let completed = run.status == RunStatus::Completed;
+        match self {
+            RunAction::Cancel if completed => Some(format!("{which} is already completed: nothing to cancel")),
+            RunAction::Rerun | RunAction::RerunFailedJobs if !completed => {
+                Some(format!("{which} is still {}: cancel it or wait for it to complete", run.status))
+            }
+            RunAction::RerunFailedJobs => match &run.conclusion {
+                Some(
+                    Conclusion::Failure | Conclusion::TimedOut | Conclusion::Cancelled | Conclusion::StartupFailure,
+                ) => None,
+                other => Some(format!(
+                    "{which} has no failed jobs to re-run (it ended {})",
+                    other.as_ref().map(|c| c.to_string()).unwrap_or_else(|| "without a conclusion".into())
+                )),
+            },
+            _ => None,
+        }
+    }
+}
+
+/// The pipeline's run `run_id` attempt `attempt`, as the pipeline's executions list has it.
+pub async fn pipeline_run(
+    store: &dyn Store,
+    pipeline: &Pipeline,
+    run_id: i64,
+    attempt: i64,
+) -> Result<Execution, ActionError> {
+    store
+        .get_execution(run_id, attempt)
+        .await?
+        .filter(|e| pipeline.execution_scope().contains(e))
+        .ok_or_else(|| ActionError::ExecutionNotFound { pipeline_id: pipeline.id.clone(), run_id, attempt })
+}
+
+/// Queues `action` on the pipeline's `run`, audited; answers `respond`'s body for the job.
+pub async fn act_on_run(
+    gh: &Github,
+    actor: &str,
+    pipeline: &Pipeline,
+    run: &Execution,
+    action: RunAction,
+    idempotency: Option<&Idempotency>,
+    respond: &crate::store::Respond<'_>,
+) -> Result<Answer, ActionError> {
+    if let Some(message) = action.refusal(run) {
+        return Err(ActionError::RunRefused { pipeline_id: pipeline.id.clone(), message });
+    }
+    let queued = NewAction {
+        job: new_job(gh, action.task(&pipeline.repository, run.run_id), Some(action.dedupe_key(run.run_id))),
+        audit: NewAudit {
+            actor: actor.into(),
+            action: action.audit_action().into(),
+            pipeline_id: Some(pipeline.id.clone()),
+            details: json!({"run_id": run.run_id, "run_attempt": run.run_attempt, "execution_id": run.id}),
+        },
+        rollback: None,
+        idempotency: idempotency.map(|i| (i.key.as_str(), i.fingerprint.as_str())),
+    };
+    queue(gh, &queued, idempotency, respond).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::status::{Conclusion, RunStatus};
 
     fn run(id: i64, minutes_ago: i64) -> Execution {
         let at = crate::domain::clock::now() - chrono::Duration::minutes(minutes_ago);
@@ -277,5 +394,35 @@ mod tests {
         assert_eq!(dispatch_ref(Some("v2".into()), &pipeline).unwrap(), "v2");
         pipeline.config.0 = json!({});
         assert!(matches!(dispatch_ref(None, &pipeline), Err(ActionError::NoRefToDefaultTo)));
+    }
+
+    #[test]
+    fn a_run_action_is_refused_where_github_would_refuse_it() {
+        let mut done = run(1, 5);
+        done.conclusion = Some(Conclusion::Failure);
+        let mut running = run(2, 5);
+        (running.status, running.conclusion) = (RunStatus::InProgress, None);
+        assert_eq!(RunAction::Cancel.refusal(&running), None);
+        assert_eq!(
+            RunAction::Cancel.refusal(&done).unwrap(),
+            "Run 101 attempt 1 is already completed: nothing to cancel"
+        );
+        assert_eq!(RunAction::Rerun.refusal(&done), None);
+        assert_eq!(RunAction::RerunFailedJobs.refusal(&done), None);
+        assert_eq!(
+            RunAction::Rerun.refusal(&running).unwrap(),
+            "Run 102 attempt 1 is still in_progress: cancel it or wait for it to complete"
+        );
+        assert!(RunAction::RerunFailedJobs.refusal(&running).is_some());
+        for ended in [Conclusion::TimedOut, Conclusion::Cancelled, Conclusion::StartupFailure] {
+            done.conclusion = Some(ended);
+            assert_eq!(RunAction::RerunFailedJobs.refusal(&done), None);
+        }
+        done.conclusion = Some(Conclusion::Success);
+        assert_eq!(
+            RunAction::RerunFailedJobs.refusal(&done).unwrap(),
+            "Run 101 attempt 1 has no failed jobs to re-run (it ended success)"
+        );
+        assert_eq!(RunAction::Rerun.refusal(&done), None, "a successful run may be re-run");
     }
 }

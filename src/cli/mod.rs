@@ -34,7 +34,7 @@ Exit codes: 0 success, 1 the server answered with an error (its message on stder
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Pipelines on a running ccm: list, show, stats, provision, update, teardown, trigger,
-    /// rollback, watch.
+    /// rollback, cancel, rerun, watch.
     #[command(after_help = CLIENT_HELP)]
     Pipelines(pipelines::PipelinesArgs),
     /// Research tasks on a running ccm: list, show, create, update.

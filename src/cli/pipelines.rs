@@ -71,6 +71,24 @@ pub enum PipelinesCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Cancel a run that has not completed (needs the GitHub App).
+    Cancel {
+        id: String,
+        /// GitHub's run id (the pipeline's `executions`).
+        run_id: i64,
+        #[arg(long, default_value_t = 1)]
+        attempt: i64,
+    },
+    /// Re-run a completed run, or with --failed-jobs only its failed jobs (needs the GitHub App).
+    Rerun {
+        id: String,
+        run_id: i64,
+        #[arg(long, default_value_t = 1)]
+        attempt: i64,
+        /// Only the failed (and cancelled) jobs and the jobs that depend on them.
+        #[arg(long)]
+        failed_jobs: bool,
+    },
     /// A live dashboard of the pipelines (or of one), redrawn as events arrive. Ctrl-C quits.
     Watch(super::watch::WatchArgs),
 }
@@ -230,6 +248,15 @@ pub async fn run(args: PipelinesArgs) -> Result<(), CliError> {
             let body = reason.map(|r| json!({"reason": r})).unwrap_or_else(|| json!({}));
             let answer = client.post(&format!("/api/pipelines/{}/rollback", segment(&id)), &body).await?;
             emit(json_mode, &answer, queued);
+        }
+        PipelinesCommand::Cancel { id, run_id, attempt } => {
+            let path = format!("/api/pipelines/{}/executions/{run_id}/{attempt}/cancel", segment(&id));
+            emit(json_mode, &client.post(&path, &json!({})).await?, queued);
+        }
+        PipelinesCommand::Rerun { id, run_id, attempt, failed_jobs } => {
+            let action = if failed_jobs { "rerun-failed-jobs" } else { "rerun" };
+            let path = format!("/api/pipelines/{}/executions/{run_id}/{attempt}/{action}", segment(&id));
+            emit(json_mode, &client.post(&path, &json!({})).await?, queued);
         }
         PipelinesCommand::Watch(watch) => super::watch::run(&client, watch).await?,
     }

@@ -22,6 +22,8 @@ pub enum OutboxTask {
     },
     /// `POST /repos/{repo}/actions/runs/{run_id}/rerun`.
     RerunRun { repo: String, run_id: i64 },
+    /// `POST /repos/{repo}/actions/runs/{run_id}/rerun-failed-jobs`.
+    RerunFailedJobs { repo: String, run_id: i64 },
     /// `POST /app/hook/deliveries/{delivery_id}/attempts`; `guid` names the missed delivery.
     Redeliver { delivery_id: i64, guid: String },
     /// Reads the pipeline workflow's recent runs into the executions.
@@ -52,6 +54,7 @@ impl OutboxTask {
             OutboxTask::CancelRun { .. } => "cancel_run",
             OutboxTask::DispatchWorkflow { .. } => "dispatch_workflow",
             OutboxTask::RerunRun { .. } => "rerun_run",
+            OutboxTask::RerunFailedJobs { .. } => "rerun_failed_jobs",
             OutboxTask::Redeliver { .. } => "redeliver",
             OutboxTask::Backfill { .. } => "backfill",
             OutboxTask::RecoverDeliveries {} => "recover_deliveries",
@@ -96,6 +99,8 @@ mod tests {
             OutboxTask::CorrectStuckRuns {},
             OutboxTask::CreateTaskIssue { task_id: 3, repo: "octo/research".into() },
             OutboxTask::UpdateTaskIssue { task_id: 3 },
+            // Kinds added since: after the earlier versions' rows (`decodes_the_stored_rows…`).
+            OutboxTask::RerunFailedJobs { repo: "octo/app".into(), run_id: 7 },
         ]
     }
 

@@ -55,6 +55,15 @@ pub struct ExecutionScope {
     pub branches: Vec<String>,
 }
 
+impl ExecutionScope {
+    /// Whether `execution` is one of these: the rule of the pipeline's executions list.
+    pub fn contains(&self, execution: &super::runs::Execution) -> bool {
+        execution.repository.eq_ignore_ascii_case(&self.repository)
+            && execution.workflow_path == self.workflow_path
+            && (self.branches.is_empty() || execution.branch.as_ref().is_some_and(|b| self.branches.contains(b)))
+    }
+}
+
 /// `pipe_` and 12 lowercase hex characters (48 bits) from the OS-seeded CSPRNG.
 pub fn new_pipeline_id() -> String {
     let mut bytes = [0u8; 6];

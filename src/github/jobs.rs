@@ -38,6 +38,14 @@ pub async fn run(gh: &Github, task: &OutboxTask) -> Result<Value, GhError> {
                 .success(&format!("re-running run {run_id} of {repo}"))?;
             Ok(json!({"rerun_requested": true}))
         }
+        OutboxTask::RerunFailedJobs { repo, run_id } => {
+            let who = repo_auth(gh, repo).await?;
+            gh.client
+                .call(who, Method::Post, &format!("/repos/{repo}/actions/runs/{run_id}/rerun-failed-jobs"), None)
+                .await?
+                .success(&format!("re-running the failed jobs of run {run_id} of {repo}"))?;
+            Ok(json!({"rerun_failed_jobs_requested": true}))
+        }
         OutboxTask::Redeliver { delivery_id, .. } => {
             gh.client
                 .call(As::App, Method::Post, &format!("/app/hook/deliveries/{delivery_id}/attempts"), None)

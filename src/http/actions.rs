@@ -47,9 +47,12 @@ fn object_body(req: &HttpRequest, body: &web::Bytes) -> Result<Map<String, Value
     }
 }
 
-fn action_error(err: ActionError) -> ApiError {
+pub(super) fn action_error(err: ActionError) -> ApiError {
     match err {
-        ActionError::NotFound(_) => ApiError::NotFound(err.to_string()),
+        ActionError::NotFound(_) | ActionError::ExecutionNotFound { .. } => ApiError::NotFound(err.to_string()),
+        ActionError::RunRefused { ref pipeline_id, .. } => {
+            ApiError::Conflict { message: err.to_string(), pipeline_id: Some(pipeline_id.clone()) }
+        }
         ActionError::NoRefToDefaultTo | ActionError::InvalidKey(_) => ApiError::BadRequest(err.to_string()),
         ActionError::KeyReused => ApiError::IdempotencyKeyReused(err.to_string()),
         ActionError::Inactive { ref pipeline, .. } | ActionError::NoSuccessfulRun(ref pipeline) => {
@@ -196,7 +199,7 @@ struct RollbackQueued {
 
 /// The request's `Idempotency-Key`, if it sent one, for `operation` on pipeline `id` asking
 /// `request`.
-fn idempotency(
+pub(super) fn idempotency(
     req: &HttpRequest,
     operation: &str,
     id: &str,
@@ -212,7 +215,7 @@ fn idempotency(
 }
 
 /// An action's answer; the first one again is marked `Idempotent-Replayed: true`.
-fn answer(answer: app::Answer) -> HttpResponse {
+pub(super) fn answer(answer: app::Answer) -> HttpResponse {
     let mut response = HttpResponse::build(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::ACCEPTED));
     if answer.replayed {
         response.insert_header(("Idempotent-Replayed", "true"));

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::error::ErrorBody;
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
-use crate::store::{Execution, Job, Pipeline};
+use crate::store::{Execution, Job};
 
 pub fn routes(routes: &mut Routes) {
     routes.add(resource("/pipelines/{id}/executions/{run_id}/{attempt}/jobs").get(list));
@@ -51,20 +51,12 @@ async fn list(
     let (Ok(run), Ok(attempt_number)) = (run_id.parse::<i64>(), attempt.parse::<i64>()) else {
         return Err(not_found());
     };
-    let execution = state.store.get_execution(run, attempt_number).await?.filter(|e| belongs(&pipeline, e));
+    let execution =
+        state.store.get_execution(run, attempt_number).await?.filter(|e| pipeline.execution_scope().contains(e));
     let Some(execution) = execution else {
         return Err(not_found());
     };
     let jobs = state.store.list_jobs(run, attempt_number).await?;
     let count = jobs.len() as i64;
     Ok(HttpResponse::Ok().json(ExecutionJobs { success: true, pipeline_id: pipeline.id, execution, jobs, count }))
-}
-
-/// The same rule as the pipeline's executions list: its repository and workflow, and one of its
-/// trigger branches when it has some.
-fn belongs(pipeline: &Pipeline, execution: &Execution) -> bool {
-    let branches = pipeline.trigger_branches();
-    execution.repository.eq_ignore_ascii_case(&pipeline.repository)
-        && execution.workflow_path == pipeline.workflow_file
-        && (branches.is_empty() || execution.branch.as_ref().is_some_and(|b| branches.contains(b)))
 }

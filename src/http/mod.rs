@@ -23,6 +23,7 @@ mod paging;
 pub(crate) mod pipelines;
 mod prometheus;
 pub mod routes;
+mod run_actions;
 mod scope_hints;
 mod sync;
 mod tasks;
@@ -194,6 +195,7 @@ fn register(cfg: &mut web::ServiceConfig, seen: &mut Vec<Endpoint>) {
         events::routes(&mut api);
         deliveries::routes(&mut api);
         actions::routes(&mut api);
+        run_actions::routes(&mut api);
         integrations::routes(&mut api);
         tasks::routes(&mut api);
         sync::routes(&mut api);

@@ -17,7 +17,7 @@ on_both_databases!(
     server_errors_exit_1_with_the_servers_message,
     tasks_commands_print_tables_and_json,
     deliveries_commands_list_show_and_replay,
-    trigger_and_rollback_queue_github_calls,
+    trigger_rollback_and_run_actions_queue_github_calls,
 );
 
 async fn pipelines_commands_print_tables_and_json(backend: Backend) {
@@ -414,7 +414,7 @@ async fn deliveries_commands_list_show_and_replay(backend: Backend) {
     assert_eq!(missing.stderr, "ccm: Delivery not found: nope (HTTP 404)\n");
 }
 
-async fn trigger_and_rollback_queue_github_calls(backend: Backend) {
+async fn trigger_rollback_and_run_actions_queue_github_calls(backend: Backend) {
     let gh = FakeGithub::start().await;
     let app = TestApp::start_with_github(backend, &gh.url()).await;
     app.install("myorg/webshop").await;
@@ -459,5 +459,23 @@ async fn trigger_and_rollback_queue_github_calls(backend: Backend) {
     let details = app.get(&format!("/api/pipelines/{id}")).await;
     let failed = details.body["executions"].as_array().unwrap().iter().find(|e| e["run_id"] == 302).unwrap().clone();
     assert_eq!(failed["rollback_reason"], "bad deploy");
+
+    // Per-run actions: re-run the failed jobs of 302; cancelling a completed run is refused.
+    FakeGithub::repo_call("POST", "/repos/myorg/webshop/actions/runs/302/rerun-failed-jobs")
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({})))
+        .expect(1)
+        .mount(&gh.server)
+        .await;
+    let rerun = ccm.run(&["pipelines", "rerun", id, "302", "--failed-jobs"]).await;
+    rerun.assert_code(0);
+    assert!(
+        rerun.stdout.starts_with("Re-run of the failed jobs of run 302 of myorg/webshop queued (job "),
+        "{rerun:?}"
+    );
+    let job: i64 = rerun.stdout.trim_end().trim_end_matches(')').rsplit(' ').next().unwrap().parse().unwrap();
+    assert_eq!(app.wait_job(job).await.status.as_str(), "done");
+    let cancel = ccm.run(&["pipelines", "cancel", id, "302", "--attempt", "1"]).await;
+    assert_ne!(cancel.code, Some(0), "{cancel:?}");
+    assert!(cancel.stderr.contains("Run 302 attempt 1 is already completed"), "{cancel:?}");
     gh.server.verify().await;
 }

@@ -53,6 +53,7 @@ pub fn openapi() -> Document {
         super::jobs::Api::openapi(),
         super::events::Api::openapi(),
         super::actions::Api::openapi(),
+        super::run_actions::Api::openapi(),
         super::deliveries::Api::openapi(),
         super::integrations::Api::openapi(),
         super::tasks::Api::openapi(),
