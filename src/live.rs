@@ -17,7 +17,7 @@ pub const DEFAULT_MAX_STREAMS: usize = 256;
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveEvent {
     pub id: u64,
-    /// `execution`, `job`, `stats` or `delivery`.
+    /// `execution`, `job`, `stats`, `delivery` or `log` (a job's log arrived).
     pub kind: &'static str,
     /// The pipeline the event is about, if any.
     pub pipeline_id: Option<String>,

@@ -90,6 +90,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_access(&config.access)
         .with_edge(&config.edge);
     state.live.set_max_streams(config.max_event_streams);
+    let workers = match (workers, &gh) {
+        (Some(workers), Some(gh)) => Some(workers.with_log_sweep(gh.clone(), log_announcer(&state.live))),
+        (workers, _) => workers,
+    };
     crate::backups::spawn_schedule(&config, state.metrics.clone());
     state.edge.webhook_allow.clone().spawn_refresh(state.store.clone(), config.github.api_url.clone());
     let live = state.live.clone();
@@ -128,6 +132,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         workers.stop().await;
     }
     served
+}
+
+/// Publishes each job log that arrived as a live `log` event of its pipeline.
+pub fn log_announcer(live: &std::sync::Arc<crate::live::Live>) -> crate::github::logs::Announce {
+    let live = live.clone();
+    Box::new(move |arrived: &crate::store::ArrivedLog| {
+        live.publish("log", Some(arrived.pipeline_id.clone()), &arrived.summary)
+    })
 }
 
 /// One HTTP server serving `role` on `addr` (`setting` names it in errors).

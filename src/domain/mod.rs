@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod idempotency;
 pub mod issue_sync;
+pub mod job_logs;
 pub mod outbox;
 pub mod pipeline;
 pub mod registry;

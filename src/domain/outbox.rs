@@ -24,6 +24,8 @@ pub enum OutboxTask {
     RerunRun { repo: String, run_id: i64 },
     /// `POST /repos/{repo}/actions/runs/{run_id}/rerun-failed-jobs`.
     RerunFailedJobs { repo: String, run_id: i64 },
+    /// Fetches and stores a completed job's log (and, for a failed job, what explains it).
+    FetchJobLog { repo: String, job_id: i64 },
     /// `POST /app/hook/deliveries/{delivery_id}/attempts`; `guid` names the missed delivery.
     Redeliver { delivery_id: i64, guid: String },
     /// Reads the pipeline workflow's recent runs into the executions.
@@ -55,6 +57,7 @@ impl OutboxTask {
             OutboxTask::DispatchWorkflow { .. } => "dispatch_workflow",
             OutboxTask::RerunRun { .. } => "rerun_run",
             OutboxTask::RerunFailedJobs { .. } => "rerun_failed_jobs",
+            OutboxTask::FetchJobLog { .. } => "fetch_job_log",
             OutboxTask::Redeliver { .. } => "redeliver",
             OutboxTask::Backfill { .. } => "backfill",
             OutboxTask::RecoverDeliveries {} => "recover_deliveries",
@@ -101,6 +104,7 @@ mod tests {
             OutboxTask::UpdateTaskIssue { task_id: 3 },
             // Kinds added since: after the earlier versions' rows (`decodes_the_stored_rows…`).
             OutboxTask::RerunFailedJobs { repo: "octo/app".into(), run_id: 7 },
+            OutboxTask::FetchJobLog { repo: "octo/app".into(), job_id: 11 },
         ]
     }
 

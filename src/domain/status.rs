@@ -279,6 +279,20 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Where a completed job's log stands in ccm (`job_logs.state`).
+    JobLogState, "job log state" {
+        /// Fetched from GitHub and kept (its tail, up to CCM_JOB_LOG_MAX_MB).
+        Stored = "stored",
+        /// GitHub no longer has it (logs expire after the repository's retention).
+        Expired = "expired",
+        /// GitHub refused it, or every attempt to fetch it failed.
+        Unavailable = "unavailable",
+        /// Removed to keep the logs within CCM_JOB_LOG_BUDGET_MB (oldest first).
+        Evicted = "evicted",
+    }
+);
+
 open_text_enum!(
     /// A workflow run's or job's status, as GitHub reports it.
     RunStatus {
@@ -310,6 +324,14 @@ impl OutboxJobStatus {
     /// Done or failed: the job will not run again.
     pub fn is_finished(self) -> bool {
         matches!(self, OutboxJobStatus::Done | OutboxJobStatus::Failed)
+    }
+}
+
+impl Conclusion {
+    /// A run or job that failed: `failure`, `timed_out` or `startup_failure` (not `cancelled`,
+    /// which someone chose).
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Conclusion::Failure | Conclusion::TimedOut | Conclusion::StartupFailure)
     }
 }
 

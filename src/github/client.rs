@@ -139,6 +139,16 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}...", &s[..end])
 }
 
+/// What `download_tail` got.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Download {
+    /// The file's last bytes (from a line), whether anything before them was dropped, and the
+    /// whole file's size.
+    Body { kept: Vec<u8>, truncated: bool, total: u64 },
+    /// GitHub no longer has it (404 or 410).
+    Gone(u16),
+}
+
 pub struct GithubClient {
     pub config: GithubConfig,
     root: Arc<Octocrab>,
@@ -368,6 +378,78 @@ impl GithubClient {
                 Err(error)
             }
         }
+    }
+
+    /// `GET path` for a file GitHub answers with a redirect to its download host (a job's log):
+    /// the redirect is followed, without the credentials when it leaves GitHub's host (octocrab's
+    /// redirect policy drops them across origins), and the body is read as it arrives, keeping
+    /// only its last `cap` bytes: memory stays bounded however large the file.
+    pub async fn download_tail(&self, who: As, path: &str, cap: usize) -> Result<Download, GhError> {
+        use http_body_util::BodyExt;
+
+        let now = clock::now();
+        match self.health.gate(now) {
+            Gate::Open => {}
+            Gate::Paused(until) => return Err(GhError::Paused(until)),
+            Gate::RateLimited(until) => return Err(GhError::RateLimited(until)),
+        }
+        let _permit = self.permits.acquire().await.map_err(|_| GhError::Unavailable("client shut down".into()))?;
+        let client = match who {
+            As::Installation(id) if self.app => self.installation(id)?,
+            As::App if !self.app => return Err(GhError::NotConfigured),
+            _ => self.root.clone(),
+        };
+        let what = format!("GET {}", path_only(path));
+        let response = match client._get(path).await {
+            Ok(response) => response,
+            Err(err) => {
+                let error = classify_octocrab_error(&what, &err);
+                self.record_error(&error, clock::now());
+                tracing::warn!(call = %what, error = %error, "GitHub download failed");
+                return Err(error);
+            }
+        };
+        let status = response.status().as_u16();
+        self.health.record_call(Some(status));
+        let headers = rate_headers(response.headers(), clock::now());
+        self.health.observe_rate(&headers, clock::now());
+        if !(200..300).contains(&status) {
+            let body = client.body_to_string(response).await.unwrap_or_default();
+            let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            let now = clock::now();
+            if let Some(until) = rate_limited_until(status, &headers, &body, now) {
+                self.health.record_rate_limited(&format!("{what}: {}", describe(status, &body)), until, now);
+                return Err(GhError::RateLimited(until));
+            }
+            return match status {
+                404 | 410 => {
+                    self.health.record_success(now);
+                    Ok(Download::Gone(status))
+                }
+                500.. => {
+                    let error = GhError::Unavailable(format!("{what}: {}", describe(status, &body)));
+                    self.health.record_failure(&error.to_string(), now);
+                    Err(error)
+                }
+                _ => {
+                    let error = GhError::Refused { status, message: format!("{what}: {}", describe(status, &body)) };
+                    self.record_error(&error, now);
+                    Err(error)
+                }
+            };
+        }
+        let mut tail = crate::domain::job_logs::Tail::new(cap);
+        let mut body = response.into_body();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| GhError::Unavailable(format!("{what}: the download was cut off")))?;
+            if let Ok(data) = frame.into_data() {
+                tail.push(data);
+            }
+        }
+        self.health.record_success(clock::now());
+        let total = tail.total();
+        let (kept, truncated) = tail.finish();
+        Ok(Download::Body { kept, truncated, total })
     }
 
     /// A failed call in the health counts. Only GitHub's own failures (no answer, a 5xx, a 429)

@@ -66,6 +66,18 @@ pub struct GithubSettings {
     /// Most pages (of 100 runs) a backfill reads.
     #[arg(long = "github-backfill-max-pages", env = "GITHUB_BACKFILL_MAX_PAGES", default_value = "3")]
     pub backfill_max_pages: String,
+
+    /// Fetch and keep the logs of the completed jobs of pipelines' workflows (true or false).
+    #[arg(long = "job-logs", env = "CCM_JOB_LOGS", default_value = "true")]
+    pub job_logs: String,
+
+    /// Megabytes kept of one job's log: a longer log keeps its last lines and says it was cut.
+    #[arg(long = "job-log-max-mb", env = "CCM_JOB_LOG_MAX_MB", default_value = "5")]
+    pub job_log_max_mb: String,
+
+    /// Megabytes (compressed) all stored job logs may take; past it the oldest are dropped.
+    #[arg(long = "job-log-budget-mb", env = "CCM_JOB_LOG_BUDGET_MB", default_value = "1024")]
+    pub job_log_budget_mb: String,
 }
 
 impl Default for GithubSettings {
@@ -83,6 +95,9 @@ impl Default for GithubSettings {
             stuck_run_after: "1800".into(),
             backfill_hours: "24".into(),
             backfill_max_pages: "3".into(),
+            job_logs: "true".into(),
+            job_log_max_mb: "5".into(),
+            job_log_budget_mb: "1024".into(),
         }
     }
 }
@@ -134,6 +149,33 @@ pub struct GithubConfig {
     pub backfill_hours: i64,
     pub backfill_max_pages: u32,
     pub request_timeout: Duration,
+    pub job_logs: JobLogSettings,
+}
+
+/// What is kept of jobs' logs (`CCM_JOB_LOGS`, `CCM_JOB_LOG_MAX_MB`, `CCM_JOB_LOG_BUDGET_MB`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobLogSettings {
+    pub enabled: bool,
+    /// Bytes kept of one log (its tail).
+    pub max_bytes: usize,
+    /// Bytes all stored logs may take on disk.
+    pub budget_bytes: i64,
+    /// How often completed jobs are looked for and arrived logs announced.
+    pub sweep_interval: Duration,
+    /// How far back a job's completion may be for its log to be fetched.
+    pub window: Duration,
+}
+
+impl Default for JobLogSettings {
+    fn default() -> Self {
+        JobLogSettings {
+            enabled: true,
+            max_bytes: 5 << 20,
+            budget_bytes: 1 << 30,
+            sweep_interval: Duration::from_secs(5),
+            window: Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 impl GithubConfig {
@@ -156,6 +198,7 @@ impl GithubConfig {
             backfill_hours: 24,
             backfill_max_pages: 3,
             request_timeout: Duration::from_secs(30),
+            job_logs: JobLogSettings::default(),
         }
     }
 
@@ -231,6 +274,23 @@ impl GithubSettings {
             number("GITHUB_BACKFILL_HOURS", &self.backfill_hours, 24, 24 * 30, "a number of hours from 24 to 720")?;
         config.backfill_max_pages =
             number("GITHUB_BACKFILL_MAX_PAGES", &self.backfill_max_pages, 1, 20, "a number from 1 to 20")?;
+
+        config.job_logs.enabled = match self.job_logs.trim() {
+            "true" | "1" | "on" | "yes" => true,
+            "false" | "0" | "off" | "no" => false,
+            other => return Err(invalid("CCM_JOB_LOGS", format!("'{other}' is not true or false"))),
+        };
+        let max_mb: usize =
+            number("CCM_JOB_LOG_MAX_MB", &self.job_log_max_mb, 1, 1024, "a number of megabytes from 1 to 1024")?;
+        config.job_logs.max_bytes = max_mb << 20;
+        let budget_mb: i64 = number(
+            "CCM_JOB_LOG_BUDGET_MB",
+            &self.job_log_budget_mb,
+            1,
+            1 << 24,
+            "a number of megabytes from 1 to 16777216",
+        )?;
+        config.job_logs.budget_bytes = budget_mb << 20;
 
         let app_file = data_dir.join(APP_FILE);
         let app_id = match self.app_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {

@@ -16,7 +16,7 @@ fn store_err(err: crate::store::StoreError) -> GhError {
 }
 
 /// Whom to call a repository's endpoints as; an uninstalled App is a permanent refusal.
-async fn repo_auth(gh: &Github, repo: &str) -> Result<As, GhError> {
+pub(super) async fn repo_auth(gh: &Github, repo: &str) -> Result<As, GhError> {
     gh.client.repo_auth(gh.store.as_ref(), repo).await?.ok_or_else(|| GhError::Refused {
         status: 404,
         message: format!("Repository not found or App not installed: {repo}"),
@@ -46,6 +46,7 @@ pub async fn run(gh: &Github, task: &OutboxTask) -> Result<Value, GhError> {
                 .success(&format!("re-running the failed jobs of run {run_id} of {repo}"))?;
             Ok(json!({"rerun_failed_jobs_requested": true}))
         }
+        OutboxTask::FetchJobLog { repo, job_id } => super::logs::fetch_job_log(gh, repo, *job_id).await,
         OutboxTask::Redeliver { delivery_id, .. } => {
             gh.client
                 .call(As::App, Method::Post, &format!("/app/hook/deliveries/{delivery_id}/attempts"), None)
@@ -63,6 +64,9 @@ pub async fn run(gh: &Github, task: &OutboxTask) -> Result<Value, GhError> {
 
 /// Called once when a job is given up, before it is marked failed.
 pub async fn given_up(gh: &Github, task: &OutboxTask, error: &str) {
+    if let OutboxTask::FetchJobLog { repo, job_id } = task {
+        return super::logs::given_up(gh, repo, *job_id, error).await;
+    }
     if let OutboxTask::Backfill { pipeline_id } = task
         && let Err(err) = gh.store.finish_backfill(pipeline_id, BackfillStatus::Failed, 0, Some(error)).await
     {

@@ -6,6 +6,7 @@ pub mod client;
 pub mod config;
 pub mod health;
 pub mod jobs;
+pub mod logs;
 pub mod outbox;
 pub mod recovery;
 pub mod register;

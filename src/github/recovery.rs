@@ -308,6 +308,12 @@ impl Workers {
         Workers { shutdown, tasks }
     }
 
+    /// Also runs the job log sweep (`logs::spawn_sweeper`), stopped with the rest.
+    pub fn with_log_sweep(mut self, gh: Github, announce: super::logs::Announce) -> Self {
+        self.tasks.push(super::logs::spawn_sweeper(gh, announce, self.shutdown.subscribe()));
+        self
+    }
+
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         for task in self.tasks {

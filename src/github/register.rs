@@ -301,6 +301,7 @@ mod tests {
         let perms = &m["default_permissions"];
         for (k, v) in [
             ("actions", "write"),
+            ("checks", "read"),
             ("issues", "write"),
             ("pull_requests", "read"),
             ("contents", "read"),

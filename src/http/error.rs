@@ -59,6 +59,9 @@ pub enum ApiError {
     /// A request body that did not arrive in time, or too slowly (408).
     #[error("{0}")]
     RequestTimeout(String),
+    /// A `Range` outside the body (416); `len` is the body's length, for `Content-Range`.
+    #[error("{message}")]
+    RangeNotSatisfiable { message: String, len: u64 },
     /// Anything unexpected. Its text goes to the log (inside the request's span, with its
     /// request id), never to the caller.
     #[error("Internal server error")]
@@ -127,7 +130,8 @@ pub(crate) struct ErrorBody {
     /// bad_request, unauthorized, invalid_signature, insufficient_scope, rate_limited, not_found,
     /// method_not_allowed, conflict, idempotency_key_reused,
     /// payload_too_large, unsupported_media_type, unavailable, database_busy,
-    /// github_not_configured, github_error, internal, address_refused or request_timeout.
+    /// github_not_configured, github_error, internal, address_refused, request_timeout or
+    /// range_not_satisfiable.
     #[schema(example = "not_found")]
     code: &'static str,
     /// With `conflict`: the pipeline the conflict is about.
@@ -156,6 +160,7 @@ impl ApiError {
             ApiError::Internal(_) => "internal",
             ApiError::AddressRefused(_) => "address_refused",
             ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
         }
     }
 }
@@ -193,6 +198,7 @@ impl ResponseError for ApiError {
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::AddressRefused(_) => StatusCode::FORBIDDEN,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
         }
     }
 
@@ -207,6 +213,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if let Some(seconds) = self.retry_after() {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let ApiError::RangeNotSatisfiable { len, .. } = self {
+            response.insert_header((header::CONTENT_RANGE, format!("bytes */{len}")));
         }
         response.json(ErrorBody { success: false, error: self.to_string(), code: self.code(), pipeline_id })
     }

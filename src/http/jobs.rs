@@ -1,11 +1,15 @@
 //! The jobs of one of a pipeline's executions: `GET /api/pipelines/{id}/executions/{run_id}/{attempt}/jobs`.
 
+use std::collections::HashMap;
+
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use super::error::ErrorBody;
 use super::routes::{Routes, resource};
 use super::{Actor, ApiError, AppState};
+use crate::domain::job_logs::{self, JobLogSummary};
+use crate::domain::status::JobLogState;
 use crate::store::{Execution, Job};
 
 pub fn routes(routes: &mut Routes) {
@@ -23,8 +27,22 @@ struct ExecutionJobs {
     pipeline_id: String,
     execution: Execution,
     /// In start order.
-    jobs: Vec<Job>,
+    jobs: Vec<JobWithFailure>,
     count: i64,
+}
+
+/// A job, why it failed, and where its log stands.
+#[derive(Serialize, utoipa::ToSchema)]
+struct JobWithFailure {
+    #[serde(flatten)]
+    job: Job,
+    /// The first step that failed, for a failed job.
+    failed_step: Option<String>,
+    /// Why it failed: the first failure annotation, else the log's error lines (once the log is
+    /// fetched).
+    error_message: Option<String>,
+    /// Where the job's log stands (`stored`, `expired`, ...); null until it is fetched.
+    log_state: Option<JobLogState>,
 }
 
 #[utoipa::path(get, path = "/api/pipelines/{id}/executions/{run_id}/{attempt}/jobs", operation_id = "list_execution_jobs",
@@ -56,7 +74,28 @@ async fn list(
     let Some(execution) = execution else {
         return Err(not_found());
     };
-    let jobs = state.store.list_jobs(run, attempt_number).await?;
+    let logs: HashMap<i64, JobLogSummary> = state
+        .store
+        .job_log_summaries(run, attempt_number)
+        .await?
+        .into_iter()
+        .map(|summary| (summary.job_id, summary))
+        .collect();
+    let jobs: Vec<JobWithFailure> = state
+        .store
+        .list_jobs(run, attempt_number)
+        .await?
+        .into_iter()
+        .map(|job| {
+            let log = logs.get(&job.job_id);
+            JobWithFailure {
+                failed_step: log.and_then(|l| l.failed_step.clone()).or_else(|| job_logs::failed_step_of(&job)),
+                error_message: log.and_then(|l| l.error_message.clone()),
+                log_state: log.map(|l| l.state),
+                job,
+            }
+        })
+        .collect();
     let count = jobs.len() as i64;
     Ok(HttpResponse::Ok().json(ExecutionJobs { success: true, pipeline_id: pipeline.id, execution, jobs, count }))
 }

@@ -16,6 +16,7 @@ mod headers;
 mod health;
 mod import;
 mod integrations;
+mod job_logs;
 mod jobs;
 mod observe;
 mod openapi;
@@ -192,6 +193,7 @@ fn register(cfg: &mut web::ServiceConfig, seen: &mut Vec<Endpoint>) {
         import::routes(&mut api);
         pipelines::routes(&mut api);
         jobs::routes(&mut api);
+        job_logs::routes(&mut api);
         events::routes(&mut api);
         deliveries::routes(&mut api);
         actions::routes(&mut api);

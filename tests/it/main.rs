@@ -29,6 +29,7 @@ mod github_recovery;
 mod github_refusals;
 mod idempotency;
 mod import_export;
+mod job_logs;
 mod logs;
 mod metrics;
 mod metrics_auth;

@@ -20,6 +20,7 @@ use sqlx::types::Json;
 
 mod deliveries;
 mod executions;
+mod job_logs;
 mod jobs;
 mod outbox;
 mod pipelines;

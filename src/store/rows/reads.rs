@@ -18,7 +18,8 @@ use super::Column;
 #[cfg(test)]
 use super::SqlType;
 use crate::domain::status::{
-    Conclusion, DeliveryStatus, OutboxJobStatus, PipelineStatus, RunStatus, Scope, TaskPriority, TaskStatus,
+    Conclusion, DeliveryStatus, JobLogState, OutboxJobStatus, PipelineStatus, RunStatus, Scope, TaskPriority,
+    TaskStatus,
 };
 
 /// A value sqlx decodes on either database.
@@ -85,6 +86,7 @@ read_cells!(
     TaskStatus: Text = TaskStatus::Todo,
     TaskPriority: Text = TaskPriority::Medium,
     Scope: Text = Scope::Read,
+    JobLogState: Text = JobLogState::Stored,
 );
 
 impl<T: ReadCell> ReadCell for Option<T> {

@@ -10,6 +10,7 @@ pub(crate) mod filters;
 pub mod gauges;
 pub(crate) mod github;
 pub(crate) mod installations;
+pub mod job_logs;
 pub(crate) mod outbox;
 pub(crate) mod pipelines;
 pub mod tasks;

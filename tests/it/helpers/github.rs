@@ -30,6 +30,10 @@ pub fn test_config(api_url: &str) -> GithubConfig {
         pause_base: Duration::from_secs(1),
         poll_interval: Duration::from_millis(50),
         lease: Duration::from_secs(60),
+        job_logs: ccm::github::config::JobLogSettings {
+            sweep_interval: Duration::from_millis(100),
+            ..Default::default()
+        },
         ..GithubConfig::unconfigured()
     }
 }

@@ -179,13 +179,14 @@ impl TestApp {
     pub fn with_github_on(db: TestDb, config: ccm::github::GithubConfig) -> Self {
         let client = ccm::github::GithubClient::new(config).expect("GitHub client").expect("configured");
         let gh = ccm::github::Github { store: db.store.clone(), client: client.clone() };
-        let workers = ccm::github::recovery::Workers::spawn(gh.clone(), false);
         let state = AppState::start(
             db.store.clone(),
             ApiTokens::new(&[TOKEN, OTHER_TOKEN]),
             WebhookSecrets::new(&[SECRET]),
             Some(client),
         );
+        let workers = ccm::github::recovery::Workers::spawn(gh.clone(), false)
+            .with_log_sweep(gh.clone(), ccm::server::log_announcer(&state.live));
         let base = serve(state);
         TestApp { base, db, client: reqwest::Client::new(), github: Some(gh), _workers: Some(workers) }
     }

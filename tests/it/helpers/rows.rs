@@ -22,6 +22,25 @@ pub async fn execute(db: &TestDb, backend: Backend, sql: &str) {
     }
 }
 
+/// The number one query (no parameters) answers, such as a `SELECT COUNT(*)`.
+pub async fn count(db: &TestDb, backend: Backend, sql: &str) -> i64 {
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.expect("open the file");
+            let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&pool).await.expect("run the query");
+            pool.close().await;
+            n
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+            let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&pool).await.expect("run the query");
+            pool.close().await;
+            n
+        }
+    }
+}
+
 /// Stores a `pending` delivery with `stored` as its (compressed) body, as if ccm had stored it and
 /// stopped before processing it.
 pub async fn insert_pending_delivery(db: &TestDb, backend: Backend, guid: &str, event: &str, stored: &[u8]) {

@@ -1,0 +1,22 @@
+-- The logs of completed jobs of pipelines' workflows (issue 17): the tail of each log (LZ4,
+-- size-prepended) up to CCM_JOB_LOG_MAX_MB, or why there is none, and what explains a failure.
+CREATE TABLE job_logs (
+    job_id        INTEGER PRIMARY KEY,
+    run_id        INTEGER NOT NULL,
+    run_attempt   INTEGER NOT NULL,
+    repo_key      TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    reason        TEXT,
+    log_bytes     INTEGER NOT NULL DEFAULT 0,
+    kept_bytes    INTEGER NOT NULL DEFAULT 0,
+    stored_bytes  INTEGER NOT NULL DEFAULT 0,
+    truncated     BOOLEAN NOT NULL DEFAULT FALSE,
+    failed_step   TEXT,
+    error_message TEXT,
+    fetched_at    TEXT NOT NULL,
+    log           BLOB
+);
+CREATE INDEX job_logs_run ON job_logs (run_id, run_attempt);
+CREATE INDEX job_logs_fetched ON job_logs (fetched_at);
+-- The sweep that queues the fetches reads the jobs completed lately.
+CREATE INDEX jobs_completed ON jobs (completed_at) WHERE status = 'completed';
