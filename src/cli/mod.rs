@@ -5,6 +5,7 @@ mod confirm;
 mod dashboard;
 mod deliveries;
 pub mod error;
+mod logs;
 mod pipelines;
 mod registry;
 mod sse;
@@ -34,7 +35,7 @@ Exit codes: 0 success, 1 the server answered with an error (its message on stder
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Pipelines on a running ccm: list, show, stats, provision, update, teardown, trigger,
-    /// rollback, cancel, rerun, watch.
+    /// rollback, cancel, rerun, logs, watch.
     #[command(after_help = CLIENT_HELP)]
     Pipelines(pipelines::PipelinesArgs),
     /// Research tasks on a running ccm: list, show, create, update.

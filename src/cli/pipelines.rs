@@ -89,6 +89,9 @@ pub enum PipelinesCommand {
         #[arg(long)]
         failed_jobs: bool,
     },
+    /// A run's jobs (the latest run's by default), why the failed ones failed, and the end of
+    /// each log (needs the GitHub App to have fetched them).
+    Logs(super::logs::LogsArgs),
     /// A live dashboard of the pipelines (or of one), redrawn as events arrive. Ctrl-C quits.
     Watch(super::watch::WatchArgs),
 }
@@ -258,6 +261,7 @@ pub async fn run(args: PipelinesArgs) -> Result<(), CliError> {
             let path = format!("/api/pipelines/{}/executions/{run_id}/{attempt}/{action}", segment(&id));
             emit(json_mode, &client.post(&path, &json!({})).await?, queued);
         }
+        PipelinesCommand::Logs(args) => super::logs::run(&client, json_mode, args).await?,
         PipelinesCommand::Watch(watch) => super::watch::run(&client, watch).await?,
     }
     Ok(())
@@ -381,6 +385,14 @@ fn stats(answer: &Value) -> String {
     ];
     if !s["current_stage"].is_null() {
         pairs.push(("current stage", format!("{} ({}%)", text(&s["current_stage"]), text(&s["progress_percentage"]))));
+    }
+    let failure = &last["failure"];
+    if !failure.is_null() {
+        let step = failure["failed_step"].as_str().map(|step| format!(", step \"{step}\"")).unwrap_or_default();
+        pairs.push(("failed job", format!("{}{step}", text(&failure["job_name"]))));
+        if let Some(message) = failure["error_message"].as_str() {
+            pairs.push(("error", message.lines().next().unwrap_or_default().to_string()));
+        }
     }
     pairs.push(("last delivery", text(&s["last_delivery_at"])));
     if s["backfill_in_progress"] == true {

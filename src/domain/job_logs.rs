@@ -127,6 +127,30 @@ pub fn failed_step_of(job: &super::runs::Job) -> Option<String> {
         .flatten()
 }
 
+/// Why a run failed: its first failed job, that job's first failed step and its message.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct FailureReason {
+    pub job_id: i64,
+    pub job_name: String,
+    pub failed_step: Option<String>,
+    /// The job's first failure annotation, else its log's error lines; null until its log is
+    /// fetched.
+    pub error_message: Option<String>,
+}
+
+/// The first failed job of a run (in the order `jobs` come, their start order), explained by its
+/// steps and its log record.
+pub fn first_failure(jobs: &[super::runs::Job], logs: &[JobLogSummary]) -> Option<FailureReason> {
+    let job = jobs.iter().find(|j| j.conclusion.as_ref().is_some_and(super::status::Conclusion::is_failure))?;
+    let log = logs.iter().find(|l| l.job_id == job.job_id);
+    Some(FailureReason {
+        job_id: job.job_id,
+        job_name: job.name.clone(),
+        failed_step: log.and_then(|l| l.failed_step.clone()).or_else(|| failed_step_of(job)),
+        error_message: log.and_then(|l| l.error_message.clone()),
+    })
+}
+
 /// The message of the first `failure` annotation of a check run's annotations.
 pub fn failure_annotation(annotations: &Value) -> Option<String> {
     let first = annotations
@@ -318,5 +342,49 @@ mod tests {
         assert_eq!(byte_range("bytes=4-2", 10), Some(Err(())));
         assert_eq!(byte_range("bytes=0-1,4-5", 10), None);
         assert_eq!(byte_range("lines=1-2", 10), None);
+    }
+
+    #[test]
+    fn a_run_fails_for_its_first_failed_job() {
+        use crate::domain::runs::Job;
+        use crate::domain::status::{Conclusion, RunStatus};
+        let job = |id: i64, name: &str, conclusion: Conclusion| Job {
+            job_id: id,
+            run_id: 1,
+            run_attempt: 1,
+            name: name.into(),
+            status: RunStatus::Completed,
+            conclusion: Some(conclusion),
+            runner_name: None,
+            html_url: None,
+            started_at: None,
+            completed_at: None,
+            steps: sqlx::types::Json(json!([{"name": "Run tests", "conclusion": "failure"}])),
+        };
+        let jobs = [
+            job(1, "build", Conclusion::Success),
+            job(2, "test", Conclusion::Failure),
+            job(3, "e2e", Conclusion::TimedOut),
+        ];
+        let reason = first_failure(&jobs, &[]).unwrap();
+        assert_eq!((reason.job_id, reason.job_name.as_str()), (2, "test"));
+        assert_eq!((reason.failed_step.as_deref(), reason.error_message), (Some("Run tests"), None));
+        let log = JobLogSummary {
+            job_id: 2,
+            run_id: 1,
+            run_attempt: 1,
+            repository: "octo/app".into(),
+            state: JobLogState::Stored,
+            reason: None,
+            log_bytes: 1,
+            kept_bytes: 1,
+            stored_bytes: 1,
+            truncated: false,
+            failed_step: Some("Run tests".into()),
+            error_message: Some("assertion failed".into()),
+            fetched_at: Utc::now(),
+        };
+        assert_eq!(first_failure(&jobs, &[log]).unwrap().error_message.as_deref(), Some("assertion failed"));
+        assert_eq!(first_failure(&jobs[..1], &[]), None, "no failed job");
     }
 }

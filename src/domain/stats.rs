@@ -125,6 +125,10 @@ pub struct LastRun {
     pub event: Option<String>,
     pub actor: Option<String>,
     pub url: Option<String>,
+    /// For a failed run, in `GET /api/pipelines/{id}/stats`: its first failed job and why
+    /// (absent from live `stats` events, which are not read from the jobs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<super::job_logs::FailureReason>,
 }
 
 impl From<&Execution> for LastRun {
@@ -144,6 +148,7 @@ impl From<&Execution> for LastRun {
             event: e.event.clone(),
             actor: e.actor.clone(),
             url: e.html_url.clone(),
+            failure: None,
         }
     }
 }

@@ -181,6 +181,15 @@ async fn logs_are_fetched_capped_and_served(backend: Backend) {
     );
     assert_eq!(job("docs")["log_state"], "expired");
 
+    // The stats' last run says which job failed and why.
+    let stats = app.get(&format!("/api/pipelines/{id}/stats")).await;
+    let failure = &stats.body["stats"]["last_run"]["failure"];
+    assert_eq!(failure["job_name"], "test", "{}", stats.body);
+    assert_eq!(
+        (failure["failed_step"].as_str(), failure["error_message"].as_str()),
+        (Some("Run tests"), Some("assertion failed: total == 42"))
+    );
+
     let logs = app.get(&format!("/api/pipelines/{id}/logs?tail=1")).await;
     assert_eq!(logs.status, 200, "{}", logs.body);
     assert_eq!(logs.body["execution"]["run_id"], RUN);
@@ -195,6 +204,23 @@ async fn logs_are_fetched_capped_and_served(backend: Backend) {
     let one = app.get(&format!("/api/pipelines/{id}/logs?run_id={RUN}&attempt=1&job=test")).await;
     assert_eq!(one.body["jobs"].as_array().unwrap().len(), 1, "{}", one.body);
     assert_eq!(app.get(&format!("/api/pipelines/{id}/logs?job=nope")).await.status, 404);
+
+    // The command line shows the same: which step failed, why, and the log's end.
+    let ccm = crate::helpers::ccm_cli::Ccm::new(&app.base, Some(TOKEN));
+    let shown = ccm.run(&["pipelines", "logs", &id, "--job", "lint", "--tail", "1"]).await;
+    shown.assert_code(0);
+    assert_eq!(
+        shown.stdout,
+        format!(
+            "Run {RUN} attempt 1 (main), failure\n\n== lint (failure)\nfailed step: Run cargo clippy\n\
+             error: warning: unused variable\n       error: could not compile `app`\n       \
+             Process completed with exit code 101.\n\
+             2024-05-01T10:00:03.0000000Z ##[error]Process completed with exit code 101.\n"
+        )
+    );
+    let stats = ccm.run(&["pipelines", "stats", &id]).await;
+    assert!(stats.stdout.contains("\nfailed job:    test, step \"Run tests\"\n"), "{stats:?}");
+    assert!(stats.stdout.contains("\nerror:         assertion failed: total == 42\n"), "{stats:?}");
 
     // An expired log, a job of another run, an unknown job: 404s that say which.
     let expired = app.get(&log_url(7004)).await;

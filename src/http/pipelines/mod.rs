@@ -265,7 +265,14 @@ async fn pipeline_stats(
             state.store.stats_snapshot(&scope, clock::now()).await?
         }
     };
-    let stats = Stats::new(&pipeline, &snapshot).with_backfill(backfill);
+    let mut stats = Stats::new(&pipeline, &snapshot).with_backfill(backfill);
+    if let (Some(run), Some(last_run)) = (&snapshot.last_run, &mut stats.last_run)
+        && run.conclusion.as_ref().is_some_and(crate::domain::status::Conclusion::is_failure)
+    {
+        let jobs = state.store.list_jobs(run.run_id, run.run_attempt).await?;
+        let logs = state.store.job_log_summaries(run.run_id, run.run_attempt).await?;
+        last_run.failure = crate::domain::job_logs::first_failure(&jobs, &logs);
+    }
     Ok(HttpResponse::Ok().json(StatsResponse { success: true, stats }))
 }
 
