@@ -1,7 +1,7 @@
 //! Named API tokens: `GET/POST /api/tokens`, `DELETE /api/tokens/{id}` (admin only). A token is
 //! shown once, in the answer that creates it; only its SHA-256 is stored.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,11 +17,13 @@ use crate::store::{NewAudit, StoreError};
 pub fn routes(routes: &mut Routes) {
     routes
         .add(resource("/tokens").get(list).needs(Scope::Admin).post(create).needs(Scope::Admin))
+        // Before `/tokens/{id}`, which would take it otherwise.
+        .add(resource("/tokens/current").get(current))
         .add(resource("/tokens/{id}").delete(revoke).needs(Scope::Admin));
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list, create, revoke))]
+#[openapi(paths(list, create, revoke, current))]
 pub(super) struct Api;
 
 /// A named token, without the token.
@@ -170,4 +172,21 @@ async fn revoke(state: web::Data<AppState>, actor: Actor, id: web::Path<String>)
     let audit = NewAudit { actor: actor.0, action: "token.revoked".into(), pipeline_id: None, details: json!({}) };
     let revoked = state.access.tokens.revoke(state.store.as_ref(), token_id, &audit).await?.ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(TokenRevoked { success: true, api_token: TokenView::from(&revoked) }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct CurrentToken {
+    success: bool,
+    /// Who the token is, as the audit log names it.
+    actor: String,
+    /// What it may do (the dashboard shows the controls it allows).
+    scope: Scope,
+}
+
+/// The token the request presents: its name and scope (any token may ask).
+#[utoipa::path(get, path = "/api/tokens/current", operation_id = "current_token", tag = "tokens",
+    responses((status = 200, description = "The caller's token", body = CurrentToken)))]
+async fn current(actor: Actor, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let scope = req.extensions().get::<Scope>().copied().ok_or(ApiError::Unauthorized)?;
+    Ok(HttpResponse::Ok().json(CurrentToken { success: true, actor: actor.0, scope }))
 }

@@ -28,14 +28,14 @@ on_both_databases!(
     stuck_runs_are_reread_and_corrected,
 );
 
-async fn workflow_exists(gh: &FakeGithub, repo: &str) {
+pub(super) async fn workflow_exists(gh: &FakeGithub, repo: &str) {
     FakeGithub::repo_call("GET", format!("/repos/{repo}/contents/{WORKFLOW}"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"type": "file", "path": WORKFLOW})))
         .mount(&gh.server)
         .await;
 }
 
-async fn runs_listing(gh: &FakeGithub, repo: &str, runs: Vec<Value>, delay: Duration) {
+pub(super) async fn runs_listing(gh: &FakeGithub, repo: &str, runs: Vec<Value>, delay: Duration) {
     FakeGithub::repo_call("GET", format!("/repos/{repo}/actions/workflows/deploy.yml/runs"))
         .and(query_param("per_page", "100"))
         .respond_with(

@@ -18,6 +18,7 @@ mod cli;
 mod cli_client;
 mod cli_watch;
 mod conformance;
+mod dashboard_actions;
 mod dashboard_browser;
 mod dashboard_http;
 mod database_busy;

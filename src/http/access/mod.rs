@@ -117,6 +117,7 @@ async fn authorize(state: &AppState, req: &HttpRequest) -> Result<Actor, ApiErro
     // Known from here on: the request log names the caller, refused or not.
     tracing::Span::current().record("actor", actor.0.as_str());
     req.extensions_mut().insert(actor.clone());
+    req.extensions_mut().insert(scope);
     limits.token(&actor.0).map_err(|wait| rate_limited("Too many requests with this token", wait))?;
     let pattern = req.match_pattern();
     let needed = super::routes::required_scope(req.method(), pattern.as_deref());

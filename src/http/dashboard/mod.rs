@@ -46,6 +46,8 @@ static ASSETS: &[Asset] = &[
     asset!("pipeline.js", JS),
     asset!("tasks.js", JS),
     asset!("deliveries.js", JS),
+    asset!("actions.js", JS),
+    asset!("logs.js", JS),
 ];
 
 const PAGE_TEMPLATE: &str = include_str!("assets/index.html");

@@ -115,6 +115,17 @@ impl Browser {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let answer = self.try_call(method.clone(), path, body).await;
+        answer.unwrap_or_else(|(status, value)| panic!("WebDriver {method} {path} answered {status}: {value}"))
+    }
+
+    /// A WebDriver call; its error status and value when it fails.
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, (reqwest::StatusCode, Value)> {
         let mut req = self.http.request(method.clone(), format!("{}{path}", self.base));
         if let Some(body) = body {
             req = req.json(&body);
@@ -122,8 +133,22 @@ impl Browser {
         let res = req.send().await.unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
         let status = res.status();
         let body: Value = res.json().await.unwrap_or_else(|e| panic!("WebDriver {method} {path}: not JSON: {e}"));
-        assert!(status.is_success(), "WebDriver {method} {path} answered {status}: {}", body["value"]);
-        body["value"].clone()
+        if status.is_success() { Ok(body["value"].clone()) } else { Err((status, body["value"].clone())) }
+    }
+
+    /// Finds `css` and sends `action` to it; when a live update replaced the element between the
+    /// two calls (a stale reference), finds it again (a person's click lands on what is shown).
+    async fn on_element(&self, css: &str, action: &str, body: Value) {
+        for _ in 0..5 {
+            let id = self.element(css).await;
+            let path = format!("/session/{}/element/{id}/{action}", self.session);
+            match self.try_call(reqwest::Method::POST, &path, Some(body.clone())).await {
+                Ok(_) => return,
+                Err((_, value)) if value["error"] == "stale element reference" => continue,
+                Err((status, value)) => panic!("WebDriver {action} on {css} answered {status}: {value}"),
+            }
+        }
+        panic!("{css} was replaced five times in a row while being used");
     }
 
     async fn session_call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -148,15 +173,13 @@ impl Browser {
 
     /// Types `text` into the element, as the keyboard would.
     pub async fn type_into(&self, css: &str, text: &str) {
-        let id = self.element(css).await;
-        self.session_call(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({}))).await;
-        self.session_call(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": text}))).await;
+        self.on_element(css, "clear", json!({})).await;
+        self.on_element(css, "value", json!({"text": text})).await;
     }
 
     /// Clicks the element, as the mouse would (it must be visible and not covered).
     pub async fn click(&self, css: &str) {
-        let id = self.element(css).await;
-        self.session_call(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
+        self.on_element(css, "click", json!({})).await;
     }
 
     /// The text of the first element matching `css`, or None.

@@ -70,3 +70,39 @@ export function query(params) {
 }
 
 export const path = (...parts) => parts.map((p) => encodeURIComponent(String(p))).join('/');
+
+// What the signed-in token may do (`read`, `write`, `admin`), asked once per sign-in: views show
+// the controls that change things only to a token allowed to use them.
+let scope = 'read';
+
+export async function loadScope() {
+  const current = await api('/api/tokens/current');
+  scope = current.scope;
+  document.body.dataset.scope = scope;
+}
+
+export const canWrite = () => scope === 'write' || scope === 'admin';
+
+// A text answer (a job's log), or an ApiError with the server's JSON error.
+export async function text(path) {
+  let res;
+  try {
+    res = await fetch(path, { cache: 'no-store', headers: headers({ Accept: 'text/plain' }) });
+  } catch (err) {
+    throw new ApiError(0, `ccm cannot be reached (${err.message})`, 'network');
+  }
+  if (res.status === 401) {
+    refused();
+    throw new ApiError(401, 'Invalid CCM-Token', 'unauthorized');
+  }
+  if (!res.ok) {
+    let data = null;
+    try {
+      data = await res.json();
+    } catch {
+      // Reported with the status.
+    }
+    throw new ApiError(res.status, (data && data.error) || `HTTP ${res.status}`, data && data.code);
+  }
+  return res.text();
+}

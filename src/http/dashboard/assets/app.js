@@ -1,6 +1,6 @@
 // The dashboard: sign-in, navigation between views (in the URL's #fragment), live updates.
 
-import { ApiError, api, onUnauthorized, token } from './api.js';
+import { ApiError, api, loadScope, onUnauthorized, token } from './api.js';
 import { h, message, tickTimes } from './dom.js';
 import { LiveStream } from './stream.js';
 import { pipelinesView } from './pipelines.js';
@@ -35,8 +35,20 @@ function route() {
   return { name: 'pipelines', make: pipelinesView };
 }
 
-function show() {
+// The token's scope, asked once per sign-in (a failure brings the form back, saying why).
+let scopeKnown = false;
+
+async function show() {
   if (!token.get()) return signIn();
+  if (!scopeKnown) {
+    try {
+      await loadScope();
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 401)) signIn(`Could not sign in: ${err.message}`);
+      return;
+    }
+    scopeKnown = true;
+  }
   document.body.dataset.signedIn = 'true';
   if (view) view.dispose();
   const { name, make } = route();
@@ -58,6 +70,7 @@ function signIn(notice, kind = 'error') {
   }
   if (view) view.dispose();
   view = null;
+  scopeKnown = false;
   stream.stop();
   document.body.dataset.signedIn = 'false';
   const input = h('input', {

@@ -1,7 +1,9 @@
 // One pipeline: its settings, stats, recent executions and their jobs, kept current by live events.
 
 import { api, path } from './api.js';
+import { pipelineActions, runActions } from './actions.js';
 import { badge, debounce, duration, externalLink, fill, h, healthKind, message, shortSha, when } from './dom.js';
+import { logViewer } from './logs.js';
 
 const RUNS = 20;
 
@@ -10,15 +12,21 @@ export function pipelineView(container, id) {
   const header = h('div', { class: 'toolbar' }, h('h1', {}, 'Pipeline'), h('a', { href: '#/' }, '‹ All pipelines'));
   const notice = h('div');
   const about = h('dl', { id: 'pipeline-about', class: 'facts' });
+  const actionNotice = h('div', { id: 'action-notice' });
+  const actions = h('div');
   const cards = h('div', { id: 'pipeline-stats', class: 'cards' });
   const runs = h('tbody');
-  container.append(header, notice, about, cards,
+  container.append(header, notice, about, actions, actionNotice, cards,
     h('h2', {}, 'Recent executions'),
     h('table', { id: 'executions', class: 'grid' },
       h('thead', {}, h('tr', {}, ['Run', 'Status', 'Branch', 'Commit', 'Event', 'Actor', 'Started', 'Duration', ''].map((c) => h('th', {}, c)))),
       runs));
   // Runs whose jobs are shown, by "run_id/attempt"; the latest is opened on first load.
   const open = new Set();
+  // Jobs whose log is shown, by job id; their viewers are kept across live reloads (a search
+  // typed in one stays).
+  const openLogs = new Set();
+  const viewers = new Map();
   let first = true;
   let gone = false;
   let generation = 0;
@@ -38,6 +46,11 @@ export function pipelineView(container, id) {
     if (gone || mine !== generation) return;
     notice.replaceChildren();
     showAbout(details.pipeline);
+    // Built again only when the pipeline's status changes: a live reload keeps what is typed.
+    if (actions.dataset.status !== details.pipeline.status) {
+      actions.dataset.status = details.pipeline.status;
+      actions.replaceChildren(pipelineActions(base, details.pipeline, actionNotice, reload) || '');
+    }
     showStats(stats.stats);
     if (first && details.executions.length > 0) open.add(key(details.executions[0]));
     first = false;
@@ -96,7 +109,7 @@ export function pipelineView(container, id) {
       h('td', {}, e.actor || '—'),
       h('td', {}, when(e.started_at)),
       h('td', {}, duration(e.duration_seconds)),
-      h('td', {}, toggle));
+      h('td', {}, toggle, ' ', runActions(base, e, actionNotice, reload)));
   }
 
   async function loadJobs(e, jobsRow) {
@@ -112,14 +125,44 @@ export function pipelineView(container, id) {
       cellEl.replaceChildren(h('span', { class: 'muted' }, 'No job reported yet.'));
       return;
     }
-    cellEl.replaceChildren(h('table', { class: 'grid inner' },
-      h('thead', {}, h('tr', {}, ['Job', 'Status', 'Runner', 'Started', 'Duration'].map((c) => h('th', {}, c)))),
-      h('tbody', {}, data.jobs.map((j) => h('tr', { dataset: { jobId: j.job_id } },
+    const logUrl = (j) => `${base}/executions/${path(e.run_id, e.run_attempt)}/jobs/${path(j.job_id)}/logs`;
+    const rows = [];
+    for (const j of data.jobs) {
+      const logRow = h('tr', { class: 'log-row', hidden: !openLogs.has(j.job_id) }, h('td', { colspan: 7 }));
+      const showLog = () => {
+        logRow.hidden = false;
+        if (!viewers.has(j.job_id)) viewers.set(j.job_id, logViewer(logUrl(j), j));
+        logRow.firstChild.replaceChildren(viewers.get(j.job_id));
+      };
+      const logButton = j.log_state === 'stored'
+        ? h('button', { type: 'button', class: 'link show-log', onclick: () => {
+          if (openLogs.has(j.job_id)) {
+            openLogs.delete(j.job_id);
+            viewers.delete(j.job_id);
+            logRow.hidden = true;
+          } else {
+            openLogs.add(j.job_id);
+            showLog();
+          }
+        } }, 'Log')
+        : h('span', { class: 'muted small' }, j.status !== 'completed' ? '' : (j.log_state || 'log not fetched').replaceAll('_', ' '));
+      const failure = j.failed_step || j.error_message
+        ? h('div', { class: 'failure' }, j.failed_step ? h('strong', {}, j.failed_step) : null,
+          j.error_message ? h('div', { class: 'small' }, j.error_message) : null)
+        : '—';
+      rows.push(h('tr', { dataset: { jobId: j.job_id } },
         h('td', {}, externalLink(j.html_url, j.name)),
         h('td', {}, badge(j.status === 'completed' && j.conclusion ? j.conclusion : j.status)),
+        h('td', { dataset: { field: 'failure' } }, failure),
         h('td', {}, j.runner_name || '—'),
         h('td', {}, when(j.started_at)),
-        h('td', {}, j.started_at && j.completed_at ? duration((Date.parse(j.completed_at) - Date.parse(j.started_at)) / 1000) : '—'))))));
+        h('td', {}, j.started_at && j.completed_at ? duration((Date.parse(j.completed_at) - Date.parse(j.started_at)) / 1000) : '—'),
+        h('td', {}, logButton)), logRow);
+      if (openLogs.has(j.job_id)) showLog();
+    }
+    cellEl.replaceChildren(h('table', { class: 'grid inner' },
+      h('thead', {}, h('tr', {}, ['Job', 'Status', 'Why it failed', 'Runner', 'Started', 'Duration', ''].map((c) => h('th', {}, c)))),
+      h('tbody', {}, rows)));
   }
 
   return {
@@ -128,7 +171,7 @@ export function pipelineView(container, id) {
       if (type === 'resync') reload();
       if (!data || data.pipeline_id !== id) return;
       if (type === 'stats') showStats(data);
-      else if (type === 'execution' || type === 'job') reload();
+      else if (type === 'execution' || type === 'job' || type === 'log') reload();
     },
     dispose() {
       gone = true;

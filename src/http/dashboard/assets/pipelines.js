@@ -1,5 +1,6 @@
 // The pipelines table: one row per pipeline with its stats, updated by live `stats` events.
 
+import { provisionForm } from './actions.js';
 import { api, query } from './api.js';
 import { badge, debounce, duration, fill, h, healthKind, message, pager, when } from './dom.js';
 
@@ -20,6 +21,7 @@ export function pipelinesView(container) {
   const footer = h('div');
   container.append(
     h('div', { class: 'toolbar' }, h('h1', {}, 'Pipelines'), filter),
+    provisionForm(notice, (id) => { location.hash = `#/pipelines/${encodeURIComponent(id)}`; }) || '',
     notice,
     h('table', { id: 'pipelines', class: 'grid' }, h('thead', {}, h('tr', {}, COLUMNS.map((c) => h('th', {}, c)))), body),
     footer);
