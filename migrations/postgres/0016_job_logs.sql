@@ -20,3 +20,12 @@ CREATE INDEX job_logs_run ON job_logs (run_id, run_attempt);
 CREATE INDEX job_logs_fetched ON job_logs (fetched_at);
 -- The sweep that queues the fetches reads the jobs completed lately.
 CREATE INDEX jobs_completed ON jobs (completed_at) WHERE status = 'completed';
+-- Runs whose jobs were read from the REST API (GitHub sent no workflow_job events for them), so
+-- that a run without jobs is listed once, not at every sweep.
+CREATE TABLE job_listings (
+    run_id      BIGINT NOT NULL,
+    run_attempt BIGINT NOT NULL,
+    listed_at   TIMESTAMPTZ NOT NULL,
+    jobs        BIGINT NOT NULL,
+    PRIMARY KEY (run_id, run_attempt)
+);

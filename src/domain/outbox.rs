@@ -26,6 +26,8 @@ pub enum OutboxTask {
     RerunFailedJobs { repo: String, run_id: i64 },
     /// Fetches and stores a completed job's log (and, for a failed job, what explains it).
     FetchJobLog { repo: String, job_id: i64 },
+    /// Reads a completed run attempt's jobs from the REST API (no workflow_job event came).
+    ListRunJobs { repo: String, run_id: i64, run_attempt: i64 },
     /// `POST /app/hook/deliveries/{delivery_id}/attempts`; `guid` names the missed delivery.
     Redeliver { delivery_id: i64, guid: String },
     /// Reads the pipeline workflow's recent runs into the executions.
@@ -58,6 +60,7 @@ impl OutboxTask {
             OutboxTask::RerunRun { .. } => "rerun_run",
             OutboxTask::RerunFailedJobs { .. } => "rerun_failed_jobs",
             OutboxTask::FetchJobLog { .. } => "fetch_job_log",
+            OutboxTask::ListRunJobs { .. } => "list_run_jobs",
             OutboxTask::Redeliver { .. } => "redeliver",
             OutboxTask::Backfill { .. } => "backfill",
             OutboxTask::RecoverDeliveries {} => "recover_deliveries",
@@ -105,6 +108,7 @@ mod tests {
             // Kinds added since: after the earlier versions' rows (`decodes_the_stored_rows…`).
             OutboxTask::RerunFailedJobs { repo: "octo/app".into(), run_id: 7 },
             OutboxTask::FetchJobLog { repo: "octo/app".into(), job_id: 11 },
+            OutboxTask::ListRunJobs { repo: "octo/app".into(), run_id: 7, run_attempt: 2 },
         ]
     }
 

@@ -47,6 +47,9 @@ pub async fn run(gh: &Github, task: &OutboxTask) -> Result<Value, GhError> {
             Ok(json!({"rerun_failed_jobs_requested": true}))
         }
         OutboxTask::FetchJobLog { repo, job_id } => super::logs::fetch_job_log(gh, repo, *job_id).await,
+        OutboxTask::ListRunJobs { repo, run_id, run_attempt } => {
+            super::logs::list_run_jobs(gh, repo, *run_id, *run_attempt).await
+        }
         OutboxTask::Redeliver { delivery_id, .. } => {
             gh.client
                 .call(As::App, Method::Post, &format!("/app/hook/deliveries/{delivery_id}/attempts"), None)

@@ -23,6 +23,10 @@ use crate::store::ArrivedLog;
 /// What the sweep calls for each log that arrived (the server publishes it as a live event).
 pub type Announce = Box<dyn Fn(&ArrivedLog) + Send + Sync>;
 
+/// How long after a run completes its jobs' events may still come, before they are read from the
+/// REST API instead.
+const JOB_EVENTS_GRACE: chrono::Duration = chrono::Duration::minutes(2);
+
 /// Most jobs queued, and logs announced, per sweep.
 const PER_SWEEP: i64 = 200;
 
@@ -99,6 +103,34 @@ pub async fn fetch_job_log(gh: &Github, repo: &str, job_id: i64) -> Result<Value
     Ok(json!({"state": s.state, "log_bytes": s.log_bytes, "kept_bytes": s.kept_bytes, "truncated": s.truncated}))
 }
 
+/// Reads a completed run attempt's jobs from the REST API (GitHub sent no workflow_job event for
+/// it: the App was not subscribed, or the events were lost) and stores them; the next sweep then
+/// fetches their logs.
+pub async fn list_run_jobs(gh: &Github, repo: &str, run_id: i64, run_attempt: i64) -> Result<Value, GhError> {
+    let who = repo_auth(gh, repo).await?;
+    let mut path = Some(format!("/repos/{repo}/actions/runs/{run_id}/attempts/{run_attempt}/jobs?per_page=100"));
+    let (mut pages, mut stored) = (0, 0i64);
+    while let Some(current) = path.take() {
+        pages += 1;
+        let reply = gh.client.call(who, Method::Get, &current, None).await?;
+        if reply.status == 404 {
+            break;
+        }
+        let reply = reply.success(&format!("listing the jobs of run {run_id} of {repo}"))?;
+        for job in reply.body.get("jobs").and_then(Value::as_array).into_iter().flatten() {
+            let Some(record) = super::runs::job_from_rest(repo, job) else { continue };
+            gh.store.upsert_job(&record).await.map_err(store_err)?;
+            stored += 1;
+        }
+        // A run has at most a few hundred jobs.
+        if pages < 5 {
+            path = reply.next;
+        }
+    }
+    gh.store.jobs_listed(run_id, run_attempt, stored).await.map_err(store_err)?;
+    Ok(json!({"jobs": stored, "pages": pages}))
+}
+
 /// When a fetch is given up: the job is recorded as having no log, with the reason, so that the
 /// sweep does not queue it again.
 pub async fn given_up(gh: &Github, repo: &str, job_id: i64, error: &str) {
@@ -125,7 +157,13 @@ pub async fn sweep(gh: &Github, since: &mut DateTime<Utc>, announce: &Announce) 
         return Ok(());
     }
     let window = chrono::Duration::from_std(settings.window).unwrap_or(chrono::Duration::days(1));
-    for job in gh.store.jobs_without_logs(clock::now() - window, PER_SWEEP).await? {
+    let now = clock::now();
+    for run in gh.store.runs_without_jobs(now - window, now - JOB_EVENTS_GRACE, PER_SWEEP).await? {
+        let (repo, run_id, run_attempt) = (run.repository, run.run_id, run.run_attempt);
+        let dedupe_key = format!("jobs:{run_id}:{run_attempt}");
+        outbox::enqueue(gh, OutboxTask::ListRunJobs { repo, run_id, run_attempt }, Some(dedupe_key)).await?;
+    }
+    for job in gh.store.jobs_without_logs(now - window, PER_SWEEP).await? {
         let (task, dedupe_key) = fetch_task(&job.repository, job.job_id);
         outbox::enqueue(gh, task, Some(dedupe_key)).await?;
     }

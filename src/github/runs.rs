@@ -1,10 +1,10 @@
-//! Workflow runs as the REST API returns them, turned into execution records.
+//! Workflow runs and jobs as the REST API returns them, turned into execution and job records.
 
 use crate::domain::status::{Conclusion, RunStatus};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::store::ExecutionRecord;
+use crate::store::{ExecutionRecord, JobRecord};
 
 fn time(run: &Value, key: &str) -> Option<DateTime<Utc>> {
     run.get(key)
@@ -49,6 +49,34 @@ pub fn execution_from_run(fallback_repo: &str, run: &Value) -> Option<ExecutionR
     })
 }
 
+/// A job object (`GET .../actions/runs/{id}/attempts/{n}/jobs`) as a job record; `None` when
+/// required fields are missing.
+pub fn job_from_rest(repo: &str, job: &Value) -> Option<JobRecord> {
+    let status = RunStatus::parse(&text(job, "status")?);
+    let completed_at = time(job, "completed_at");
+    let started_at = time(job, "started_at");
+    Some(JobRecord {
+        job_id: job.get("id")?.as_i64()?,
+        run_id: job.get("run_id")?.as_i64()?,
+        run_attempt: job.get("run_attempt").and_then(Value::as_i64).unwrap_or(1),
+        repository: repo.to_string(),
+        name: text(job, "name")?,
+        conclusion: (status == RunStatus::Completed)
+            .then(|| text(job, "conclusion").as_deref().map(Conclusion::parse))
+            .flatten(),
+        status,
+        runner_name: text(job, "runner_name").filter(|r| !r.is_empty()),
+        html_url: text(job, "html_url"),
+        started_at,
+        completed_at,
+        updated_at: completed_at
+            .or(started_at)
+            .or_else(|| time(job, "created_at"))
+            .unwrap_or_else(crate::domain::clock::now),
+        steps: job.get("steps").cloned().filter(Value::is_array).unwrap_or_else(|| Value::Array(vec![])),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +98,23 @@ mod tests {
         assert_eq!(record.run_attempt, 2);
         assert_eq!(record.duration_seconds(), Some(192));
         assert!(execution_from_run("o/r", &json!({"id": 1})).is_none());
+    }
+
+    #[test]
+    fn reads_a_rest_job() {
+        let job = json!({
+            "id": 399444496, "run_id": 29679449, "run_attempt": 1, "name": "build", "status": "completed",
+            "conclusion": "failure", "runner_name": "", "html_url": "https://github.com/o/r/runs/399444496",
+            "created_at": "2026-01-05T10:00:00Z", "started_at": "2026-01-05T10:00:10Z",
+            "completed_at": "2026-01-05T10:01:00Z",
+            "steps": [{"name": "Run tests", "status": "completed", "conclusion": "failure", "number": 1}]
+        });
+        let record = job_from_rest("o/r", &job).unwrap();
+        assert_eq!((record.job_id, record.run_id, record.name.as_str()), (399444496, 29679449, "build"));
+        assert_eq!(record.conclusion, Some(Conclusion::Failure));
+        assert_eq!(record.runner_name, None, "an empty runner name is none");
+        assert_eq!(record.updated_at, record.completed_at.unwrap());
+        assert_eq!(record.steps.as_array().unwrap().len(), 1);
+        assert!(job_from_rest("o/r", &json!({"id": 1})).is_none());
     }
 }

@@ -12,7 +12,11 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-on_both_databases!(logs_are_fetched_capped_and_served, a_job_without_a_log_says_why);
+on_both_databases!(
+    logs_are_fetched_capped_and_served,
+    a_job_without_a_log_says_why,
+    jobs_github_did_not_send_are_read_and_their_logs_fetched
+);
 
 const RUN: i64 = 700;
 /// Kept of each log in these tests (CCM_JOB_LOG_MAX_MB is in megabytes; the tests set bytes).
@@ -263,4 +267,37 @@ async fn a_job_without_a_log_says_why(backend: Backend) {
     let listed = app.get(&format!("/api/pipelines/{id}/executions/{RUN}/1/jobs")).await;
     assert_eq!(listed.body["jobs"][0]["failed_step"], "Run tests");
     assert_eq!(listed.body["jobs"][0]["log_state"], Value::Null);
+}
+
+async fn jobs_github_did_not_send_are_read_and_their_logs_fetched(backend: Backend) {
+    let gh = FakeGithub::start().await;
+    let download = MockServer::start().await;
+    let app = TestApp::start_with_github(backend, &gh.url()).await;
+    let id = provisioned_pipeline(&app, &gh).await;
+    // A run that completed an hour ago; no workflow_job event ever came for it.
+    app.store()
+        .upsert_execution(&run(900, REPO, "main", Utc::now(), chrono::Duration::hours(1), Some("success"), 60))
+        .await
+        .unwrap();
+    FakeGithub::repo_call("GET", format!("/repos/{REPO}/actions/runs/900/attempts/1/jobs"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"total_count": 1, "jobs": [{
+            "id": 9001, "run_id": 900, "run_attempt": 1, "name": "deploy", "status": "completed",
+            "conclusion": "success", "started_at": "2026-01-05T10:00:10Z", "completed_at": Utc::now().to_rfc3339(),
+            "steps": [{"name": "Deploy", "status": "completed", "conclusion": "success", "number": 1}]
+        }]})))
+        .expect(1)
+        .mount(&gh.server)
+        .await;
+    log_redirect(&gh, &download, 9001).await;
+    serve_log(&download, 9001, "deployed\n".into()).await;
+    let logs = wait_for("the run's jobs and their logs", PATIENCE, async || {
+        let logs = app.get(&format!("/api/pipelines/{id}/logs?run_id=900")).await;
+        if logs.body["jobs"][0]["log_tail"].is_string() { Ok(logs) } else { Err(logs.body.to_string()) }
+    })
+    .await;
+    assert_eq!(logs.body["jobs"][0]["name"], "deploy");
+    assert_eq!(logs.body["jobs"][0]["log_tail"], "deployed\n");
+    let listed = rows::count(&app.db, backend, "SELECT COUNT(*) FROM job_listings WHERE run_id = 900").await;
+    assert_eq!(listed, 1);
+    gh.server.verify().await;
 }

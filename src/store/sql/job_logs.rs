@@ -27,11 +27,32 @@ pub struct ArrivedLog {
     pub pipeline_id: String,
 }
 
+/// A completed run attempt of an active pipeline's workflow of which no job is known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunWithoutJobs {
+    pub run_id: i64,
+    pub run_attempt: i64,
+    pub repository: String,
+}
+
 #[async_trait]
 pub trait JobLogStore {
     /// Jobs completed at or after `since` in runs of active pipelines' workflows, without a
     /// log record yet nor a fetch queued (`log:{job_id}`, see `github::logs`), oldest first.
     async fn jobs_without_logs(&self, since: DateTime<Utc>, limit: i64) -> StoreResult<Vec<JobWithoutLog>>;
+
+    /// Run attempts of active pipelines' workflows started at or after `since` and completed
+    /// before `settled` (their jobs' events had time to come), of which no job is stored, whose
+    /// jobs were never listed and whose listing is not queued (`jobs:{run}:{attempt}`).
+    async fn runs_without_jobs(
+        &self,
+        since: DateTime<Utc>,
+        settled: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<RunWithoutJobs>>;
+
+    /// Notes that a run attempt's jobs were listed (`jobs` of them).
+    async fn jobs_listed(&self, run_id: i64, run_attempt: i64, jobs: i64) -> StoreResult<()>;
 
     /// Stores a job's log record (replacing any earlier one).
     async fn save_job_log(&self, log: &JobLog) -> StoreResult<()>;
@@ -70,6 +91,55 @@ impl JobLogStore for SqlStore {
         .fetch_all::<(i64, String)>(&self.db)
         .await?;
         Ok(rows.into_iter().map(|(job_id, repository)| JobWithoutLog { job_id, repository }).collect())
+    }
+
+    async fn runs_without_jobs(
+        &self,
+        since: DateTime<Utc>,
+        settled: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<RunWithoutJobs>> {
+        let rows = query(
+            "SELECT e.run_id, e.run_attempt, e.repository FROM pipelines p \
+             JOIN executions e ON e.repo_key = p.repo_key AND e.workflow_path = p.workflow_file \
+             WHERE p.status = 'active' AND e.started_at >= $1 AND e.status = 'completed' \
+               AND e.completed_at < $2 \
+               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.run_id = e.run_id AND j.run_attempt = e.run_attempt) \
+               AND NOT EXISTS (SELECT 1 FROM job_listings l WHERE l.run_id = e.run_id AND l.run_attempt = e.run_attempt) \
+               AND NOT EXISTS (SELECT 1 FROM outbox_jobs o \
+                   WHERE o.dedupe_key = 'jobs:' || e.run_id || ':' || e.run_attempt \
+                   AND o.status IN ('pending', 'running')) \
+             ORDER BY e.started_at LIMIT $3",
+        )
+        .bind(since)
+        .bind(settled)
+        .bind(limit)
+        .rows(&self.db)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RunWithoutJobs {
+                    run_id: row.get("run_id")?,
+                    run_attempt: row.get("run_attempt")?,
+                    repository: row.get("repository")?,
+                })
+            })
+            .collect::<sqlx::Result<_>>()
+            .map_err(Into::into)
+    }
+
+    async fn jobs_listed(&self, run_id: i64, run_attempt: i64, jobs: i64) -> StoreResult<()> {
+        query(
+            "INSERT INTO job_listings (run_id, run_attempt, listed_at, jobs) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (run_id, run_attempt) DO UPDATE SET listed_at = excluded.listed_at, jobs = excluded.jobs",
+        )
+        .bind(run_id)
+        .bind(run_attempt)
+        .bind(crate::domain::clock::now())
+        .bind(jobs)
+        .execute(&self.db)
+        .await?;
+        Ok(())
     }
 
     async fn save_job_log(&self, log: &JobLog) -> StoreResult<()> {
