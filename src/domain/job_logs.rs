@@ -143,12 +143,17 @@ pub struct FailureReason {
 pub fn first_failure(jobs: &[super::runs::Job], logs: &[JobLogSummary]) -> Option<FailureReason> {
     let job = jobs.iter().find(|j| j.conclusion.as_ref().is_some_and(super::status::Conclusion::is_failure))?;
     let log = logs.iter().find(|l| l.job_id == job.job_id);
-    Some(FailureReason {
+    Some(reason_of(job, log.and_then(|l| l.failed_step.clone()), log.and_then(|l| l.error_message.clone())))
+}
+
+/// The reason of a failed job, from its log record's step and message when it has them.
+pub fn reason_of(job: &super::runs::Job, failed_step: Option<String>, error_message: Option<String>) -> FailureReason {
+    FailureReason {
         job_id: job.job_id,
         job_name: job.name.clone(),
-        failed_step: log.and_then(|l| l.failed_step.clone()).or_else(|| failed_step_of(job)),
-        error_message: log.and_then(|l| l.error_message.clone()),
-    })
+        failed_step: failed_step.or_else(|| failed_step_of(job)),
+        error_message,
+    }
 }
 
 /// The message of the first `failure` annotation of a check run's annotations.

@@ -25,7 +25,7 @@ pub use sql::deliveries::{
 pub use sql::gauges::{self, GaugeCounts, GaugeStore};
 pub use sql::github::{GithubStore, Redelivery};
 pub use sql::installations::{InstallationChange, InstallationStore};
-pub use sql::job_logs::{ArrivedLog, JobLogStore, JobWithoutLog, RunWithoutJobs};
+pub use sql::job_logs::{ArrivedLog, FailedJob, JobLogStore, JobWithoutLog, RunWithoutJobs};
 pub use sql::outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
 pub use sql::pipelines::PipelineStore;
 pub use sql::tasks::{

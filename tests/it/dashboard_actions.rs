@@ -137,6 +137,11 @@ async fn a_write_token_acts_and_a_read_token_only_watches(backend: Backend) {
     browser
         .wait_text(&format!("{job_row} [data-field=failure]"), "the failed step", |t| t.contains("Run cargo test"))
         .await;
+    browser
+        .wait_text("#executions tr[data-run-id=\"801\"] [data-field=failure]", "the run's failure", |t| {
+            t.starts_with("test › Run cargo test")
+        })
+        .await;
     // The log arrives in the background; its live event shows the button that opens it.
     browser.wait_text(&format!("{job_row} button.show-log"), "the log's button", |t| t == "Log").await;
     browser.click(&format!("{job_row} button.show-log")).await;

@@ -185,6 +185,12 @@ async fn logs_are_fetched_capped_and_served(backend: Backend) {
     );
     assert_eq!(job("docs")["log_state"], "expired");
 
+    // So do the pipeline's executions.
+    let details = app.get(&format!("/api/pipelines/{id}")).await;
+    let listed_run = &details.body["executions"][0];
+    assert_eq!((listed_run["run_id"].as_i64(), listed_run["failure"]["job_name"].as_str()), (Some(RUN), Some("test")));
+    assert_eq!(listed_run["failure"]["error_message"], "assertion failed: total == 42");
+
     // The stats' last run says which job failed and why.
     let stats = app.get(&format!("/api/pipelines/{id}/stats")).await;
     let failure = &stats.body["stats"]["last_run"]["failure"];

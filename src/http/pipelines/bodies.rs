@@ -143,10 +143,19 @@ pub struct PipelineDetails<'a> {
     pub success: bool,
     pub pipeline: PipelineView<'a>,
     /// Newest first.
-    pub executions: Vec<Execution>,
+    pub executions: Vec<ExecutionWithFailure>,
     pub executions_count: i64,
     pub limit: i64,
     pub offset: i64,
+}
+
+/// An execution, and for a failed one its first failed job and why (once its jobs are known).
+#[derive(Serialize, ToSchema)]
+pub struct ExecutionWithFailure {
+    #[serde(flatten)]
+    pub execution: Execution,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<crate::domain::job_logs::FailureReason>,
 }
 
 #[derive(Serialize, ToSchema)]

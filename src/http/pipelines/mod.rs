@@ -204,10 +204,31 @@ async fn show(
     let (limit, offset) = paging::resolve(query.limit, query.offset, DEFAULT_LIMIT)?;
     let pipeline = load(&state, &id).await?;
     let executions = state.store.list_executions(&pipeline.execution_scope(), limit, offset).await?;
+    // Why the failed ones failed: one query for the page.
+    let failed: Vec<(i64, i64)> = executions
+        .items
+        .iter()
+        .filter(|e| e.conclusion.as_ref().is_some_and(crate::domain::status::Conclusion::is_failure))
+        .map(|e| (e.run_id, e.run_attempt))
+        .collect();
+    let mut reasons = std::collections::HashMap::new();
+    for f in state.store.failed_jobs_of(&failed).await? {
+        reasons
+            .entry((f.job.run_id, f.job.run_attempt))
+            .or_insert_with(|| crate::domain::job_logs::reason_of(&f.job, f.failed_step, f.error_message));
+    }
+    let executions_page = executions
+        .items
+        .into_iter()
+        .map(|execution| {
+            let failure = reasons.remove(&(execution.run_id, execution.run_attempt));
+            bodies::ExecutionWithFailure { execution, failure }
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(PipelineDetails {
         success: true,
         pipeline: PipelineView::new(&pipeline),
-        executions: executions.items,
+        executions: executions_page,
         executions_count: executions.total,
         limit,
         offset,

@@ -8,6 +8,7 @@ use sqlx::AssertSqlSafe;
 use super::chunks::values_placeholders;
 use super::db::query;
 use crate::domain::job_logs::{JobLog, JobLogSummary};
+use crate::domain::runs::Job;
 use crate::domain::status::JobLogState;
 use crate::store::rows::{ReadRow, WrittenRow, column_names, qualified_names};
 use crate::store::{SqlStore, StoreResult};
@@ -35,6 +36,14 @@ pub struct RunWithoutJobs {
     pub repository: String,
 }
 
+/// A failed job, and what its log record says of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedJob {
+    pub job: Job,
+    pub failed_step: Option<String>,
+    pub error_message: Option<String>,
+}
+
 #[async_trait]
 pub trait JobLogStore {
     /// Jobs completed at or after `since` in runs of active pipelines' workflows, without a
@@ -53,6 +62,10 @@ pub trait JobLogStore {
 
     /// Notes that a run attempt's jobs were listed (`jobs` of them).
     async fn jobs_listed(&self, run_id: i64, run_attempt: i64, jobs: i64) -> StoreResult<()>;
+
+    /// The failed jobs (`failure`, `timed_out`, `startup_failure`) of these run attempts, in
+    /// start order, each with its log record's failed step and message when it has one.
+    async fn failed_jobs_of(&self, runs: &[(i64, i64)]) -> StoreResult<Vec<FailedJob>>;
 
     /// Stores a job's log record (replacing any earlier one).
     async fn save_job_log(&self, log: &JobLog) -> StoreResult<()>;
@@ -140,6 +153,35 @@ impl JobLogStore for SqlStore {
         .execute(&self.db)
         .await?;
         Ok(())
+    }
+
+    async fn failed_jobs_of(&self, runs: &[(i64, i64)]) -> StoreResult<Vec<FailedJob>> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut run_ids: Vec<i64> = runs.iter().map(|(run, _)| *run).collect();
+        run_ids.sort_unstable();
+        run_ids.dedup();
+        let list = (1..=run_ids.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT {}, l.failed_step AS log_failed_step, l.error_message AS log_error_message FROM jobs j \
+             LEFT JOIN job_logs l ON l.job_id = j.job_id \
+             WHERE j.run_id IN ({list}) AND j.conclusion IN ('failure', 'timed_out', 'startup_failure') \
+             ORDER BY j.started_at, j.job_id",
+            qualified_names("j", Job::COLUMNS)
+        );
+        let rows = query(AssertSqlSafe(sql)).bind_all(run_ids).rows(&self.db).await?;
+        let failed = rows
+            .iter()
+            .map(|row| {
+                Ok(FailedJob {
+                    job: row.read(0)?,
+                    failed_step: row.get("log_failed_step")?,
+                    error_message: row.get("log_error_message")?,
+                })
+            })
+            .collect::<sqlx::Result<Vec<_>>>()?;
+        Ok(failed.into_iter().filter(|f| runs.contains(&(f.job.run_id, f.job.run_attempt))).collect())
     }
 
     async fn save_job_log(&self, log: &JobLog) -> StoreResult<()> {

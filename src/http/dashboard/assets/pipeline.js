@@ -54,12 +54,15 @@ export function pipelineView(container, id) {
     showStats(stats.stats);
     if (first && details.executions.length > 0) open.add(key(details.executions[0]));
     first = false;
+    // Shown jobs stay on screen (an open log with its search too) until they are read again.
+    const shownJobs = new Map([...runs.querySelectorAll('tr.jobs')].map((tr) => [tr.dataset.jobsOf, tr.firstChild]));
     runs.replaceChildren();
     if (details.executions.length === 0) {
       runs.append(h('tr', {}, h('td', { colspan: 9, class: 'empty' }, 'No executions recorded yet.')));
     }
     for (const e of details.executions) {
-      const jobs = h('tr', { class: 'jobs', hidden: !open.has(key(e)), dataset: { jobsOf: key(e) } }, h('td', { colspan: 9 }, '…'));
+      const jobs = h('tr', { class: 'jobs', hidden: !open.has(key(e)), dataset: { jobsOf: key(e) } },
+        shownJobs.get(key(e)) || h('td', { colspan: 9 }, '…'));
       runs.append(execution(e, jobs), jobs);
       if (open.has(key(e))) loadJobs(e, jobs);
     }
@@ -102,7 +105,10 @@ export function pipelineView(container, id) {
     const run = `#${e.run_number ?? e.run_id}${e.run_attempt > 1 ? ` (attempt ${e.run_attempt})` : ''}`;
     return h('tr', { dataset: { runId: e.run_id, runAttempt: e.run_attempt } },
       h('td', {}, externalLink(e.html_url, run), e.workflow_name ? h('div', { class: 'muted small' }, e.workflow_name) : null),
-      h('td', { dataset: { field: 'status' } }, badge(status), e.rolled_back ? [' ', badge('rolled back', 'warn')] : null),
+      h('td', { dataset: { field: 'status' } }, badge(status), e.rolled_back ? [' ', badge('rolled back', 'warn')] : null,
+        e.failure ? h('div', { class: 'failure small', dataset: { field: 'failure' } },
+          `${e.failure.job_name}${e.failure.failed_step ? ` › ${e.failure.failed_step}` : ''}`,
+          e.failure.error_message ? h('div', {}, e.failure.error_message.split('\n')[0]) : null) : null),
       h('td', {}, e.branch || '—'),
       h('td', {}, h('code', {}, shortSha(e.head_sha))),
       h('td', {}, e.event || '—'),
