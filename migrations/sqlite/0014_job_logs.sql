@@ -18,8 +18,8 @@ CREATE TABLE job_logs (
 );
 CREATE INDEX job_logs_run ON job_logs (run_id, run_attempt);
 CREATE INDEX job_logs_fetched ON job_logs (fetched_at);
--- The sweep that queues the fetches reads the jobs completed lately.
-CREATE INDEX jobs_completed ON jobs (completed_at) WHERE status = 'completed';
+-- The budget's sum and its oldest logs, read from the index alone (never the logs' pages).
+CREATE INDEX job_logs_budget ON job_logs (state, fetched_at, job_id, stored_bytes);
 -- Runs whose jobs were read from the REST API (GitHub sent no workflow_job events for them), so
 -- that a run without jobs is listed once, not at every sweep.
 CREATE TABLE job_listings (

@@ -27,6 +27,9 @@ pub type Announce = Box<dyn Fn(&ArrivedLog) + Send + Sync>;
 /// REST API instead.
 const JOB_EVENTS_GRACE: chrono::Duration = chrono::Duration::minutes(2);
 
+/// Sweeps between two checks of the budget.
+const BUDGET_EVERY: u64 = 12;
+
 /// Most jobs queued, and logs announced, per sweep.
 const PER_SWEEP: i64 = 200;
 
@@ -145,9 +148,14 @@ pub async fn given_up(gh: &Github, repo: &str, job_id: i64, error: &str) {
     }
 }
 
-/// One look: announce what arrived after `since` (moved forward), queue the fetches, keep the
-/// budget.
-pub async fn sweep(gh: &Github, since: &mut DateTime<Utc>, announce: &Announce) -> crate::store::StoreResult<()> {
+/// One look: announce what arrived after `since` (moved forward), queue the fetches, and with
+/// `budget_due` keep the budget.
+pub async fn sweep(
+    gh: &Github,
+    since: &mut DateTime<Utc>,
+    announce: &Announce,
+    budget_due: bool,
+) -> crate::store::StoreResult<()> {
     let settings = &gh.client.config.job_logs;
     for arrived in gh.store.logs_arrived_since(*since, PER_SWEEP).await? {
         *since = (*since).max(arrived.summary.fetched_at);
@@ -167,9 +175,11 @@ pub async fn sweep(gh: &Github, since: &mut DateTime<Utc>, announce: &Announce) 
         let (task, dedupe_key) = fetch_task(&job.repository, job.job_id);
         outbox::enqueue(gh, task, Some(dedupe_key)).await?;
     }
-    let evicted = gh.store.evict_logs_over(settings.budget_bytes).await?;
-    if evicted > 0 {
-        tracing::info!(evicted, "dropped the oldest job logs to stay within CCM_JOB_LOG_BUDGET_MB");
+    if budget_due {
+        let evicted = gh.store.evict_logs_over(settings.budget_bytes).await?;
+        if evicted > 0 {
+            tracing::info!(evicted, "dropped the oldest job logs to stay within CCM_JOB_LOG_BUDGET_MB");
+        }
     }
     Ok(())
 }
@@ -179,8 +189,9 @@ pub fn spawn_sweeper(gh: Github, announce: Announce, mut shutdown: watch::Receiv
     tokio::spawn(async move {
         let interval = gh.client.config.job_logs.sweep_interval;
         let mut since = clock::now();
-        loop {
-            if let Err(err) = sweep(&gh, &mut since, &announce).await {
+        for round in 0u64.. {
+            // The budget is summed every BUDGET_EVERY sweeps (and at start), not at each.
+            if let Err(err) = sweep(&gh, &mut since, &announce, round % BUDGET_EVERY == 0).await {
                 tracing::warn!(error = %err, "the job log sweep failed; trying again later");
             }
             tokio::select! {

@@ -15,7 +15,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 on_both_databases!(
     logs_are_fetched_capped_and_served,
     a_job_without_a_log_says_why,
-    jobs_github_did_not_send_are_read_and_their_logs_fetched
+    jobs_github_did_not_send_are_read_and_their_logs_fetched,
+    the_oldest_logs_go_past_the_budget
 );
 
 const RUN: i64 = 700;
@@ -306,4 +307,55 @@ async fn jobs_github_did_not_send_are_read_and_their_logs_fetched(backend: Backe
     let listed = rows::count(&app.db, backend, "SELECT COUNT(*) FROM job_listings WHERE run_id = 900").await;
     assert_eq!(listed, 1);
     gh.server.verify().await;
+}
+
+/// About `bytes` of text LZ4 cannot shrink much (hex of a counter's digest on each line).
+fn incompressible(bytes: usize) -> String {
+    use sha2::Digest;
+    let mut text = String::new();
+    let mut n = 0u64;
+    while text.len() < bytes {
+        n += 1;
+        text.push_str(&hex::encode(sha2::Sha256::digest(n.to_le_bytes())));
+        text.push('\n');
+    }
+    text
+}
+
+async fn the_oldest_logs_go_past_the_budget(backend: Backend) {
+    let gh = FakeGithub::start().await;
+    let download = MockServer::start().await;
+    let mut config = test_config(&gh.url());
+    // Room for one 4 KB log, not two.
+    config.job_logs.budget_bytes = 6000;
+    let app = TestApp::start_with_github_config(backend, config).await;
+    let id = provisioned_pipeline(&app, &gh).await;
+    app.store()
+        .upsert_execution(&run(RUN, REPO, "main", Utc::now(), chrono::Duration::minutes(5), Some("success"), 60))
+        .await
+        .unwrap();
+    let url = |job_id: i64| format!("/api/pipelines/{id}/executions/{RUN}/1/jobs/{job_id}/logs");
+    let status = async |job_id: i64| {
+        let reply = app.client.get(format!("{}{}", app.base, url(job_id))).header("CCM-Token", TOKEN).send().await;
+        reply.unwrap().status().as_u16()
+    };
+    for job_id in [7201, 7202] {
+        log_redirect(&gh, &download, job_id).await;
+        serve_log(&download, job_id, incompressible(4000)).await;
+        app.deliver("workflow_job", &format!("budget-{job_id}"), &job_body(job_id, "build", "success", None)).await;
+        wait_until("the log to be stored", async || status(job_id).await == 200).await;
+    }
+    // The older one is dropped, its record kept and saying why; the newer one stays.
+    wait_until("the older log to be dropped", async || status(7201).await == 404).await;
+    let dropped = app.get(&url(7201)).await;
+    assert_eq!(
+        dropped.body["error"],
+        "No log of job 7201: removed to keep the stored logs within CCM_JOB_LOG_BUDGET_MB"
+    );
+    assert_eq!(status(7202).await, 200);
+    let listed = app.get(&format!("/api/pipelines/{id}/executions/{RUN}/1/jobs")).await;
+    let states: Vec<&str> =
+        listed.body["jobs"].as_array().unwrap().iter().map(|j| j["log_state"].as_str().unwrap()).collect();
+    assert_eq!(states.iter().filter(|s| **s == "evicted").count(), 1, "{states:?}");
+    assert_eq!(states.iter().filter(|s| **s == "stored").count(), 1, "{states:?}");
 }

@@ -46,8 +46,9 @@ pub struct FailedJob {
 
 #[async_trait]
 pub trait JobLogStore {
-    /// Jobs completed at or after `since` in runs of active pipelines' workflows, without a
-    /// log record yet nor a fetch queued (`log:{job_id}`, see `github::logs`), oldest first.
+    /// Completed jobs of the runs of active pipelines' workflows started at or after `since`
+    /// (read from the pipelines down, never from all the jobs the App hears of), without a log
+    /// record yet nor a fetch queued (`log:{job_id}`, see `github::logs`), oldest first.
     async fn jobs_without_logs(&self, since: DateTime<Utc>, limit: i64) -> StoreResult<Vec<JobWithoutLog>>;
 
     /// Run attempts of active pipelines' workflows started at or after `since` and completed
@@ -89,12 +90,12 @@ pub trait JobLogStore {
 impl JobLogStore for SqlStore {
     async fn jobs_without_logs(&self, since: DateTime<Utc>, limit: i64) -> StoreResult<Vec<JobWithoutLog>> {
         let rows = query(
-            "SELECT j.job_id, e.repository FROM jobs j \
-             JOIN executions e ON e.run_id = j.run_id AND e.run_attempt = j.run_attempt \
-             JOIN pipelines p ON p.repo_key = e.repo_key AND p.workflow_file = e.workflow_path \
-                 AND p.status = 'active' \
+            "SELECT j.job_id, e.repository FROM pipelines p \
+             JOIN executions e ON e.repo_key = p.repo_key AND e.workflow_path = p.workflow_file \
+                 AND e.started_at >= $1 \
+             JOIN jobs j ON j.run_id = e.run_id AND j.run_attempt = e.run_attempt \
              LEFT JOIN job_logs l ON l.job_id = j.job_id \
-             WHERE j.status = 'completed' AND j.completed_at >= $1 AND l.job_id IS NULL \
+             WHERE p.status = 'active' AND j.status = 'completed' AND l.job_id IS NULL \
                AND NOT EXISTS (SELECT 1 FROM outbox_jobs o WHERE o.dedupe_key = 'log:' || j.job_id \
                    AND o.status IN ('pending', 'running')) \
              ORDER BY j.completed_at LIMIT $2",
@@ -231,10 +232,11 @@ impl JobLogStore for SqlStore {
 
     async fn evict_logs_over(&self, budget: i64) -> StoreResult<u64> {
         let stored = JobLogState::Stored.as_str();
-        let (total,): (i64,) = query("SELECT COALESCE(SUM(stored_bytes), 0) FROM job_logs WHERE state = $1")
-            .bind(stored)
-            .fetch_one(&self.db)
-            .await?;
+        let (total,): (i64,) =
+            query("SELECT CAST(COALESCE(SUM(stored_bytes), 0) AS BIGINT) FROM job_logs WHERE state = $1")
+                .bind(stored)
+                .fetch_one(&self.db)
+                .await?;
         let mut over = total - budget;
         if over <= 0 {
             return Ok(0);
