@@ -1,6 +1,7 @@
 //! Pure logic: no I/O, no database, no HTTP.
 
 pub mod clock;
+pub mod deployments;
 pub mod idempotency;
 pub mod issue_sync;
 pub mod job_logs;

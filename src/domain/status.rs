@@ -320,6 +320,19 @@ open_text_enum!(
     }
 );
 
+open_text_enum!(
+    /// A deployment's state, as its latest `deployment_status` says.
+    DeploymentState {
+        Queued = "queued",
+        Pending = "pending",
+        InProgress = "in_progress",
+        Success = "success",
+        Failure = "failure",
+        Error = "error",
+        Inactive = "inactive",
+    }
+);
+
 impl OutboxJobStatus {
     /// Done or failed: the job will not run again.
     pub fn is_finished(self) -> bool {

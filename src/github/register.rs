@@ -302,6 +302,7 @@ mod tests {
         for (k, v) in [
             ("actions", "write"),
             ("checks", "read"),
+            ("deployments", "read"),
             ("issues", "write"),
             ("pull_requests", "read"),
             ("contents", "read"),
@@ -310,7 +311,7 @@ mod tests {
             assert_eq!(perms[k], v, "{k}");
         }
         let events: Vec<&str> = m["default_events"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
-        for e in ["workflow_run", "workflow_job", "issues", "pull_request", "push"] {
+        for e in ["workflow_run", "workflow_job", "deployment", "deployment_status", "issues", "pull_request", "push"] {
             assert!(events.contains(&e), "{e}");
         }
         assert_eq!(web_url_for("https://api.github.com"), "https://github.com");

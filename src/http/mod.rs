@@ -9,6 +9,7 @@ mod body;
 pub mod client_addr;
 mod dashboard;
 mod deliveries;
+mod deployments;
 pub mod edge;
 mod error;
 mod events;
@@ -193,6 +194,7 @@ fn register(cfg: &mut web::ServiceConfig, seen: &mut Vec<Endpoint>) {
         import::routes(&mut api);
         pipelines::routes(&mut api);
         jobs::routes(&mut api);
+        deployments::routes(&mut api);
         job_logs::routes(&mut api);
         events::routes(&mut api);
         deliveries::routes(&mut api);

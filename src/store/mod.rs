@@ -22,6 +22,7 @@ pub use sql::actions::{ActionQueued, ActionStore, NewAction, Respond, RollbackMa
 pub use sql::deliveries::{
     self, DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySummary, IncomingDelivery, Processing, StoredDelivery,
 };
+pub use sql::deployments::DeploymentStore;
 pub use sql::gauges::{self, GaugeCounts, GaugeStore};
 pub use sql::github::{GithubStore, Redelivery};
 pub use sql::installations::{InstallationChange, InstallationStore};
@@ -138,6 +139,7 @@ pub trait Store:
     + GaugeStore
     + TokenStore
     + JobLogStore
+    + DeploymentStore
     + Send
     + Sync
     + 'static

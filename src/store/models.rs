@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 
+pub use crate::domain::deployments::{Deployment, DeploymentRecord, DeploymentStatus};
 pub use crate::domain::pipeline::{ExecutionScope, Pipeline};
 pub use crate::domain::runs::{Execution, ExecutionRecord, Job, JobRecord};
 pub use crate::domain::stats::StatsSnapshot;
@@ -35,6 +36,8 @@ pub enum Effect {
     PullRequest(super::PullRequestRecord),
     /// A push to a repository's default branch.
     Push(super::PushRecord),
+    /// A `deployment` event, or the deployment a `deployment_status` is of, with that status.
+    Deployment(Box<DeploymentRecord>, Option<DeploymentStatus>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

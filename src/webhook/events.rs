@@ -242,3 +242,45 @@ pub struct PushRepository {
 pub struct Pusher {
     pub name: Option<String>,
 }
+
+/// `deployment` and `deployment_status` events.
+#[derive(Debug, Deserialize)]
+pub struct DeploymentEvent {
+    pub action: Option<String>,
+    pub installation: Option<Id>,
+    pub deployment: DeploymentPayload,
+    pub deployment_status: Option<DeploymentStatusPayload>,
+    pub workflow_run: Option<RunRef>,
+    pub repository: Repository,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeploymentPayload {
+    pub id: i64,
+    pub sha: String,
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    pub task: Option<String>,
+    pub environment: String,
+    pub description: Option<String>,
+    pub creator: Option<Login>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeploymentStatusPayload {
+    pub id: i64,
+    pub state: String,
+    pub description: Option<String>,
+    pub target_url: Option<String>,
+    pub log_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The workflow run an event names (its id and attempt).
+#[derive(Debug, Deserialize)]
+pub struct RunRef {
+    pub id: i64,
+    pub run_attempt: Option<i64>,
+}

@@ -34,7 +34,11 @@ pub fn payloads(origin: &str, outcomes: &[DeliveryOutcome]) -> Vec<String> {
             match effect {
                 Effect::Execution(e) => keys.push(Key::Execution(e.run_id, e.run_attempt)),
                 Effect::Job(j) => keys.push(Key::Job(j.job_id)),
-                Effect::Installation(_) | Effect::Issue(_) | Effect::PullRequest(_) | Effect::Push(_) => {}
+                Effect::Installation(_)
+                | Effect::Issue(_)
+                | Effect::PullRequest(_)
+                | Effect::Push(_)
+                | Effect::Deployment(..) => {}
             }
         }
     }

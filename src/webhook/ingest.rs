@@ -153,6 +153,7 @@ fn lock_key(d: &IncomingDelivery) -> (u8, i64, i64) {
             Some(Effect::Issue(c)) => (4, 0, c.link.number),
             Some(Effect::PullRequest(p)) => (5, 0, p.number),
             Some(Effect::Push(_)) => (6, 0, 0),
+            Some(Effect::Deployment(d, _)) => (7, 0, d.id),
             None => (3, 0, 0),
         },
         _ => (3, 0, 0),

@@ -1,11 +1,11 @@
 //! What a delivery changes, decided from its event name and body alone (no I/O), so it can be
 //! worked out on the request's thread and applied inside the batch transaction.
 
-use crate::domain::status::RunStatus;
+use crate::domain::status::{DeploymentState, RunStatus};
 use crate::domain::tasks::{IssueState, closing_refs};
 use crate::store::{
-    Effect, ExecutionRecord, InstallationChange, IssueChange, IssueLink, JobRecord, Processing, PullRequestRecord,
-    PushRecord,
+    DeploymentRecord, DeploymentStatus, Effect, ExecutionRecord, InstallationChange, IssueChange, IssueLink, JobRecord,
+    Processing, PullRequestRecord, PushRecord,
 };
 
 use super::events::*;
@@ -109,6 +109,12 @@ fn parse(event: &str, body: &[u8]) -> Result<(Envelope, Plan), String> {
             // Only pushes to the default branch are recorded; others are stored, nothing done.
             apply(envelope, push(e).map(Effect::Push).into_iter().collect())
         }
+        "deployment" | "deployment_status" => {
+            let e: DeploymentEvent = serde_json::from_slice(body).map_err(parse_error)?;
+            let envelope = Envelope::of(e.action.as_deref(), e.installation.as_ref(), Some(&e.repository));
+            let (deployment, status) = deployment(e);
+            apply(envelope, vec![Effect::Deployment(Box::new(deployment), status)])
+        }
         e => {
             let envelope = serde_json::from_slice(body).unwrap_or_default();
             Ok((envelope, if KEPT.contains(&e) { Plan::Apply(Vec::new()) } else { Plan::Ignore }))
@@ -170,6 +176,33 @@ fn job(e: WorkflowJobEvent) -> JobRecord {
         updated_at,
         steps: serde_json::Value::Array(job.steps),
     }
+}
+
+fn deployment(e: DeploymentEvent) -> (DeploymentRecord, Option<DeploymentStatus>) {
+    let d = e.deployment;
+    let status = e.deployment_status.map(|s| DeploymentStatus {
+        id: s.id,
+        deployment_id: d.id,
+        state: DeploymentState::parse(&s.state),
+        description: s.description,
+        url: s.log_url.or(s.target_url),
+        created_at: s.created_at,
+    });
+    let record = DeploymentRecord {
+        id: d.id,
+        repository: e.repository.full_name,
+        environment: d.environment,
+        sha: d.sha,
+        git_ref: d.git_ref,
+        task: d.task,
+        creator: d.creator.map(|c| c.login),
+        description: d.description,
+        run_id: e.workflow_run.as_ref().map(|r| r.id),
+        run_attempt: e.workflow_run.as_ref().map(|r| r.run_attempt.unwrap_or(1)),
+        created_at: d.created_at,
+        updated_at: d.updated_at.unwrap_or(d.created_at),
+    };
+    (record, status)
 }
 
 fn issue_link(repository: &str, issue: &Issue) -> IssueLink {

@@ -286,7 +286,11 @@ async fn local_touches(
                         touches.push(Touch { kind: "job", repository, workflow_path, branch, data: json(j) });
                     }
                 }
-                Effect::Installation(_) | Effect::Issue(_) | Effect::PullRequest(_) | Effect::Push(_) => {}
+                Effect::Installation(_)
+                | Effect::Issue(_)
+                | Effect::PullRequest(_)
+                | Effect::Push(_)
+                | Effect::Deployment(..) => {}
             }
         }
     }

@@ -23,6 +23,7 @@ mod dashboard_browser;
 mod dashboard_http;
 mod database_busy;
 mod delivery_failures;
+mod deployments;
 mod edge;
 mod github_app;
 mod github_client;

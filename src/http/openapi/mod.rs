@@ -51,6 +51,7 @@ pub fn openapi() -> Document {
         super::pipelines::Api::openapi(),
         super::import::Api::openapi(),
         super::jobs::Api::openapi(),
+        super::deployments::Api::openapi(),
         super::job_logs::Api::openapi(),
         super::events::Api::openapi(),
         super::actions::Api::openapi(),

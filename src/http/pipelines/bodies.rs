@@ -142,6 +142,8 @@ pub struct PipelineList<'a> {
 pub struct PipelineDetails<'a> {
     pub success: bool,
     pub pipeline: PipelineView<'a>,
+    /// Each environment's latest deployment of the repository (`deployment` events).
+    pub environments: Vec<crate::domain::deployments::Deployment>,
     /// Newest first.
     pub executions: Vec<ExecutionWithFailure>,
     pub executions_count: i64,

@@ -225,9 +225,11 @@ async fn show(
             bodies::ExecutionWithFailure { execution, failure }
         })
         .collect();
+    let environments = state.store.latest_deployments(&pipeline.repository).await?;
     Ok(HttpResponse::Ok().json(PipelineDetails {
         success: true,
         pipeline: PipelineView::new(&pipeline),
+        environments,
         executions: executions_page,
         executions_count: executions.total,
         limit,

@@ -19,6 +19,7 @@ use sqlx::error::BoxDynError;
 use sqlx::types::Json;
 
 mod deliveries;
+mod deployments;
 mod executions;
 mod job_logs;
 mod jobs;

@@ -18,8 +18,8 @@ use super::Column;
 #[cfg(test)]
 use super::SqlType;
 use crate::domain::status::{
-    Conclusion, DeliveryStatus, JobLogState, OutboxJobStatus, PipelineStatus, RunStatus, Scope, TaskPriority,
-    TaskStatus,
+    Conclusion, DeliveryStatus, DeploymentState, JobLogState, OutboxJobStatus, PipelineStatus, RunStatus, Scope,
+    TaskPriority, TaskStatus,
 };
 
 /// A value sqlx decodes on either database.
@@ -87,6 +87,7 @@ read_cells!(
     TaskPriority: Text = TaskPriority::Medium,
     Scope: Text = Scope::Read,
     JobLogState: Text = JobLogState::Stored,
+    DeploymentState: Text = DeploymentState::Success,
 );
 
 impl<T: ReadCell> ReadCell for Option<T> {

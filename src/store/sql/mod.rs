@@ -6,6 +6,7 @@ pub(crate) mod actions;
 pub(crate) mod chunks;
 pub(crate) mod db;
 pub mod deliveries;
+pub mod deployments;
 pub(crate) mod filters;
 pub mod gauges;
 pub(crate) mod github;

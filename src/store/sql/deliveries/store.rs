@@ -14,7 +14,7 @@ use crate::store::rows::{NewDelivery, ReadRow, WrittenRow, column_names};
 use crate::store::sql::chunks::statement_chunks;
 use crate::store::sql::db::{Db, On, Tx, query};
 use crate::store::sql::filters::Filters;
-use crate::store::sql::{installations, pipelines, tasks};
+use crate::store::sql::{deployments, installations, pipelines, tasks};
 use crate::store::sqlite::sqlite_writes::SqliteWriter;
 use crate::store::{Backend, SqlStore, StoreError, StoreResult};
 
@@ -32,6 +32,7 @@ async fn apply(on: &mut On<'_>, effects: &[Effect]) -> StoreResult<Vec<Effect>> 
             Effect::Issue(c) => tasks::apply_issue_change(on, c, false).await?.changed,
             Effect::PullRequest(p) => tasks::apply_pull_request(on, p).await?,
             Effect::Push(p) => tasks::record_push(&mut *on, p).await?,
+            Effect::Deployment(d, status) => deployments::apply_deployment(on, d, status.as_ref()).await?,
         };
         if did_change {
             changed.push(effect.clone());

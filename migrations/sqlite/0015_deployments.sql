@@ -1,0 +1,30 @@
+-- Deployments (`deployment` and `deployment_status` events): one row per deployment with its
+-- latest state, and every state it went through.
+CREATE TABLE deployments (
+    id           INTEGER PRIMARY KEY,
+    repo_key     TEXT NOT NULL,
+    repository   TEXT NOT NULL,
+    environment  TEXT NOT NULL,
+    sha          TEXT NOT NULL,
+    git_ref      TEXT,
+    task         TEXT,
+    creator      TEXT,
+    description  TEXT,
+    run_id       INTEGER,
+    run_attempt  INTEGER,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    state        TEXT,
+    state_at     TEXT
+);
+CREATE INDEX deployments_repo ON deployments (repo_key, environment, created_at DESC, id DESC);
+
+CREATE TABLE deployment_statuses (
+    id            INTEGER PRIMARY KEY,
+    deployment_id INTEGER NOT NULL,
+    state         TEXT NOT NULL,
+    description   TEXT,
+    url           TEXT,
+    created_at    TEXT NOT NULL
+);
+CREATE INDEX deployment_statuses_deployment ON deployment_statuses (deployment_id, created_at, id);

@@ -1,0 +1,139 @@
+//! Deployments (GitHub's `deployment` and `deployment_status` events): one per environment and
+//! sha, with its states over time, and whether a later deployment rolled it back.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::status::DeploymentState;
+
+/// A deployment as an event reports it (`deployment`, or the one a `deployment_status` is of).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentRecord {
+    pub id: i64,
+    pub repository: String,
+    pub environment: String,
+    pub sha: String,
+    pub git_ref: Option<String>,
+    pub task: Option<String>,
+    pub creator: Option<String>,
+    pub description: Option<String>,
+    /// The workflow run that made it, when GitHub links it.
+    pub run_id: Option<i64>,
+    pub run_attempt: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One state a deployment went through.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct DeploymentStatus {
+    pub id: i64,
+    pub deployment_id: i64,
+    pub state: DeploymentState,
+    pub description: Option<String>,
+    /// Where to see it (the status's `log_url`, else its `target_url`).
+    pub url: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored deployment, its latest state, and (filled by `rollbacks`) what rolled it back.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Deployment {
+    pub id: i64,
+    pub repository: String,
+    pub environment: String,
+    pub sha: String,
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    pub task: Option<String>,
+    pub creator: Option<String>,
+    pub description: Option<String>,
+    pub run_id: Option<i64>,
+    pub run_attempt: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    /// The latest state, null before the first status.
+    pub state: Option<DeploymentState>,
+    pub state_at: Option<DateTime<Utc>>,
+}
+
+/// For each deployment of one environment that a later one rolled back, the one that did: a
+/// later successful deployment of a sha that an earlier successful deployment had already
+/// shipped (going back to it), rolls back the deployments of other shas between the two.
+pub fn rollbacks(deployments: &[Deployment]) -> HashMap<i64, i64> {
+    let mut by_environment: HashMap<&str, Vec<&Deployment>> = HashMap::new();
+    for d in deployments {
+        by_environment.entry(d.environment.as_str()).or_default().push(d);
+    }
+    let mut rolled_back = HashMap::new();
+    for mut list in by_environment.into_values() {
+        list.sort_by_key(|d| (d.created_at, d.id));
+        let succeeded = |d: &&Deployment| d.state == Some(DeploymentState::Success);
+        for (at, later) in list.iter().enumerate().filter(|(_, d)| succeeded(d)) {
+            // The last earlier successful deployment of the same sha: what `later` returns to.
+            let Some(back) = list[..at].iter().rposition(|d| succeeded(d) && d.sha == later.sha) else { continue };
+            for between in &list[back + 1..at] {
+                if between.sha != later.sha {
+                    rolled_back.entry(between.id).or_insert(later.id);
+                }
+            }
+        }
+    }
+    rolled_back
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(id: i64, environment: &str, sha: &str, minute: i64, state: DeploymentState) -> Deployment {
+        let at =
+            DateTime::parse_from_rfc3339("2026-01-05T10:00:00Z").unwrap().to_utc() + chrono::Duration::minutes(minute);
+        Deployment {
+            id,
+            repository: "octo/app".into(),
+            environment: environment.into(),
+            sha: sha.into(),
+            git_ref: None,
+            task: None,
+            creator: None,
+            description: None,
+            run_id: None,
+            run_attempt: None,
+            created_at: at,
+            state: Some(state),
+            state_at: Some(at),
+        }
+    }
+
+    #[test]
+    fn going_back_to_an_earlier_sha_rolls_back_what_came_between() {
+        use DeploymentState::*;
+        let list = [
+            deployment(1, "production", "aaa", 0, Success),
+            deployment(2, "production", "bbb", 10, Success),
+            deployment(3, "production", "ccc", 20, Failure),
+            deployment(4, "staging", "ddd", 25, Success),
+            deployment(5, "production", "aaa", 30, Success),
+            deployment(6, "production", "eee", 40, Success),
+        ];
+        let rolled = rollbacks(&list);
+        assert_eq!(rolled.get(&2), Some(&5), "bbb shipped, then aaa again");
+        assert_eq!(rolled.get(&3), Some(&5), "the failed ccc is replaced too");
+        assert_eq!(rolled.len(), 2, "{rolled:?}: another environment and a new sha roll nothing back");
+    }
+
+    #[test]
+    fn a_failed_return_rolls_nothing_back() {
+        use DeploymentState::*;
+        let list = [
+            deployment(1, "production", "aaa", 0, Success),
+            deployment(2, "production", "bbb", 10, Success),
+            deployment(3, "production", "aaa", 20, Failure),
+        ];
+        assert!(rollbacks(&list).is_empty());
+        // A redeploy of the same sha is not a rollback of itself.
+        let again = [deployment(1, "production", "aaa", 0, Success), deployment(2, "production", "aaa", 5, Success)];
+        assert!(rollbacks(&again).is_empty());
+    }
+}
