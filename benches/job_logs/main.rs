@@ -62,6 +62,15 @@ fn sign(body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -153,7 +162,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let key = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-app-key.pem");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ccm"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ccm"))
         .arg("serve")
         .env("CCM_BIND", format!("127.0.0.1:{port}"))
         .env("CCM_DATA_DIR", dir.path())
@@ -170,7 +179,9 @@ async fn main() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn ccm serve");
-    let pid = child.id();
+    // Stopped however the benchmark ends (a failed assertion too).
+    let child = Stopped(child);
+    let pid = child.0.id();
     let api = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let mut ready = false;
@@ -238,8 +249,7 @@ async fn main() {
         );
     }
     latencies.sort();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 
     println!("| measure | value |");
     println!("|---|---|");
