@@ -18,6 +18,7 @@ mod sqlite;
 
 pub use models::*;
 pub use postgres::{ReplicaChannel, ReplicaListener};
+pub use sql::alerts::{AlertFilter, AlertStore, NewAlert, Notification, Notify};
 pub use sql::actions::{ActionQueued, ActionStore, NewAction, Respond, RollbackMark};
 pub use sql::deliveries::{
     self, DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySummary, IncomingDelivery, Processing, StoredDelivery,
@@ -137,6 +138,7 @@ pub trait Store:
     + TaskStore
     + GaugeStore
     + TokenStore
+    + AlertStore
     + JobLogStore
     + Send
     + Sync

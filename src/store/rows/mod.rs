@@ -27,6 +27,7 @@ mod pipelines;
 mod reads;
 mod tasks;
 mod tokens;
+mod alerts;
 
 pub(crate) use deliveries::NewDelivery;
 pub(crate) use reads::{CellSource, FromCells, ReadCell, ReadRow, SqlxCell, qualified_names, read_rusqlite, read_sqlx};
