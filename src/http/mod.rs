@@ -2,6 +2,7 @@
 
 pub mod access;
 mod actions;
+mod alerts;
 mod aliases;
 mod audit;
 pub mod auth;
@@ -214,6 +215,7 @@ fn register(cfg: &mut web::ServiceConfig, seen: &mut Vec<Endpoint>) {
         sync::routes(&mut api);
         audit::routes(&mut api);
         tokens::routes(&mut api);
+        alerts::routes(&mut api);
     }));
 }
 

@@ -273,6 +273,7 @@ async fn pipeline_stats(
         let logs = state.store.job_log_summaries(run.run_id, run.run_attempt).await?;
         last_run.failure = crate::domain::job_logs::first_failure(&jobs, &logs);
     }
+    stats.alerts = Some(state.store.pipeline_alerts(&pipeline.id).await?);
     Ok(HttpResponse::Ok().json(StatsResponse { success: true, stats }))
 }
 
