@@ -412,11 +412,11 @@ pub fn email_text(payload: &Value) -> (String, String) {
     (subject, body)
 }
 
-/// When a notification that failed `attempts` times is tried again: 5 s doubling, at most 10
+/// When a notification that failed `attempts` times is tried again: `base` doubling, at most 10
 /// minutes apart.
-pub fn retry_delay(attempts: i64) -> Duration {
-    let exp = attempts.clamp(1, 20) - 1;
-    Duration::seconds((5_i64 << exp.min(7)).min(600))
+pub fn retry_delay(attempts: i64, base: Duration) -> Duration {
+    let exp = (attempts.clamp(1, 20) - 1).min(16) as i32;
+    (base * 2_i32.pow(exp as u32)).min(Duration::minutes(10))
 }
 
 /// Whether a pipeline's notifications are on (`config.notifications_enabled`, default true).
@@ -550,8 +550,9 @@ mod tests {
 
     #[test]
     fn retries_back_off_to_ten_minutes() {
-        assert_eq!(retry_delay(1), Duration::seconds(5));
-        assert_eq!(retry_delay(2), Duration::seconds(10));
-        assert_eq!(retry_delay(30), Duration::seconds(600));
+        let base = Duration::seconds(5);
+        assert_eq!(retry_delay(1, base), Duration::seconds(5));
+        assert_eq!(retry_delay(2, base), Duration::seconds(10));
+        assert_eq!(retry_delay(30, base), Duration::seconds(600));
     }
 }

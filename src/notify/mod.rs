@@ -21,8 +21,8 @@ pub use send::{SendOutcome, Sender};
 /// SMTP settings for email channels (`CCM_SMTP_URL`, `CCM_SMTP_FROM`).
 #[derive(Clone)]
 pub struct SmtpSettings {
-    /// `smtp://` (plain, STARTTLS when offered... see `send`), `smtps://` (TLS) or
-    /// `smtp://...?tls=required` (STARTTLS required); may hold credentials.
+    /// `smtps://host` (TLS), `smtp://host?tls=required` (STARTTLS), or plain `smtp://host` (a
+    /// local relay); may hold credentials (`smtps://user:password@host`).
     pub url: crate::secret::Secret,
     pub from: String,
 }
@@ -43,6 +43,8 @@ pub struct AlertSettings {
     pub cooldown: Duration,
     /// How long a notification is retried before it is given up.
     pub retry_for: Duration,
+    /// The first retry's delay (doubling after each failure, at most 10 minutes).
+    pub retry_base: Duration,
     /// How often the sender looks for due notifications when not woken.
     pub poll: Duration,
     pub smtp: Option<SmtpSettings>,
@@ -54,6 +56,7 @@ impl Default for AlertSettings {
             sweep: Duration::from_secs(30),
             cooldown: Duration::from_secs(600),
             retry_for: Duration::from_secs(48 * 3600),
+            retry_base: Duration::from_secs(5),
             poll: Duration::from_secs(1),
             smtp: None,
         }

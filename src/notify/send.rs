@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Alerts, SmtpSettings};
+use super::{AlertSettings, Alerts, SmtpSettings};
 use crate::domain::alerts::{self, Channel};
 use crate::domain::clock;
 use crate::domain::status::ChannelKind;
@@ -127,7 +127,7 @@ pub(super) async fn run(alerts: Alerts, store: Arc<dyn Store>) {
     loop {
         let settings = alerts.settings();
         let sender = Sender::new(settings.smtp.clone());
-        let sent = match deliver_due(store.as_ref(), &sender, settings.retry_for).await {
+        let sent = match deliver_due(store.as_ref(), &sender, &settings).await {
             Ok(n) => n,
             Err(err) => {
                 tracing::warn!(error = format!("{err:#}"), "alert notifications: claiming failed");
@@ -144,18 +144,18 @@ pub(super) async fn run(alerts: Alerts, store: Arc<dyn Store>) {
 }
 
 /// Claims the due notifications and sends them; how many were claimed.
-pub(super) async fn deliver_due(store: &dyn Store, sender: &Sender, retry_for: Duration) -> anyhow::Result<usize> {
+pub(super) async fn deliver_due(store: &dyn Store, sender: &Sender, settings: &AlertSettings) -> anyhow::Result<usize> {
     let now = clock::now();
     let lease = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
     let claimed = store.claim_notifications(now, lease, 20).await?;
     let n = claimed.len();
     for notification in claimed {
-        deliver(store, sender, &notification, retry_for).await?;
+        deliver(store, sender, &notification, settings).await?;
     }
     Ok(n)
 }
 
-async fn deliver(store: &dyn Store, sender: &Sender, n: &Notification, retry_for: Duration) -> anyhow::Result<()> {
+async fn deliver(store: &dyn Store, sender: &Sender, n: &Notification, settings: &AlertSettings) -> anyhow::Result<()> {
     let Some(channel) = store.get_channel(n.channel_id).await? else {
         store.notification_failed(n.id, n.attempts, "the channel was deleted").await?;
         return Ok(());
@@ -168,12 +168,12 @@ async fn deliver(store: &dyn Store, sender: &Sender, n: &Notification, retry_for
         }
         Some(error) => {
             let now = clock::now();
-            let give_up = now - n.created_at > chrono::Duration::from_std(retry_for).unwrap_or_default();
+            let give_up = now - n.created_at > chrono::Duration::from_std(settings.retry_for).unwrap_or_default();
             if give_up {
                 store.notification_failed(n.id, n.attempts, &error).await?;
                 tracing::error!(notification_id = n.id, alert_id = n.alert_id, channel = %channel.name, error = %error, "alert notification given up");
             } else {
-                let at = now + alerts::retry_delay(n.attempts);
+                let at = now + alerts::retry_delay(n.attempts, chrono::Duration::from_std(settings.retry_base).unwrap_or_default());
                 store.notification_retry(n.id, n.attempts, at, &error).await?;
                 tracing::warn!(notification_id = n.id, alert_id = n.alert_id, channel = %channel.name, attempt = n.attempts, error = %error, "alert notification failed; retrying");
             }

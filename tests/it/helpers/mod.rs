@@ -151,6 +151,21 @@ impl TestApp {
         TestApp { base, db, client: reqwest::Client::new(), github: None, _workers: None }
     }
 
+    /// A second replica over the same database, with these alert settings.
+    pub async fn replica_with_alerts(&self, settings: ccm::notify::AlertSettings) -> TestApp {
+        let store = store::connect(&self.db.url, 5).await.expect("open the database again");
+        let db = TestDb { store, url: self.db.url.clone(), _dir: tempfile::tempdir().expect("temp dir") };
+        TestApp::with_alerts_on(db, settings)
+    }
+
+    /// The app over `db` with these alert settings (issue 16: short sweeps and retries).
+    pub fn with_alerts_on(db: TestDb, settings: ccm::notify::AlertSettings) -> Self {
+        let state = AppState::start(db.store.clone(), ApiTokens::new(&[TOKEN, OTHER_TOKEN]), WebhookSecrets::new(&[SECRET]), None)
+            .with_alerts(settings);
+        let base = serve(state);
+        TestApp { base, db, client: reqwest::Client::new(), github: None, _workers: None }
+    }
+
     /// The app with these access settings (rate limits, token cache, `/metrics` authentication).
     pub async fn with_access(backend: Backend, access: &ccm::http::access::AccessConfig) -> Self {
         let db = TestDb::new(backend).await;
