@@ -391,7 +391,9 @@ pub fn slack_body(payload: &Value) -> Value {
         blocks.push(json!({"type": "section", "fields": fields}));
     }
     if let Some(url) = payload["run"]["url"].as_str() {
-        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<{url}|View the run>")}]}));
+        blocks.push(
+            json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("<{url}|View the run>")}]}),
+        );
     }
     json!({"text": headline, "blocks": blocks})
 }
@@ -462,7 +464,10 @@ mod tests {
         let p = pipeline();
         let r = rule(AlertKind::RunFailed, None, None);
         let mut s = StatsSnapshot { last_conclusion: Some(Conclusion::Failure), ..Default::default() };
-        assert!(matches!(evaluate(&r, &PipelineView { pipeline: &p, snapshot: &s }, Utc::now(), false), Verdict::Firing(_)));
+        assert!(matches!(
+            evaluate(&r, &PipelineView { pipeline: &p, snapshot: &s }, Utc::now(), false),
+            Verdict::Firing(_)
+        ));
         s.last_conclusion = Some(Conclusion::Success);
         assert_eq!(evaluate(&r, &PipelineView { pipeline: &p, snapshot: &s }, Utc::now(), true), Verdict::Clear);
         s.last_conclusion = None;
@@ -480,9 +485,17 @@ mod tests {
             last_conclusion: Some(Conclusion::Failure),
             ..Default::default()
         };
-        assert!(matches!(evaluate(&r, &PipelineView { pipeline: &p, snapshot: &s }, Utc::now(), false), Verdict::Firing(_)));
+        assert!(matches!(
+            evaluate(&r, &PipelineView { pipeline: &p, snapshot: &s }, Utc::now(), false),
+            Verdict::Firing(_)
+        ));
         let r2 = rule(AlertKind::HealthBelow, Some(98.0), None);
-        let ok = StatsSnapshot { runs_24h: 4, successes_24h: 4, last_conclusion: Some(Conclusion::Success), ..Default::default() };
+        let ok = StatsSnapshot {
+            runs_24h: 4,
+            successes_24h: 4,
+            last_conclusion: Some(Conclusion::Success),
+            ..Default::default()
+        };
         // 100 is above 98 but not above 98 + 5: an open alert stays.
         assert_eq!(evaluate(&r2, &PipelineView { pipeline: &p, snapshot: &ok }, Utc::now(), true), Verdict::Unknown);
         assert_eq!(evaluate(&r2, &PipelineView { pipeline: &p, snapshot: &ok }, Utc::now(), false), Verdict::Clear);
@@ -497,7 +510,10 @@ mod tests {
         let two = StatsSnapshot { runs_24h: 2, successes_24h: 0, ..Default::default() };
         assert_eq!(evaluate(&r, &PipelineView { pipeline: &p, snapshot: &two }, Utc::now(), false), Verdict::Unknown);
         let three = StatsSnapshot { runs_24h: 3, successes_24h: 1, ..Default::default() };
-        assert!(matches!(evaluate(&r, &PipelineView { pipeline: &p, snapshot: &three }, Utc::now(), false), Verdict::Firing(_)));
+        assert!(matches!(
+            evaluate(&r, &PipelineView { pipeline: &p, snapshot: &three }, Utc::now(), false),
+            Verdict::Firing(_)
+        ));
     }
 
     #[test]

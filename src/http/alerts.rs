@@ -37,8 +37,17 @@ pub fn routes(routes: &mut Routes) {
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(
-    paths(list_channels, create_channel, delete_channel, test_channel, list_rules, create_rule, delete_rule, list_alerts, ack_alert))]
+#[openapi(paths(
+    list_channels,
+    create_channel,
+    delete_channel,
+    test_channel,
+    list_rules,
+    create_rule,
+    delete_rule,
+    list_alerts,
+    ack_alert
+))]
 pub(super) struct Api;
 
 /// A channel, without its URL and secret (write-only).
@@ -127,7 +136,8 @@ struct TestResult {
     responses((status = 200, description = "The channels, oldest first", body = ChannelList)))]
 async fn list_channels(state: web::Data<AppState>, _actor: Actor) -> Result<HttpResponse, ApiError> {
     let channels = state.store.list_channels().await?;
-    Ok(HttpResponse::Ok().json(ChannelList { success: true, channels: channels.iter().map(ChannelView::from).collect() }))
+    Ok(HttpResponse::Ok()
+        .json(ChannelList { success: true, channels: channels.iter().map(ChannelView::from).collect() }))
 }
 
 /// Creates a notification channel. The URL and secret are write-only.
@@ -335,7 +345,11 @@ async fn create_rule(
         (status = 200, description = "Deleted", body = Done),
         (status = 404, description = "No such rule", body = ErrorBody),
     ))]
-async fn delete_rule(state: web::Data<AppState>, _actor: Actor, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn delete_rule(
+    state: web::Data<AppState>,
+    _actor: Actor,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let found = match id.parse::<i64>() {
         Ok(n) => state.store.delete_rule(n).await?,
         Err(_) => false,

@@ -103,3 +103,96 @@ impl Default for Alerts {
         Self::new()
     }
 }
+
+/// The alert settings as `ccm serve` reads them (README: "Alerts").
+#[derive(Clone, Default, clap::Args)]
+pub struct NotifySettings {
+    /// How often the time-based alert rules are evaluated (e.g. 30s, 1m).
+    #[arg(long, env = "CCM_ALERT_SWEEP")]
+    pub alert_sweep: Option<String>,
+
+    /// At most one firing notification per rule and pipeline this often (default 10m; resolved
+    /// notifications always go out).
+    #[arg(long, env = "CCM_ALERT_COOLDOWN")]
+    pub alert_cooldown: Option<String>,
+
+    /// How long a notification is retried before it is given up (default 48h, at least 24h).
+    #[arg(long, env = "CCM_ALERT_RETRY_FOR")]
+    pub alert_retry_for: Option<String>,
+
+    /// SMTP server of email channels: smtps://user:password@host (TLS),
+    /// smtp://user:password@host?tls=required (STARTTLS) or smtp://host (plain, a local relay).
+    #[arg(long, env = "CCM_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<crate::secret::Secret>,
+
+    /// The From address of alert e-mails.
+    #[arg(long, env = "CCM_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+}
+
+impl std::fmt::Debug for NotifySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifySettings")
+            .field("alert_sweep", &self.alert_sweep)
+            .field("alert_cooldown", &self.alert_cooldown)
+            .field("alert_retry_for", &self.alert_retry_for)
+            .field("smtp_url", &self.smtp_url)
+            .field("smtp_from", &self.smtp_from)
+            .finish()
+    }
+}
+
+impl NotifySettings {
+    pub fn validate(&self) -> Result<AlertSettings, crate::config::ConfigError> {
+        let duration = |setting: &'static str, raw: Option<&str>, default: Duration, min: Duration| {
+            let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else { return Ok(default) };
+            let value = humantime::parse_duration(raw).map_err(|e| crate::config::ConfigError {
+                setting,
+                reason: format!("'{raw}' is not a duration such as 30s or 10m ({e})"),
+            })?;
+            if value < min {
+                return Err(crate::config::ConfigError {
+                    setting,
+                    reason: format!("'{raw}' is shorter than {}", humantime::format_duration(min)),
+                });
+            }
+            Ok(value)
+        };
+        let defaults = AlertSettings::default();
+        let sweep = duration("CCM_ALERT_SWEEP", self.alert_sweep.as_deref(), defaults.sweep, Duration::from_secs(1))?;
+        let cooldown =
+            duration("CCM_ALERT_COOLDOWN", self.alert_cooldown.as_deref(), defaults.cooldown, Duration::ZERO)?;
+        let retry_for = duration(
+            "CCM_ALERT_RETRY_FOR",
+            self.alert_retry_for.as_deref(),
+            defaults.retry_for,
+            Duration::from_secs(24 * 3600),
+        )?;
+        let smtp = match (&self.smtp_url, self.smtp_from.as_deref().map(str::trim).filter(|f| !f.is_empty())) {
+            (None, None) => None,
+            (Some(url), Some(from)) => {
+                let text = url.expose();
+                if !(text.starts_with("smtp://") || text.starts_with("smtps://")) {
+                    return Err(crate::config::ConfigError {
+                        setting: "CCM_SMTP_URL",
+                        reason: "must start with smtp:// or smtps://".into(),
+                    });
+                }
+                Some(SmtpSettings { url: url.clone(), from: from.to_string() })
+            }
+            (Some(_), None) => {
+                return Err(crate::config::ConfigError {
+                    setting: "CCM_SMTP_FROM",
+                    reason: "is needed with CCM_SMTP_URL".into(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(crate::config::ConfigError {
+                    setting: "CCM_SMTP_URL",
+                    reason: "is needed with CCM_SMTP_FROM".into(),
+                });
+            }
+        };
+        Ok(AlertSettings { sweep, cooldown, retry_for, smtp, ..defaults })
+    }
+}

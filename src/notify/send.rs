@@ -173,7 +173,11 @@ async fn deliver(store: &dyn Store, sender: &Sender, n: &Notification, settings:
                 store.notification_failed(n.id, n.attempts, &error).await?;
                 tracing::error!(notification_id = n.id, alert_id = n.alert_id, channel = %channel.name, error = %error, "alert notification given up");
             } else {
-                let at = now + alerts::retry_delay(n.attempts, chrono::Duration::from_std(settings.retry_base).unwrap_or_default());
+                let at = now
+                    + alerts::retry_delay(
+                        n.attempts,
+                        chrono::Duration::from_std(settings.retry_base).unwrap_or_default(),
+                    );
                 store.notification_retry(n.id, n.attempts, at, &error).await?;
                 tracing::warn!(notification_id = n.id, alert_id = n.alert_id, channel = %channel.name, attempt = n.attempts, error = %error, "alert notification failed; retrying");
             }

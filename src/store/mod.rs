@@ -18,8 +18,8 @@ mod sqlite;
 
 pub use models::*;
 pub use postgres::{ReplicaChannel, ReplicaListener};
-pub use sql::alerts::{AlertFilter, AlertStore, NewAlert, Notification, Notify};
 pub use sql::actions::{ActionQueued, ActionStore, NewAction, Respond, RollbackMark};
+pub use sql::alerts::{AlertFilter, AlertStore, NewAlert, Notification, Notify};
 pub use sql::deliveries::{
     self, DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySummary, IncomingDelivery, Processing, StoredDelivery,
 };

@@ -96,7 +96,8 @@ async fn run_failed_fires_once_per_streak_and_resolves(backend: Backend) {
     let server = receiver().await;
     let channel = webhook_channel(&app, &server).await;
     let pipeline = app.provision("octo-org/app", WORKFLOW, json!({"trigger_branches": ["main"]})).await;
-    rule(&app, json!({"name": "deploy failed", "kind": "run_failed", "pipeline_id": pipeline, "channels": [channel]})).await;
+    rule(&app, json!({"name": "deploy failed", "kind": "run_failed", "pipeline_id": pipeline, "channels": [channel]}))
+        .await;
 
     assert_eq!(app.deliver("workflow_run", "f-1", &run(101, "failure")).await.status, 200);
     let got = wait_hooks(&server, 1).await;
@@ -155,8 +156,9 @@ async fn muted_pipeline_records_but_sends_nothing(backend: Backend) {
     let app = app(backend).await;
     let server = receiver().await;
     let channel = webhook_channel(&app, &server).await;
-    let pipeline =
-        app.provision("octo-org/app", WORKFLOW, json!({"trigger_branches": ["main"], "notifications_enabled": false})).await;
+    let pipeline = app
+        .provision("octo-org/app", WORKFLOW, json!({"trigger_branches": ["main"], "notifications_enabled": false}))
+        .await;
     rule(&app, json!({"name": "all failures", "kind": "run_failed", "pipeline_id": null, "channels": [channel]})).await;
     assert_eq!(app.deliver("workflow_run", "m-1", &run(201, "failure")).await.status, 200);
     let alert = wait_for("the alert to be recorded", PATIENCE, async || {
@@ -187,7 +189,12 @@ async fn receiver_down_then_up_gets_each_notification_once_in_order(backend: Bac
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST")).and(path("/hook")).respond_with(ResponseTemplate::new(200)).with_priority(2).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .with_priority(2)
+        .mount(&server)
+        .await;
     let channel = webhook_channel(&app, &server).await;
     let pipeline = app.provision("octo-org/app", WORKFLOW, json!({})).await;
     rule(&app, json!({"name": "failed", "kind": "run_failed", "pipeline_id": pipeline, "channels": [channel]})).await;
@@ -198,7 +205,11 @@ async fn receiver_down_then_up_gets_each_notification_once_in_order(backend: Bac
     let alert_id = app.get("/api/alerts").await.body["alerts"][0]["id"].as_i64().unwrap();
     let sent = wait_for("both notifications to be sent", PATIENCE, async || {
         let all = app.store().alert_notifications(alert_id).await.unwrap();
-        if all.len() == 2 && all.iter().all(|n| n.status.as_str() == "sent") { Ok(all) } else { Err(format!("{all:?}")) }
+        if all.len() == 2 && all.iter().all(|n| n.status.as_str() == "sent") {
+            Ok(all)
+        } else {
+            Err(format!("{all:?}"))
+        }
     })
     .await;
     let got = hooks(&server).await;
@@ -243,7 +254,8 @@ async fn health_and_success_rate_fire_and_resolve(backend: Backend) {
         assert_eq!(app.deliver("workflow_run", &format!("h-ok-{i}"), &run(410 + i, "success")).await.status, 200);
     }
     wait_until("both alerts to resolve", async || app.get("/api/alerts?state=resolved").await.body["total"] == 2).await;
-    let events: Vec<String> = wait_hooks(&server, 4).await.iter().map(|r| format!("{}:{}", body(r)["kind"], body(r)["event"])).collect();
+    let events: Vec<String> =
+        wait_hooks(&server, 4).await.iter().map(|r| format!("{}:{}", body(r)["kind"], body(r)["event"])).collect();
     assert_eq!(events.len(), 4, "{events:?}");
 }
 
@@ -286,7 +298,10 @@ async fn slack_channel_gets_text_and_blocks(backend: Backend) {
     let app = app(backend).await;
     let server = receiver().await;
     let reply = app
-        .post("/api/notification-channels", json!({"name": "slack", "kind": "slack", "url": format!("{}/hook", server.uri())}))
+        .post(
+            "/api/notification-channels",
+            json!({"name": "slack", "kind": "slack", "url": format!("{}/hook", server.uri())}),
+        )
         .await;
     let channel = reply.body["channel"]["id"].as_i64().unwrap();
     let tested = app.post(&format!("/api/notification-channels/{channel}/test"), json!({})).await;
@@ -347,8 +362,10 @@ impl Smtp {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start aiosmtpd");
-        wait_until("the SMTP server to listen", async || tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok())
-            .await;
+        wait_until("the SMTP server to listen", async || {
+            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+        })
+        .await;
         Smtp { child, port, dir }
     }
 
@@ -373,14 +390,17 @@ async fn email_channel_sends_over_smtp(backend: Backend) {
         ..settings()
     };
     let app = TestApp::with_alerts_on(TestDb::new(backend).await, settings);
-    let reply =
-        app.post("/api/notification-channels", json!({"name": "mail", "kind": "email", "to": ["ops@example.com"]})).await;
+    let reply = app
+        .post("/api/notification-channels", json!({"name": "mail", "kind": "email", "to": ["ops@example.com"]}))
+        .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
     let channel = reply.body["channel"]["id"].as_i64().unwrap();
     let pipeline = app.provision("octo-org/app", WORKFLOW, json!({})).await;
     rule(&app, json!({"name": "failed", "kind": "run_failed", "pipeline_id": pipeline, "channels": [channel]})).await;
     assert_eq!(app.deliver("workflow_run", "e-1", &run(601, "failure")).await.status, 200);
-    let mail = wait_for("the e-mail", PATIENCE, async || smtp.messages().first().cloned().ok_or_else(|| "none".to_string())).await;
+    let mail =
+        wait_for("the e-mail", PATIENCE, async || smtp.messages().first().cloned().ok_or_else(|| "none".to_string()))
+            .await;
     assert!(mail.contains("X-Rcpt: ops@example.com"), "{mail}");
     assert!(mail.contains("Subject: [ccm] Firing"), "{mail}");
     assert!(mail.contains("octo-org/app"), "{mail}");

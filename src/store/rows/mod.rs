@@ -18,6 +18,7 @@ use sqlx::Arguments;
 use sqlx::error::BoxDynError;
 use sqlx::types::Json;
 
+mod alerts;
 mod deliveries;
 mod executions;
 mod job_logs;
@@ -27,7 +28,6 @@ mod pipelines;
 mod reads;
 mod tasks;
 mod tokens;
-mod alerts;
 
 pub(crate) use deliveries::NewDelivery;
 pub(crate) use reads::{CellSource, FromCells, ReadCell, ReadRow, SqlxCell, qualified_names, read_rusqlite, read_sqlx};

@@ -197,7 +197,10 @@ impl AlertStore for SqlStore {
     }
 
     async fn get_rule(&self, id: i64) -> StoreResult<Option<Rule>> {
-        Ok(query(AssertSqlSafe(select::<Rule>("alert_rules", "WHERE id = $1"))).bind(id).fetch_optional(&self.db).await?)
+        Ok(query(AssertSqlSafe(select::<Rule>("alert_rules", "WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&self.db)
+            .await?)
     }
 
     async fn delete_rule(&self, id: i64) -> StoreResult<bool> {
@@ -313,13 +316,14 @@ impl AlertStore for SqlStore {
             .bind(pipeline)
             .fetch_one(&self.db)
             .await?;
-        let items = query(AssertSqlSafe(select::<Alert>("alerts", &format!("{filter} ORDER BY id DESC LIMIT $3 OFFSET $4"))))
-            .bind(state)
-            .bind(pipeline)
-            .bind(f.limit)
-            .bind(f.offset)
-            .fetch_all(&self.db)
-            .await?;
+        let items =
+            query(AssertSqlSafe(select::<Alert>("alerts", &format!("{filter} ORDER BY id DESC LIMIT $3 OFFSET $4"))))
+                .bind(state)
+                .bind(pipeline)
+                .bind(f.limit)
+                .bind(f.offset)
+                .fetch_all(&self.db)
+                .await?;
         Ok(Page { items, total })
     }
 

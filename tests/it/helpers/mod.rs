@@ -160,8 +160,13 @@ impl TestApp {
 
     /// The app over `db` with these alert settings (issue 16: short sweeps and retries).
     pub fn with_alerts_on(db: TestDb, settings: ccm::notify::AlertSettings) -> Self {
-        let state = AppState::start(db.store.clone(), ApiTokens::new(&[TOKEN, OTHER_TOKEN]), WebhookSecrets::new(&[SECRET]), None)
-            .with_alerts(settings);
+        let state = AppState::start(
+            db.store.clone(),
+            ApiTokens::new(&[TOKEN, OTHER_TOKEN]),
+            WebhookSecrets::new(&[SECRET]),
+            None,
+        )
+        .with_alerts(settings);
         let base = serve(state);
         TestApp { base, db, client: reqwest::Client::new(), github: None, _workers: None }
     }
