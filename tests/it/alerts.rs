@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+use crate::helpers::ccm_cli::Ccm;
 use crate::helpers::*;
 
 const CHANNEL_SECRET: &str = "channel-secret-for-tests";
@@ -406,7 +407,31 @@ async fn email_channel_sends_over_smtp(backend: Backend) {
     assert!(mail.contains("octo-org/app"), "{mail}");
 }
 
+async fn cli_lists_acks_and_tests(backend: Backend) {
+    let app = app(backend).await;
+    let server = receiver().await;
+    let channel = webhook_channel(&app, &server).await;
+    let pipeline = app.provision("octo-org/app", WORKFLOW, json!({})).await;
+    rule(&app, json!({"name": "failed", "kind": "run_failed", "pipeline_id": pipeline, "channels": [channel]})).await;
+    assert_eq!(app.deliver("workflow_run", "c-1", &run(801, "failure")).await.status, 200);
+    wait_until("the alert to fire", async || app.get("/api/alerts?state=firing").await.body["total"] == 1).await;
+    let ccm = Ccm::new(&app.base, Some(TOKEN));
+    let listed = ccm.run(&["alerts", "list", "--state", "firing"]).await;
+    listed.assert_code(0);
+    assert!(listed.stdout.contains("run_failed") && listed.stdout.contains(&pipeline), "{listed:?}");
+    let id = app.get("/api/alerts").await.body["alerts"][0]["id"].as_i64().unwrap().to_string();
+    let acked = ccm.run(&["alerts", "ack", &id, "--json"]).await;
+    acked.assert_code(0);
+    assert_eq!(acked.json()["alert"]["state"], "acknowledged");
+    let tested = ccm.run(&["notify", "test", "ops-hook"]).await;
+    tested.assert_code(0);
+    assert!(tested.stdout.contains("accepted"), "{tested:?}");
+    let test_hook = hooks(&server).await.into_iter().find(|r| header(r, "X-CCM-Delivery").starts_with("test-"));
+    assert_signed(&test_hook.expect("the test notification"));
+}
+
 on_both_databases!(
+    cli_lists_acks_and_tests,
     run_failed_fires_once_per_streak_and_resolves,
     muted_pipeline_records_but_sends_nothing,
     receiver_down_then_up_gets_each_notification_once_in_order,
