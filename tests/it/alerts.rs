@@ -430,7 +430,28 @@ async fn cli_lists_acks_and_tests(backend: Backend) {
     assert_signed(&test_hook.expect("the test notification"));
 }
 
+async fn event_streams_carry_alert_events(backend: Backend) {
+    let app = app(backend).await;
+    let pipeline = app.provision("octo-org/app", WORKFLOW, json!({})).await;
+    rule(&app, json!({"name": "failed", "kind": "run_failed", "pipeline_id": pipeline, "channels": []})).await;
+    let mut stream = app
+        .client
+        .get(format!("{}/api/pipelines/{pipeline}/events", app.base))
+        .header("CCM-Token", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(app.deliver("workflow_run", "sse-1", &run(901, "failure")).await.status, 200);
+    let events = read_events(&mut stream, |kind, _| kind == "alert").await;
+    let (_, _, data) = events.iter().find(|(kind, _, _)| kind == "alert").expect("an alert event");
+    assert_eq!(data["event"], "firing", "{data}");
+    assert_eq!(data["alert"]["kind"], "run_failed");
+    assert_eq!(data["alert"]["pipeline_id"], pipeline.as_str());
+}
+
 on_both_databases!(
+    event_streams_carry_alert_events,
     cli_lists_acks_and_tests,
     run_failed_fires_once_per_streak_and_resolves,
     muted_pipeline_records_but_sends_nothing,
