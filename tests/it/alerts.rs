@@ -450,7 +450,56 @@ async fn event_streams_carry_alert_events(backend: Backend) {
     assert_eq!(data["alert"]["pipeline_id"], pipeline.as_str());
 }
 
+/// The dashboard shows firing alerts (a banner, and on the pipeline's page) and a write token
+/// acknowledges them; a read-only token's buttons are hidden once it is refused.
+async fn dashboard_shows_and_acknowledges_alerts(backend: Backend) {
+    let app = app(backend).await;
+    let pipeline = app.provision("octo-org/app", WORKFLOW, json!({})).await;
+    rule(&app, json!({"name": "failed", "kind": "run_failed", "pipeline_id": pipeline, "channels": []})).await;
+    let reader = app.post("/api/tokens", json!({"name": "wall", "scope": "read"})).await;
+    let reader = reader.body["token"].as_str().unwrap().to_string();
+
+    let browser = crate::browser::Browser::start().await;
+    browser.goto(&format!("{}/", app.base)).await;
+    browser.wait_text("#sign-in h1", "the sign-in form", |t| t.contains("Sign in")).await;
+    browser.type_into("#token", &reader).await;
+    browser.click("#sign-in button[type=submit]").await;
+    browser.wait_text("#live", "the live stream", |t| t == "live").await;
+
+    // A failure while the page is open: the banner appears live.
+    assert_eq!(app.deliver("workflow_run", "ui-1", &run(1001, "failure")).await.status, 200);
+    browser
+        .wait_text("#alerts", "the firing alert", |t| t.contains("1 firing alert") && t.contains("octo-org/app"))
+        .await;
+    let id = app.get("/api/alerts").await.body["alerts"][0]["id"].as_i64().unwrap();
+    let button = format!("#alerts [data-alert-id=\"{id}\"] button.ack");
+    browser.click(&button).await;
+    browser.wait_text("#alerts", "the refusal", |t| t.contains("needs a write token")).await;
+    assert_eq!(browser.script("return document.body.dataset.readOnly", json!([])).await, "true");
+    assert_eq!(app.get("/api/alerts?state=firing").await.body["total"], 1);
+
+    // With a write token: the pipeline's page lists it, and acknowledging clears the banner.
+    browser.script("localStorage.setItem('ccm-token', arguments[0]); location.reload();", json!([TOKEN])).await;
+    browser.wait_text("#alerts", "the firing alert", |t| t.contains("1 firing alert")).await;
+    browser.goto(&format!("{}/#/pipelines/{pipeline}", app.base)).await;
+    browser
+        .wait_text("#pipeline-stats [data-field=\"alerts\"]", "the pipeline's alert", |t| {
+            t.contains("firing: octo-org/app")
+        })
+        .await;
+    browser.click(&button).await;
+    wait_until("the alert to be acknowledged", async || {
+        app.get("/api/alerts?state=acknowledged").await.body["total"] == 1
+    })
+    .await;
+    wait_until("the banner to go", async || {
+        browser.script("return document.getElementById('alerts').hidden", json!([])).await == true
+    })
+    .await;
+}
+
 on_both_databases!(
+    dashboard_shows_and_acknowledges_alerts,
     event_streams_carry_alert_events,
     cli_lists_acks_and_tests,
     run_failed_fires_once_per_streak_and_resolves,
