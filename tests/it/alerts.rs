@@ -498,7 +498,59 @@ async fn dashboard_shows_and_acknowledges_alerts(backend: Backend) {
     .await;
 }
 
+async fn wait_state(app: &TestApp, rule_id: i64, state: &str) -> Value {
+    wait_for(&format!("rule {rule_id}'s alert to be {state}"), PATIENCE, async || {
+        let listed = app.get(&format!("/api/alerts?state={state}")).await.body;
+        listed["alerts"]
+            .as_array()
+            .and_then(|all| all.iter().find(|a| a["rule_id"] == rule_id).cloned())
+            .ok_or_else(|| listed.to_string())
+    })
+    .await
+}
+
+/// The sweep's kinds: a stuck run, a silent webhook, a parked delivery.
+async fn time_based_and_global_kinds_fire_and_resolve(backend: Backend) {
+    let app = app(backend).await;
+    let now = Utc::now();
+    let pipeline = app.provision("octo-org/app", WORKFLOW, json!({})).await;
+    let silent = app.provision("octo-org/silent", WORKFLOW, json!({})).await;
+    let stuck =
+        rule(&app, json!({"name": "stuck", "kind": "run_stuck", "pipeline_id": pipeline, "for_minutes": 5})).await;
+    let quiet =
+        rule(&app, json!({"name": "quiet", "kind": "hook_silent", "pipeline_id": silent, "for_minutes": 30})).await;
+    let parked = rule(&app, json!({"name": "parked", "kind": "deliveries_parked", "pipeline_id": null})).await;
+
+    // A run in progress for 10 minutes.
+    let started = now - chrono::Duration::minutes(10);
+    let body = workflow_run(1101, 1, "octo-org/app", "main", "in_progress", None, started, started);
+    assert_eq!(app.deliver("workflow_run", "st-1", &body).await.status, 200);
+    let alert = wait_state(&app, stuck, "firing").await;
+    assert_eq!(alert["run"]["run_id"], 1101, "{alert}");
+    let body = workflow_run(1101, 1, "octo-org/app", "main", "completed", Some("success"), started, now);
+    assert_eq!(app.deliver("workflow_run", "st-2", &body).await.status, 200);
+    wait_state(&app, stuck, "resolved").await;
+
+    // A pipeline an hour old that never heard from its repository; then a delivery arrives.
+    let hour_ago = now - chrono::Duration::hours(1);
+    rows::set_time(&app.db, backend, &format!("UPDATE pipelines SET created_at = $1 WHERE id = '{silent}'"), hour_ago)
+        .await;
+    let alert = wait_state(&app, quiet, "firing").await;
+    assert_eq!(alert["pipeline_id"], silent.as_str());
+    let body = workflow_run(1201, 1, "octo-org/silent", "main", "completed", Some("success"), now, now);
+    assert_eq!(app.deliver("workflow_run", "si-1", &body).await.status, 200);
+    wait_state(&app, quiet, "resolved").await;
+
+    // A parked delivery (as after its last failed attempt), then none.
+    rows::execute(&app.db, backend, "UPDATE deliveries SET status = 'parked' WHERE guid = 'st-1'").await;
+    let alert = wait_state(&app, parked, "firing").await;
+    assert!(alert["pipeline_id"].is_null() && alert["summary"].as_str().unwrap().contains("parked"), "{alert}");
+    rows::execute(&app.db, backend, "UPDATE deliveries SET status = 'processed' WHERE guid = 'st-1'").await;
+    wait_state(&app, parked, "resolved").await;
+}
+
 on_both_databases!(
+    time_based_and_global_kinds_fire_and_resolve,
     dashboard_shows_and_acknowledges_alerts,
     event_streams_carry_alert_events,
     cli_lists_acks_and_tests,
