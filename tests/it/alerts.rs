@@ -9,6 +9,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::helpers::ccm_cli::Ccm;
+use crate::helpers::github::FakeGithub;
 use crate::helpers::*;
 
 const CHANNEL_SECRET: &str = "channel-secret-for-tests";
@@ -549,7 +550,24 @@ async fn time_based_and_global_kinds_fire_and_resolve(backend: Backend) {
     wait_state(&app, parked, "resolved").await;
 }
 
+/// Outbound GitHub calls paused after repeated failures, then resumed when the pause ends.
+async fn github_paused_fires_and_resolves(backend: Backend) {
+    let gh = FakeGithub::start().await;
+    let app = TestApp::with_github_and_alerts(backend, &gh.url(), settings()).await;
+    let paused = rule(&app, json!({"name": "paused", "kind": "github_paused", "pipeline_id": null})).await;
+    let health = &app.gh().client.health;
+    for _ in 0..10 {
+        health.record_failure("HTTP 502 from GitHub", Utc::now());
+    }
+    assert!(health.snapshot(Utc::now()).paused);
+    let alert = wait_state(&app, paused, "firing").await;
+    assert!(alert["summary"].as_str().unwrap().contains("paused"), "{alert}");
+    health.record_success(Utc::now());
+    wait_state(&app, paused, "resolved").await;
+}
+
 on_both_databases!(
+    github_paused_fires_and_resolves,
     time_based_and_global_kinds_fire_and_resolve,
     dashboard_shows_and_acknowledges_alerts,
     event_streams_carry_alert_events,

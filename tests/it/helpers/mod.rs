@@ -211,6 +211,24 @@ impl TestApp {
         TestApp { base, db, client: reqwest::Client::new(), github: Some(gh), _workers: Some(workers) }
     }
 
+    /// The app with a GitHub App configured and these alert settings (issue 16).
+    pub async fn with_github_and_alerts(backend: Backend, api_url: &str, settings: ccm::notify::AlertSettings) -> Self {
+        let db = TestDb::new(backend).await;
+        let client =
+            ccm::github::GithubClient::new(github::test_config(api_url)).expect("GitHub client").expect("configured");
+        let gh = ccm::github::Github { store: db.store.clone(), client: client.clone() };
+        let workers = ccm::github::recovery::Workers::spawn(gh.clone(), false);
+        let state = AppState::start(
+            db.store.clone(),
+            ApiTokens::new(&[TOKEN, OTHER_TOKEN]),
+            WebhookSecrets::new(&[SECRET]),
+            Some(client),
+        )
+        .with_alerts(settings);
+        let base = serve(state);
+        TestApp { base, db, client: reqwest::Client::new(), github: Some(gh), _workers: Some(workers) }
+    }
+
     pub fn gh(&self) -> &ccm::github::Github {
         self.github.as_ref().expect("started with GitHub")
     }
