@@ -124,9 +124,16 @@ impl Sender {
 }
 
 pub(super) async fn run(alerts: Alerts, store: Arc<dyn Store>) {
+    let smtp_key = |s: &Option<SmtpSettings>| s.as_ref().map(|s| (s.url.clone(), s.from.clone()));
+    let mut sender = Sender::new(None);
+    let mut sender_smtp = None;
     loop {
         let settings = alerts.settings();
-        let sender = Sender::new(settings.smtp.clone());
+        // The settings are set once at start; the client is rebuilt only if they changed.
+        if smtp_key(&settings.smtp) != sender_smtp {
+            sender_smtp = smtp_key(&settings.smtp);
+            sender = Sender::new(settings.smtp.clone());
+        }
         let sent = match deliver_due(store.as_ref(), &sender, &settings).await {
             Ok(n) => n,
             Err(err) => {

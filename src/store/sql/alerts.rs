@@ -360,6 +360,15 @@ impl AlertStore for SqlStore {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<Notification>> {
+        // A read first: the sender polls, and on SQLite an UPDATE takes the write lock even when
+        // nothing is due.
+        let open: Option<(i64,)> =
+            query("SELECT id FROM alert_notifications WHERE status IN ('pending', 'running') LIMIT 1")
+                .fetch_optional(&self.db)
+                .await?;
+        if open.is_none() {
+            return Ok(Vec::new());
+        }
         let sql = format!(
             "UPDATE alert_notifications SET status = 'running', attempts = attempts + 1, locked_until = $2 \
              WHERE id IN (SELECT n.id FROM alert_notifications n \
