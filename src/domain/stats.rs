@@ -71,8 +71,7 @@ pub struct Stats {
     #[schema(value_type = bool, required = true)]
     pub backfill_in_progress: Option<bool>,
     /// Issue 16: the pipeline's open (firing or acknowledged) alerts, newest first. Read apart
-    /// from the snapshot, by `GET /api/pipelines/{id}/stats` only (not in listings or live
-    /// events).
+    /// from the snapshot, by the API only (live `stats` events leave it out).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Vec<super::alerts::Alert>)]
     pub alerts: Option<Vec<super::alerts::Alert>>,
