@@ -77,6 +77,9 @@ pub struct Settings {
     /// Issue 20: second listener, allow-lists, trusted proxies, body limits.
     #[command(flatten)]
     pub edge: crate::http::edge::EdgeSettings,
+    /// Issue 16: alert evaluation, notification retries, SMTP.
+    #[command(flatten)]
+    pub alerts: crate::notify::NotifySettings,
 }
 
 /// Where the data lives. `Debug` hides a PostgreSQL URL's password.
@@ -134,6 +137,8 @@ pub struct Config {
     pub access: crate::http::access::AccessConfig,
     /// Issue 20: second listener, allow-lists, trusted proxies, body limits.
     pub edge: crate::http::edge::EdgeConfig,
+    /// Issue 16: alert evaluation, notification retries, SMTP.
+    pub alerts: crate::notify::AlertSettings,
 }
 
 /// A setting that cannot be used; the message names it.
@@ -229,6 +234,7 @@ impl Settings {
         let backups = self.backups.validate()?;
         let access = self.access.validate()?;
         let edge = self.edge.validate()?;
+        let alerts = self.alerts.validate()?;
 
         Ok(Config {
             bind,
@@ -245,6 +251,7 @@ impl Settings {
             backups,
             access,
             edge,
+            alerts,
         })
     }
 }
@@ -306,6 +313,7 @@ mod tests {
             backups: crate::backups::BackupSettings { backup_interval: None, backup_keep: "14".into() },
             access: Default::default(),
             edge: Default::default(),
+            alerts: Default::default(),
         }
     }
 

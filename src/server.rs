@@ -88,7 +88,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let state = AppState::start(store, api_tokens(&config)?, webhook_secrets(&config)?, github)
         .with_access(&config.access)
-        .with_edge(&config.edge);
+        .with_edge(&config.edge)
+        .with_alerts(config.alerts.clone());
     state.live.set_max_streams(config.max_event_streams);
     let workers = match (workers, &gh) {
         (Some(workers), Some(gh)) => Some(workers.with_log_sweep(gh.clone(), log_announcer(&state.live))),

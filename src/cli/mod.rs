@@ -1,5 +1,6 @@
 //! Client commands: they talk to a running ccm (or to any webhook receiver) over HTTP.
 
+mod alerts;
 pub mod client;
 mod confirm;
 mod dashboard;
@@ -57,6 +58,12 @@ pub enum ClientCommand {
     /// Named API tokens and their scopes on a running ccm: create, list, revoke (admin token).
     #[command(after_help = CLIENT_HELP)]
     Tokens(tokens::TokensArgs),
+    /// Alerts on a running ccm: list, ack.
+    #[command(after_help = CLIENT_HELP)]
+    Alerts(alerts::AlertsArgs),
+    /// Notification channels on a running ccm: test (admin token).
+    #[command(after_help = CLIENT_HELP)]
+    Notify(alerts::NotifyArgs),
 }
 
 /// Runs a client command; errors go to stderr and decide the exit code.
@@ -68,6 +75,8 @@ pub async fn run(command: ClientCommand) -> ExitCode {
         ClientCommand::Import(args) => args.client.json,
         ClientCommand::Export(args) => args.client.json,
         ClientCommand::Tokens(args) => args.client.json,
+        ClientCommand::Alerts(args) => args.client.json,
+        ClientCommand::Notify(args) => args.client.json,
     };
     let result = match command {
         ClientCommand::Pipelines(args) => pipelines::run(args).await,
@@ -76,6 +85,8 @@ pub async fn run(command: ClientCommand) -> ExitCode {
         ClientCommand::Import(args) => registry::import(args).await,
         ClientCommand::Export(args) => registry::export(args).await,
         ClientCommand::Tokens(args) => tokens::run(args).await,
+        ClientCommand::Alerts(args) => alerts::run(args).await,
+        ClientCommand::Notify(args) => alerts::notify(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

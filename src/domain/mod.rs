@@ -1,5 +1,6 @@
 //! Pure logic: no I/O, no database, no HTTP.
 
+pub mod alerts;
 pub mod clock;
 pub mod deployments;
 pub mod idempotency;

@@ -70,6 +70,11 @@ pub struct Stats {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = bool, required = true)]
     pub backfill_in_progress: Option<bool>,
+    /// Issue 16: the pipeline's open (firing or acknowledged) alerts, newest first. Read apart
+    /// from the snapshot, by the API only (live `stats` events leave it out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Vec<super::alerts::Alert>)]
+    pub alerts: Option<Vec<super::alerts::Alert>>,
 }
 
 impl Stats {
@@ -89,6 +94,7 @@ impl Stats {
             progress_percentage: progress_percentage(s),
             last_delivery_at: s.last_delivery_at,
             backfill_in_progress: None,
+            alerts: None,
         }
     }
 

@@ -293,6 +293,58 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Where an alert channel sends: a signed JSON POST, a Slack-compatible incoming webhook, or
+    /// e-mail.
+    ChannelKind, "channel kind" {
+        Webhook = "webhook",
+        Slack = "slack",
+        Email = "email",
+    }
+);
+
+text_enum!(
+    /// What an alert rule watches (see `domain::alerts`).
+    AlertKind, "alert kind" {
+        RunFailed = "run_failed",
+        HealthBelow = "health_below",
+        SuccessRateBelow = "success_rate_below",
+        RunStuck = "run_stuck",
+        HookSilent = "hook_silent",
+        DeliveriesParked = "deliveries_parked",
+        GithubPaused = "github_paused",
+    }
+);
+
+text_enum!(
+    /// Where an alert stands: firing until its condition clears (resolved); acknowledged is
+    /// firing, seen by someone.
+    AlertState, "alert state" {
+        Firing = "firing",
+        Acknowledged = "acknowledged",
+        Resolved = "resolved",
+    }
+);
+
+text_enum!(
+    /// What a notification announces.
+    AlertEvent, "alert event" {
+        Firing = "firing",
+        Resolved = "resolved",
+    }
+);
+
+text_enum!(
+    /// Where a queued notification stands.
+    NotificationStatus, "notification status" {
+        Pending = "pending",
+        Running = "running",
+        Sent = "sent",
+        /// Given up after the retry period.
+        Failed = "failed",
+    }
+);
+
 open_text_enum!(
     /// A workflow run's or job's status, as GitHub reports it.
     RunStatus {

@@ -2,6 +2,7 @@
 
 pub mod access;
 mod actions;
+mod alerts;
 mod aliases;
 mod audit;
 pub mod auth;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub access: Arc<access::Access>,
     /// Issue 20: allow-lists, trusted proxies and pre-authentication limits (`edge`).
     pub edge: Arc<edge::Edge>,
+    /// Issue 16: the alert evaluator and notification sender.
+    pub alerts: crate::notify::Alerts,
 }
 
 impl AppState {
@@ -88,7 +91,9 @@ impl AppState {
         let metrics = Metrics::new();
         metrics.start_upkeep();
         let live = Arc::new(Live::new());
-        let changes = Changes::start(store.clone(), live.clone());
+        let alerts = crate::notify::Alerts::new();
+        let changes = Changes::start(store.clone(), live.clone(), alerts.evaluate.clone());
+        alerts.spawn(store.clone(), live.clone(), github.clone());
         let writers = match store.backend() {
             crate::store::Backend::Sqlite => 1,
             crate::store::Backend::Postgres => 2,
@@ -106,7 +111,14 @@ impl AppState {
             scope_hints: Arc::default(),
             access: access::Access::start(&access::AccessConfig::unlimited()),
             edge: Arc::default(),
+            alerts,
         }
+    }
+
+    /// With these alert settings (sweep, cooldown, retries, SMTP) instead of the defaults.
+    pub fn with_alerts(self, settings: crate::notify::AlertSettings) -> Self {
+        self.alerts.set_settings(settings);
+        self
     }
 
     /// The same state with these access settings (`ccm serve` passes its own; without this, no
@@ -205,6 +217,7 @@ fn register(cfg: &mut web::ServiceConfig, seen: &mut Vec<Endpoint>) {
         sync::routes(&mut api);
         audit::routes(&mut api);
         tokens::routes(&mut api);
+        alerts::routes(&mut api);
     }));
 }
 

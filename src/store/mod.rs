@@ -19,6 +19,7 @@ mod sqlite;
 pub use models::*;
 pub use postgres::{ReplicaChannel, ReplicaListener};
 pub use sql::actions::{ActionQueued, ActionStore, NewAction, Respond, RollbackMark};
+pub use sql::alerts::{AlertFilter, AlertStore, NewAlert, Notification, Notify};
 pub use sql::deliveries::{
     self, DeliveryFilter, DeliveryOutcome, DeliveryStore, DeliverySummary, IncomingDelivery, Processing, StoredDelivery,
 };
@@ -138,6 +139,7 @@ pub trait Store:
     + TaskStore
     + GaugeStore
     + TokenStore
+    + AlertStore
     + JobLogStore
     + DeploymentStore
     + Send

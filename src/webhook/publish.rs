@@ -28,14 +28,16 @@ pub enum Batch {
 pub struct Changes(mpsc::Sender<Batch>);
 
 impl Changes {
-    pub fn start(store: Arc<dyn Store>, live: Arc<Live>) -> Self {
+    /// `alerts` is woken after each batch is handled (issue 16: the alert rules are evaluated off
+    /// the request path, after the batch's commit).
+    pub fn start(store: Arc<dyn Store>, live: Arc<Live>, alerts: Arc<tokio::sync::Notify>) -> Self {
         let (sender, receiver) = mpsc::channel(4096);
         let changes = Changes(sender);
         let origin = uuid::Uuid::new_v4().to_string();
         if let Some(channel) = store.replica_channel() {
             tokio::spawn(fanout::listen(channel, origin.clone(), changes.clone()));
         }
-        tokio::spawn(publish(receiver, store, live, origin));
+        tokio::spawn(publish(receiver, store, live, origin, alerts));
         changes
     }
 
@@ -134,7 +136,13 @@ impl RunScopes {
     }
 }
 
-async fn publish(mut receiver: mpsc::Receiver<Batch>, store: Arc<dyn Store>, live: Arc<Live>, origin: String) {
+async fn publish(
+    mut receiver: mpsc::Receiver<Batch>,
+    store: Arc<dyn Store>,
+    live: Arc<Live>,
+    origin: String,
+    alerts: Arc<tokio::sync::Notify>,
+) {
     let mut cache = PipelineCache::default();
     let mut runs = RunScopes::default();
     let mut schedule = StatsSchedule::default();
@@ -149,6 +157,7 @@ async fn publish(mut receiver: mpsc::Receiver<Batch>, store: Arc<dyn Store>, liv
                     batches.push(more);
                 }
                 handle(batches, &store, &live, &origin, &mut cache, &mut runs, &mut schedule).await;
+                alerts.notify_one();
             }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake.unwrap_or_else(Instant::now))), if wake.is_some() => {}
         }

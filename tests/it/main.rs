@@ -11,6 +11,7 @@
 #[macro_use]
 mod helpers;
 
+mod alerts;
 mod api_pipelines;
 mod backups;
 mod browser;

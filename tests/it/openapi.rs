@@ -411,4 +411,54 @@ async fn real_responses_match_the_document(backend: Backend) {
         &app.post(&format!("/api/pipelines/{id}/rollback"), json!({})).await,
         409,
     );
+
+    // Issue 16: channels, rules, alerts.
+    let channels = "/api/notification-channels";
+    let unreachable =
+        json!({"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/hook", "secret": "s3cret-for-the-doc"});
+    let channel = app.post(channels, unreachable.clone()).await;
+    ok("POST", channels, &channel, 201);
+    ok("POST", channels, &app.post(channels, unreachable).await, 409);
+    ok("POST", channels, &app.post(channels, json!({"name": "x", "kind": "pager"})).await, 400);
+    ok("GET", channels, &app.get(channels).await, 200);
+    let channel_id = channel.body["channel"]["id"].as_i64().unwrap();
+    let tested = app.post(&format!("{channels}/{channel_id}/test"), json!({})).await;
+    ok("POST", "/api/notification-channels/{id}/test", &tested, 200);
+    assert_eq!(tested.body["success"], false, "{}", tested.body);
+    ok(
+        "POST",
+        "/api/notification-channels/{id}/test",
+        &app.post(&format!("{channels}/999/test"), json!({})).await,
+        404,
+    );
+    let rules = "/api/alert-rules";
+    let other_id = app.provision("octo/alerts", ".github/workflows/deploy.yml", json!({})).await;
+    let rule = app
+        .post(rules, json!({"name": "failed", "kind": "run_failed", "pipeline_id": other_id, "channels": [channel_id]}))
+        .await;
+    ok("POST", rules, &rule, 201);
+    ok("POST", rules, &app.post(rules, json!({"name": "h", "kind": "health_below"})).await, 400);
+    ok(
+        "POST",
+        rules,
+        &app.post(rules, json!({"name": "f", "kind": "run_failed", "pipeline_id": "pipe_000000000000"})).await,
+        404,
+    );
+    ok("GET", rules, &app.get(rules).await, 200);
+    let now = chrono::Utc::now();
+    let failed = workflow_run(9001, 1, "octo/alerts", "main", "completed", Some("failure"), now, now);
+    assert_eq!(app.deliver("workflow_run", "openapi-alert-1", &failed).await.status, 200);
+    crate::helpers::wait_until("the alert", async || app.get("/api/alerts?state=firing").await.body["total"] == 1)
+        .await;
+    ok("GET", "/api/alerts", &app.get("/api/alerts?state=firing").await, 200);
+    ok("GET", "/api/alerts", &app.get("/api/alerts?state=gone").await, 400);
+    ok("GET", "/api/pipelines/{id}/stats", &app.get(&format!("/api/pipelines/{other_id}/stats")).await, 200);
+    let alert_id = app.get("/api/alerts").await.body["alerts"][0]["id"].as_i64().unwrap();
+    ok("POST", "/api/alerts/{id}/ack", &app.post(&format!("/api/alerts/{alert_id}/ack"), json!({})).await, 200);
+    ok("POST", "/api/alerts/{id}/ack", &app.post("/api/alerts/999999/ack", json!({})).await, 404);
+    let rule_id = rule.body["rule"]["id"].as_i64().unwrap();
+    ok("DELETE", "/api/alert-rules/{id}", &app.delete(&format!("{rules}/{rule_id}")).await, 200);
+    ok("DELETE", "/api/alert-rules/{id}", &app.delete(&format!("{rules}/{rule_id}")).await, 404);
+    ok("DELETE", "/api/notification-channels/{id}", &app.delete(&format!("{channels}/{channel_id}")).await, 200);
+    ok("DELETE", "/api/notification-channels/{id}", &app.delete(&format!("{channels}/{channel_id}")).await, 404);
 }

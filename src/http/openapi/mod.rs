@@ -35,6 +35,7 @@ pub fn routes(routes: &mut Routes) {
         (name = "github", description = "The GitHub App's outbound calls"),
         (name = "tasks", description = "Research tasks and their sync with GitHub issues"),
         (name = "audit", description = "Who did what"),
+        (name = "alerts", description = "Alert rules, their alerts, and where notifications go"),
         (name = "tokens", description = "Named API tokens and their scopes (admin only)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
@@ -62,6 +63,7 @@ pub fn openapi() -> Document {
         super::sync::Api::openapi(),
         super::audit::Api::openapi(),
         super::tokens::Api::openapi(),
+        super::alerts::Api::openapi(),
     ] {
         doc.merge(part);
     }

@@ -169,10 +169,22 @@ async fn stats_of(state: &AppState, pipelines: &[Pipeline]) -> Result<Vec<Stats>
     let snapshots = state.store.stats_snapshots(&scopes, clock::now()).await?;
     let ids: Vec<&str> = pipelines.iter().map(|p| p.id.as_str()).collect();
     let running = state.store.running_backfills(&ids).await?;
+    // Issue 16: each pipeline's open alerts, as its stats answer them (the open alerts are few:
+    // one read for the whole listing).
+    let mut open: std::collections::HashMap<String, Vec<crate::domain::alerts::Alert>> = Default::default();
+    for alert in state.store.open_alerts().await?.into_iter().rev() {
+        if let Some(id) = alert.pipeline_id.clone() {
+            open.entry(id).or_default().push(alert);
+        }
+    }
     Ok(pipelines
         .iter()
         .zip(&snapshots)
-        .map(|(pipeline, snapshot)| Stats::new(pipeline, snapshot).with_backfill(running.contains(&pipeline.id)))
+        .map(|(pipeline, snapshot)| {
+            let mut stats = Stats::new(pipeline, snapshot).with_backfill(running.contains(&pipeline.id));
+            stats.alerts = Some(open.remove(&pipeline.id).unwrap_or_default());
+            stats
+        })
         .collect())
 }
 
@@ -296,6 +308,7 @@ async fn pipeline_stats(
         let logs = state.store.job_log_summaries(run.run_id, run.run_attempt).await?;
         last_run.failure = crate::domain::job_logs::first_failure(&jobs, &logs);
     }
+    stats.alerts = Some(state.store.pipeline_alerts(&pipeline.id).await?);
     Ok(HttpResponse::Ok().json(StatsResponse { success: true, stats }))
 }
 

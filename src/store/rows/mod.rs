@@ -18,6 +18,7 @@ use sqlx::Arguments;
 use sqlx::error::BoxDynError;
 use sqlx::types::Json;
 
+mod alerts;
 mod deliveries;
 mod deployments;
 mod executions;

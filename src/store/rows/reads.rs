@@ -18,8 +18,8 @@ use super::Column;
 #[cfg(test)]
 use super::SqlType;
 use crate::domain::status::{
-    Conclusion, DeliveryStatus, DeploymentState, JobLogState, OutboxJobStatus, PipelineStatus, RunStatus, Scope,
-    TaskPriority, TaskStatus,
+    AlertEvent, AlertKind, AlertState, ChannelKind, Conclusion, DeliveryStatus, DeploymentState, JobLogState,
+    NotificationStatus, OutboxJobStatus, PipelineStatus, RunStatus, Scope, TaskPriority, TaskStatus,
 };
 
 /// A value sqlx decodes on either database.
@@ -88,6 +88,11 @@ read_cells!(
     Scope: Text = Scope::Read,
     JobLogState: Text = JobLogState::Stored,
     DeploymentState: Text = DeploymentState::Success,
+    ChannelKind: Text = ChannelKind::Webhook,
+    AlertKind: Text = AlertKind::RunFailed,
+    AlertState: Text = AlertState::Firing,
+    AlertEvent: Text = AlertEvent::Firing,
+    NotificationStatus: Text = NotificationStatus::Pending,
 );
 
 impl<T: ReadCell> ReadCell for Option<T> {

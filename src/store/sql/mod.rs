@@ -3,6 +3,7 @@
 //! backend has a fast path for a call (see `fast_paths.rs`), the area takes it first.
 
 pub(crate) mod actions;
+pub mod alerts;
 pub(crate) mod chunks;
 pub(crate) mod db;
 pub mod deliveries;

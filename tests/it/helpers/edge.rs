@@ -63,7 +63,7 @@ impl EdgeApp {
         } else {
             (serve_as(state.clone(), Listener::All), None)
         };
-        let app = TestApp { base, db, client: reqwest::Client::new(), github: None, _workers: None };
+        let app = TestApp { base, db, client: reqwest::Client::new(), github: None, _workers: None, alerts: None };
         EdgeApp { app, state, webhooks }
     }
 }

@@ -127,6 +127,8 @@ pub struct TestApp {
     pub github: Option<ccm::github::Github>,
     /// With GitHub: its background workers, held for the test's length (dropping them stops them).
     _workers: Option<ccm::github::recovery::Workers>,
+    /// With alert settings of its own: its alert workers (how many evaluations they did).
+    pub alerts: Option<ccm::notify::Alerts>,
 }
 
 pub struct Reply {
@@ -148,7 +150,28 @@ impl TestApp {
     pub fn on(db: TestDb, tokens: &[&str], secrets: &[&str]) -> Self {
         let state = AppState::start(db.store.clone(), ApiTokens::new(tokens), WebhookSecrets::new(secrets), None);
         let base = serve(state);
-        TestApp { base, db, client: reqwest::Client::new(), github: None, _workers: None }
+        TestApp { base, db, client: reqwest::Client::new(), github: None, _workers: None, alerts: None }
+    }
+
+    /// A second replica over the same database, with these alert settings.
+    pub async fn replica_with_alerts(&self, settings: ccm::notify::AlertSettings) -> TestApp {
+        let store = store::connect(&self.db.url, 5).await.expect("open the database again");
+        let db = TestDb { store, url: self.db.url.clone(), _dir: tempfile::tempdir().expect("temp dir") };
+        TestApp::with_alerts_on(db, settings)
+    }
+
+    /// The app over `db` with these alert settings (issue 16: short sweeps and retries).
+    pub fn with_alerts_on(db: TestDb, settings: ccm::notify::AlertSettings) -> Self {
+        let state = AppState::start(
+            db.store.clone(),
+            ApiTokens::new(&[TOKEN, OTHER_TOKEN]),
+            WebhookSecrets::new(&[SECRET]),
+            None,
+        )
+        .with_alerts(settings);
+        let alerts = Some(state.alerts.clone());
+        let base = serve(state);
+        TestApp { base, db, client: reqwest::Client::new(), github: None, _workers: None, alerts }
     }
 
     /// The app with these access settings (rate limits, token cache, `/metrics` authentication).
@@ -162,7 +185,7 @@ impl TestApp {
         )
         .with_access(access);
         let base = serve(state);
-        TestApp { base, db, client: reqwest::Client::new(), github: None, _workers: None }
+        TestApp { base, db, client: reqwest::Client::new(), github: None, _workers: None, alerts: None }
     }
 
     /// The app with a GitHub App configured against `api_url` (a wiremock server), signing
@@ -188,7 +211,25 @@ impl TestApp {
         let workers = ccm::github::recovery::Workers::spawn(gh.clone(), false)
             .with_log_sweep(gh.clone(), ccm::server::log_announcer(&state.live));
         let base = serve(state);
-        TestApp { base, db, client: reqwest::Client::new(), github: Some(gh), _workers: Some(workers) }
+        TestApp { base, db, client: reqwest::Client::new(), github: Some(gh), _workers: Some(workers), alerts: None }
+    }
+
+    /// The app with a GitHub App configured and these alert settings (issue 16).
+    pub async fn with_github_and_alerts(backend: Backend, api_url: &str, settings: ccm::notify::AlertSettings) -> Self {
+        let db = TestDb::new(backend).await;
+        let client =
+            ccm::github::GithubClient::new(github::test_config(api_url)).expect("GitHub client").expect("configured");
+        let gh = ccm::github::Github { store: db.store.clone(), client: client.clone() };
+        let workers = ccm::github::recovery::Workers::spawn(gh.clone(), false);
+        let state = AppState::start(
+            db.store.clone(),
+            ApiTokens::new(&[TOKEN, OTHER_TOKEN]),
+            WebhookSecrets::new(&[SECRET]),
+            Some(client),
+        )
+        .with_alerts(settings);
+        let base = serve(state);
+        TestApp { base, db, client: reqwest::Client::new(), github: Some(gh), _workers: Some(workers), alerts: None }
     }
 
     pub fn gh(&self) -> &ccm::github::Github {

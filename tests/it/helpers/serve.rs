@@ -11,7 +11,7 @@ use super::wait::{PATIENCE, wait_for};
 
 /// Settings the server reads from the environment, never inherited from the tests' environment:
 /// a test passes the ones it means.
-pub const SERVER_SETTINGS: [&str; 30] = [
+pub const SERVER_SETTINGS: [&str; 35] = [
     "CCM_BIND",
     "DATABASE_URL",
     "CCM_DATA_DIR",
@@ -42,6 +42,11 @@ pub const SERVER_SETTINGS: [&str; 30] = [
     "CCM_API_ALLOW",
     "CCM_WEBHOOK_ALLOW",
     "CCM_TRUSTED_PROXIES",
+    "CCM_ALERT_SWEEP",
+    "CCM_ALERT_COOLDOWN",
+    "CCM_ALERT_RETRY_FOR",
+    "CCM_SMTP_URL",
+    "CCM_SMTP_FROM",
 ];
 
 /// How long `ccm serve` may take to start (open its database, run the migrations, bind).

@@ -1,6 +1,6 @@
 // The dashboard: sign-in, navigation between views (in the URL's #fragment), live updates.
 
-import { ApiError, api, loadScope, onUnauthorized, token } from './api.js';
+import { ApiError, api, canWrite, loadScope, onUnauthorized, path, token } from './api.js';
 import { h, message, tickTimes } from './dom.js';
 import { LiveStream } from './stream.js';
 import { pipelinesView } from './pipelines.js';
@@ -9,6 +9,7 @@ import { tasksView } from './tasks.js';
 import { deliveriesView } from './deliveries.js';
 
 const main = document.getElementById('main');
+const banner = document.getElementById('alerts');
 const live = document.getElementById('live');
 let view = null;
 
@@ -16,15 +17,53 @@ const LIVE_TEXT = { connecting: 'connecting…', open: 'live', reconnecting: 're
 
 const stream = new LiveStream({
   url: '/api/events',
-  onEvent: (event) => view && view.onEvent(event),
+  onEvent: (event) => {
+    if (event.type === 'alert') refreshAlerts();
+    if (view) view.onEvent(event);
+  },
   onState: (state) => {
     live.dataset.state = state;
     live.textContent = LIVE_TEXT[state];
     live.title = state === 'open' ? 'Receiving live updates' : '';
   },
   // Whatever changed while the stream was closed is read again.
-  onOpen: () => view && view.refresh(),
+  onOpen: () => {
+    refreshAlerts();
+    if (view) view.refresh();
+  },
 });
+
+// Issue 16: the firing alerts, above every view; a write token may acknowledge them (a read-only
+// token is shown no button).
+async function refreshAlerts() {
+  let data;
+  try {
+    data = await api('/api/alerts?state=firing&limit=20');
+  } catch {
+    return;
+  }
+  banner.hidden = data.total === 0;
+  banner.replaceChildren(
+    h('strong', {}, data.total === 1 ? '1 firing alert' : `${data.total} firing alerts`),
+    ...data.alerts.map((a) => h('div', { class: 'alert-item', dataset: { alertId: a.id } },
+      a.pipeline_id ? h('a', { href: `#/pipelines/${path(a.pipeline_id)}` }, a.summary) : a.summary,
+      canWrite() ? h('button', { type: 'button', class: 'ack', onclick: () => acknowledge(a.id) }, 'Acknowledge') : null)));
+}
+
+async function acknowledge(id) {
+  try {
+    await api(`/api/alerts/${path(id)}/ack`, { method: 'POST' });
+  } catch (err) {
+    if (err.status === 403) {
+      document.body.dataset.readOnly = 'true';
+      banner.append(message('Acknowledging an alert needs a write token.'));
+      return;
+    }
+    banner.append(message(`Could not acknowledge the alert: ${err.message}`));
+    return;
+  }
+  refreshAlerts();
+}
 
 function route() {
   const hash = decodeURIComponent(location.hash.replace(/^#\/?/, ''));
@@ -58,6 +97,7 @@ async function show() {
   main.replaceChildren();
   view = make(main);
   view.refresh();
+  refreshAlerts();
   stream.start();
 }
 

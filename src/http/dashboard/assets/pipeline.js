@@ -79,7 +79,11 @@ export function pipelineView(container, id) {
       fact('Created', when(p.created_at)));
   }
 
+  // Live stats events carry no alerts: the last read ones are kept.
+  let alerts = [];
+
   function showStats(s) {
+    if (s.alerts) alerts = s.alerts;
     const m = s.metrics_24h;
     cards.replaceChildren(
       card('Health', badge(String(s.health_score), healthKind(s.health_score)), 'health'),
@@ -89,7 +93,8 @@ export function pipelineView(container, id) {
       card('Queued', String(s.queue_length), 'queue-length'),
       card('Current stage', s.current_stage || '—', 'current-stage'),
       card('Progress', `${s.progress_percentage}%`, 'progress'),
-      card('Last delivery', when(s.last_delivery_at), 'last-delivery'));
+      card('Last delivery', when(s.last_delivery_at), 'last-delivery'),
+      card('Alerts', alerts.length ? alerts.map((a) => `${a.state}: ${a.summary}`).join('; ') : 'none', 'alerts'));
   }
 
   function execution(e, jobsRow) {
@@ -175,6 +180,7 @@ export function pipelineView(container, id) {
     refresh,
     onEvent({ type, data }) {
       if (type === 'resync') reload();
+      if (type === 'alert' && data && data.alert && data.alert.pipeline_id === id) reload();
       if (!data || data.pipeline_id !== id) return;
       if (type === 'stats') showStats(data);
       else if (type === 'execution' || type === 'job' || type === 'log') reload();

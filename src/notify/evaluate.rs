@@ -1,0 +1,198 @@
+//! The evaluator: every rule against every pipeline it covers, opening, refreshing and resolving
+//! alerts (see `domain::alerts::evaluate` for each kind's condition).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::Alerts;
+use crate::domain::alerts::{self, Alert, Firing, PipelineView, Rule, Verdict};
+use crate::domain::clock;
+use crate::domain::status::{AlertEvent, PipelineStatus};
+use crate::live::Live;
+use crate::store::{NewAlert, Notify, Pipeline, PipelineFilter, StatsSnapshot, Store};
+
+/// Evaluations are at least this far apart: a busy ingest wakes the evaluator on every batch.
+const COALESCE: Duration = Duration::from_millis(200);
+
+/// Most pipelines whose stats are read in one statement.
+const CHUNK: usize = 64;
+
+/// A live `alert` event.
+#[derive(Serialize)]
+struct AlertEventBody<'a> {
+    event: AlertEvent,
+    alert: &'a Alert,
+}
+
+pub(super) async fn run(
+    alerts: Alerts,
+    store: Arc<dyn Store>,
+    live: Arc<Live>,
+    github: Option<Arc<crate::github::GithubClient>>,
+) {
+    loop {
+        let settings = alerts.settings();
+        tokio::select! {
+            _ = alerts.evaluate.notified() => {}
+            _ = tokio::time::sleep(settings.sweep) => {}
+        }
+        let paused = github.as_ref().is_some_and(|g| g.health.snapshot(clock::now()).paused);
+        match evaluate_once(store.as_ref(), &live, &alerts, paused).await {
+            Ok(true) => alerts.send.notify_one(),
+            Ok(false) => {}
+            Err(err) => tracing::warn!(error = format!("{err:#}"), "alert evaluation failed"),
+        }
+        alerts.evaluations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(COALESCE).await;
+    }
+}
+
+/// Every active pipeline.
+async fn active_pipelines(store: &dyn Store) -> anyhow::Result<Vec<Pipeline>> {
+    let mut all = Vec::new();
+    let mut filter = PipelineFilter { status: Some(PipelineStatus::Active), limit: 500, ..Default::default() };
+    loop {
+        let page = store.list_pipelines(&filter).await?;
+        let n = page.items.len() as i64;
+        all.extend(page.items);
+        if n < filter.limit {
+            return Ok(all);
+        }
+        filter.offset += n;
+    }
+}
+
+/// One evaluation of every rule; whether a notification was queued (or may have been).
+pub(super) async fn evaluate_once(
+    store: &dyn Store,
+    live: &Live,
+    alerts: &Alerts,
+    github_paused: bool,
+) -> anyhow::Result<bool> {
+    let rules = store.list_rules().await?;
+    if rules.is_empty() {
+        return Ok(false);
+    }
+    let settings = alerts.settings();
+    let now = clock::now();
+    let cooldown_since = now - chrono::Duration::from_std(settings.cooldown).unwrap_or_default();
+    let open: HashMap<String, Alert> = store
+        .open_alerts()
+        .await?
+        .into_iter()
+        .map(|a| (alerts::open_key(a.rule_id, a.pipeline_id.as_deref()), a))
+        .collect();
+    let mut changed = false;
+    let ctx = Ctx { store, live, open: &open, cooldown_since };
+
+    let per_pipeline: Vec<&Rule> = rules.iter().filter(|r| !r.kind.is_global()).collect();
+    if !per_pipeline.is_empty() {
+        let pipelines = active_pipelines(store).await?;
+        for chunk in pipelines.chunks(CHUNK) {
+            let scopes: Vec<_> = chunk.iter().map(Pipeline::execution_scope).collect();
+            let snapshots = store.stats_snapshots(&scopes, now).await?;
+            for (pipeline, snapshot) in chunk.iter().zip(&snapshots) {
+                for rule in &per_pipeline {
+                    if rule.pipeline_id.as_deref().is_some_and(|id| id != pipeline.id) {
+                        continue;
+                    }
+                    changed |= ctx.apply_pipeline(rule, pipeline, snapshot, now).await?;
+                }
+            }
+        }
+    }
+    let global: Vec<&Rule> = rules.iter().filter(|r| r.kind.is_global()).collect();
+    if !global.is_empty() {
+        let parked = store
+            .gauge_counts()
+            .await?
+            .deliveries
+            .iter()
+            .filter(|(status, _)| status == "parked")
+            .map(|(_, n)| *n)
+            .sum();
+        for rule in global {
+            let verdict = alerts::evaluate_global(rule, parked, github_paused);
+            changed |= ctx.apply(rule, None, verdict, false).await?;
+        }
+    }
+    Ok(changed)
+}
+
+struct Ctx<'a> {
+    store: &'a dyn Store,
+    live: &'a Live,
+    open: &'a HashMap<String, Alert>,
+    cooldown_since: DateTime<Utc>,
+}
+
+impl Ctx<'_> {
+    async fn apply_pipeline(
+        &self,
+        rule: &Rule,
+        pipeline: &Pipeline,
+        snapshot: &StatsSnapshot,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let is_open = self.open.contains_key(&alerts::open_key(rule.id, Some(&pipeline.id)));
+        let verdict = alerts::evaluate(rule, &PipelineView { pipeline, snapshot }, now, is_open);
+        let muted = !alerts::notifications_enabled(pipeline);
+        self.apply(rule, Some(pipeline), verdict, muted).await
+    }
+
+    async fn apply(
+        &self,
+        rule: &Rule,
+        pipeline: Option<&Pipeline>,
+        verdict: Verdict,
+        muted: bool,
+    ) -> anyhow::Result<bool> {
+        let pipeline_id = pipeline.map(|p| p.id.as_str());
+        let open = self.open.get(&alerts::open_key(rule.id, pipeline_id));
+        let notify = Notify { channels: &rule.spec.channels, muted, cooldown_since: self.cooldown_since };
+        match (verdict, open) {
+            (Verdict::Firing(firing), None) => {
+                let new = NewAlert {
+                    rule,
+                    pipeline_id,
+                    repository: pipeline.map(|p| p.repository.as_str()),
+                    workflow_file: pipeline.map(|p| p.workflow_file.as_str()),
+                    firing: &firing,
+                };
+                if let Some(alert) = self.store.open_alert(&new, notify).await? {
+                    tracing::info!(alert_id = alert.id, rule_id = rule.id, kind = %rule.kind, summary = %alert.summary, "alert firing");
+                    self.publish(AlertEvent::Firing, &alert);
+                    return Ok(true);
+                }
+                Ok(false)
+            }
+            (Verdict::Firing(firing), Some(alert)) => {
+                if differs(alert, &firing) {
+                    self.store.refresh_alert(alert.id, &firing).await?;
+                }
+                Ok(false)
+            }
+            (Verdict::Clear, Some(alert)) => {
+                if let Some(alert) = self.store.resolve_alert(alert.id, notify).await? {
+                    tracing::info!(alert_id = alert.id, rule_id = rule.id, kind = %rule.kind, "alert resolved");
+                    self.publish(AlertEvent::Resolved, &alert);
+                    return Ok(true);
+                }
+                Ok(false)
+            }
+            (Verdict::Clear | Verdict::Unknown, None) | (Verdict::Unknown, Some(_)) => Ok(false),
+        }
+    }
+
+    fn publish(&self, event: AlertEvent, alert: &Alert) {
+        self.live.publish("alert", alert.pipeline_id.clone(), &AlertEventBody { event, alert });
+    }
+}
+
+fn differs(alert: &Alert, firing: &Firing) -> bool {
+    alert.summary != firing.summary || alert.run != firing.run || alert.details != firing.details
+}

@@ -1,0 +1,201 @@
+//! Alerts at work (issue 16): the evaluator, which applies the alert rules after each batch of
+//! deliveries (woken by the live publisher, after the batch's commit) and on a periodic sweep for
+//! the time-based kinds; and the sender, which delivers the queued notifications (the durable
+//! `alert_notifications` table, claimed with `FOR UPDATE SKIP LOCKED` on PostgreSQL) with retries
+//! and backoff. Several replicas may run both: an alert opens once (a unique key in the
+//! database) and a notification is claimed by one replica at a time.
+
+mod evaluate;
+pub mod send;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::live::Live;
+use crate::store::Store;
+
+pub use send::{SendOutcome, Sender};
+
+/// SMTP settings for email channels (`CCM_SMTP_URL`, `CCM_SMTP_FROM`).
+#[derive(Clone)]
+pub struct SmtpSettings {
+    /// `smtps://host` (TLS), `smtp://host?tls=required` (STARTTLS), or plain `smtp://host` (a
+    /// local relay); may hold credentials (`smtps://user:password@host`).
+    pub url: crate::secret::Secret,
+    pub from: String,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings").field("url", &self.url).field("from", &self.from).finish()
+    }
+}
+
+/// How alerts are evaluated and delivered.
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    /// The periodic sweep (time-based kinds: run_stuck, hook_silent; global kinds).
+    pub sweep: Duration,
+    /// At most one firing notification per rule and pipeline per cooldown (`resolved` always
+    /// goes out).
+    pub cooldown: Duration,
+    /// How long a notification is retried before it is given up.
+    pub retry_for: Duration,
+    /// The first retry's delay (doubling after each failure, at most 10 minutes).
+    pub retry_base: Duration,
+    /// How often the sender looks for due notifications when not woken.
+    pub poll: Duration,
+    pub smtp: Option<SmtpSettings>,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            sweep: Duration::from_secs(30),
+            cooldown: Duration::from_secs(600),
+            retry_for: Duration::from_secs(48 * 3600),
+            retry_base: Duration::from_secs(5),
+            poll: Duration::from_secs(1),
+            smtp: None,
+        }
+    }
+}
+
+/// The alert workers of this process.
+#[derive(Clone)]
+pub struct Alerts {
+    /// Wakes the evaluator (the live publisher does, after each batch).
+    pub evaluate: Arc<Notify>,
+    /// Wakes the sender (the evaluator does, after queuing).
+    pub send: Arc<Notify>,
+    pub settings: Arc<RwLock<AlertSettings>>,
+    /// Evaluations done by this process (each pass of the evaluator, whatever it found).
+    pub evaluations: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Alerts {
+    pub fn new() -> Self {
+        Alerts {
+            evaluate: Arc::new(Notify::new()),
+            send: Arc::new(Notify::new()),
+            settings: Arc::new(RwLock::new(AlertSettings::default())),
+            evaluations: Arc::default(),
+        }
+    }
+
+    pub fn settings(&self) -> AlertSettings {
+        self.settings.read().expect("alert settings").clone()
+    }
+
+    pub fn set_settings(&self, settings: AlertSettings) {
+        *self.settings.write().expect("alert settings") = settings;
+        self.evaluate.notify_one();
+    }
+
+    /// Spawns the evaluator and the sender. Must run inside the async runtime.
+    pub fn spawn(&self, store: Arc<dyn Store>, live: Arc<Live>, github: Option<Arc<crate::github::GithubClient>>) {
+        tokio::spawn(evaluate::run(self.clone(), store.clone(), live, github));
+        tokio::spawn(send::run(self.clone(), store));
+    }
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The alert settings as `ccm serve` reads them (README: "Alerts").
+#[derive(Clone, Default, clap::Args)]
+pub struct NotifySettings {
+    /// How often the time-based alert rules are evaluated (e.g. 30s, 1m).
+    #[arg(long, env = "CCM_ALERT_SWEEP")]
+    pub alert_sweep: Option<String>,
+
+    /// At most one firing notification per rule and pipeline this often (default 10m; resolved
+    /// notifications always go out).
+    #[arg(long, env = "CCM_ALERT_COOLDOWN")]
+    pub alert_cooldown: Option<String>,
+
+    /// How long a notification is retried before it is given up (default 48h, at least 24h).
+    #[arg(long, env = "CCM_ALERT_RETRY_FOR")]
+    pub alert_retry_for: Option<String>,
+
+    /// SMTP server of email channels: smtps://user:password@host (TLS),
+    /// smtp://user:password@host?tls=required (STARTTLS) or smtp://host (plain, a local relay).
+    #[arg(long, env = "CCM_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<crate::secret::Secret>,
+
+    /// The From address of alert e-mails.
+    #[arg(long, env = "CCM_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+}
+
+impl std::fmt::Debug for NotifySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifySettings")
+            .field("alert_sweep", &self.alert_sweep)
+            .field("alert_cooldown", &self.alert_cooldown)
+            .field("alert_retry_for", &self.alert_retry_for)
+            .field("smtp_url", &self.smtp_url)
+            .field("smtp_from", &self.smtp_from)
+            .finish()
+    }
+}
+
+impl NotifySettings {
+    pub fn validate(&self) -> Result<AlertSettings, crate::config::ConfigError> {
+        let duration = |setting: &'static str, raw: Option<&str>, default: Duration, min: Duration| {
+            let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else { return Ok(default) };
+            let value = humantime::parse_duration(raw).map_err(|e| crate::config::ConfigError {
+                setting,
+                reason: format!("'{raw}' is not a duration such as 30s or 10m ({e})"),
+            })?;
+            if value < min {
+                return Err(crate::config::ConfigError {
+                    setting,
+                    reason: format!("'{raw}' is shorter than {}", humantime::format_duration(min)),
+                });
+            }
+            Ok(value)
+        };
+        let defaults = AlertSettings::default();
+        let sweep = duration("CCM_ALERT_SWEEP", self.alert_sweep.as_deref(), defaults.sweep, Duration::from_secs(1))?;
+        let cooldown =
+            duration("CCM_ALERT_COOLDOWN", self.alert_cooldown.as_deref(), defaults.cooldown, Duration::ZERO)?;
+        let retry_for = duration(
+            "CCM_ALERT_RETRY_FOR",
+            self.alert_retry_for.as_deref(),
+            defaults.retry_for,
+            Duration::from_secs(24 * 3600),
+        )?;
+        let smtp = match (&self.smtp_url, self.smtp_from.as_deref().map(str::trim).filter(|f| !f.is_empty())) {
+            (None, None) => None,
+            (Some(url), Some(from)) => {
+                let text = url.expose();
+                if !(text.starts_with("smtp://") || text.starts_with("smtps://")) {
+                    return Err(crate::config::ConfigError {
+                        setting: "CCM_SMTP_URL",
+                        reason: "must start with smtp:// or smtps://".into(),
+                    });
+                }
+                Some(SmtpSettings { url: url.clone(), from: from.to_string() })
+            }
+            (Some(_), None) => {
+                return Err(crate::config::ConfigError {
+                    setting: "CCM_SMTP_FROM",
+                    reason: "is needed with CCM_SMTP_URL".into(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(crate::config::ConfigError {
+                    setting: "CCM_SMTP_URL",
+                    reason: "is needed with CCM_SMTP_FROM".into(),
+                });
+            }
+        };
+        Ok(AlertSettings { sweep, cooldown, retry_for, smtp, ..defaults })
+    }
+}
