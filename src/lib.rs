@@ -10,6 +10,7 @@ pub mod github;
 pub mod http;
 pub mod live;
 pub mod metrics;
+pub mod retention;
 pub mod secret;
 pub mod server;
 pub mod store;

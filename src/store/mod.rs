@@ -27,6 +27,7 @@ pub use sql::github::{GithubStore, Redelivery};
 pub use sql::installations::{InstallationChange, InstallationStore};
 pub use sql::outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
 pub use sql::pipelines::PipelineStore;
+pub use sql::retention::{Pruned, RetentionStore};
 pub use sql::tasks::{
     self, IssueApplied, IssueChange, IssueLink, NewTask, PullRequest, PullRequestRecord, Push, PushRecord,
     RepositorySync, SyncSettings, Task, TaskFilter, TaskStore,
@@ -136,6 +137,7 @@ pub trait Store:
     + TaskStore
     + GaugeStore
     + TokenStore
+    + RetentionStore
     + Send
     + Sync
     + 'static

@@ -12,5 +12,6 @@ pub(crate) mod github;
 pub(crate) mod installations;
 pub(crate) mod outbox;
 pub(crate) mod pipelines;
+pub mod retention;
 pub mod tasks;
 pub mod tokens;
