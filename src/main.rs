@@ -193,7 +193,6 @@ fn main() -> ExitCode {
 
 async fn prune(config: &ccm::config::Config, dry_run: bool) -> anyhow::Result<()> {
     use ccm::retention;
-    use ccm::store::RetentionStore;
     let store = ccm::server::open_store(config).await?;
     let policy = &config.retention.policy;
     let now = ccm::domain::clock::now();

@@ -42,6 +42,7 @@ mod postgres_sessions;
 mod rate_limits;
 mod readiness;
 mod replicas;
+mod retention;
 mod seed_clients;
 mod seed_compat;
 mod shutdown;

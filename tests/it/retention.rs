@@ -1,0 +1,88 @@
+//! Retention (issue 18): old completed runs are pruned exactly past CCM_RETAIN_RUNS, the runs the
+//! stats show (the ten newest of a branch) stay, and neither the stats nor the hourly roll-ups
+//! change, on both databases.
+
+use crate::helpers::*;
+use chrono::{Duration, Utc};
+
+use ccm::domain::retention::{PruneKind, RetentionPolicy};
+use ccm::store::{ExecutionScope, Store};
+
+on_both_databases!(runs_older_than_the_setting_go_and_stats_stay,);
+
+const REPO: &str = "octo/app";
+
+fn scope(branches: &[&str]) -> ExecutionScope {
+    ExecutionScope {
+        repository: REPO.into(),
+        workflow_path: WORKFLOW.into(),
+        branches: branches.iter().map(|b| b.to_string()).collect(),
+    }
+}
+
+/// The roll-ups' totals and the number of runs stored.
+async fn totals(db: &TestDb) -> (i64, i64) {
+    let sums = "SELECT CAST(COALESCE(SUM(runs), 0) AS BIGINT) FROM execution_hours";
+    let runs = "SELECT CAST(COUNT(*) AS BIGINT) FROM executions";
+    let url = &db.url;
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let a: i64 = sqlx::query_scalar(sums).fetch_one(&pool).await.unwrap();
+        let b: i64 = sqlx::query_scalar(runs).fetch_one(&pool).await.unwrap();
+        (a, b)
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        let a: i64 = sqlx::query_scalar(sums).fetch_one(&pool).await.unwrap();
+        let b: i64 = sqlx::query_scalar(runs).fetch_one(&pool).await.unwrap();
+        (a, b)
+    }
+}
+
+async fn runs_older_than_the_setting_go_and_stats_stay(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store: &dyn Store = db.store.as_ref();
+    let now = ccm::domain::clock::now();
+    // main: twelve runs past the 30 days, one just inside, twelve recent; lonely: one old run,
+    // its branch's newest, which stays.
+    for i in 0..12 {
+        let old = run(1 + i, REPO, "main", now, Duration::days(31 + i), Some("success"), 60);
+        store.upsert_execution(&old).await.unwrap();
+        let recent = run(101 + i, REPO, "main", now, Duration::hours(1 + i), Some("failure"), 30);
+        store.upsert_execution(&recent).await.unwrap();
+    }
+    let inside = run(50, REPO, "main", now, Duration::days(30) - Duration::minutes(5), Some("success"), 60);
+    store.upsert_execution(&inside).await.unwrap();
+    store.upsert_execution(&run(60, REPO, "lonely", now, Duration::days(40), Some("success"), 60)).await.unwrap();
+
+    let policy =
+        RetentionPolicy { runs: Some(std::time::Duration::from_secs(30 * 86_400)), ..RetentionPolicy::KEEP_ALL };
+    let scopes = [scope(&[]), scope(&["main"]), scope(&["lonely"])];
+    let mut before = Vec::new();
+    for s in &scopes {
+        before.push(store.stats_snapshot(s, Utc::now()).await.unwrap());
+    }
+    let (hours_before, runs_before) = totals(&db).await;
+    assert_eq!(runs_before, 26);
+
+    let would = ccm::retention::dry_run(store, &policy, now).await.unwrap();
+    assert_eq!(would.len(), 1);
+    assert_eq!((would[0].kind, would[0].pruned.rows), (PruneKind::Runs, 12));
+
+    let pruned = ccm::retention::sweep(store, &policy, now, None, Some("test")).await.unwrap();
+    assert_eq!(pruned[0].pruned.rows, 12);
+    for id in 1..=12 {
+        assert!(store.get_execution(id, 1).await.unwrap().is_none(), "run {id} is older than 30 days");
+    }
+    for id in [50, 60, 101, 112] {
+        assert!(store.get_execution(id, 1).await.unwrap().is_some(), "run {id} stays");
+    }
+    let (hours_after, runs_after) = totals(&db).await;
+    assert_eq!(runs_after, 14);
+    assert_eq!(hours_after, hours_before, "the roll-ups keep the pruned runs");
+    for (s, was) in scopes.iter().zip(&before) {
+        let now_stats = store.stats_snapshot(s, Utc::now()).await.unwrap();
+        assert_eq!(&now_stats, was, "stats of {:?}", s.branches);
+    }
+    // A second sweep finds nothing.
+    assert_eq!(ccm::retention::dry_run(store, &policy, now).await.unwrap()[0].pruned.rows, 0);
+}
