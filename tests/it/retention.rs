@@ -86,3 +86,22 @@ async fn runs_older_than_the_setting_go_and_stats_stay(backend: Backend) {
     // A second sweep finds nothing.
     assert_eq!(ccm::retention::dry_run(store, &policy, now).await.unwrap()[0].pruned.rows, 0);
 }
+
+#[tokio::test]
+async fn ccm_prune_reports_each_kind_and_names_a_bad_setting() {
+    use crate::helpers::ccm_cli::Ccm;
+    let tmp = tempfile::tempdir().unwrap();
+    let ccm = || Ccm::new("http://127.0.0.1:1", None).env("CCM_DATA_DIR", tmp.path().display().to_string());
+    let dry = ccm().env("CCM_RETAIN_AUDIT", "off").run(&["prune", "--dry-run"]).await;
+    dry.assert_code(0);
+    for kind in ["delivery_bodies", "deliveries", "executions", "outbox_jobs"] {
+        assert!(dry.stdout.contains(&format!("would prune         0 {kind}")), "{dry:?}");
+    }
+    assert!(!dry.stdout.contains("audit"), "CCM_RETAIN_AUDIT=off: {dry:?}");
+    let pruned = ccm().run(&["prune"]).await;
+    pruned.assert_code(0);
+    assert!(pruned.stdout.contains("pruned         0 audit"), "{pruned:?}");
+    let bad = ccm().env("CCM_RETAIN_BODIES", "often").run(&["prune", "--dry-run"]).await;
+    bad.assert_code(2);
+    assert!(bad.stderr.contains("CCM_RETAIN_BODIES"), "{bad:?}");
+}
