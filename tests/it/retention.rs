@@ -8,7 +8,7 @@ use chrono::{Duration, Utc};
 use ccm::domain::retention::{PruneKind, RetentionPolicy};
 use ccm::store::{ExecutionScope, Store};
 
-on_both_databases!(runs_older_than_the_setting_go_and_stats_stay,);
+on_both_databases!(runs_older_than_the_setting_go_and_stats_stay, bodies_then_deliveries_go_past_their_settings,);
 
 const REPO: &str = "octo/app";
 
@@ -104,4 +104,30 @@ async fn ccm_prune_reports_each_kind_and_names_a_bad_setting() {
     let bad = ccm().env("CCM_RETAIN_BODIES", "often").run(&["prune", "--dry-run"]).await;
     bad.assert_code(2);
     assert!(bad.stderr.contains("CCM_RETAIN_BODIES"), "{bad:?}");
+}
+
+async fn bodies_then_deliveries_go_past_their_settings(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let now = ccm::domain::clock::now();
+    for guid in ["old-1", "old-2"] {
+        let body = format!(r#"{{"zen":"Keep it logically awesome.","hook_id":7,"guid":"{guid}"}}"#);
+        assert_eq!(app.deliver("ping", guid, body.as_bytes()).await.status, 200);
+    }
+    let store = app.store();
+    let days = |d: u64| Some(std::time::Duration::from_secs(d * 86_400));
+    let policy = RetentionPolicy { bodies: days(14), deliveries: days(90), ..RetentionPolicy::KEEP_ALL };
+    // Just inside both settings, nothing goes.
+    let inside = ccm::retention::dry_run(store, &policy, now + Duration::days(14)).await.unwrap();
+    assert!(inside.iter().all(|k| k.pruned.rows == 0), "{inside:?}");
+    // Past the bodies' setting, the bodies go and the rows stay.
+    let later = now + Duration::days(15);
+    let pruned = ccm::retention::sweep(store, &policy, later, None, None).await.unwrap();
+    assert_eq!(pruned.iter().map(|k| k.pruned.rows).collect::<Vec<_>>(), [2, 0]);
+    let shown = app.get("/api/deliveries/old-1").await;
+    assert_eq!(shown.status, 200, "{:?}", shown.body);
+    assert!(shown.body.to_string().contains("CCM_RETAIN_BODIES"), "{:?}", shown.body);
+    // Past the deliveries' setting, the rows go.
+    let pruned = ccm::retention::sweep(store, &policy, now + Duration::days(91), None, None).await.unwrap();
+    assert_eq!(pruned.iter().map(|k| k.pruned.rows).collect::<Vec<_>>(), [0, 2]);
+    assert_eq!(app.get("/api/deliveries/old-1").await.status, 404);
 }
