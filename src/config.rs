@@ -72,6 +72,10 @@ pub struct Settings {
     #[command(flatten)]
     pub backups: crate::backups::BackupSettings,
 
+    /// Issue 18: how long each kind of stored row is kept.
+    #[command(flatten)]
+    pub retention: crate::retention::RetentionSettings,
+
     #[command(flatten)]
     pub access: crate::http::access::AccessSettings,
     /// Issue 20: second listener, allow-lists, trusted proxies, body limits.
@@ -133,6 +137,7 @@ pub struct Config {
     pub webhook_secrets: Vec<Secret>,
     pub github: crate::github::GithubConfig,
     pub backups: crate::backups::BackupConfig,
+    pub retention: crate::retention::RetentionConfig,
     /// Rate limits, the token cache, `/metrics` authentication.
     pub access: crate::http::access::AccessConfig,
     /// Issue 20: second listener, allow-lists, trusted proxies, body limits.
@@ -232,6 +237,7 @@ impl Settings {
 
         let github = self.github.validate(&data_dir)?;
         let backups = self.backups.validate()?;
+        let retention = self.retention.validate()?;
         let access = self.access.validate()?;
         let edge = self.edge.validate()?;
         let alerts = self.alerts.validate()?;
@@ -249,6 +255,7 @@ impl Settings {
             webhook_secrets,
             github,
             backups,
+            retention,
             access,
             edge,
             alerts,
@@ -311,6 +318,7 @@ mod tests {
             pg_idle_in_transaction_timeout: "60".into(),
             github: Default::default(),
             backups: crate::backups::BackupSettings { backup_interval: None, backup_keep: "14".into() },
+            retention: Default::default(),
             access: Default::default(),
             edge: Default::default(),
             alerts: Default::default(),

@@ -11,6 +11,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod notify;
+pub mod retention;
 pub mod secret;
 pub mod server;
 pub mod store;

@@ -35,6 +35,8 @@ enum Command {
     Backup(BackupArgs),
     /// Replace a stopped ccm's SQLite database with a backup, then apply migrations.
     Restore(RestoreArgs),
+    /// Delete what is older than the CCM_RETAIN_* settings now (or, with --dry-run, count it).
+    Prune(PruneArgs),
     /// The GitHub App.
     #[command(subcommand)]
     App(AppCommand),
@@ -80,6 +82,15 @@ struct RestoreArgs {
 }
 
 #[derive(clap::Args)]
+struct PruneArgs {
+    /// Say how many rows of each kind would go, and delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(clap::Args)]
 struct RegisterArgs {
     /// Create the App in this organization (default: your personal account).
     #[arg(long)]
@@ -116,6 +127,7 @@ fn main() -> ExitCode {
         Command::App(AppCommand::Register(args)) => Some(&args.settings),
         Command::Backup(args) => Some(&args.settings),
         Command::Restore(args) => Some(&args.settings),
+        Command::Prune(args) => Some(&args.settings),
         Command::Webhook(_) | Command::Client(_) => None,
     };
     let config = match settings.map(Settings::validate).transpose() {
@@ -164,6 +176,7 @@ fn main() -> ExitCode {
                 println!("restored and migrated: start ccm serve again");
                 Ok(())
             }
+            Command::Prune(args) => prune(&config(), args.dry_run).await,
             Command::App(AppCommand::Register(args)) => register(args, &config()).await,
             Command::Webhook(WebhookCommand::Send(args)) => cli::webhook_send::run(args).await,
             Command::Client(_) => unreachable!("run above"),
@@ -176,6 +189,23 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn prune(config: &ccm::config::Config, dry_run: bool) -> anyhow::Result<()> {
+    use ccm::retention;
+    let store = ccm::server::open_store(config).await?;
+    let policy = &config.retention.policy;
+    let now = ccm::domain::clock::now();
+    if dry_run {
+        print!("{}", retention::render(&retention::dry_run(store.as_ref(), policy, now).await?, true));
+        return Ok(());
+    }
+    if store.enable_incremental_vacuum().await? {
+        println!("the SQLite database was switched to auto_vacuum=incremental (a one-time VACUUM)");
+    }
+    let report = retention::sweep(store.as_ref(), policy, now, None, None).await?;
+    print!("{}", retention::render(&report, false));
+    Ok(())
 }
 
 async fn register(args: RegisterArgs, config: &ccm::config::Config) -> anyhow::Result<()> {

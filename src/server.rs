@@ -96,6 +96,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         (workers, _) => workers,
     };
     crate::backups::spawn_schedule(&config, state.metrics.clone());
+    crate::retention::spawn_pruner(&config.retention, state.store.clone(), state.metrics.clone());
     state.edge.webhook_allow.clone().spawn_refresh(state.store.clone(), config.github.api_url.clone());
     let live = state.live.clone();
     // Issue 20: with CCM_WEBHOOK_BIND, a second server (same state, same ingestor) serves only

@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod pipeline;
 pub mod registry;
 pub mod replacement;
+pub mod retention;
 pub mod runs;
 pub mod stats;
 pub mod status;

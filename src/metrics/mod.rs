@@ -80,6 +80,13 @@ const CATALOG: &[(&str, Kind, &str)] = &[
     ("ccm_backup_last_size_bytes", Kind::Gauge, "The size of the last scheduled SQLite backup"),
     ("ccm_backup_failures_total", Kind::Counter, "Scheduled SQLite backups that failed"),
     (
+        "ccm_pruned_rows_total",
+        Kind::Counter,
+        "Rows deleted by retention, by kind (delivery_bodies emptied, deliveries, executions, jobs, outbox_jobs, audit)",
+    ),
+    ("ccm_prune_failures_total", Kind::Counter, "Retention sweeps that stopped on an error"),
+    ("ccm_prune_last_timestamp_seconds", Kind::Gauge, "When the last retention sweep finished (Unix time)"),
+    (
         "ccm_http_refused_total",
         Kind::Counter,
         "Requests refused by an allow-list (CCM_API_ALLOW, CCM_WEBHOOK_ALLOW), by list (api, webhook)",
@@ -231,6 +238,22 @@ impl Metrics {
         self.with(|| {
             gauge!("ccm_backup_last_timestamp_seconds").set(at.timestamp() as f64);
             gauge!("ccm_backup_last_size_bytes").set(bytes as f64);
+        });
+    }
+
+    /// Rows pruned by retention; `kind` is a `PruneKind` name or `jobs`.
+    pub fn rows_pruned(&self, kind: &'static str, rows: u64) {
+        self.with(|| counter!("ccm_pruned_rows_total", "kind" => kind).increment(rows));
+    }
+
+    /// A retention sweep finished (`ok`) or stopped on an error.
+    pub fn prune_swept(&self, at: chrono::DateTime<chrono::Utc>, ok: bool) {
+        self.with(|| {
+            if ok {
+                gauge!("ccm_prune_last_timestamp_seconds").set(at.timestamp() as f64);
+            } else {
+                counter!("ccm_prune_failures_total").increment(1);
+            }
         });
     }
 

@@ -30,6 +30,7 @@ pub use sql::installations::{InstallationChange, InstallationStore};
 pub use sql::job_logs::{ArrivedLog, FailedJob, JobLogStore, JobWithoutLog, RunWithoutJobs};
 pub use sql::outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
 pub use sql::pipelines::PipelineStore;
+pub use sql::retention::{Pruned, RetentionStore};
 pub use sql::tasks::{
     self, IssueApplied, IssueChange, IssueLink, NewTask, PullRequest, PullRequestRecord, Push, PushRecord,
     RepositorySync, SyncSettings, Task, TaskFilter, TaskStore,
@@ -142,6 +143,7 @@ pub trait Store:
     + AlertStore
     + JobLogStore
     + DeploymentStore
+    + RetentionStore
     + Send
     + Sync
     + 'static

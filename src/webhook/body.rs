@@ -47,6 +47,9 @@ pub fn decompress(encoding: &str, stored: &[u8]) -> Result<Vec<u8>, String> {
             lz4_flex::block::decompress(&stored[4..], size).map_err(|e| format!("stored body is corrupt: {e}"))
         }
         "identity" => Ok(stored.to_vec()),
+        crate::domain::retention::PRUNED_BODY_ENCODING => {
+            Err("the body was pruned: it was older than CCM_RETAIN_BODIES (the delivery's summary stays)".into())
+        }
         other => Err(format!("unknown body encoding {other}")),
     }
 }

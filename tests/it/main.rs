@@ -46,6 +46,7 @@ mod postgres_sessions;
 mod rate_limits;
 mod readiness;
 mod replicas;
+mod retention;
 mod run_actions;
 mod seed_clients;
 mod seed_compat;

@@ -15,5 +15,6 @@ pub(crate) mod installations;
 pub mod job_logs;
 pub(crate) mod outbox;
 pub(crate) mod pipelines;
+pub mod retention;
 pub mod tasks;
 pub mod tokens;

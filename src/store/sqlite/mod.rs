@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::fast_paths::FastPaths;
 use super::sql::db::Db;
@@ -18,6 +18,10 @@ pub(crate) mod sqlite_writes;
 pub(super) async fn connect(url: &str, db: &DbOptions) -> StoreResult<SqlStore> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
+        // Pages freed by retention go back to the file system (`PRAGMA incremental_vacuum` after
+        // each sweep). Takes effect on a new database; one created before needs a VACUUM once,
+        // which `ccm prune` does.
+        .auto_vacuum(SqliteAutoVacuum::Incremental)
         .journal_mode(SqliteJournalMode::Wal)
         // FULL: a commit is on disk before we answer; a delivery acknowledged is never lost.
         .synchronous(SqliteSynchronous::Full)
