@@ -60,7 +60,7 @@ struct DeploymentList {
     params(("id" = String, Path, description = "The pipeline id (pipe_ and 12 hex digits)", pattern = "^pipe_[0-9a-f]{12}$"), DeploymentsQuery),
     responses(
         (status = 200, description = "A page of deployments", body = DeploymentList),
-        (status = 400, description = "Invalid paging", body = ErrorBody),
+        (status = 400, description = "Invalid paging, or an environment longer than 255 characters", body = ErrorBody),
         (status = 404, description = "No such pipeline", body = ErrorBody),
     ))]
 async fn list(
@@ -73,6 +73,9 @@ async fn list(
     let pipeline =
         state.store.get_pipeline(&id).await?.ok_or_else(|| ApiError::NotFound(format!("Pipeline not found: {id}")))?;
     let environment = query.environment.as_deref().map(str::trim).filter(|e| !e.is_empty());
+    if environment.is_some_and(|e| e.chars().count() > 255) {
+        return Err(ApiError::BadRequest("environment must be at most 255 characters".into()));
+    }
     let page = state.store.list_deployments(&pipeline.repository, environment, limit, offset).await?;
     // Rollbacks are judged over the history around the page: everything newer (which rolls it
     // back) and the 100 deployments before it (what a rollback returns to).

@@ -93,6 +93,7 @@ async fn act(
     responses(
         (status = 202, description = "The cancellation is queued", body = RunActionQueued,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the first response to the same key again"))),
+        (status = 400, description = "An `Idempotency-Key` that is not 1 to 255 visible ASCII characters", body = ErrorBody),
         (status = 404, description = "No such pipeline, or no such run of this pipeline", body = ErrorBody),
         (status = 409, description = "The pipeline is inactive, or the run is already completed", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` came with another request in the last 24 hours (`idempotency_key_reused`)", body = ErrorBody),
@@ -121,6 +122,7 @@ async fn cancel(
     responses(
         (status = 202, description = "The re-run is queued", body = RunActionQueued,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the first response to the same key again"))),
+        (status = 400, description = "An `Idempotency-Key` that is not 1 to 255 visible ASCII characters", body = ErrorBody),
         (status = 404, description = "No such pipeline, or no such run of this pipeline", body = ErrorBody),
         (status = 409, description = "The pipeline is inactive, or the run has not completed", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` came with another request in the last 24 hours (`idempotency_key_reused`)", body = ErrorBody),
@@ -149,6 +151,7 @@ async fn rerun(
     responses(
         (status = 202, description = "The re-run of the failed jobs is queued", body = RunActionQueued,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the first response to the same key again"))),
+        (status = 400, description = "An `Idempotency-Key` that is not 1 to 255 visible ASCII characters", body = ErrorBody),
         (status = 404, description = "No such pipeline, or no such run of this pipeline", body = ErrorBody),
         (status = 409, description = "The pipeline is inactive, or the run has not completed or has no failed jobs", body = ErrorBody),
         (status = 422, description = "The `Idempotency-Key` came with another request in the last 24 hours (`idempotency_key_reused`)", body = ErrorBody),
