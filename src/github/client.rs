@@ -284,6 +284,23 @@ impl GithubClient {
         (result, token_refused || (answered_401 && who == As::App))
     }
 
+    /// Whether a call may be sent now (not paused, not rate-limited), a concurrency permit held
+    /// while it runs, and the client to send it with for `who`.
+    async fn admit(&self, who: As) -> Result<(tokio::sync::SemaphorePermit<'_>, Arc<Octocrab>), GhError> {
+        match self.health.gate(clock::now()) {
+            Gate::Open => {}
+            Gate::Paused(until) => return Err(GhError::Paused(until)),
+            Gate::RateLimited(until) => return Err(GhError::RateLimited(until)),
+        }
+        let permit = self.permits.acquire().await.map_err(|_| GhError::Unavailable("client shut down".into()))?;
+        let client = match who {
+            As::Installation(id) if self.app => self.installation(id)?,
+            As::App if !self.app => return Err(GhError::NotConfigured),
+            _ => self.root.clone(),
+        };
+        Ok((permit, client))
+    }
+
     /// `token_refused` is set when an installation token request was answered 401 (the call
     /// itself was not sent).
     async fn send(
@@ -294,18 +311,7 @@ impl GithubClient {
         body: Option<&Value>,
         token_refused: &mut bool,
     ) -> Result<Reply, GhError> {
-        let now = clock::now();
-        match self.health.gate(now) {
-            Gate::Open => {}
-            Gate::Paused(until) => return Err(GhError::Paused(until)),
-            Gate::RateLimited(until) => return Err(GhError::RateLimited(until)),
-        }
-        let _permit = self.permits.acquire().await.map_err(|_| GhError::Unavailable("client shut down".into()))?;
-        let client = match who {
-            As::Installation(id) if self.app => self.installation(id)?,
-            As::App if !self.app => return Err(GhError::NotConfigured),
-            _ => self.root.clone(),
-        };
+        let (_permit, client) = self.admit(who).await?;
         let what = format!("{} {}", method.as_str(), path_only(path));
         let sent = match method {
             Method::Get => client._get(path).await,
@@ -387,18 +393,7 @@ impl GithubClient {
     pub async fn download_tail(&self, who: As, path: &str, cap: usize) -> Result<Download, GhError> {
         use http_body_util::BodyExt;
 
-        let now = clock::now();
-        match self.health.gate(now) {
-            Gate::Open => {}
-            Gate::Paused(until) => return Err(GhError::Paused(until)),
-            Gate::RateLimited(until) => return Err(GhError::RateLimited(until)),
-        }
-        let _permit = self.permits.acquire().await.map_err(|_| GhError::Unavailable("client shut down".into()))?;
-        let client = match who {
-            As::Installation(id) if self.app => self.installation(id)?,
-            As::App if !self.app => return Err(GhError::NotConfigured),
-            _ => self.root.clone(),
-        };
+        let (_permit, client) = self.admit(who).await?;
         let what = format!("GET {}", path_only(path));
         let response = match client._get(path).await {
             Ok(response) => response,
