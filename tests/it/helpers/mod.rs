@@ -228,8 +228,9 @@ impl TestApp {
             Some(client),
         )
         .with_alerts(settings);
+        let alerts = Some(state.alerts.clone());
         let base = serve(state);
-        TestApp { base, db, client: reqwest::Client::new(), github: Some(gh), _workers: Some(workers), alerts: None }
+        TestApp { base, db, client: reqwest::Client::new(), github: Some(gh), _workers: Some(workers), alerts }
     }
 
     pub fn gh(&self) -> &ccm::github::Github {
