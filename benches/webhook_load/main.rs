@@ -13,6 +13,7 @@
 //! `--help` lists the options; BENCHMARKS.md says what the figures mean.
 
 mod bodies;
+mod disk;
 mod probe;
 #[path = "../support/process.rs"]
 mod process;
@@ -69,6 +70,9 @@ struct Args {
     /// Also print the measured window second by second (answers, latency, batches, checkpoints).
     #[arg(long)]
     timeline: bool,
+    /// At the end, print what the stored deliveries take on disk (per table, per delivery).
+    #[arg(long)]
+    disk: bool,
     /// Write the results as one JSON object to this file (for scripts/bench-guard).
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -315,6 +319,9 @@ async fn main() {
     }
     if let Some(path) = &args.json {
         std::fs::write(path, result.to_string()).expect("write --json");
+    }
+    if args.disk {
+        disk::report(&server.url, stored).await;
     }
     server.stop().await;
     assert_eq!(failed, 0, "some deliveries were refused");
