@@ -10,10 +10,13 @@
 //! `--load github` is the ingest-headroom load (2,000 distinct bodies of 19–24 KB from 200
 //! repositories, sent over and over with a new GUID each, 3 s of warm-up then 20 s measured);
 //! `--load synthetic` (the default) the earlier sessions' (30,000 deliveries, each once).
-//! `--help` lists the options; BENCHMARKS.md says what the figures mean.
+//! `--old N --prune` runs the load while the pruner removes N old deliveries (issue 18), `--disk`
+//! prints the bytes on disk per delivery; `BENCH_CCM_LOG=FILE` keeps ccm's log (`BENCH_RUST_LOG`
+//! sets its level). `--help` lists the options; BENCHMARKS.md says what the figures mean.
 
 mod bodies;
 mod disk;
+mod old;
 mod probe;
 #[path = "../support/process.rs"]
 mod process;
@@ -70,6 +73,14 @@ struct Args {
     /// Also print the measured window second by second (answers, latency, batches, checkpoints).
     #[arg(long)]
     timeline: bool,
+    /// Before the load, store N deliveries received 100 days ago (past every retention setting),
+    /// then serve again: with --prune the background pruner removes them during the load.
+    #[arg(long, default_value_t = 0)]
+    old: usize,
+    /// Serve with pruning every second (CCM_PRUNE_INTERVAL=1s); without it pruning is off, so
+    /// that a run with --prune and one without compare the same load.
+    #[arg(long)]
+    prune: bool,
     /// At the end, print what the stored deliveries take on disk (per table, per delivery).
     #[arg(long)]
     disk: bool,
@@ -105,9 +116,13 @@ async fn main() {
         (false, None) => (0.0, None),
     };
     let probes = args.probes.unwrap_or(if github { 0 } else { 300 });
+    assert!(args.old == 0 || probes == 0, "--old counts the load's deliveries by their GUIDs: use --probes 0");
 
-    let server = server::start(&args.backend, args.server.as_deref()).await;
-    let pid = server.child.id();
+    let prune_env: &[(&str, &str)] = &[("CCM_PRUNE_INTERVAL", if args.prune { "1s" } else { "off" })];
+    // With --old, seeding is served without pruning: a pruner killed by the restart would keep
+    // its lease (the database's) for ten minutes.
+    let first_env: &[(&str, &str)] = if args.old > 0 { &[("CCM_PRUNE_INTERVAL", "off")] } else { prune_env };
+    let mut server = server::start(&args.backend, args.server.as_deref(), first_env).await;
     let client = reqwest::Client::builder().pool_max_idle_per_host(8).build().unwrap();
     let repos = if github { bodies::github_repositories() } else { bodies::synthetic_repositories(args.repos) };
     for repo in repos.iter().chain(std::iter::once(&"bench-org/probe".to_string())) {
@@ -127,6 +142,26 @@ async fn main() {
     } else {
         bodies::synthetic(count, &repos, args.jobs, &times)
     };
+    if args.old > 0 {
+        let template = &made[0];
+        let r = client
+            .post(format!("{}/webhooks/github", server.base))
+            .header("X-GitHub-Event", template.event)
+            .header("X-GitHub-Delivery", "template-0")
+            .header("X-Hub-Signature-256", sign(&template.body))
+            .header("Content-Type", "application/json")
+            .body(template.body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "the template delivery: {}", r.status());
+        let seeding = Instant::now();
+        old::seed(&server.url, "template-0", args.old).await;
+        println!("old deliveries: {} stored in {:.1} s", args.old, seeding.elapsed().as_secs_f64());
+        // Served again, so that the pruner's first sweep comes a second after the start.
+        server.restart(args.server.as_deref(), prune_env).await;
+    }
+    let pid = server.child.id();
     let mut sizes: Vec<usize> = made.iter().map(|b| b.body.len()).collect();
     sizes.sort();
     let signed: Vec<Signed> =
@@ -224,7 +259,9 @@ async fn main() {
         .json()
         .await
         .unwrap();
-    let stored = stored["count"].as_u64().unwrap() as usize;
+    // With old deliveries (being pruned), the load's own are counted by their GUIDs.
+    let stored =
+        if args.old > 0 { old::load_deliveries(&server.url).await } else { stored["count"].as_u64().unwrap() as usize };
     let acknowledged = answers.iter().filter(|a| a.ok).count();
     let failed = answers.len() - acknowledged;
 
@@ -242,6 +279,7 @@ async fn main() {
         count: last.batches.count - if seconds.is_some() { first.batches.count } else { 0.0 },
         deliveries: last.batches.deliveries - if seconds.is_some() { first.batches.deliveries } else { 0.0 },
         seconds: last.batches.seconds - if seconds.is_some() { first.batches.seconds } else { 0.0 },
+        pruned: last.batches.pruned - first.batches.pruned,
     };
     let result = json!({
         "backend": args.backend,
@@ -259,6 +297,7 @@ async fn main() {
         "batch_size": batches.deliveries / batches.count,
         "batch_ms": batches.seconds * 1000.0 / batches.count,
         "checkpoints": last.checkpoints - first.checkpoints,
+        "pruned_rows": last.batches.pruned - first.batches.pruned,
         "acknowledged": acknowledged,
         "failed": failed,
         "stored": stored,
@@ -313,6 +352,9 @@ async fn main() {
             percentile(&sse, 0.5),
             f("sse_p99_ms")
         );
+    }
+    if args.old > 0 {
+        println!("rows pruned in the measured window: {}", result["pruned_rows"]);
     }
     if args.timeline && seconds.is_some() {
         print_timeline(&answers, from, to, &samples);
