@@ -78,6 +78,7 @@ async fn spawn(dir: &std::path::Path, url: &str, bin: Option<&str>, env: &[(&str
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("ccm serve did not become ready");
 }
 
