@@ -14,6 +14,7 @@
 //! prints the bytes on disk per delivery; `BENCH_CCM_LOG=FILE` keeps ccm's log (`BENCH_RUST_LOG`
 //! sets its level). `--help` lists the options; BENCHMARKS.md says what the figures mean.
 
+mod backup;
 mod bodies;
 mod disk;
 mod old;
@@ -81,6 +82,10 @@ struct Args {
     /// that a run with --prune and one without compare the same load.
     #[arg(long)]
     prune: bool,
+    /// SQLite: take `ccm backup` when the measured window starts, and say how long it took and
+    /// how the load fared while it ran (issue 18: a backup of a large database while ingesting).
+    #[arg(long)]
+    backup: bool,
     /// At the end, print what the stored deliveries take on disk (per table, per delivery).
     #[arg(long)]
     disk: bool,
@@ -232,6 +237,12 @@ async fn main() {
             samples
         })
     };
+    let backup = args.backup.then(|| {
+        assert!(args.backend == "sqlite", "--backup: ccm backup is SQLite's (PostgreSQL has pg_dump)");
+        let output = server.file("bench-backup.db");
+        let command = server.backup(args.server.as_deref(), &output);
+        tokio::spawn(backup::run(command, start + Duration::from_secs_f64(warmup), start, output))
+    });
     let workers: Vec<_> = (0..args.concurrency).map(|_| tokio::spawn(send::send_all(load.clone()))).collect();
     let mut answers: Vec<Answer> = Vec::new();
     for w in workers {
@@ -355,6 +366,9 @@ async fn main() {
     }
     if args.old > 0 {
         println!("rows pruned in the measured window: {}", result["pruned_rows"]);
+    }
+    if let Some(backup) = backup {
+        backup::print(&backup.await.unwrap(), &answers, from, to);
     }
     if args.timeline && seconds.is_some() {
         print_timeline(&answers, from, to, &samples);

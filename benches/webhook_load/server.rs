@@ -83,6 +83,27 @@ async fn spawn(dir: &std::path::Path, url: &str, bin: Option<&str>, env: &[(&str
 }
 
 impl Server {
+    /// `ccm backup --output FILE` of this server's database (SQLite), to run.
+    pub fn backup(&self, bin: Option<&str>, output: &std::path::Path) -> Command {
+        let mut command = Command::new(bin.unwrap_or(env!("CARGO_BIN_EXE_ccm")));
+        command
+            .args(["backup", "--output"])
+            .arg(output)
+            .env("CCM_DATA_DIR", self._dir.path())
+            .env("DATABASE_URL", &self.url)
+            .env("CCM_API_TOKEN", TOKEN)
+            .env("GITHUB_WEBHOOK_SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// A file beside the database.
+    pub fn file(&self, name: &str) -> std::path::PathBuf {
+        self._dir.path().join(name)
+    }
+
     /// Stops ccm and serves the same database again, with `env`.
     pub async fn restart(&mut self, bin: Option<&str>, env: &[(&str, &str)]) {
         let _ = self.child.kill();
