@@ -97,6 +97,14 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The store over an existing database (ccm started again on it, as after `ccm copy`).
+    pub async fn at(url: &str) -> Self {
+        let store = store::connect(url, 5).await.expect("open the database");
+        TestDb { store, url: url.to_string(), _dir: tempfile::tempdir().expect("temp dir") }
+    }
+}
+
 pub fn postgres_admin_url() -> String {
     std::env::var("CCM_TEST_DATABASE_URL").unwrap_or_else(|_| {
         panic!(
