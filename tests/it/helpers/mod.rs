@@ -182,6 +182,21 @@ impl TestApp {
         TestApp { base, db, client: reqwest::Client::new(), github: None, _workers: None, alerts }
     }
 
+    /// The app with the SQLite backups' folder `dir`, whose newest backup `GET /api/backups/latest`
+    /// (and the dashboard) shows.
+    pub async fn with_backups(backend: Backend, dir: PathBuf) -> Self {
+        let db = TestDb::new(backend).await;
+        let state = AppState::start(
+            db.store.clone(),
+            ApiTokens::new(&[TOKEN, OTHER_TOKEN]),
+            WebhookSecrets::new(&[SECRET]),
+            None,
+        )
+        .with_backups(dir);
+        let base = serve(state);
+        TestApp { base, db, client: reqwest::Client::new(), github: None, _workers: None, alerts: None }
+    }
+
     /// The app with these access settings (rate limits, token cache, `/metrics` authentication).
     pub async fn with_access(backend: Backend, access: &ccm::http::access::AccessConfig) -> Self {
         let db = TestDb::new(backend).await;
