@@ -217,6 +217,47 @@ fn assert_same(copied: &BTreeMap<String, Value>, original: &BTreeMap<String, Val
     assert!(differ.is_empty(), "{what}: {} answers differ:\n{}", differ.len(), differ.join("\n"));
 }
 
+/// Every row of a SQLite table as text, in key order: SQLite's `quote()` of each value (BLOBs as
+/// hex, so bodies and logs compare byte for byte), text columns as they are.
+async fn sqlite_rows(pool: &sqlx::SqlitePool, table: &ccm::store::copy::Table) -> Vec<Vec<String>> {
+    let columns: Vec<(String, String)> = sqlx::query_as("SELECT name, type FROM pragma_table_info($1) ORDER BY cid")
+        .bind(table.name)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let exprs: Vec<String> = columns
+        .iter()
+        .map(|(c, ty)| if ty == "TEXT" { format!("COALESCE(\"{c}\", 'NULL')") } else { format!("quote(\"{c}\")") })
+        .collect();
+    let sql =
+        format!("SELECT {} FROM \"{}\" ORDER BY {}", exprs.join(" || char(31) || "), table.name, table.key.join(", "));
+    let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await.unwrap();
+    rows.into_iter().map(|(row,)| row.split('\u{1f}').map(String::from).collect()).collect()
+}
+
+/// The round trip SQLite -> PostgreSQL -> SQLite leaves every copied row as it was: integers,
+/// booleans, timestamps' text, blobs byte for byte; JSON the same value (PostgreSQL's jsonb keeps
+/// no formatting).
+async fn assert_same_rows(original: &str, back: &str) {
+    let (original, back) =
+        (sqlx::SqlitePool::connect(original).await.unwrap(), sqlx::SqlitePool::connect(back).await.unwrap());
+    let mut compared = 0;
+    for table in TABLES.iter().filter(|t| !matches!(t.handling, Handling::Skip(_))) {
+        let (was, is) = (sqlite_rows(&original, table).await, sqlite_rows(&back, table).await);
+        assert_eq!(was.len(), is.len(), "rows of {}", table.name);
+        compared += was.len();
+        for (a, b) in was.iter().zip(&is) {
+            let same = a.len() == b.len()
+                && a.iter().zip(b).all(|(x, y)| {
+                    x == y
+                        || matches!((serde_json::from_str::<Value>(x), serde_json::from_str::<Value>(y)), (Ok(p), Ok(q)) if p == q)
+                });
+            assert!(same, "{}: a row changed in the round trip:\n  was {a:?}\n  is  {b:?}", table.name);
+        }
+    }
+    assert!(compared > 1200, "only {compared} rows compared");
+}
+
 /// The printed count of `table`: (source rows, target rows).
 fn printed_count(run: &Run, table: &str) -> (i64, i64) {
     let line = run.stdout.lines().find(|l| l.split_whitespace().next() == Some(table));
@@ -251,6 +292,7 @@ async fn copy_both_ways_keeps_every_api_answer() {
     copy(&postgres, &sqlite).await.assert_code(0);
     let back = TestApp::on(TestDb::at(&sqlite).await, &[TOKEN, OTHER_TOKEN], &[SECRET]);
     assert_same(&answers(&back).await, &expected, "PostgreSQL -> SQLite");
+    assert_same_rows(&original.db.url, &sqlite).await;
 
     // Ids go on past the copied ones (sequences and sqlite_sequence were set).
     for app in [&on_postgres, &back] {
