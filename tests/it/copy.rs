@@ -53,6 +53,11 @@ async fn populate(app: &TestApp) {
         }
     }
     assert!(n > 50, "only {n} example payloads");
+    // More deliveries than one batch of a table with blobs (100 rows).
+    for k in 0..40 {
+        let body = format!(r#"{{"zen":"Half measures are as bad as nothing at all.","hook_id":7,"n":{k}}}"#);
+        assert_eq!(app.deliver("ping", &format!("ping-{k}"), body.as_bytes()).await.status, 200);
+    }
 
     let now = ccm::domain::clock::now();
     for i in 0..1100i64 {
@@ -282,7 +287,7 @@ async fn copy_both_ways_keeps_every_api_answer() {
         }
     }
     assert!(printed_count(&run, "executions").0 > 1000, "more than one batch: {run:?}");
-    assert!(printed_count(&run, "deliveries").0 > 50, "{run:?}");
+    assert!(printed_count(&run, "deliveries").0 > ccm::store::copy::BLOB_BATCH as i64, "more than one batch: {run:?}");
     assert!(!run.stdout.contains("secret") && !run.stdout.contains(TOKEN), "{run:?}");
     let on_postgres = TestApp::on(TestDb::at(&postgres).await, &[TOKEN, OTHER_TOKEN], &[SECRET]);
     assert_same(&answers(&on_postgres).await, &expected, "SQLite -> PostgreSQL");

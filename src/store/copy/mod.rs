@@ -4,12 +4,16 @@
 //! snapshot (a read transaction), the target written in one transaction that commits only when
 //! every table's count matches the source's: a copy that fails leaves nothing behind.
 //!
-//! Rows go in batches read by primary key (keyset), column by column as the catalogs name them,
-//! each value converted between the two schemas' types (`values`). Triggers: SQLite's cannot be
-//! turned off, and PostgreSQL's only by the table owner or a superuser (`session_replication_role`),
-//! so the copy lets them run and then replaces what they computed: the roll-up tables they keep
-//! (`Handling::Rollup`) are copied last, over the target's rows, because the source's roll-ups
-//! also count runs that retention pruned. Id counters are set past the copied ids (`counters`).
+//! Rows go in batches read by primary key (keyset: 1,000 rows, 100 of a table with blobs), column
+//! by column as the catalogs name them, each value converted between the two schemas' types
+//! (`values`).
+//!
+//! Triggers: SQLite's cannot be turned off, and PostgreSQL's only by the table owner or a superuser
+//! (`session_replication_role`), so the copy lets them run and then replaces what they computed:
+//! the roll-up tables they keep (`Handling::Rollup`: `pipeline_counts`, `execution_hours`) are
+//! copied last, over the target's rows, because the source's roll-ups also count runs that
+//! retention pruned. The retention marker, which the roll-up trigger reads, is never copied.
+//! Id counters are set past the copied ids (`counters`).
 
 mod counters;
 mod endpoint;
@@ -30,6 +34,10 @@ use values::{Val, placeholder, select_expr};
 
 /// Rows read from the source at a time.
 pub const BATCH: usize = 1000;
+
+/// Rows read at a time from a table with a blob column (delivery bodies, job logs of up to
+/// CCM_JOB_LOG_MAX_MB): a batch stays within memory however large they are.
+pub const BLOB_BATCH: usize = 100;
 
 /// Most values one INSERT binds (SQLite allows 32,766, PostgreSQL 65,535).
 const MAX_BOUND: usize = 30_000;
@@ -246,6 +254,7 @@ async fn copy_table(
     let exprs: Vec<String> = columns.iter().map(|c| select_expr(src.backend(), &quoted(&c.name), c.from)).collect();
     let key_list = table.key.iter().map(|k| quoted(k)).collect::<Vec<_>>().join(", ");
     let from_types: Vec<ColType> = columns.iter().map(|c| c.from).collect();
+    let batch = if from_types.contains(&ColType::Bytes) { BLOB_BATCH } else { BATCH };
     let mut after: Option<Vec<Val>> = None;
     loop {
         let mut sql = format!("SELECT {} FROM {}", exprs.join(", "), quoted(table.name));
@@ -256,7 +265,7 @@ async fn copy_table(
             binds = last;
         }
         if !key.is_empty() {
-            sql.push_str(&format!(" ORDER BY {key_list} LIMIT {BATCH}"));
+            sql.push_str(&format!(" ORDER BY {key_list} LIMIT {batch}"));
         }
         let rows = src.rows(sql, binds, &from_types).await.with_context(|| format!("reading {}", table.name))?;
         let read = rows.len();
@@ -265,7 +274,7 @@ async fn copy_table(
         }
         insert(dst, table.name, columns, rows).await.with_context(|| format!("writing {}", table.name))?;
         progress.copied(read as u64);
-        if key.is_empty() || read < BATCH {
+        if key.is_empty() || read < batch {
             return Ok(());
         }
     }
