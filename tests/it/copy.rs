@@ -411,3 +411,20 @@ async fn the_copy_list_covers_every_table_with_types_that_map() {
         }
     }
 }
+
+#[actix_web::test]
+async fn copy_refuses_a_sqlite_target_a_ccm_serves() {
+    let source = TestDb::new(Backend::Sqlite).await;
+    let data = tempfile::tempdir().unwrap();
+    let settings = vec![
+        ("CCM_DATA_DIR", data.path().display().to_string()),
+        ("CCM_API_TOKEN", TOKEN.to_string()),
+        ("GITHUB_WEBHOOK_SECRET", SECRET.to_string()),
+    ];
+    let server = crate::helpers::serve::Serve::start(&settings).await;
+    let target = ccm::config::sqlite_url(&data.path().join("ccm.db"));
+    let run = copy(&source.url, &target).await;
+    run.assert_code(1);
+    assert!(run.stderr.contains("ccm is running on the target"), "{run:?}");
+    drop(server);
+}

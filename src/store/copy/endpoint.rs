@@ -103,7 +103,9 @@ pub(super) async fn open_target(url: &Url) -> anyhow::Result<(Conn, Option<Datab
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }
-            let lock = DatabaseLock::exclusive(path)?;
+            let lock = DatabaseLock::exclusive(path).map_err(|_| {
+                anyhow::anyhow!("ccm is running on the target {}: stop it before copying into it", path.display())
+            })?;
             let options = sqlite::connect_options(url, &copy_options())?;
             let mut conn = SqliteConnection::connect_with(&options).await.context("opening the target")?;
             sqlite::MIGRATOR.run(&mut conn).await.context("migrating the target")?;
