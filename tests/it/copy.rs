@@ -289,6 +289,7 @@ async fn copy_both_ways_keeps_every_api_answer() {
     assert!(printed_count(&run, "executions").0 > 1000, "more than one batch: {run:?}");
     assert!(printed_count(&run, "deliveries").0 > ccm::store::copy::BLOB_BATCH as i64, "more than one batch: {run:?}");
     assert!(!run.stdout.contains("secret") && !run.stdout.contains(TOKEN), "{run:?}");
+    assert!(!run.stderr.contains(" rows ("), "no progress bar without a terminal: {run:?}");
     let on_postgres = TestApp::on(TestDb::at(&postgres).await, &[TOKEN, OTHER_TOKEN], &[SECRET]);
     assert_same(&answers(&on_postgres).await, &expected, "SQLite -> PostgreSQL");
 
@@ -427,4 +428,24 @@ async fn copy_refuses_a_sqlite_target_a_ccm_serves() {
     run.assert_code(1);
     assert!(run.stderr.contains("ccm is running on the target"), "{run:?}");
     drop(server);
+}
+
+/// On a terminal the copy draws its progress bar (the table being copied, rows done of all).
+#[actix_web::test]
+async fn on_a_terminal_the_copy_shows_its_progress() {
+    let source = TestDb::new(Backend::Sqlite).await;
+    let now = ccm::domain::clock::now();
+    for i in 0..300 {
+        let run = run(30_000 + i, SHOP, "main", now, Duration::minutes(i + 1), Some("success"), 30);
+        source.store.upsert_execution(&run).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let target = ccm::config::sqlite_url(&dir.path().join("ccm.db"));
+    let ccm = Ccm::new("http://127.0.0.1:1", None);
+    let run = ccm.run_on_terminal(&["copy", "--from", &source.url, "--to", &target], "").await;
+    run.assert_code(0);
+    // The bar names the table it copies and counts the rows done of all.
+    let bar = run.stdout.lines().next().unwrap_or_default();
+    assert!(bar.contains("executions ") && bar.contains(" rows ("), "{run:?}");
+    assert!(run.stdout.contains("copied sqlite:"), "{run:?}");
 }
