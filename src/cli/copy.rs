@@ -44,6 +44,13 @@ impl CopyProgress for Bar {
     }
 }
 
+impl Drop for Bar {
+    /// A copy that fails clears its bar too, before its error is printed.
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
 fn bar() -> Bar {
     if !std::io::stderr().is_terminal() {
         return Bar(ProgressBar::hidden());

@@ -449,3 +449,20 @@ async fn on_a_terminal_the_copy_shows_its_progress() {
     assert!(bar.contains("executions ") && bar.contains(" rows ("), "{run:?}");
     assert!(run.stdout.contains("copied sqlite:"), "{run:?}");
 }
+
+#[actix_web::test]
+async fn copy_refuses_a_database_of_something_else_and_leaves_it_as_it_was() {
+    let source = TestDb::new(Backend::Sqlite).await;
+    let other = fresh_postgres_database().await;
+    let pool = sqlx::PgPool::connect(&other).await.unwrap();
+    sqlx::query("CREATE TABLE invoices (id BIGINT PRIMARY KEY)").execute(&pool).await.unwrap();
+    let run = copy(&source.url, &other).await;
+    run.assert_code(1);
+    assert!(run.stderr.contains("has a table invoices, not one of ccm's"), "{run:?}");
+    let tables: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(tables, 1, "no migration was applied to it");
+}

@@ -95,8 +95,9 @@ pub(super) async fn open_source(url: &Url) -> anyhow::Result<Conn> {
 }
 
 /// Opens the target as `ccm serve` would (a SQLite file is created, in WAL mode and
-/// `auto_vacuum=incremental`) and applies this ccm's migrations. On SQLite it holds the lock a
-/// running `ccm serve` shares, so a server cannot start on the target while it is filled.
+/// `auto_vacuum=incremental`); `Conn::migrate` then applies this ccm's migrations. On SQLite it
+/// holds the lock a running `ccm serve` shares, so a server cannot start on the target while it
+/// is filled.
 pub(super) async fn open_target(url: &Url) -> anyhow::Result<(Conn, Option<DatabaseLock>)> {
     Ok(match url {
         Url::Sqlite { url, path } => {
@@ -107,17 +108,26 @@ pub(super) async fn open_target(url: &Url) -> anyhow::Result<(Conn, Option<Datab
                 anyhow::anyhow!("ccm is running on the target {}: stop it before copying into it", path.display())
             })?;
             let options = sqlite::connect_options(url, &copy_options())?;
-            let mut conn = SqliteConnection::connect_with(&options).await.context("opening the target")?;
-            sqlite::MIGRATOR.run(&mut conn).await.context("migrating the target")?;
+            let conn = SqliteConnection::connect_with(&options).await.context("opening the target")?;
             (Conn::Sqlite(conn), Some(lock))
         }
         Url::Postgres(url) => {
             let options = postgres::session(PgConnectOptions::from_str(url)?, &copy_options(), Duration::ZERO);
-            let mut conn = PgConnection::connect_with(&options).await.context("connecting to the target")?;
-            postgres::MIGRATOR.run(&mut conn).await.context("migrating the target")?;
+            let conn = PgConnection::connect_with(&options).await.context("connecting to the target")?;
             (Conn::Postgres(conn), None)
         }
     })
+}
+
+impl Conn {
+    /// Applies this ccm's migrations (the ones `ccm serve` applies).
+    pub(super) async fn migrate(&mut self) -> anyhow::Result<()> {
+        match self {
+            Conn::Sqlite(conn) => sqlite::MIGRATOR.run(conn).await,
+            Conn::Postgres(conn) => postgres::MIGRATOR.run(conn).await,
+        }
+        .context("migrating the target")
+    }
 }
 
 /// The migration versions this ccm has for `backend`.

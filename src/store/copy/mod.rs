@@ -121,17 +121,13 @@ pub async fn copy(from: &str, to: &str, progress: &mut dyn CopyProgress) -> anyh
     check_catalog(&mut src, "source", &from_shown).await?;
 
     let (mut target, _lock) = open_target(&to_url).await?;
+    // Looked at before the migrations, which would otherwise add ccm's tables to a database of
+    // something else; again in the copy's transaction.
+    refuse_filled(&mut target.write().await?, &to_shown).await?;
+    target.migrate().await?;
     let mut dst = target.write().await?;
     check_catalog(&mut dst, "target", &to_shown).await?;
-    for table in TABLES.iter().filter(|t| t.handling == Handling::Copy) {
-        if dst.holds_rows(table.name).await? {
-            bail!(
-                "the target ({to_shown}) is not empty: table {} holds rows. Copy into an empty database \
-                 (a new SQLite file, or a PostgreSQL database just created); nothing was written",
-                table.name
-            );
-        }
-    }
+    refuse_filled(&mut dst, &to_shown).await?;
 
     let mut plan = Vec::new();
     let mut total = 0u64;
@@ -195,6 +191,26 @@ fn same_database(a: &Url, b: &Url) -> bool {
         (Url::Postgres(a), Url::Postgres(b)) => a == b,
         _ => false,
     }
+}
+
+/// Refuses a target with a table ccm does not know, or any copied table that holds rows.
+async fn refuse_filled(tx: &mut Tx<'_>, shown: &str) -> anyhow::Result<()> {
+    let names = tx.tables().await?;
+    if let Some(unknown) = names.iter().find(|n| table(n).is_none()) {
+        bail!(
+            "the target ({shown}) has a table {unknown}, not one of ccm's: copy into an empty database; nothing was written"
+        );
+    }
+    for table in TABLES.iter().filter(|t| t.handling == Handling::Copy && names.iter().any(|n| n == t.name)) {
+        if tx.holds_rows(table.name).await? {
+            bail!(
+                "the target ({shown}) is not empty: table {} holds rows. Copy into an empty database \
+                 (a new SQLite file, or a PostgreSQL database just created); nothing was written",
+                table.name
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a database with a table the copy does not know, or without one it copies.
