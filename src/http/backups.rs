@@ -64,7 +64,7 @@ async fn latest(state: web::Data<AppState>, _actor: Actor) -> Result<HttpRespons
     let backup = match (&state.backups, database) {
         (Some(dir), DatabaseKind::Sqlite) => {
             let dir = dir.clone();
-            let found = web::block(move || crate::backups::latest(&dir))
+            let found = web::block(move || crate::store::sqlite_backup::latest(&dir))
                 .await
                 .map_err(|err| ApiError::Internal(anyhow::anyhow!("reading the backups folder: {err}")))?;
             found.map(|b| BackupView { file: b.name, taken_at: b.taken_at, bytes: b.bytes })
