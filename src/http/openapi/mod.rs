@@ -64,6 +64,7 @@ pub fn openapi() -> Document {
         super::audit::Api::openapi(),
         super::tokens::Api::openapi(),
         super::alerts::Api::openapi(),
+        super::backups::Api::openapi(),
     ] {
         doc.merge(part);
     }
