@@ -75,6 +75,8 @@ pub const TABLES: &[Table] = &[
     skip("retention_marker", &[], "only inside a pruning transaction"),
     // Which replica prunes, until when: the target keeps its own, free, lease.
     skip("retention_lease", &["id"], "the target keeps its own lease"),
+    // What each replica's GitHub breaker said lately: the target's replicas report their own.
+    skip("github_breakers", &["replica"], "each replica reports its own breaker again"),
 ];
 
 /// The table named `name`, if the copy knows it.
