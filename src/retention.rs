@@ -15,10 +15,15 @@ use crate::metrics::Metrics;
 use crate::store::{Pruned, Store};
 
 /// Rows a batch prunes: one short transaction each.
-pub const BATCH: u32 = 500;
+pub const BATCH: u32 = 200;
 
 /// The pause between two batches, which leaves the database (SQLite's writer) to ingest.
 const BETWEEN_BATCHES: Duration = Duration::from_millis(20);
+
+/// The background pruner pauses this many times as long as its last batch took (at least
+/// `BETWEEN_BATCHES`): it takes at most a fifth of the database's time, so that ingest keeps its
+/// pace while a large backlog (a first sweep over years of rows) is pruned.
+const PAUSE_FACTOR: u32 = 4;
 
 /// How long a pruner's lease lasts; it is taken again before each kind.
 const LEASE: Duration = Duration::from_secs(600);
@@ -134,7 +139,8 @@ pub async fn dry_run(
 }
 
 /// Prunes everything older than each kind's cut-off at `now`, `BATCH` rows a transaction, then
-/// gives SQLite's freed pages back. With a lease `holder` (the background pruner), the lease is
+/// gives SQLite's freed pages back. With a lease `holder` (the background pruner), batches are
+/// paced (`PAUSE_FACTOR`) and the lease is
 /// taken again before each kind; lost, the sweep stops.
 pub async fn sweep(
     store: &dyn Store,
@@ -152,7 +158,9 @@ pub async fn sweep(
         }
         let mut total = Pruned::default();
         loop {
+            let started = std::time::Instant::now();
             let batch = store.prune_batch(kind, cutoff, BATCH).await?;
+            let took = started.elapsed();
             total.rows += batch.rows;
             total.jobs += batch.jobs;
             if let Some(metrics) = metrics {
@@ -164,7 +172,8 @@ pub async fn sweep(
             if batch.rows < u64::from(BATCH) {
                 break;
             }
-            tokio::time::sleep(BETWEEN_BATCHES).await;
+            let pause = if holder.is_some() { took.saturating_mul(PAUSE_FACTOR) } else { Duration::ZERO };
+            tokio::time::sleep(pause.max(BETWEEN_BATCHES)).await;
         }
         if total.rows > 0 {
             tracing::info!(kind = kind.name(), rows = total.rows, jobs = total.jobs, before = %cutoff, "pruned");
