@@ -117,7 +117,7 @@ fn items(value: &Value) -> Vec<Value> {
 
 /// `66.7%`, `-` when unknown.
 fn percent(value: &Value) -> String {
-    value.as_f64().map_or_else(|| "-".to_string(), |p| format!("{p}%"))
+    value.as_f64().map_or_else(|| "-".to_string(), |p| format!("{p:.1}%"))
 }
 
 fn section(out: &mut String, title: &str, table: Table, rows: usize) {
