@@ -203,7 +203,7 @@ fn lead_time(successful: &[&Deployment], succeeded_at: &HashMap<i64, DateTime<Ut
         linked.or_else(by_sha).map(|r| r.started_at)
     };
     let measured: Vec<i64> =
-        successful.iter().filter_map(|d| Some((succeeded_at[&d.id] - run_start(*d)?).num_seconds().max(0))).collect();
+        successful.iter().filter_map(|d| Some((succeeded_at[&d.id] - run_start(d)?).num_seconds().max(0))).collect();
     let (basis, samples) = if measured.is_empty() {
         let from_creation: Vec<i64> =
             successful.iter().map(|d| (succeeded_at[&d.id] - d.created_at).num_seconds().max(0)).collect();
