@@ -9,12 +9,13 @@
 //! conclusion, deployments by state), at most every `interval`: scrapes in between serve the
 //! same text.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::insights::overview::{by_workflow, of_pipeline};
 use crate::domain::pipeline::Pipeline;
 use crate::domain::stats::{StatsSnapshot, health_score};
 use crate::domain::status::RunStatus;
@@ -95,14 +96,14 @@ pub fn render(
         let _ = writeln!(out, "ccm_pipeline_success_ratio_24h{{{l}}} {}", s.successes_24h as f64 / s.runs_24h as f64);
     }
     header(&mut out, "ccm_pipeline_runs_completed_24h", "Runs completed in the last 24 hours, by conclusion");
+    let by_workflow = by_workflow(conclusions.iter().map(|c| (&c.group, c)));
     for (p, l) in pipelines.iter().zip(&labels) {
         let scope = p.execution_scope();
         let mut by_conclusion: BTreeMap<&str, i64> = BTreeMap::new();
-        for c in conclusions
-            .iter()
-            .filter(|c| scope.covers(&c.group.repo_key, &c.group.workflow_path, c.group.branch.as_deref()))
-        {
-            *by_conclusion.entry(c.conclusion.as_str()).or_default() += c.runs;
+        for (g, c) in of_pipeline(&by_workflow, p) {
+            if scope.covers(&g.repo_key, &g.workflow_path, g.branch.as_deref()) {
+                *by_conclusion.entry(c.conclusion.as_str()).or_default() += c.runs;
+            }
         }
         for (conclusion, runs) in by_conclusion {
             let _ = writeln!(out, "ccm_pipeline_runs_completed_24h{{{l},conclusion=\"{}\"}} {runs}", label(conclusion));
@@ -124,9 +125,13 @@ pub fn render(
         "ccm_pipeline_deployments",
         "The pipeline repository's deployments, by environment and latest state (unknown before a status)",
     );
+    let mut by_repository: HashMap<&str, Vec<&DeploymentCount>> = HashMap::new();
+    for d in deployments {
+        by_repository.entry(d.repo_key.as_str()).or_default().push(d);
+    }
     for (p, l) in pipelines.iter().zip(&labels) {
         let repo_key = p.repository.to_lowercase();
-        for d in deployments.iter().filter(|d| d.repo_key == repo_key) {
+        for d in by_repository.get(repo_key.as_str()).into_iter().flatten() {
             let state = d.state.as_ref().map_or("unknown", |s| s.as_str());
             let _ = writeln!(
                 out,

@@ -1,7 +1,9 @@
 //! The overview across pipelines (`GET /api/insights`): pipelines ranked by failures and the
 //! minutes lost to them and to re-runs, and the flakiest jobs across pipelines. Computed from
 //! rows grouped by repository, workflow file and branch (one statement per table), matched to
-//! each active pipeline's scope here.
+//! each active pipeline's scope here. It counts the run attempts *started* in its days (read from
+//! the runs' index alone, across every pipeline), where a report counts the runs created in them:
+//! the two differ only by re-runs of runs created before the period.
 
 use std::collections::HashMap;
 
@@ -23,7 +25,7 @@ pub struct RunGroup {
     pub branch: Option<String>,
 }
 
-/// The completed runs (attempts, skipped ones left out) of one group in the overview's days.
+/// The completed attempts (skipped ones left out) of one group started in the overview's days.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupFigures {
     pub runs: i64,
@@ -95,12 +97,13 @@ pub struct Overview {
 /// days: most failures first, then most minutes lost, then most re-runs (by id at a tie). Health
 /// scores are 100 here; the caller reads them for the pipelines it keeps.
 pub fn rank(pipelines: &[Pipeline], groups: &HashMap<RunGroup, GroupFigures>) -> Vec<PipelineInsight> {
+    let by_workflow = by_workflow(groups.iter());
     let mut ranked: Vec<PipelineInsight> = pipelines
         .iter()
         .filter_map(|p| {
             let scope = p.execution_scope();
             let mut total = GroupFigures::default();
-            for (g, f) in groups {
+            for (g, f) in of_pipeline(&by_workflow, p) {
                 if scope.covers(&g.repo_key, &g.workflow_path, g.branch.as_deref()) {
                     total.runs += f.runs;
                     total.failures += f.failures;
@@ -136,14 +139,15 @@ pub fn rank(pipelines: &[Pipeline], groups: &HashMap<RunGroup, GroupFigures>) ->
 /// The flakiest jobs across pipelines (at most 10): per pipeline and job, the commits on which it
 /// both failed and passed; most such commits first, then most minutes lost.
 pub fn flakiest_jobs(pipelines: &[Pipeline], outcomes: &[GroupOutcomes]) -> Vec<PipelineFlakyJob> {
+    let by_workflow = by_workflow(outcomes.iter().map(|o| (&o.group, &o.outcomes)));
     let mut all: Vec<PipelineFlakyJob> = pipelines
         .iter()
         .flat_map(|p| {
             let scope = p.execution_scope();
-            let mine = outcomes
+            let mine = of_pipeline(&by_workflow, p)
                 .iter()
-                .filter(|o| scope.covers(&o.group.repo_key, &o.group.workflow_path, o.group.branch.as_deref()))
-                .map(|o| &o.outcomes);
+                .filter(|(g, _)| scope.covers(&g.repo_key, &g.workflow_path, g.branch.as_deref()))
+                .map(|(_, o)| *o);
             flaky_jobs(mine).into_iter().map(move |job| PipelineFlakyJob {
                 pipeline_id: p.id.clone(),
                 repository: p.repository.clone(),
@@ -161,6 +165,24 @@ pub fn flakiest_jobs(pipelines: &[Pipeline], outcomes: &[GroupOutcomes]) -> Vec<
     });
     all.truncate(FLAKIEST_JOBS);
     all
+}
+
+/// Rows by repository (lowercase) and workflow file, so that each pipeline finds its own without
+/// reading every other's (10,000 pipelines by 60,000 groups would be 600 million comparisons).
+pub type ByWorkflow<'a, T> = HashMap<(String, String), Vec<(&'a RunGroup, &'a T)>>;
+
+pub fn by_workflow<'a, T>(rows: impl Iterator<Item = (&'a RunGroup, &'a T)>) -> ByWorkflow<'a, T> {
+    let mut map: ByWorkflow<'a, T> = HashMap::new();
+    for (group, row) in rows {
+        map.entry((group.repo_key.clone(), group.workflow_path.clone())).or_default().push((group, row));
+    }
+    map
+}
+
+/// The rows of `pipeline`'s repository and workflow file (its branches still to be checked).
+pub fn of_pipeline<'m, 'a, T>(map: &'m ByWorkflow<'a, T>, pipeline: &Pipeline) -> &'m [(&'a RunGroup, &'a T)] {
+    let key = (pipeline.repository.to_lowercase(), pipeline.workflow_file.clone());
+    map.get(&key).map_or(&[], Vec::as_slice)
 }
 
 #[cfg(test)]
