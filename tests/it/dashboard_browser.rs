@@ -49,6 +49,13 @@ async fn an_operator_watches_pipelines_change_live(backend: Backend) {
     browser.wait_text(&cell(&id, "domain"), "the linked domain", |t| t == "shop.example.com").await;
     let health = app.stats(&id).await["health_score"].to_string();
     browser.wait_text(&cell(&id, "health"), "the health score", |t| t == health).await;
+    // Issue 19: a sparkline of the runs per day over 14 days, drawn from the pipeline's report.
+    let report = app.get(&format!("/api/pipelines/{id}/report?days=14")).await.body;
+    let runs: Vec<String> =
+        report["performance"]["daily"].as_array().unwrap().iter().map(|d| d["runs"].to_string()).collect();
+    assert_eq!(runs.len(), 14);
+    let sparkline = format!("Runs per day, last 14 days: {}", runs.join(", "));
+    browser.wait_text(&cell(&id, "trend"), "the sparkline", |t| t == sparkline).await;
     let row = format!("tr[data-pipeline-id=\"{id}\"]");
     assert!(browser.text(&row).await.unwrap().contains(REPO));
     browser.wait_text("#live", "the live stream", |t| t == "live").await;

@@ -82,3 +82,17 @@ export function reportCharts(report) {
         : h('p', { class: 'muted' }, 'None.')),
   ];
 }
+
+// A pipeline's runs per day (its report's `performance.daily`) as a line, for the overview.
+export function sparkline(daily) {
+  const values = daily.map((d) => d.runs);
+  const top = Math.max(1, ...values);
+  const width = 84;
+  const height = 20;
+  const step = width / Math.max(1, values.length - 1);
+  const points = values.map((v, i) => `${(i * step).toFixed(1)},${(height - 1 - (v / top) * (height - 2)).toFixed(1)}`);
+  return s('svg', { viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', class: 'sparkline',
+    'aria-label': 'Runs per day, last 14 days' },
+  s('title', {}, `Runs per day, last 14 days: ${values.join(', ')}`),
+  s('polyline', { points: points.join(' '), class: 'spark' }));
+}
