@@ -72,7 +72,7 @@ impl BackupSettings {
 }
 
 fn backup_name(at: DateTime<Utc>) -> String {
-    format!("ccm-{}.db", at.format("%Y%m%dT%H%M%S%.3fZ"))
+    sqlite_backup::backup_name(at)
 }
 
 /// `ccm backup`: a checked copy of the running (or stopped) ccm's SQLite database.

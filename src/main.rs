@@ -37,6 +37,13 @@ enum Command {
     Restore(RestoreArgs),
     /// Delete what is older than the CCM_RETAIN_* settings now (or, with --dry-run, count it).
     Prune(PruneArgs),
+    /// Copy every table of a ccm database into an empty one: SQLite to PostgreSQL, or back.
+    ///
+    /// The target is migrated first and must hold no rows; the source must be at this ccm's
+    /// migration version. Stop the ccm serving the source first: what it writes after the copy
+    /// began is not copied. Prints each table's rows at both ends; exits 1 when one differs.
+    #[command(after_help = LOGGING_HELP)]
+    Copy(cli::copy::CopyArgs),
     /// The GitHub App.
     #[command(subcommand)]
     App(AppCommand),
@@ -128,7 +135,7 @@ fn main() -> ExitCode {
         Command::Backup(args) => Some(&args.settings),
         Command::Restore(args) => Some(&args.settings),
         Command::Prune(args) => Some(&args.settings),
-        Command::Webhook(_) | Command::Client(_) => None,
+        Command::Webhook(_) | Command::Client(_) | Command::Copy(_) => None,
     };
     let config = match settings.map(Settings::validate).transpose() {
         Ok(config) => config,
@@ -177,6 +184,7 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Prune(args) => prune(&config(), args.dry_run).await,
+            Command::Copy(args) => cli::copy::run(args).await,
             Command::App(AppCommand::Register(args)) => register(args, &config()).await,
             Command::Webhook(WebhookCommand::Send(args)) => cli::webhook_send::run(args).await,
             Command::Client(_) => unreachable!("run above"),

@@ -35,7 +35,12 @@ pub struct RetentionSettings {
     /// read stay. 0 or off: forever.
     #[arg(long, env = "CCM_RETAIN_RUNS", default_value = "400d")]
     pub retain_runs: String,
-    /// Keep finished outbound GitHub jobs this long; 0 or off: forever.
+    /// Keep stored job logs this long (the log's record and failure reason stay, `pruned`);
+    /// 0 or off: forever.
+    #[arg(long, env = "CCM_RETAIN_JOB_LOGS", default_value = "30d")]
+    pub retain_job_logs: String,
+    /// Keep finished outbound GitHub jobs and finished alert notifications this long; 0 or off:
+    /// forever.
     #[arg(long, env = "CCM_RETAIN_OUTBOX", default_value = "30d")]
     pub retain_outbox: String,
     /// Keep audit records this long; 0 or off: forever.
@@ -53,6 +58,7 @@ impl Default for RetentionSettings {
             retain_bodies: "14d".into(),
             retain_deliveries: "90d".into(),
             retain_runs: "400d".into(),
+            retain_job_logs: "30d".into(),
             retain_outbox: "30d".into(),
             retain_audit: "400d".into(),
             prune_interval: "1h".into(),
@@ -96,6 +102,7 @@ impl RetentionSettings {
                 bodies: duration("CCM_RETAIN_BODIES", &self.retain_bodies)?,
                 deliveries: duration("CCM_RETAIN_DELIVERIES", &self.retain_deliveries)?,
                 runs: duration("CCM_RETAIN_RUNS", &self.retain_runs)?,
+                job_logs: duration("CCM_RETAIN_JOB_LOGS", &self.retain_job_logs)?,
                 outbox: duration("CCM_RETAIN_OUTBOX", &self.retain_outbox)?,
                 audit: duration("CCM_RETAIN_AUDIT", &self.retain_audit)?,
             },

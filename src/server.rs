@@ -89,7 +89,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState::start(store, api_tokens(&config)?, webhook_secrets(&config)?, github)
         .with_access(&config.access)
         .with_edge(&config.edge)
-        .with_alerts(config.alerts.clone());
+        .with_alerts(config.alerts.clone())
+        .with_backups(config.data_dir.join(crate::backups::BACKUP_DIR));
     state.live.set_max_streams(config.max_event_streams);
     let workers = match (workers, &gh) {
         (Some(workers), Some(gh)) => Some(workers.with_log_sweep(gh.clone(), log_announcer(&state.live))),

@@ -10,9 +10,14 @@
 //! `--load github` is the ingest-headroom load (2,000 distinct bodies of 19–24 KB from 200
 //! repositories, sent over and over with a new GUID each, 3 s of warm-up then 20 s measured);
 //! `--load synthetic` (the default) the earlier sessions' (30,000 deliveries, each once).
-//! `--help` lists the options; BENCHMARKS.md says what the figures mean.
+//! `--old N --prune` runs the load while the pruner removes N old deliveries (issue 18), `--disk`
+//! prints the bytes on disk per delivery; `BENCH_CCM_LOG=FILE` keeps ccm's log (`BENCH_RUST_LOG`
+//! sets its level). `--help` lists the options; BENCHMARKS.md says what the figures mean.
 
+mod backup;
 mod bodies;
+mod disk;
+mod old;
 mod probe;
 #[path = "../support/process.rs"]
 mod process;
@@ -69,6 +74,21 @@ struct Args {
     /// Also print the measured window second by second (answers, latency, batches, checkpoints).
     #[arg(long)]
     timeline: bool,
+    /// Before the load, store N deliveries received 100 days ago (past every retention setting),
+    /// then serve again: with --prune the background pruner removes them during the load.
+    #[arg(long, default_value_t = 0)]
+    old: usize,
+    /// Serve with pruning every second (CCM_PRUNE_INTERVAL=1s); without it pruning is off, so
+    /// that a run with --prune and one without compare the same load.
+    #[arg(long)]
+    prune: bool,
+    /// SQLite: take `ccm backup` when the measured window starts, and say how long it took and
+    /// how the load fared while it ran (issue 18: a backup of a large database while ingesting).
+    #[arg(long)]
+    backup: bool,
+    /// At the end, print what the stored deliveries take on disk (per table, per delivery).
+    #[arg(long)]
+    disk: bool,
     /// Write the results as one JSON object to this file (for scripts/bench-guard).
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -101,9 +121,13 @@ async fn main() {
         (false, None) => (0.0, None),
     };
     let probes = args.probes.unwrap_or(if github { 0 } else { 300 });
+    assert!(args.old == 0 || probes == 0, "--old counts the load's deliveries by their GUIDs: use --probes 0");
 
-    let server = server::start(&args.backend, args.server.as_deref()).await;
-    let pid = server.child.id();
+    let prune_env: &[(&str, &str)] = &[("CCM_PRUNE_INTERVAL", if args.prune { "1s" } else { "off" })];
+    // With --old, seeding is served without pruning: a pruner killed by the restart would keep
+    // its lease (the database's) for ten minutes.
+    let first_env: &[(&str, &str)] = if args.old > 0 { &[("CCM_PRUNE_INTERVAL", "off")] } else { prune_env };
+    let mut server = server::start(&args.backend, args.server.as_deref(), first_env).await;
     let client = reqwest::Client::builder().pool_max_idle_per_host(8).build().unwrap();
     let repos = if github { bodies::github_repositories() } else { bodies::synthetic_repositories(args.repos) };
     for repo in repos.iter().chain(std::iter::once(&"bench-org/probe".to_string())) {
@@ -123,6 +147,26 @@ async fn main() {
     } else {
         bodies::synthetic(count, &repos, args.jobs, &times)
     };
+    if args.old > 0 {
+        let template = &made[0];
+        let r = client
+            .post(format!("{}/webhooks/github", server.base))
+            .header("X-GitHub-Event", template.event)
+            .header("X-GitHub-Delivery", "template-0")
+            .header("X-Hub-Signature-256", sign(&template.body))
+            .header("Content-Type", "application/json")
+            .body(template.body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "the template delivery: {}", r.status());
+        let seeding = Instant::now();
+        old::seed(&server.url, "template-0", args.old).await;
+        println!("old deliveries: {} stored in {:.1} s", args.old, seeding.elapsed().as_secs_f64());
+        // Served again, so that the pruner's first sweep comes a second after the start.
+        server.restart(args.server.as_deref(), prune_env).await;
+    }
+    let pid = server.child.id();
     let mut sizes: Vec<usize> = made.iter().map(|b| b.body.len()).collect();
     sizes.sort();
     let signed: Vec<Signed> =
@@ -193,6 +237,12 @@ async fn main() {
             samples
         })
     };
+    let backup = args.backup.then(|| {
+        assert!(args.backend == "sqlite", "--backup: ccm backup is SQLite's (PostgreSQL has pg_dump)");
+        let output = server.file("bench-backup.db");
+        let command = server.backup(args.server.as_deref(), &output);
+        tokio::spawn(backup::run(command, start + Duration::from_secs_f64(warmup), start, output))
+    });
     let workers: Vec<_> = (0..args.concurrency).map(|_| tokio::spawn(send::send_all(load.clone()))).collect();
     let mut answers: Vec<Answer> = Vec::new();
     for w in workers {
@@ -220,7 +270,9 @@ async fn main() {
         .json()
         .await
         .unwrap();
-    let stored = stored["count"].as_u64().unwrap() as usize;
+    // With old deliveries (being pruned), the load's own are counted by their GUIDs.
+    let stored =
+        if args.old > 0 { old::load_deliveries(&server.url).await } else { stored["count"].as_u64().unwrap() as usize };
     let acknowledged = answers.iter().filter(|a| a.ok).count();
     let failed = answers.len() - acknowledged;
 
@@ -238,6 +290,7 @@ async fn main() {
         count: last.batches.count - if seconds.is_some() { first.batches.count } else { 0.0 },
         deliveries: last.batches.deliveries - if seconds.is_some() { first.batches.deliveries } else { 0.0 },
         seconds: last.batches.seconds - if seconds.is_some() { first.batches.seconds } else { 0.0 },
+        pruned: last.batches.pruned - first.batches.pruned,
     };
     let result = json!({
         "backend": args.backend,
@@ -255,6 +308,7 @@ async fn main() {
         "batch_size": batches.deliveries / batches.count,
         "batch_ms": batches.seconds * 1000.0 / batches.count,
         "checkpoints": last.checkpoints - first.checkpoints,
+        "pruned_rows": last.batches.pruned - first.batches.pruned,
         "acknowledged": acknowledged,
         "failed": failed,
         "stored": stored,
@@ -310,11 +364,20 @@ async fn main() {
             f("sse_p99_ms")
         );
     }
+    if args.old > 0 {
+        println!("rows pruned in the measured window: {}", result["pruned_rows"]);
+    }
+    if let Some(backup) = backup {
+        backup::print(&backup.await.unwrap(), &answers, from, to);
+    }
     if args.timeline && seconds.is_some() {
         print_timeline(&answers, from, to, &samples);
     }
     if let Some(path) = &args.json {
         std::fs::write(path, result.to_string()).expect("write --json");
+    }
+    if args.disk {
+        disk::report(&server.url, stored).await;
     }
     server.stop().await;
     assert_eq!(failed, 0, "some deliveries were refused");

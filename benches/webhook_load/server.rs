@@ -41,36 +41,77 @@ fn admin_url() -> String {
         .expect("CCM_TEST_DATABASE_URL: run under scripts/with-postgres for --backend postgres")
 }
 
-pub async fn start(backend: &str, bin: Option<&str>) -> Server {
+pub async fn start(backend: &str, bin: Option<&str>, env: &[(&str, &str)]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let url = database_url(backend, dir.path()).await;
+    let (child, base) = spawn(dir.path(), &url, bin, env).await;
+    Server { child, base, _dir: dir, url }
+}
+
+/// `ccm serve` on `url`, with `env` besides the benchmark's settings, once it is ready.
+async fn spawn(dir: &std::path::Path, url: &str, bin: Option<&str>, env: &[(&str, &str)]) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(bin.unwrap_or(env!("CARGO_BIN_EXE_ccm")))
+    let mut child = Command::new(bin.unwrap_or(env!("CARGO_BIN_EXE_ccm")))
         .arg("serve")
         .env("CCM_BIND", format!("127.0.0.1:{port}"))
-        .env("CCM_DATA_DIR", dir.path())
-        .env("DATABASE_URL", &url)
+        .env("CCM_DATA_DIR", dir)
+        .env("DATABASE_URL", url)
         .env("CCM_API_TOKEN", TOKEN)
         // The load comes from one address at far more than the default API rate limit.
         .env("CCM_RATE_LIMIT", "off")
         .env("GITHUB_WEBHOOK_SECRET", SECRET)
         .env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(match std::env::var("BENCH_CCM_LOG") {
+            Ok(path) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap()),
+            Err(_) => Stdio::null(),
+        })
         .spawn()
         .expect("spawn ccm serve");
-    let server = Server { child, base: format!("http://127.0.0.1:{port}"), _dir: dir, url };
+    let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     for _ in 0..400 {
-        if client.get(format!("{}/readyz", server.base)).send().await.is_ok_and(|r| r.status().is_success()) {
-            return server;
+        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return (child, base);
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("ccm serve did not become ready");
 }
 
 impl Server {
+    /// `ccm backup --output FILE` of this server's database (SQLite), to run.
+    pub fn backup(&self, bin: Option<&str>, output: &std::path::Path) -> Command {
+        let mut command = Command::new(bin.unwrap_or(env!("CARGO_BIN_EXE_ccm")));
+        command
+            .args(["backup", "--output"])
+            .arg(output)
+            .env("CCM_DATA_DIR", self._dir.path())
+            .env("DATABASE_URL", &self.url)
+            .env("CCM_API_TOKEN", TOKEN)
+            .env("GITHUB_WEBHOOK_SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// A file beside the database.
+    pub fn file(&self, name: &str) -> std::path::PathBuf {
+        self._dir.path().join(name)
+    }
+
+    /// Stops ccm and serves the same database again, with `env`.
+    pub async fn restart(&mut self, bin: Option<&str>, env: &[(&str, &str)]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, base) = spawn(self._dir.path(), &self.url, bin, env).await;
+        (self.child, self.base) = (child, base);
+    }
+
     /// Stops ccm and drops its PostgreSQL database, if it had one of its own.
     pub async fn stop(self) {
         let url = self.url.clone();
@@ -133,6 +174,8 @@ pub struct Batches {
     pub count: f64,
     pub deliveries: f64,
     pub seconds: f64,
+    /// Rows the pruner has removed (every kind).
+    pub pruned: f64,
 }
 
 pub async fn batches(client: &reqwest::Client, base: &str) -> Batches {
@@ -144,5 +187,10 @@ pub async fn batches(client: &reqwest::Client, base: &str) -> Batches {
         count: sample("ccm_webhook_batch_deliveries_count"),
         deliveries: sample("ccm_webhook_batch_deliveries_sum"),
         seconds: sample("ccm_webhook_batch_seconds_sum"),
+        pruned: metrics
+            .lines()
+            .filter(|l| l.starts_with("ccm_pruned_rows_total"))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum(),
     }
 }

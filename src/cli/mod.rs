@@ -3,6 +3,7 @@
 mod alerts;
 pub mod client;
 mod confirm;
+pub mod copy;
 mod dashboard;
 mod deliveries;
 pub mod error;

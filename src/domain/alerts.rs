@@ -226,6 +226,9 @@ pub enum Verdict {
 pub struct PipelineView<'a> {
     pub pipeline: &'a Pipeline,
     pub snapshot: &'a StatsSnapshot,
+    /// The run queued or in progress the longest, when read (for `run_stuck`; else the latest
+    /// run stands for it).
+    pub oldest_open: Option<&'a Execution>,
 }
 
 /// Whether `rule`'s condition holds for a pipeline at `now`; `open` says whether its alert is open
@@ -283,8 +286,9 @@ pub fn evaluate(rule: &Rule, view: &PipelineView, now: DateTime<Utc>, open: bool
         }
         AlertKind::RunStuck => {
             let limit = Duration::minutes(rule.spec.for_minutes.unwrap_or(60));
-            match &s.last_run {
-                Some(r) if r.status != RunStatus::Completed && now - r.started_at > limit => {
+            let open = view.oldest_open.or(s.last_run.as_ref()).filter(|r| r.status != RunStatus::Completed);
+            match open {
+                Some(r) if now - r.started_at > limit => {
                     let minutes = (now - r.started_at).num_minutes();
                     Verdict::Firing(Firing {
                         summary: format!(
@@ -459,19 +463,69 @@ mod tests {
         }
     }
 
+    fn open_run(run_id: i64, status: RunStatus, started_minutes_ago: i64) -> Execution {
+        let at = Utc::now() - Duration::minutes(started_minutes_ago);
+        Execution {
+            id: run_id,
+            run_id,
+            run_attempt: 1,
+            repository: "o/r".into(),
+            workflow_path: ".github/workflows/deploy.yml".into(),
+            workflow_name: None,
+            status,
+            conclusion: None,
+            branch: Some("main".into()),
+            head_sha: None,
+            event: None,
+            run_number: None,
+            actor: None,
+            html_url: None,
+            created_at: at,
+            started_at: at,
+            updated_at: at,
+            completed_at: None,
+            duration_seconds: None,
+            rolled_back: false,
+            rollback_reason: None,
+            rollback_previous_execution_id: None,
+        }
+    }
+
+    #[test]
+    fn run_stuck_watches_the_oldest_open_run_not_only_the_latest() {
+        let p = pipeline();
+        let r = rule(AlertKind::RunStuck, None, Some(30));
+        let latest = open_run(2, RunStatus::InProgress, 5);
+        let s = StatsSnapshot { last_run: Some(latest.clone()), active_runs: 2, ..Default::default() };
+        let view = |oldest_open| PipelineView { pipeline: &p, snapshot: &s, oldest_open };
+        assert_eq!(evaluate(&r, &view(None), Utc::now(), false), Verdict::Clear);
+        let stuck = open_run(1, RunStatus::Queued, 45);
+        let Verdict::Firing(firing) = evaluate(&r, &view(Some(&stuck)), Utc::now(), false) else {
+            panic!("a run queued for 45 minutes is stuck past 30")
+        };
+        assert_eq!(firing.run.map(|run| run.run_id), Some(1));
+        assert!(firing.summary.contains("run 1 queued for 45 minutes"), "{}", firing.summary);
+    }
+
     #[test]
     fn run_failed_fires_on_failure_and_clears_on_success() {
         let p = pipeline();
         let r = rule(AlertKind::RunFailed, None, None);
         let mut s = StatsSnapshot { last_conclusion: Some(Conclusion::Failure), ..Default::default() };
         assert!(matches!(
-            evaluate(&r, &PipelineView { pipeline: &p, snapshot: &s }, Utc::now(), false),
+            evaluate(&r, &PipelineView { pipeline: &p, snapshot: &s, oldest_open: None }, Utc::now(), false),
             Verdict::Firing(_)
         ));
         s.last_conclusion = Some(Conclusion::Success);
-        assert_eq!(evaluate(&r, &PipelineView { pipeline: &p, snapshot: &s }, Utc::now(), true), Verdict::Clear);
+        assert_eq!(
+            evaluate(&r, &PipelineView { pipeline: &p, snapshot: &s, oldest_open: None }, Utc::now(), true),
+            Verdict::Clear
+        );
         s.last_conclusion = None;
-        assert_eq!(evaluate(&r, &PipelineView { pipeline: &p, snapshot: &s }, Utc::now(), true), Verdict::Unknown);
+        assert_eq!(
+            evaluate(&r, &PipelineView { pipeline: &p, snapshot: &s, oldest_open: None }, Utc::now(), true),
+            Verdict::Unknown
+        );
     }
 
     #[test]
@@ -486,7 +540,7 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            evaluate(&r, &PipelineView { pipeline: &p, snapshot: &s }, Utc::now(), false),
+            evaluate(&r, &PipelineView { pipeline: &p, snapshot: &s, oldest_open: None }, Utc::now(), false),
             Verdict::Firing(_)
         ));
         let r2 = rule(AlertKind::HealthBelow, Some(98.0), None);
@@ -497,10 +551,19 @@ mod tests {
             ..Default::default()
         };
         // 100 is above 98 but not above 98 + 5: an open alert stays.
-        assert_eq!(evaluate(&r2, &PipelineView { pipeline: &p, snapshot: &ok }, Utc::now(), true), Verdict::Unknown);
-        assert_eq!(evaluate(&r2, &PipelineView { pipeline: &p, snapshot: &ok }, Utc::now(), false), Verdict::Clear);
+        assert_eq!(
+            evaluate(&r2, &PipelineView { pipeline: &p, snapshot: &ok, oldest_open: None }, Utc::now(), true),
+            Verdict::Unknown
+        );
+        assert_eq!(
+            evaluate(&r2, &PipelineView { pipeline: &p, snapshot: &ok, oldest_open: None }, Utc::now(), false),
+            Verdict::Clear
+        );
         let r3 = rule(AlertKind::HealthBelow, Some(90.0), None);
-        assert_eq!(evaluate(&r3, &PipelineView { pipeline: &p, snapshot: &ok }, Utc::now(), true), Verdict::Clear);
+        assert_eq!(
+            evaluate(&r3, &PipelineView { pipeline: &p, snapshot: &ok, oldest_open: None }, Utc::now(), true),
+            Verdict::Clear
+        );
     }
 
     #[test]
@@ -508,10 +571,13 @@ mod tests {
         let p = pipeline();
         let r = rule(AlertKind::SuccessRateBelow, Some(80.0), None);
         let two = StatsSnapshot { runs_24h: 2, successes_24h: 0, ..Default::default() };
-        assert_eq!(evaluate(&r, &PipelineView { pipeline: &p, snapshot: &two }, Utc::now(), false), Verdict::Unknown);
+        assert_eq!(
+            evaluate(&r, &PipelineView { pipeline: &p, snapshot: &two, oldest_open: None }, Utc::now(), false),
+            Verdict::Unknown
+        );
         let three = StatsSnapshot { runs_24h: 3, successes_24h: 1, ..Default::default() };
         assert!(matches!(
-            evaluate(&r, &PipelineView { pipeline: &p, snapshot: &three }, Utc::now(), false),
+            evaluate(&r, &PipelineView { pipeline: &p, snapshot: &three, oldest_open: None }, Utc::now(), false),
             Verdict::Firing(_)
         ));
     }
@@ -522,9 +588,15 @@ mod tests {
         let r = rule(AlertKind::HookSilent, None, Some(30));
         let now = Utc::now();
         let recent = StatsSnapshot { last_delivery_at: Some(now - Duration::minutes(5)), ..Default::default() };
-        assert_eq!(evaluate(&r, &PipelineView { pipeline: &p, snapshot: &recent }, now, false), Verdict::Clear);
+        assert_eq!(
+            evaluate(&r, &PipelineView { pipeline: &p, snapshot: &recent, oldest_open: None }, now, false),
+            Verdict::Clear
+        );
         let old = StatsSnapshot { last_delivery_at: Some(now - Duration::minutes(45)), ..Default::default() };
-        assert!(matches!(evaluate(&r, &PipelineView { pipeline: &p, snapshot: &old }, now, false), Verdict::Firing(_)));
+        assert!(matches!(
+            evaluate(&r, &PipelineView { pipeline: &p, snapshot: &old, oldest_open: None }, now, false),
+            Verdict::Firing(_)
+        ));
     }
 
     #[test]

@@ -139,14 +139,6 @@ pub struct FailureReason {
     pub error_message: Option<String>,
 }
 
-/// The first failed job of a run (in the order `jobs` come, their start order), explained by its
-/// steps and its log record.
-pub fn first_failure(jobs: &[super::runs::Job], logs: &[JobLogSummary]) -> Option<FailureReason> {
-    let job = jobs.iter().find(|j| j.conclusion.as_ref().is_some_and(super::status::Conclusion::is_failure))?;
-    let log = logs.iter().find(|l| l.job_id == job.job_id);
-    Some(reason_of(job, log.and_then(|l| l.failed_step.clone()), log.and_then(|l| l.error_message.clone())))
-}
-
 /// The reason of a failed job, from its log record's step and message when it has them.
 pub fn reason_of(job: &super::runs::Job, failed_step: Option<String>, error_message: Option<String>) -> FailureReason {
     FailureReason {
@@ -351,7 +343,7 @@ mod tests {
     }
 
     #[test]
-    fn a_run_fails_for_its_first_failed_job() {
+    fn a_failed_job_is_explained_by_its_log_record_else_its_steps() {
         use crate::domain::runs::Job;
         use crate::domain::status::{Conclusion, RunStatus};
         let job = |id: i64, name: &str, conclusion: Conclusion| Job {
@@ -367,30 +359,16 @@ mod tests {
             completed_at: None,
             steps: sqlx::types::Json(json!([{"name": "Run tests", "conclusion": "failure"}])),
         };
-        let jobs = [
-            job(1, "build", Conclusion::Success),
-            job(2, "test", Conclusion::Failure),
-            job(3, "e2e", Conclusion::TimedOut),
-        ];
-        let reason = first_failure(&jobs, &[]).unwrap();
+        // Without a log record, the failing step comes from the job's steps.
+        let reason = reason_of(&job(2, "test", Conclusion::Failure), None, None);
         assert_eq!((reason.job_id, reason.job_name.as_str()), (2, "test"));
         assert_eq!((reason.failed_step.as_deref(), reason.error_message), (Some("Run tests"), None));
-        let log = JobLogSummary {
-            job_id: 2,
-            run_id: 1,
-            run_attempt: 1,
-            repository: "octo/app".into(),
-            state: JobLogState::Stored,
-            reason: None,
-            log_bytes: 1,
-            kept_bytes: 1,
-            stored_bytes: 1,
-            truncated: false,
-            failed_step: Some("Run tests".into()),
-            error_message: Some("assertion failed".into()),
-            fetched_at: Utc::now(),
-        };
-        assert_eq!(first_failure(&jobs, &[log]).unwrap().error_message.as_deref(), Some("assertion failed"));
-        assert_eq!(first_failure(&jobs[..1], &[]), None, "no failed job");
+        // The log record's step and message win.
+        let reason =
+            reason_of(&job(3, "e2e", Conclusion::TimedOut), Some("Boot".into()), Some("assertion failed".into()));
+        assert_eq!(
+            (reason.failed_step.as_deref(), reason.error_message.as_deref()),
+            (Some("Boot"), Some("assertion failed"))
+        );
     }
 }

@@ -19,15 +19,28 @@ pub enum PruneKind {
     Deliveries,
     /// Completed executions and their jobs (`CCM_RETAIN_RUNS`).
     Runs,
+    /// Stored job logs (`CCM_RETAIN_JOB_LOGS`): the log goes, its record stays (`pruned`), with
+    /// the failed step and error message that explain a failure.
+    JobLogs,
     /// Finished outbound GitHub jobs (`CCM_RETAIN_OUTBOX`).
     Outbox,
+    /// Finished alert notifications, sent or given up (`CCM_RETAIN_OUTBOX` too: the other
+    /// outbound queue).
+    Notifications,
     /// Audit records (`CCM_RETAIN_AUDIT`).
     Audit,
 }
 
 impl PruneKind {
-    pub const ALL: [PruneKind; 5] =
-        [PruneKind::Bodies, PruneKind::Deliveries, PruneKind::Runs, PruneKind::Outbox, PruneKind::Audit];
+    pub const ALL: [PruneKind; 7] = [
+        PruneKind::Bodies,
+        PruneKind::Deliveries,
+        PruneKind::Runs,
+        PruneKind::JobLogs,
+        PruneKind::Outbox,
+        PruneKind::Notifications,
+        PruneKind::Audit,
+    ];
 
     /// The name in `ccm prune`'s report and in the `kind` label of `ccm_pruned_rows_total`.
     pub fn name(self) -> &'static str {
@@ -35,7 +48,9 @@ impl PruneKind {
             PruneKind::Bodies => "delivery_bodies",
             PruneKind::Deliveries => "deliveries",
             PruneKind::Runs => "executions",
+            PruneKind::JobLogs => "job_logs",
             PruneKind::Outbox => "outbox_jobs",
+            PruneKind::Notifications => "alert_notifications",
             PruneKind::Audit => "audit",
         }
     }
@@ -46,7 +61,8 @@ impl PruneKind {
             PruneKind::Bodies => "CCM_RETAIN_BODIES",
             PruneKind::Deliveries => "CCM_RETAIN_DELIVERIES",
             PruneKind::Runs => "CCM_RETAIN_RUNS",
-            PruneKind::Outbox => "CCM_RETAIN_OUTBOX",
+            PruneKind::JobLogs => "CCM_RETAIN_JOB_LOGS",
+            PruneKind::Outbox | PruneKind::Notifications => "CCM_RETAIN_OUTBOX",
             PruneKind::Audit => "CCM_RETAIN_AUDIT",
         }
     }
@@ -57,7 +73,8 @@ impl PruneKind {
             PruneKind::Bodies => 14,
             PruneKind::Deliveries => 90,
             PruneKind::Runs => 400,
-            PruneKind::Outbox => 30,
+            PruneKind::JobLogs => 30,
+            PruneKind::Outbox | PruneKind::Notifications => 30,
             PruneKind::Audit => 400,
         }
     }
@@ -70,7 +87,9 @@ impl PruneKind {
                 "deliveries still to process (pending, failed), and each repository's newest delivery"
             }
             PruneKind::Runs => "open runs, and the ten newest completed runs of each pipeline and branch",
+            PruneKind::JobLogs => "each log's record and failure reason (its state reads pruned)",
             PruneKind::Outbox => "jobs not finished (pending, running)",
+            PruneKind::Notifications => "notifications not finished (pending, running)",
             PruneKind::Audit => "nothing",
         }
     }
@@ -82,6 +101,8 @@ pub struct RetentionPolicy {
     pub bodies: Option<std::time::Duration>,
     pub deliveries: Option<std::time::Duration>,
     pub runs: Option<std::time::Duration>,
+    pub job_logs: Option<std::time::Duration>,
+    /// Finished outbound GitHub jobs and finished alert notifications.
     pub outbox: Option<std::time::Duration>,
     pub audit: Option<std::time::Duration>,
 }
@@ -93,6 +114,7 @@ impl Default for RetentionPolicy {
             bodies: days(PruneKind::Bodies),
             deliveries: days(PruneKind::Deliveries),
             runs: days(PruneKind::Runs),
+            job_logs: days(PruneKind::JobLogs),
             outbox: days(PruneKind::Outbox),
             audit: days(PruneKind::Audit),
         }
@@ -102,14 +124,15 @@ impl Default for RetentionPolicy {
 impl RetentionPolicy {
     /// Nothing is ever pruned.
     pub const KEEP_ALL: RetentionPolicy =
-        RetentionPolicy { bodies: None, deliveries: None, runs: None, outbox: None, audit: None };
+        RetentionPolicy { bodies: None, deliveries: None, runs: None, job_logs: None, outbox: None, audit: None };
 
     pub fn keep(&self, kind: PruneKind) -> Option<std::time::Duration> {
         match kind {
             PruneKind::Bodies => self.bodies,
             PruneKind::Deliveries => self.deliveries,
             PruneKind::Runs => self.runs,
-            PruneKind::Outbox => self.outbox,
+            PruneKind::JobLogs => self.job_logs,
+            PruneKind::Outbox | PruneKind::Notifications => self.outbox,
             PruneKind::Audit => self.audit,
         }
     }
@@ -152,6 +175,7 @@ mod tests {
         assert_eq!(policy.bodies, days(14));
         assert_eq!(policy.deliveries, days(90));
         assert_eq!(policy.runs, days(400));
+        assert_eq!(policy.job_logs, days(30));
         assert_eq!(policy.outbox, days(30));
         assert_eq!(policy.audit, days(400));
     }
@@ -171,7 +195,17 @@ mod tests {
         let now = at("2026-12-04T12:00:00Z");
         let policy = RetentionPolicy { audit: None, ..RetentionPolicy::default() };
         let kinds: Vec<PruneKind> = policy.cutoffs(now).into_iter().map(|(k, _)| k).collect();
-        assert_eq!(kinds, [PruneKind::Bodies, PruneKind::Deliveries, PruneKind::Runs, PruneKind::Outbox]);
+        assert_eq!(
+            kinds,
+            [
+                PruneKind::Bodies,
+                PruneKind::Deliveries,
+                PruneKind::Runs,
+                PruneKind::JobLogs,
+                PruneKind::Outbox,
+                PruneKind::Notifications
+            ]
+        );
         assert!(RetentionPolicy::KEEP_ALL.cutoffs(now).is_empty());
         assert!(!RetentionPolicy::KEEP_ALL.prunes_anything());
     }

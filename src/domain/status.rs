@@ -290,6 +290,8 @@ text_enum!(
         Unavailable = "unavailable",
         /// Removed to keep the logs within CCM_JOB_LOG_BUDGET_MB (oldest first).
         Evicted = "evicted",
+        /// Removed by retention: older than CCM_RETAIN_JOB_LOGS.
+        Pruned = "pruned",
     }
 );
 

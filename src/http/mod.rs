@@ -6,6 +6,7 @@ mod alerts;
 mod aliases;
 mod audit;
 pub mod auth;
+mod backups;
 mod body;
 pub mod client_addr;
 mod dashboard;
@@ -79,6 +80,9 @@ pub struct AppState {
     pub edge: Arc<edge::Edge>,
     /// Issue 16: the alert evaluator and notification sender.
     pub alerts: crate::notify::Alerts,
+    /// Issue 18: the SQLite backups' folder, whose newest backup the dashboard shows (None: not
+    /// known, or PostgreSQL).
+    pub backups: Option<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -114,7 +118,14 @@ impl AppState {
             access: access::Access::start(&access::AccessConfig::unlimited()),
             edge: Arc::default(),
             alerts,
+            backups: None,
         }
+    }
+
+    /// With the folder of SQLite backups (`CCM_DATA_DIR/backups/`), for `GET /api/backups/latest`.
+    pub fn with_backups(mut self, dir: std::path::PathBuf) -> Self {
+        self.backups = Some(dir);
+        self
     }
 
     /// With these alert settings (sweep, cooldown, retries, SMTP) instead of the defaults.
@@ -221,6 +232,7 @@ fn register(cfg: &mut web::ServiceConfig, seen: &mut Vec<Endpoint>) {
         audit::routes(&mut api);
         tokens::routes(&mut api);
         alerts::routes(&mut api);
+        backups::routes(&mut api);
     }));
 }
 

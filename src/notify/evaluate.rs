@@ -9,11 +9,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::Alerts;
+use super::breaker::BreakerReport;
 use crate::domain::alerts::{self, Alert, Firing, PipelineView, Rule, Verdict};
 use crate::domain::clock;
-use crate::domain::status::{AlertEvent, PipelineStatus};
+use crate::domain::status::{AlertEvent, AlertKind, PipelineStatus, RunStatus};
 use crate::live::Live;
-use crate::store::{NewAlert, Notify, Pipeline, PipelineFilter, StatsSnapshot, Store};
+use crate::store::{NewAlert, Notify, Pipeline, PipelineFilter, Store};
 
 /// Evaluations are at least this far apart: a busy ingest wakes the evaluator on every batch.
 const COALESCE: Duration = Duration::from_millis(200);
@@ -34,14 +35,15 @@ pub(super) async fn run(
     live: Arc<Live>,
     github: Option<Arc<crate::github::GithubClient>>,
 ) {
+    let mut breaker = BreakerReport::new();
     loop {
         let settings = alerts.settings();
         tokio::select! {
             _ = alerts.evaluate.notified() => {}
             _ = tokio::time::sleep(settings.sweep) => {}
         }
-        let paused = github.as_ref().is_some_and(|g| g.health.snapshot(clock::now()).paused);
-        match evaluate_once(store.as_ref(), &live, &alerts, paused).await {
+        let paused_until = github.as_ref().and_then(|g| g.health.snapshot(clock::now()).paused_until);
+        match evaluate_once(store.as_ref(), &live, &alerts, &mut breaker, paused_until).await {
             Ok(true) => alerts.send.notify_one(),
             Ok(false) => {}
             Err(err) => tracing::warn!(error = format!("{err:#}"), "alert evaluation failed"),
@@ -71,7 +73,8 @@ pub(super) async fn evaluate_once(
     store: &dyn Store,
     live: &Live,
     alerts: &Alerts,
-    github_paused: bool,
+    breaker: &mut BreakerReport,
+    paused_until: Option<DateTime<Utc>>,
 ) -> anyhow::Result<bool> {
     let rules = store.list_rules().await?;
     if rules.is_empty() {
@@ -95,12 +98,26 @@ pub(super) async fn evaluate_once(
         for chunk in pipelines.chunks(CHUNK) {
             let scopes: Vec<_> = chunk.iter().map(Pipeline::execution_scope).collect();
             let snapshots = store.stats_snapshots(&scopes, now).await?;
-            for (pipeline, snapshot) in chunk.iter().zip(&snapshots) {
-                for rule in &per_pipeline {
-                    if rule.pipeline_id.as_deref().is_some_and(|id| id != pipeline.id) {
-                        continue;
-                    }
-                    changed |= ctx.apply_pipeline(rule, pipeline, snapshot, now).await?;
+            for ((pipeline, scope), snapshot) in chunk.iter().zip(&scopes).zip(&snapshots) {
+                let covering: Vec<&Rule> = per_pipeline
+                    .iter()
+                    .copied()
+                    .filter(|rule| rule.pipeline_id.as_deref().is_none_or(|id| id == pipeline.id))
+                    .collect();
+                // The latest run stands for the open ones unless an older one is open too.
+                let older_open = snapshot.active_runs + snapshot.queued_runs > 1
+                    || snapshot.last_run.as_ref().is_some_and(|r| r.status == RunStatus::Completed);
+                let oldest_open = if older_open
+                    && snapshot.active_runs + snapshot.queued_runs > 0
+                    && covering.iter().any(|rule| rule.kind == AlertKind::RunStuck)
+                {
+                    store.oldest_open_run(scope).await?
+                } else {
+                    None
+                };
+                let view = PipelineView { pipeline, snapshot, oldest_open: oldest_open.as_ref() };
+                for rule in covering {
+                    changed |= ctx.apply_pipeline(rule, &view, now).await?;
                 }
             }
         }
@@ -115,6 +132,11 @@ pub(super) async fn evaluate_once(
             .filter(|(status, _)| status == "parked")
             .map(|(_, n)| *n)
             .sum();
+        let github_paused = if global.iter().any(|r| r.kind == AlertKind::GithubPaused) {
+            breaker.paused_anywhere(store, paused_until, now, settings.sweep).await?
+        } else {
+            false
+        };
         for rule in global {
             let verdict = alerts::evaluate_global(rule, parked, github_paused);
             changed |= ctx.apply(rule, None, verdict, false).await?;
@@ -131,15 +153,10 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    async fn apply_pipeline(
-        &self,
-        rule: &Rule,
-        pipeline: &Pipeline,
-        snapshot: &StatsSnapshot,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
+    async fn apply_pipeline(&self, rule: &Rule, view: &PipelineView<'_>, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        let pipeline = view.pipeline;
         let is_open = self.open.contains_key(&alerts::open_key(rule.id, Some(&pipeline.id)));
-        let verdict = alerts::evaluate(rule, &PipelineView { pipeline, snapshot }, now, is_open);
+        let verdict = alerts::evaluate(rule, view, now, is_open);
         let muted = !alerts::notifications_enabled(pipeline);
         self.apply(rule, Some(pipeline), verdict, muted).await
     }

@@ -5,6 +5,7 @@
 //! and backoff. Several replicas may run both: an alert opens once (a unique key in the
 //! database) and a notification is claimed by one replica at a time.
 
+mod breaker;
 mod evaluate;
 pub mod send;
 
@@ -25,11 +26,18 @@ pub struct SmtpSettings {
     /// local relay); may hold credentials (`smtps://user:password@host`).
     pub url: crate::secret::Secret,
     pub from: String,
+    /// PEM certificates trusted for the server besides the system's (`CCM_SMTP_CA_FILE`: a relay
+    /// with a certificate of a private CA).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for SmtpSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpSettings").field("url", &self.url).field("from", &self.from).finish()
+        f.debug_struct("SmtpSettings")
+            .field("url", &self.url)
+            .field("from", &self.from)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|pem| format!("{} bytes", pem.len())))
+            .finish()
     }
 }
 
@@ -131,6 +139,11 @@ pub struct NotifySettings {
     /// The From address of alert e-mails.
     #[arg(long, env = "CCM_SMTP_FROM")]
     pub smtp_from: Option<String>,
+
+    /// A PEM file of CA certificates to trust for the SMTP server besides the system's (a relay
+    /// whose certificate a private CA signed); needs a TLS URL.
+    #[arg(long, env = "CCM_SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for NotifySettings {
@@ -141,6 +154,7 @@ impl std::fmt::Debug for NotifySettings {
             .field("alert_retry_for", &self.alert_retry_for)
             .field("smtp_url", &self.smtp_url)
             .field("smtp_from", &self.smtp_from)
+            .field("smtp_ca_file", &self.smtp_ca_file)
             .finish()
     }
 }
@@ -181,7 +195,11 @@ impl NotifySettings {
                         reason: "must start with smtp:// or smtps://".into(),
                     });
                 }
-                Some(SmtpSettings { url: url.clone(), from: from.to_string() })
+                let ca_pem = match &self.smtp_ca_file {
+                    Some(path) => Some(read_smtp_ca(path, text)?),
+                    None => None,
+                };
+                Some(SmtpSettings { url: url.clone(), from: from.to_string(), ca_pem })
             }
             (Some(_), None) => {
                 return Err(crate::config::ConfigError {
@@ -196,6 +214,24 @@ impl NotifySettings {
                 });
             }
         };
+        if smtp.is_none() && self.smtp_ca_file.is_some() {
+            return Err(crate::config::ConfigError {
+                setting: "CCM_SMTP_CA_FILE",
+                reason: "is used with CCM_SMTP_URL and CCM_SMTP_FROM".into(),
+            });
+        }
         Ok(AlertSettings { sweep, cooldown, retry_for, smtp, ..defaults })
     }
+}
+
+/// The certificates of `CCM_SMTP_CA_FILE`, checked: readable, PEM, and for a TLS `url`.
+fn read_smtp_ca(path: &std::path::Path, url: &str) -> Result<Vec<u8>, crate::config::ConfigError> {
+    let error = |reason: String| crate::config::ConfigError { setting: "CCM_SMTP_CA_FILE", reason };
+    if send::tls_mode(url).is_none() {
+        return Err(error("needs a TLS CCM_SMTP_URL: smtps://host, or smtp://host?tls=required for STARTTLS".into()));
+    }
+    let pem = std::fs::read(path).map_err(|e| error(format!("cannot be read ({e})")))?;
+    lettre::transport::smtp::client::Certificate::from_pem(&pem)
+        .map_err(|e| error(format!("holds no PEM certificate lettre can read ({e})")))?;
+    Ok(pem)
 }

@@ -91,7 +91,7 @@ impl Sender {
 
     async fn email(&self, channel: &Channel, payload: &Value) -> SendOutcome {
         use lettre::message::header::ContentType;
-        use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+        use lettre::{AsyncTransport, Message};
         let fail = |error: String| SendOutcome { status: None, error: Some(error) };
         let Some(smtp) = &self.smtp else {
             return fail("email channels need CCM_SMTP_URL and CCM_SMTP_FROM".into());
@@ -112,9 +112,9 @@ impl Sender {
             Ok(message) => message,
             Err(err) => return fail(format!("the message could not be built: {err}")),
         };
-        let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp.url.expose()) {
-            Ok(builder) => builder.timeout(Some(TIMEOUT)).build(),
-            Err(_) => return fail("CCM_SMTP_URL is not a valid smtp:// or smtps:// URL".into()),
+        let transport = match smtp_transport(smtp) {
+            Ok(transport) => transport,
+            Err(error) => return fail(error),
         };
         match transport.send(message).await {
             Ok(reply) => SendOutcome { status: Some(u16::from(reply.code())), error: None },
@@ -124,7 +124,7 @@ impl Sender {
 }
 
 pub(super) async fn run(alerts: Alerts, store: Arc<dyn Store>) {
-    let smtp_key = |s: &Option<SmtpSettings>| s.as_ref().map(|s| (s.url.clone(), s.from.clone()));
+    let smtp_key = |s: &Option<SmtpSettings>| s.as_ref().map(|s| (s.url.clone(), s.from.clone(), s.ca_pem.clone()));
     let mut sender = Sender::new(None);
     let mut sender_smtp = None;
     loop {
@@ -191,4 +191,50 @@ async fn deliver(store: &dyn Store, sender: &Sender, n: &Notification, settings:
         }
     }
     Ok(())
+}
+
+/// How a `CCM_SMTP_URL` secures its connection: TLS from the start (`smtps://`), STARTTLS
+/// (`?tls=required` or `?tls=opportunistic`), or not at all (`None`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum TlsMode {
+    Wrapper,
+    StartTlsRequired,
+    StartTlsOpportunistic,
+}
+
+pub(crate) fn tls_mode(url: &str) -> Option<TlsMode> {
+    let url = reqwest::Url::parse(url).ok()?;
+    if url.scheme() == "smtps" {
+        return Some(TlsMode::Wrapper);
+    }
+    match url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned()).as_deref() {
+        Some("required") => Some(TlsMode::StartTlsRequired),
+        Some("opportunistic") => Some(TlsMode::StartTlsOpportunistic),
+        _ => None,
+    }
+}
+
+/// The SMTP transport of `CCM_SMTP_URL`, trusting `CCM_SMTP_CA_FILE`'s certificates as well when
+/// it is set.
+fn smtp_transport(smtp: &SmtpSettings) -> Result<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>, String> {
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    let invalid = || "CCM_SMTP_URL is not a valid smtp:// or smtps:// URL".to_string();
+    let url = smtp.url.expose();
+    let mut builder = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url).map_err(|_| invalid())?;
+    if let Some(pem) = &smtp.ca_pem {
+        let host =
+            reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_string()));
+        let (Some(host), Some(mode)) = (host, tls_mode(url)) else { return Err(invalid()) };
+        let cert = Certificate::from_pem(pem).map_err(|e| format!("CCM_SMTP_CA_FILE: {e}"))?;
+        let params = TlsParameters::builder(host)
+            .add_root_certificate(cert)
+            .build_rustls()
+            .map_err(|e| format!("SMTP TLS settings: {e}"))?;
+        builder = builder.tls(match mode {
+            TlsMode::Wrapper => Tls::Wrapper(params),
+            TlsMode::StartTlsRequired => Tls::Required(params),
+            TlsMode::StartTlsOpportunistic => Tls::Opportunistic(params),
+        });
+    }
+    Ok(builder.timeout(Some(TIMEOUT)).build())
 }

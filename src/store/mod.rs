@@ -8,7 +8,10 @@
 //! - `rows/`: one definition of each stored row's columns, from which every path binds and maps.
 //! - `sqlite/`, `postgres/`: what is each backend's own: connecting and migrating, and the fast
 //!   paths (`fast_paths.rs` lists them and chooses them, at connect time).
+//! - `copy/`: `ccm copy`, every table of one database into another (either backend at either
+//!   end), outside the `Store` trait: it works on two databases at once.
 
+pub mod copy;
 mod fast_paths;
 mod models;
 mod postgres;
@@ -30,7 +33,7 @@ pub use sql::insights::{ConclusionCount, DeploymentCount, DeploymentHistory, Ins
 pub use sql::installations::{InstallationChange, InstallationStore};
 pub use sql::job_logs::{ArrivedLog, FailedJob, JobLogStore, JobWithoutLog, RunWithoutJobs};
 pub use sql::outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
-pub use sql::pipelines::PipelineStore;
+pub use sql::pipelines::{PipelineFlags, PipelineStore};
 pub use sql::retention::{Pruned, RetentionStore};
 pub use sql::tasks::{
     self, IssueApplied, IssueChange, IssueLink, NewTask, PullRequest, PullRequestRecord, Push, PushRecord,

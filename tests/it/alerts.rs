@@ -334,7 +334,7 @@ impl Drop for Smtp {
 }
 
 const SMTP_SCRIPT: &str = r#"
-import asyncio, sys, os, itertools
+import asyncio, sys, os, itertools, ssl
 from aiosmtpd.controller import Controller
 folder = sys.argv[2]
 counter = itertools.count()
@@ -345,14 +345,70 @@ class Handler:
             f.write(("X-Rcpt: %s\n" % ",".join(envelope.rcpt_tos)).encode() + envelope.content)
         os.rename(path + ".tmp", path)
         return "250 OK"
-controller = Controller(Handler(), hostname="127.0.0.1", port=int(sys.argv[1]))
+# argv[3]: plain, starttls (required) or tls (from the start), with argv[4] and argv[5] the
+# server's certificate and key.
+mode = sys.argv[3]
+tls = {}
+if mode != "plain":
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(sys.argv[4], sys.argv[5])
+    tls = {"tls_context": context, "require_starttls": True} if mode == "starttls" else {"ssl_context": context}
+controller = Controller(Handler(), hostname="127.0.0.1", port=int(sys.argv[1]), **tls)
 controller.start()
 print("ready", flush=True)
 asyncio.get_event_loop().run_forever()
 "#;
 
+/// How the test SMTP server secures its connections.
+#[derive(Clone, Copy, PartialEq)]
+enum SmtpTls {
+    Plain,
+    StartTls,
+    Tls,
+}
+
+/// A private CA and a certificate it signed for 127.0.0.1 (PEM files in `dir`), made with the
+/// openssl command.
+struct TestCa {
+    dir: tempfile::TempDir,
+}
+
+impl TestCa {
+    fn make() -> TestCa {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+        let steps = [
+            format!("req -x509 {ec} -keyout ca.key -out ca.pem -days 2 -subj /CN=ccm-test-CA"),
+            format!("req {ec} -keyout server.key -out server.csr -subj /CN=127.0.0.1"),
+            "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 \
+             -extfile server.ext"
+                .to_string(),
+        ];
+        for step in steps {
+            let args: Vec<&str> = step.split_whitespace().collect();
+            let out = std::process::Command::new("openssl").args(&args).current_dir(dir.path()).output();
+            let out = out.expect("the TLS e-mail test needs the openssl command (Debian: apt-get install openssl)");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        TestCa { dir }
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.dir.path().join(name).to_str().unwrap().to_string()
+    }
+}
+
 impl Smtp {
     async fn start() -> Smtp {
+        Smtp::start_with(SmtpTls::Plain, None).await
+    }
+
+    async fn start_with(tls: SmtpTls, ca: Option<&TestCa>) -> Smtp {
         let has = std::process::Command::new("python3").args(["-c", "import aiosmtpd"]).status();
         assert!(
             has.is_ok_and(|s| s.success()),
@@ -362,6 +418,15 @@ impl Smtp {
         let dir = tempfile::tempdir().unwrap();
         let child = std::process::Command::new("python3")
             .args(["-c", SMTP_SCRIPT, &port.to_string(), dir.path().to_str().unwrap()])
+            .args(match (tls, ca) {
+                (SmtpTls::Plain, _) => vec!["plain".to_string()],
+                (mode, Some(ca)) => vec![
+                    if mode == SmtpTls::StartTls { "starttls" } else { "tls" }.to_string(),
+                    ca.file("server.pem"),
+                    ca.file("server.key"),
+                ],
+                (_, None) => panic!("a TLS SMTP server needs a certificate"),
+            })
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start aiosmtpd");
@@ -389,6 +454,7 @@ async fn email_channel_sends_over_smtp(backend: Backend) {
         smtp: Some(ccm::notify::SmtpSettings {
             url: format!("smtp://127.0.0.1:{}", smtp.port).into(),
             from: "ccm@example.com".into(),
+            ca_pem: None,
         }),
         ..settings()
     };
@@ -407,6 +473,52 @@ async fn email_channel_sends_over_smtp(backend: Backend) {
     assert!(mail.contains("X-Rcpt: ops@example.com"), "{mail}");
     assert!(mail.contains("Subject: [ccm] Firing"), "{mail}");
     assert!(mail.contains("octo-org/app"), "{mail}");
+}
+
+/// E-mail over STARTTLS and over TLS from the start, to a relay whose certificate a private CA
+/// signed (`CCM_SMTP_CA_FILE`); without that CA the certificate is refused and nothing is sent.
+#[actix_web::test]
+async fn email_channel_sends_over_starttls_and_tls() {
+    let ca = TestCa::make();
+    let ca_pem = std::fs::read(ca.file("ca.pem")).unwrap();
+    for (tls, url) in
+        [(SmtpTls::StartTls, "smtp://127.0.0.1:{port}?tls=required"), (SmtpTls::Tls, "smtps://127.0.0.1:{port}")]
+    {
+        let smtp = Smtp::start_with(tls, Some(&ca)).await;
+        let url = url.replace("{port}", &smtp.port.to_string());
+        let smtp_settings = |ca_pem: Option<Vec<u8>>| ccm::notify::AlertSettings {
+            smtp: Some(ccm::notify::SmtpSettings { url: url.clone().into(), from: "ccm@example.com".into(), ca_pem }),
+            ..settings()
+        };
+        // The system's roots do not know the private CA: the test send fails and says why.
+        let untrusting = TestApp::with_alerts_on(TestDb::new(Backend::Sqlite).await, smtp_settings(None));
+        let channel = untrusting
+            .post("/api/notification-channels", json!({"name": "mail", "kind": "email", "to": ["ops@example.com"]}))
+            .await;
+        let id = channel.body["channel"]["id"].as_i64().unwrap();
+        let tested = untrusting.post(&format!("/api/notification-channels/{id}/test"), json!({})).await;
+        assert_eq!(tested.body["success"], false, "{}", tested.body);
+        assert!(tested.body.to_string().to_lowercase().contains("certificate"), "{}", tested.body);
+        assert!(smtp.messages().is_empty());
+
+        let app = TestApp::with_alerts_on(TestDb::new(Backend::Sqlite).await, smtp_settings(Some(ca_pem.clone())));
+        let channel = app
+            .post("/api/notification-channels", json!({"name": "mail", "kind": "email", "to": ["ops@example.com"]}))
+            .await;
+        let id = channel.body["channel"]["id"].as_i64().unwrap();
+        let tested = app.post(&format!("/api/notification-channels/{id}/test"), json!({})).await;
+        assert_eq!(
+            (tested.body["success"].as_bool(), tested.body["status"].as_i64()),
+            (Some(true), Some(250)),
+            "{}",
+            tested.body
+        );
+        let mail = wait_for("the e-mail", PATIENCE, async || {
+            smtp.messages().first().cloned().ok_or_else(|| "none".to_string())
+        })
+        .await;
+        assert!(mail.contains("X-Rcpt: ops@example.com"), "{mail}");
+    }
 }
 
 async fn cli_lists_acks_and_tests(backend: Backend) {
@@ -523,12 +635,17 @@ async fn time_based_and_global_kinds_fire_and_resolve(backend: Backend) {
         rule(&app, json!({"name": "quiet", "kind": "hook_silent", "pipeline_id": silent, "for_minutes": 30})).await;
     let parked = rule(&app, json!({"name": "parked", "kind": "deliveries_parked", "pipeline_id": null})).await;
 
-    // A run in progress for 10 minutes.
+    // A run in progress for 10 minutes, behind a newer one that has just started: the older is
+    // the stuck one.
     let started = now - chrono::Duration::minutes(10);
     let body = workflow_run(1101, 1, "octo-org/app", "main", "in_progress", None, started, started);
     assert_eq!(app.deliver("workflow_run", "st-1", &body).await.status, 200);
+    let body = workflow_run(1102, 1, "octo-org/app", "main", "in_progress", None, now, now);
+    assert_eq!(app.deliver("workflow_run", "st-1b", &body).await.status, 200);
     let alert = wait_state(&app, stuck, "firing").await;
     assert_eq!(alert["run"]["run_id"], 1101, "{alert}");
+    assert!(alert["summary"].as_str().unwrap().contains("run 1101 in_progress for 10 minutes"), "{alert}");
+    // It completes; the newer run is still open but not stuck.
     let body = workflow_run(1101, 1, "octo-org/app", "main", "completed", Some("success"), started, now);
     assert_eq!(app.deliver("workflow_run", "st-2", &body).await.status, 200);
     wait_state(&app, stuck, "resolved").await;
@@ -581,6 +698,33 @@ on_both_databases!(
     slack_channel_gets_text_and_blocks,
     email_channel_sends_over_smtp,
 );
+
+/// Two replicas on one PostgreSQL, one of them with its GitHub calls paused (a breaker is per
+/// process): the alert fires once and stays firing whichever replica evaluates, until the pause
+/// ends.
+#[actix_web::test]
+async fn github_paused_on_one_replica_holds_on_both() {
+    let gh = FakeGithub::start().await;
+    let a = TestApp::with_github_and_alerts(Backend::Postgres, &gh.url(), settings()).await;
+    let b = a.replica_with_alerts(settings()).await;
+    let paused = rule(&a, json!({"name": "paused", "kind": "github_paused", "pipeline_id": null})).await;
+    let health = &a.gh().client.health;
+    for _ in 0..15 {
+        health.record_failure("HTTP 502 from GitHub", Utc::now());
+    }
+    wait_state(&a, paused, "firing").await;
+    let evaluations = |app: &TestApp| app.alerts.as_ref().expect("alert workers").evaluations.load(Ordering::Relaxed);
+    let (then_a, then_b) = (evaluations(&a), evaluations(&b));
+    wait_until("three more evaluations on each replica", async || {
+        evaluations(&a) >= then_a + 3 && evaluations(&b) >= then_b + 3
+    })
+    .await;
+    let all = a.get("/api/alerts").await.body;
+    assert_eq!(all["total"], 1, "the replica whose calls are not paused resolved it: {all}");
+    assert_eq!(all["alerts"][0]["state"], "firing", "{all}");
+    health.record_success(Utc::now());
+    wait_state(&b, paused, "resolved").await;
+}
 
 /// Two replicas on one PostgreSQL: one alert, one notification.
 #[actix_web::test]

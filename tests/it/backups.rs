@@ -150,6 +150,21 @@ async fn scheduled_backups_are_taken_rotated_and_reported() {
     let size = metrics.lines().find(|l| l.starts_with("ccm_backup_last_size_bytes ")).expect("the size gauge");
     assert!(size.split(' ').nth(1).unwrap().parse::<f64>().unwrap() > 0.0, "{size}");
     assert!(metrics.contains("ccm_backup_last_timestamp_seconds "), "{metrics}");
+    // The dashboard's line: the newest backup of the folder, with its time and size.
+    let latest: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/backups/latest", server.base))
+        .header("CCM-Token", TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(latest["database"], "sqlite", "{latest}");
+    let file = latest["backup"]["file"].as_str().expect("a backup");
+    let on_disk = std::fs::metadata(data.join("backups").join(file)).expect("the file it names").len();
+    assert_eq!(latest["backup"]["bytes"].as_u64(), Some(on_disk), "{latest}");
+    assert!(latest["backup"]["taken_at"].as_str().unwrap().ends_with('Z'), "{latest}");
     drop(server);
     // Stopped, so nothing is rotated while the folder is read (a backup cut short is `.partial`).
     let kept: Vec<_> = std::fs::read_dir(data.join("backups"))
@@ -171,5 +186,18 @@ async fn on_postgres_the_commands_point_at_pg_dump() {
         let run = on_postgres.run(args).await;
         run.assert_code(1);
         assert!(run.stderr.contains("pg_dump") && run.stderr.contains("pg_restore"), "{run:?}");
+    }
+}
+
+#[actix_web::test]
+async fn the_latest_backup_is_none_before_the_first_and_on_postgres() {
+    use crate::helpers::{Backend, TestApp};
+    let empty = tempfile::tempdir().unwrap();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let app = TestApp::with_backups(backend, empty.path().join("backups")).await;
+        let latest = app.get("/api/backups/latest").await;
+        assert_eq!(latest.status, 200, "{}", latest.body);
+        let database = if backend == Backend::Sqlite { "sqlite" } else { "postgres" };
+        assert_eq!(latest.body, serde_json::json!({"success": true, "database": database, "backup": null}));
     }
 }

@@ -17,7 +17,10 @@ fn cell(pipeline: &str, field: &str) -> String {
 }
 
 async fn an_operator_watches_pipelines_change_live(backend: Backend) {
-    let app = TestApp::start(backend).await;
+    // A backup in the backups folder, which the overview names (on SQLite).
+    let backups = tempfile::tempdir().unwrap();
+    std::fs::write(backups.path().join("ccm-20261204T101500.000Z.db"), vec![0u8; 2048]).unwrap();
+    let app = TestApp::with_backups(backend, backups.path().to_path_buf()).await;
     let provisioned = app
         .post(
             "/api/pipelines/provision",
@@ -59,6 +62,17 @@ async fn an_operator_watches_pipelines_change_live(backend: Backend) {
     let row = format!("tr[data-pipeline-id=\"{id}\"]");
     assert!(browser.text(&row).await.unwrap().contains(REPO));
     browser.wait_text("#live", "the live stream", |t| t == "live").await;
+    // Issue 18: the last backup's time and size under the table; PostgreSQL has none to show.
+    match backend {
+        Backend::Sqlite => {
+            let line = "Last backup: 2026-12-04 10:15:00 UTC (2.0 KiB)";
+            browser.wait_text("#last-backup", "the last backup", |t| t == line).await;
+        }
+        Backend::Postgres => {
+            let hidden = "return document.getElementById('last-backup').hidden";
+            assert_eq!(browser.script(hidden, json!([])).await, true, "no backup line on PostgreSQL");
+        }
+    }
 
     // From here on the page must not reload: a marker in the page's memory would be lost.
     browser.script("window.stillTheSamePage = true;", json!([])).await;

@@ -19,6 +19,7 @@ mod cli;
 mod cli_client;
 mod cli_watch;
 mod conformance;
+mod copy;
 mod dashboard_actions;
 mod dashboard_browser;
 mod dashboard_http;

@@ -65,6 +65,7 @@ pub fn openapi() -> Document {
         super::audit::Api::openapi(),
         super::tokens::Api::openapi(),
         super::alerts::Api::openapi(),
+        super::backups::Api::openapi(),
     ] {
         doc.merge(part);
     }

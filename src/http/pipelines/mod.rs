@@ -284,14 +284,14 @@ async fn pipeline_stats(
     // pipeline: one round trip, unless the scope changed since (then they are read again).
     let read = match state.scope_hints.get(&id) {
         Some(hint) => {
-            state.store.pipeline_with_stats(&id, &hint, clock::now()).await?.map(|(pipeline, backfill, stats)| {
+            state.store.pipeline_with_stats(&id, &hint, clock::now()).await?.map(|(pipeline, flags, stats)| {
                 let current = pipeline.execution_scope() == hint;
-                (pipeline, backfill, current.then_some(stats))
+                (pipeline, flags, current.then_some(stats))
             })
         }
-        None => state.store.get_pipeline_for_stats(&id).await?.map(|(pipeline, backfill)| (pipeline, backfill, None)),
+        None => state.store.get_pipeline_for_stats(&id).await?.map(|(pipeline, flags)| (pipeline, flags, None)),
     };
-    let (pipeline, backfill, snapshot) = read.ok_or_else(|| ApiError::NotFound(format!("Pipeline not found: {id}")))?;
+    let (pipeline, flags, snapshot) = read.ok_or_else(|| ApiError::NotFound(format!("Pipeline not found: {id}")))?;
     let snapshot = match snapshot {
         Some(snapshot) => snapshot,
         None => {
@@ -300,15 +300,19 @@ async fn pipeline_stats(
             state.store.stats_snapshot(&scope, clock::now()).await?
         }
     };
-    let mut stats = Stats::new(&pipeline, &snapshot).with_backfill(backfill);
+    let mut stats = Stats::new(&pipeline, &snapshot).with_backfill(flags.backfill_running);
     if let (Some(run), Some(last_run)) = (&snapshot.last_run, &mut stats.last_run)
         && run.conclusion.as_ref().is_some_and(crate::domain::status::Conclusion::is_failure)
     {
-        let jobs = state.store.list_jobs(run.run_id, run.run_attempt).await?;
-        let logs = state.store.job_log_summaries(run.run_id, run.run_attempt).await?;
-        last_run.failure = crate::domain::job_logs::first_failure(&jobs, &logs);
+        // The first failed job (in start order), as the pipeline's details explain each run.
+        let failed = state.store.failed_jobs_of(&[(run.run_id, run.run_attempt)]).await?;
+        last_run.failure = failed
+            .into_iter()
+            .next()
+            .map(|f| crate::domain::job_logs::reason_of(&f.job, f.failed_step, f.error_message));
     }
-    stats.alerts = Some(state.store.pipeline_alerts(&pipeline.id).await?);
+    let alerts = if flags.open_alerts { state.store.pipeline_alerts(&pipeline.id).await? } else { Vec::new() };
+    stats.alerts = Some(alerts);
     Ok(HttpResponse::Ok().json(StatsResponse { success: true, stats }))
 }
 

@@ -21,6 +21,10 @@ mod replicas;
 pub(crate) use postgres_batch::OneStatementBatch;
 pub use replicas::{ReplicaChannel, ReplicaListener};
 
+/// The migrations of a PostgreSQL database: the ones `ccm serve` applies, and `ccm copy` to its
+/// target.
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
 /// Connects to a `postgres://` URL and applies migrations (sqlx takes an advisory lock, so
 /// replicas starting together migrate once).
 pub(super) async fn connect(url: &str, db: &DbOptions) -> StoreResult<SqlStore> {
@@ -28,7 +32,7 @@ pub(super) async fn connect(url: &str, db: &DbOptions) -> StoreResult<SqlStore> 
     // Migrations run on a connection of their own, with no statement timeout: one that rewrites
     // a large table may take longer than any request should.
     let mut migrating = sqlx::PgConnection::connect_with(&session(url_options.clone(), db, Duration::ZERO)).await?;
-    sqlx::migrate!("migrations/postgres").run(&mut migrating).await?;
+    MIGRATOR.run(&mut migrating).await?;
     migrating.close().await?;
     // Every statement is prepared once per connection and then runs its generic plan. Left to
     // choose, PostgreSQL kept planning the stats statement for each execution (custom plans
@@ -52,7 +56,7 @@ pub(super) async fn connect(url: &str, db: &DbOptions) -> StoreResult<SqlStore> 
 /// whatever the server's or the database's default), a statement is cancelled after
 /// `statement_timeout` (zero: never), and a connection idle in a transaction is closed after
 /// `idle_in_transaction_timeout`.
-fn session(options: PgConnectOptions, db: &DbOptions, statement_timeout: Duration) -> PgConnectOptions {
+pub(crate) fn session(options: PgConnectOptions, db: &DbOptions, statement_timeout: Duration) -> PgConnectOptions {
     let ms = |d: Duration| d.as_millis().to_string();
     options.options([
         ("synchronous_commit", "on".to_string()),

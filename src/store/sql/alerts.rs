@@ -115,6 +115,18 @@ pub trait AlertStore {
     async fn notification_failed(&self, id: i64, attempts: i64, error: &str) -> StoreResult<bool>;
     /// Every notification of an alert, oldest first.
     async fn alert_notifications(&self, alert_id: i64) -> StoreResult<Vec<Notification>>;
+
+    /// Records replica `replica`'s outbound GitHub breaker as seen at `now`: paused until
+    /// `paused_until`, or not paused. Forgets replicas not seen since `forget_before`.
+    async fn report_github_breaker(
+        &self,
+        replica: &str,
+        paused_until: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Whether a replica seen since `seen_since` has its GitHub calls paused at `now`.
+    async fn github_paused_anywhere(&self, now: DateTime<Utc>, seen_since: DateTime<Utc>) -> StoreResult<bool>;
 }
 
 /// Queues `alert`'s `event` notification on each channel.
@@ -433,5 +445,35 @@ impl AlertStore for SqlStore {
             .bind(alert_id)
             .fetch_all(&self.db)
             .await?)
+    }
+
+    async fn report_github_breaker(
+        &self,
+        replica: &str,
+        paused_until: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        forget_before: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        query(
+            "INSERT INTO github_breakers (replica, paused_until, seen_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (replica) DO UPDATE SET paused_until = excluded.paused_until, seen_at = excluded.seen_at",
+        )
+        .bind(replica)
+        .bind(paused_until)
+        .bind(now)
+        .execute(&self.db)
+        .await?;
+        query("DELETE FROM github_breakers WHERE seen_at < $1").bind(forget_before).execute(&self.db).await?;
+        Ok(())
+    }
+
+    async fn github_paused_anywhere(&self, now: DateTime<Utc>, seen_since: DateTime<Utc>) -> StoreResult<bool> {
+        let paused: Option<(String,)> =
+            query("SELECT replica FROM github_breakers WHERE paused_until > $1 AND seen_at >= $2 LIMIT 1")
+                .bind(now)
+                .bind(seen_since)
+                .fetch_optional(&self.db)
+                .await?;
+        Ok(paused.is_some())
     }
 }

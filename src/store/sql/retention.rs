@@ -13,6 +13,7 @@ use sqlx::AssertSqlSafe;
 
 use super::db::{Db, query};
 use crate::domain::retention::{PRUNED_BODY_ENCODING, PruneKind};
+use crate::domain::status::{JobLogState, NotificationStatus};
 use crate::store::{SqlStore, StoreResult};
 
 /// What one batch deleted.
@@ -70,7 +71,15 @@ fn prunable_clause(kind: PruneKind) -> String {
                   AND COALESCE(n.branch, '') = COALESCE(t.branch, '') AND n.status = 'completed' \
                   AND COALESCE(n.conclusion, '') <> 'skipped' AND n.started_at > t.started_at LIMIT 10) r) >= 10"
             .to_string(),
+        // Only the stored logs: a record without a log (expired, evicted, pruned) has none to take.
+        PruneKind::JobLogs => format!("t.state = '{}' AND t.fetched_at < $1", JobLogState::Stored.as_str()),
         PruneKind::Outbox => "t.status IN ('done', 'failed') AND t.finished_at < $1".to_string(),
+        // Given up or sent: a notification is finished within CCM_ALERT_RETRY_FOR of its creation.
+        PruneKind::Notifications => format!(
+            "t.status IN ('{}', '{}') AND t.created_at < $1",
+            NotificationStatus::Sent.as_str(),
+            NotificationStatus::Failed.as_str()
+        ),
         PruneKind::Audit => "t.at < $1".to_string(),
     }
 }
@@ -80,6 +89,8 @@ fn table(kind: PruneKind) -> (&'static str, &'static str, &'static str) {
     match kind {
         PruneKind::Bodies | PruneKind::Deliveries => ("deliveries", "id", "received_at"),
         PruneKind::Runs => ("executions", "id", "started_at"),
+        PruneKind::JobLogs => ("job_logs", "job_id", "fetched_at"),
+        PruneKind::Notifications => ("alert_notifications", "id", "created_at"),
         PruneKind::Outbox => ("outbox_jobs", "id", "finished_at"),
         PruneKind::Audit => ("audit_log", "id", "at"),
     }
@@ -138,7 +149,17 @@ impl RetentionStore for SqlStore {
                 pruned.rows = query(AssertSqlSafe(sql)).bind_all(ids.iter().copied()).execute(&mut tx).await?;
                 query("DELETE FROM retention_marker").execute(&mut tx).await?;
             }
-            PruneKind::Deliveries | PruneKind::Outbox | PruneKind::Audit => {
+            PruneKind::JobLogs => {
+                // The record stays, as an evicted log's does: the job's log state reads `pruned`
+                // and its failure reason (failed step, error message) still explains the run.
+                let sql = format!(
+                    "UPDATE job_logs SET state = '{}', reason = 'older than CCM_RETAIN_JOB_LOGS (pruned by retention)', \
+                     log = NULL, stored_bytes = 0 WHERE job_id IN ({within})",
+                    JobLogState::Pruned.as_str()
+                );
+                pruned.rows = query(AssertSqlSafe(sql)).bind_all(ids.iter().copied()).execute(&mut tx).await?;
+            }
+            PruneKind::Deliveries | PruneKind::Outbox | PruneKind::Notifications | PruneKind::Audit => {
                 let sql = format!("DELETE FROM {table} WHERE {key} IN ({within})");
                 pruned.rows = query(AssertSqlSafe(sql)).bind_all(ids.iter().copied()).execute(&mut tx).await?;
             }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 /// A backup written and checked.
@@ -162,9 +163,60 @@ pub fn restore(from: &Path, database: &Path, force: bool) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The name of a backup in the backups folder, taken at `at`: `ccm-<UTC time>.db`, so that the
+/// names sort by age.
+pub fn backup_name(at: DateTime<Utc>) -> String {
+    format!("ccm-{}.db", at.format("%Y%m%dT%H%M%S%.3fZ"))
+}
+
+/// A backup in the backups folder: its file name, when it was taken (its name says) and its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupFile {
+    pub name: String,
+    pub taken_at: DateTime<Utc>,
+    pub bytes: u64,
+}
+
+/// When the backup named `name` (`ccm-<UTC time>.db`) was taken; None for any other file (a
+/// `.partial` one, still being written, included).
+fn taken_at(name: &str) -> Option<DateTime<Utc>> {
+    let stamp = name.strip_prefix("ccm-")?.strip_suffix(".db")?;
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%.3fZ").ok().map(|at| at.and_utc())
+}
+
+/// The newest backup in `dir` (scheduled, or `ccm backup` without `--output`); None when there is
+/// none (or no folder yet). Read from the folder, so it survives restarts, unlike `/metrics`.
+pub fn latest(dir: &Path) -> Option<BackupFile> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let name = entry.file_name().into_string().ok()?;
+            let taken_at = taken_at(&name)?;
+            let bytes = entry.metadata().ok()?.len();
+            Some(BackupFile { name, taken_at, bytes })
+        })
+        .max_by_key(|b| b.taken_at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_latest_backup_is_the_newest_name_and_partial_ones_are_not_backups() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(latest(&dir.path().join("none")), None);
+        let older: DateTime<Utc> = "2026-12-03T10:15:00.250Z".parse().unwrap();
+        let newer: DateTime<Utc> = "2026-12-04T10:15:00Z".parse().unwrap();
+        std::fs::write(dir.path().join(backup_name(older)), b"12345").unwrap();
+        std::fs::write(dir.path().join(backup_name(newer)), b"123").unwrap();
+        std::fs::write(dir.path().join(format!("{}.partial", backup_name(newer + chrono::Duration::hours(1)))), b"1")
+            .unwrap();
+        let found = latest(dir.path()).unwrap();
+        assert_eq!((found.name, found.taken_at, found.bytes), (backup_name(newer), newer, 3));
+        assert_eq!(taken_at(&backup_name(older)), Some(older));
+    }
 
     fn database(dir: &Path, rows: usize) -> PathBuf {
         let path = dir.join("ccm.db");

@@ -19,7 +19,7 @@ use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
 
 use crate::store::rows::{ReadCell, ReadRow, column_names, read_rusqlite};
 use crate::store::sql::pipelines::{
-    StatsBounds, from_oldest, pipeline_count_sql, pipeline_for_stats_sql, pipeline_page_from_oldest_sql,
+    PipelineFlags, StatsBounds, from_oldest, pipeline_count_sql, pipeline_for_stats_sql, pipeline_page_from_oldest_sql,
     pipeline_page_sql, stats_sql,
 };
 use crate::store::{Execution, ExecutionScope, Page, Pipeline, PipelineFilter, StatsSnapshot, StoreError, StoreResult};
@@ -106,12 +106,17 @@ impl SqliteReader {
         })
     }
 
-    pub fn get_pipeline_for_stats(&self, id: &str) -> StoreResult<Option<(Pipeline, bool)>> {
+    pub fn get_pipeline_for_stats(&self, id: &str) -> StoreResult<Option<(Pipeline, PipelineFlags)>> {
         let sql = self.text("pipeline for stats".into(), pipeline_for_stats_sql);
         self.with(|conn| {
             let mut statement = conn.prepare_cached(&sql)?;
             let mut rows = statement.query([id])?;
-            rows.next()?.map(|row| Ok((pipeline(row)?, row.get(Pipeline::COLUMNS.len())?))).transpose()
+            let read = |row: &Row| {
+                let at = Pipeline::COLUMNS.len();
+                let flags = PipelineFlags { backfill_running: row.get(at)?, open_alerts: row.get(at + 1)? };
+                Ok((pipeline(row)?, flags))
+            };
+            rows.next()?.map(read).transpose()
         })
     }
 

@@ -108,18 +108,46 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// WAL frames (4 KB pages) past which the WAL is started over (16 MB).
 const WAL_RESTART: i64 = 4_096;
 
+/// How long a restarting checkpoint waits for the batch being written and for readers; writers
+/// wait while it does. A reader that takes longer (a backup's `VACUUM INTO`, a long report) is
+/// let be: the WAL grows until it is done.
+fn restart_waits(attempt: i32) -> bool {
+    if attempt >= 200 {
+        return false;
+    }
+    std::thread::sleep(Duration::from_micros(100));
+    true
+}
+
+/// After a restarting checkpoint that a reader held up, the next is tried this much later (only
+/// passive ones meanwhile), so that writers are held up at most 20 ms a second.
+const RESTART_RETRY: Duration = Duration::from_secs(1);
+
 /// Checkpoints the WAL every `CHECKPOINT_EVERY` until `stop`'s sender is dropped.
 ///
 /// A passive checkpoint copies the frames committed so far without waiting for anyone. But SQLite
 /// only starts the WAL over when a commit finds every frame copied, which never happens while
 /// batches follow one another: the WAL would grow without end. So once it is `WAL_RESTART` frames
 /// long, a restarting checkpoint waits for the batch being written, holds the next one back
-/// while it copies the few frames the passive ones left, and lets the next commit start over.
+/// while it copies the few frames the passive ones left, and lets the next commit start over. It
+/// also waits for every reader of older frames, holding writers back meanwhile: so it waits at
+/// most `restart_waits`, and a long reader only postpones the restart.
 fn checkpoint(conn: Connection, stop: mpsc::Receiver<()>) {
+    if let Err(err) = conn.busy_handler(Some(restart_waits)) {
+        tracing::warn!(error = %err, "WAL checkpoints: cannot set their busy handler");
+    }
+    let mut restart_from = std::time::Instant::now();
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
         let passive = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(1));
         let result = match passive {
-            Ok(frames) if frames > WAL_RESTART => conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())),
+            Ok(frames) if frames > WAL_RESTART && std::time::Instant::now() >= restart_from => {
+                // The first column is 1 when a reader (or a long batch) kept it from completing.
+                conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| row.get::<_, i64>(0)).map(|blocked| {
+                    if blocked != 0 {
+                        restart_from = std::time::Instant::now() + RESTART_RETRY;
+                    }
+                })
+            }
             other => other.map(|_| ()),
         };
         if let Err(err) = result {

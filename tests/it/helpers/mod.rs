@@ -97,6 +97,14 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The store over an existing database (ccm started again on it, as after `ccm copy`).
+    pub async fn at(url: &str) -> Self {
+        let store = store::connect(url, 5).await.expect("open the database");
+        TestDb { store, url: url.to_string(), _dir: tempfile::tempdir().expect("temp dir") }
+    }
+}
+
 pub fn postgres_admin_url() -> String {
     std::env::var("CCM_TEST_DATABASE_URL").unwrap_or_else(|_| {
         panic!(
@@ -174,6 +182,21 @@ impl TestApp {
         TestApp { base, db, client: reqwest::Client::new(), github: None, _workers: None, alerts }
     }
 
+    /// The app with the SQLite backups' folder `dir`, whose newest backup `GET /api/backups/latest`
+    /// (and the dashboard) shows.
+    pub async fn with_backups(backend: Backend, dir: PathBuf) -> Self {
+        let db = TestDb::new(backend).await;
+        let state = AppState::start(
+            db.store.clone(),
+            ApiTokens::new(&[TOKEN, OTHER_TOKEN]),
+            WebhookSecrets::new(&[SECRET]),
+            None,
+        )
+        .with_backups(dir);
+        let base = serve(state);
+        TestApp { base, db, client: reqwest::Client::new(), github: None, _workers: None, alerts: None }
+    }
+
     /// The app with these access settings (rate limits, token cache, `/metrics` authentication).
     pub async fn with_access(backend: Backend, access: &ccm::http::access::AccessConfig) -> Self {
         let db = TestDb::new(backend).await;
@@ -228,8 +251,9 @@ impl TestApp {
             Some(client),
         )
         .with_alerts(settings);
+        let alerts = Some(state.alerts.clone());
         let base = serve(state);
-        TestApp { base, db, client: reqwest::Client::new(), github: Some(gh), _workers: Some(workers), alerts: None }
+        TestApp { base, db, client: reqwest::Client::new(), github: Some(gh), _workers: Some(workers), alerts }
     }
 
     pub fn gh(&self) -> &ccm::github::Github {

@@ -22,12 +22,15 @@ export function pipelinesView(container) {
   const notice = h('div');
   const body = h('tbody');
   const footer = h('div');
+  // Issue 18: the last backup of the SQLite database (hidden on PostgreSQL, which pg_dump backs up).
+  const backupLine = h('p', { id: 'last-backup', class: 'muted small', hidden: true });
   container.append(
     h('div', { class: 'toolbar' }, h('h1', {}, 'Pipelines'), filter),
     provisionForm(notice, (id) => { location.hash = `#/pipelines/${encodeURIComponent(id)}`; }) || '',
     notice,
     h('table', { id: 'pipelines', class: 'grid' }, h('thead', {}, h('tr', {}, COLUMNS.map((c) => h('th', {}, c)))), body),
-    footer);
+    footer,
+    backupLine);
   let generation = 0;
   // A pipeline this page does not show (provisioned meanwhile, shown first) brings one reload.
   const reload = debounce(() => refresh(), 500);
@@ -57,6 +60,7 @@ export function pipelinesView(container) {
     // The page came with each pipeline's stats (include=stats): one request for the table.
     for (const p of list.pipelines) showStats(p.stats);
     drawSparklines(list.pipelines.map((p) => p.pipeline_id), mine);
+    showBackup();
   }
 
   // Each pipeline's runs per day over 14 days, from its report, a few reports at a time; drawn
@@ -79,6 +83,21 @@ export function pipelinesView(container) {
       }
     };
     await Promise.all(Array.from({ length: SPARKLINE_READS }, worker));
+  }
+
+  async function showBackup() {
+    let latest;
+    try {
+      latest = await api('/api/backups/latest');
+    } catch {
+      return;
+    }
+    backupLine.hidden = latest.database !== 'sqlite';
+    const b = latest.backup;
+    backupLine.replaceChildren(...(b
+      ? ['Last backup: ', h('span', { title: b.file }, b.taken_at.replace('T', ' ').replace('Z', ' UTC')),
+        ` (${size(b.bytes)})`]
+      : ['No backup yet: ccm backup, or CCM_BACKUP_INTERVAL for scheduled ones.']));
   }
 
   function showStats(stats) {
@@ -139,4 +158,16 @@ function row(p) {
 
 function cell(tr, field) {
   return tr.querySelector(`[data-field="${field}"]`);
+}
+
+function size(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
 }

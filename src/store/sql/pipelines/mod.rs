@@ -20,9 +20,10 @@ pub(crate) use runs::{
     EXECUTION_CONFLICT, JOB_CONFLICT, UPSERT_JOB_SQL, applied_jobs, applied_records, job_address, latest_attempts,
     latest_jobs, record_address, upsert_execution, upsert_executions, upsert_executions_sql, upsert_job,
 };
+pub use stats::PipelineFlags;
 pub(crate) use stats::{
-    StatsBounds, bulk_stats_sql, pipeline_for_stats_sql, pipeline_with_stats_sql, scope_clause, scope_query,
-    snapshot_from_row, stats_sql,
+    PIPELINE_FLAG_COLUMNS, StatsBounds, bulk_stats_sql, pipeline_for_stats_sql, pipeline_with_stats_sql, scope_clause,
+    scope_query, snapshot_from_row, stats_sql,
 };
 
 #[async_trait]
@@ -36,9 +37,9 @@ pub trait PipelineStore {
 
     async fn get_pipeline(&self, id: &str) -> StoreResult<Option<Pipeline>>;
 
-    /// A pipeline and whether a history backfill of it is running, in one statement (what a
+    /// A pipeline and its flags (a backfill running, open alerts), in one statement (what a
     /// stats request needs besides the stats).
-    async fn get_pipeline_for_stats(&self, id: &str) -> StoreResult<Option<(Pipeline, bool)>>;
+    async fn get_pipeline_for_stats(&self, id: &str) -> StoreResult<Option<(Pipeline, PipelineFlags)>>;
 
     /// The pipeline of a repository (case-insensitive) and workflow file, active or not.
     async fn find_pipeline(&self, repository: &str, workflow_file: &str) -> StoreResult<Option<Pipeline>>;
@@ -79,11 +80,14 @@ pub trait PipelineStore {
         id: &str,
         scope: &ExecutionScope,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<(Pipeline, bool, StatsSnapshot)>>;
+    ) -> StoreResult<Option<(Pipeline, PipelineFlags, StatsSnapshot)>>;
 
     /// `stats_snapshot` of each scope, in order; cheaper than one call each (the live publisher
     /// reads dozens of pipelines' stats at once).
     async fn stats_snapshots(&self, scopes: &[ExecutionScope], now: DateTime<Utc>) -> StoreResult<Vec<StatsSnapshot>>;
+
+    /// The run of `scope` queued or in progress the longest (the one `run_stuck` rules watch).
+    async fn oldest_open_run(&self, scope: &ExecutionScope) -> StoreResult<Option<Execution>>;
 
     async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Page<AuditRecord>>;
 }
@@ -146,12 +150,12 @@ impl PipelineStore for SqlStore {
         Ok(select::<Pipeline>("FROM pipelines WHERE id = $1").bind(id).fetch_optional(&self.db).await?)
     }
 
-    async fn get_pipeline_for_stats(&self, id: &str) -> StoreResult<Option<(Pipeline, bool)>> {
+    async fn get_pipeline_for_stats(&self, id: &str) -> StoreResult<Option<(Pipeline, PipelineFlags)>> {
         if let Some(reader) = &self.fast.inline_reader {
             return reader.get_pipeline_for_stats(id);
         }
         let row = query(AssertSqlSafe(pipeline_for_stats_sql())).bind(id).row(&self.db).await?;
-        row.map(|row| Ok((row.read(0)?, row.get("backfill_running")?))).transpose()
+        row.map(|row| Ok((row.read(0)?, PipelineFlags::from_row(&row)?))).transpose()
     }
 
     async fn find_pipeline(&self, repository: &str, workflow_file: &str) -> StoreResult<Option<Pipeline>> {
@@ -268,14 +272,14 @@ impl PipelineStore for SqlStore {
         id: &str,
         scope: &ExecutionScope,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<(Pipeline, bool, StatsSnapshot)>> {
+    ) -> StoreResult<Option<(Pipeline, PipelineFlags, StatsSnapshot)>> {
         if let Some(reader) = &self.fast.inline_reader {
             let Some((pipeline, backfill)) = reader.get_pipeline_for_stats(id)? else { return Ok(None) };
             return Ok(Some((pipeline, backfill, reader.stats_snapshot(scope, now)?)));
         }
         let query = stats::stats_query(pipeline_with_stats_sql(scope), scope, now).bind(id);
         let Some(row) = query.row(&self.db).await? else { return Ok(None) };
-        Ok(Some((pipeline_beside_stats(&row)?, row.get("backfill_running")?, snapshot_from_row(&row)?)))
+        Ok(Some((pipeline_beside_stats(&row)?, PipelineFlags::from_row(&row)?, snapshot_from_row(&row)?)))
     }
 
     async fn stats_snapshots(&self, scopes: &[ExecutionScope], now: DateTime<Utc>) -> StoreResult<Vec<StatsSnapshot>> {
@@ -290,14 +294,23 @@ impl PipelineStore for SqlStore {
         Ok(snapshots)
     }
 
+    async fn oldest_open_run(&self, scope: &ExecutionScope) -> StoreResult<Option<Execution>> {
+        let sql = format!(
+            "SELECT {} FROM executions WHERE {} AND status <> 'completed' \
+             ORDER BY started_at, run_id, run_attempt LIMIT 1",
+            column_names(Execution::COLUMNS),
+            scope_clause(scope, 3)
+        );
+        Ok(scope_query(sql, scope).fetch_optional(&self.db).await?)
+    }
+
     async fn list_audit(&self, f: &AuditFilter) -> StoreResult<Page<AuditRecord>> {
         let filters = Filters::new(&[("pipeline_id", f.pipeline_id.as_deref()), ("action", f.action.as_deref())]);
         filters.page(&self.db, "audit_log", "id DESC", f.limit, f.offset).await
     }
 }
 
-/// The pipeline of a `pipeline_with_stats_sql` row: its columns before `backfill_running`, the
-/// last.
+/// The pipeline of a `pipeline_with_stats_sql` row: its columns before its flags, the last.
 fn pipeline_beside_stats(row: &Row) -> StoreResult<Pipeline> {
-    Ok(row.read(row.len() - Pipeline::COLUMNS.len() - 1)?)
+    Ok(row.read(row.len() - Pipeline::COLUMNS.len() - PIPELINE_FLAG_COLUMNS)?)
 }

@@ -166,20 +166,38 @@ impl StatsBounds {
     }
 }
 
-/// Whether the backfill of pipeline `p` is running.
-const BACKFILL_RUNNING: &str =
-    "EXISTS (SELECT 1 FROM backfills b WHERE b.pipeline_id = p.id AND b.status = 'running') AS backfill_running";
+/// `PipelineFlags` of pipeline `p`: whether its backfill is running, whether it has open alerts.
+const PIPELINE_FLAGS: &str = "EXISTS (SELECT 1 FROM backfills b WHERE b.pipeline_id = p.id AND b.status = 'running') AS backfill_running, \
+     EXISTS (SELECT 1 FROM alerts a WHERE a.pipeline_id = p.id AND a.open_key IS NOT NULL) AS open_alerts";
 
-/// A pipeline (binds `$1`, its id) and `backfill_running`.
-pub(crate) fn pipeline_for_stats_sql() -> String {
-    format!("SELECT {}, {BACKFILL_RUNNING} FROM pipelines p WHERE p.id = $1", column_names(Pipeline::COLUMNS))
+/// How many columns `PIPELINE_FLAGS` adds, after the pipeline's.
+pub(crate) const PIPELINE_FLAG_COLUMNS: usize = 2;
+
+/// What a stats answer needs to know of a pipeline besides its runs, read in the same statement.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PipelineFlags {
+    /// A history backfill of it is running.
+    pub backfill_running: bool,
+    /// It has open alerts (only then are they read).
+    pub open_alerts: bool,
 }
 
-/// `stats_sql` beside a pipeline (its columns after the stats', `backfill_running` after them).
+impl PipelineFlags {
+    pub(crate) fn from_row(row: &Row) -> sqlx::Result<Self> {
+        Ok(PipelineFlags { backfill_running: row.get("backfill_running")?, open_alerts: row.get("open_alerts")? })
+    }
+}
+
+/// A pipeline (binds `$1`, its id) and its `PIPELINE_FLAGS`.
+pub(crate) fn pipeline_for_stats_sql() -> String {
+    format!("SELECT {}, {PIPELINE_FLAGS} FROM pipelines p WHERE p.id = $1", column_names(Pipeline::COLUMNS))
+}
+
+/// `stats_sql` beside a pipeline (its columns after the stats', its `PIPELINE_FLAGS` after them).
 /// Binds as `stats_sql`, then the pipeline's id.
 pub(crate) fn pipeline_with_stats_sql(scope: &ExecutionScope) -> String {
     format!(
-        "SELECT s.*, {}, {BACKFILL_RUNNING} FROM pipelines p CROSS JOIN ({}) s WHERE p.id = ${}",
+        "SELECT s.*, {}, {PIPELINE_FLAGS} FROM pipelines p CROSS JOIN ({}) s WHERE p.id = ${}",
         qualified_names("p", Pipeline::COLUMNS),
         stats_sql(scope),
         8 + scope.branches.len()
