@@ -4,6 +4,7 @@
 //! first.
 
 pub mod import;
+pub mod insights;
 pub mod old_registry;
 pub mod pipeline_github;
 pub mod pipelines;

@@ -10,6 +10,7 @@ pub mod error;
 mod logs;
 mod pipelines;
 mod registry;
+mod report;
 mod sse;
 mod table;
 mod tasks;
@@ -36,7 +37,7 @@ Exit codes: 0 success, 1 the server answered with an error (its message on stder
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Pipelines on a running ccm: list, show, stats, provision, update, teardown, trigger,
+    /// Pipelines on a running ccm: list, show, stats, report, provision, update, teardown, trigger,
     /// rollback, cancel, rerun, logs, watch.
     #[command(after_help = CLIENT_HELP)]
     Pipelines(pipelines::PipelinesArgs),

@@ -43,6 +43,14 @@ pub enum PipelinesCommand {
     },
     /// A pipeline's stats and health score.
     Stats { id: String },
+    /// A pipeline's report: runs per day and their trend, slowest and flaky jobs, failing steps,
+    /// deployments (DORA) and recommendations.
+    Report {
+        id: String,
+        /// UTC days ending today (1-90) [server default: 14].
+        #[arg(long)]
+        days: Option<i64>,
+    },
     /// Provision a pipeline (or reactivate a torn-down one).
     Provision(ProvisionArgs),
     /// Change a pipeline's config (a merge patch), trigger branches or VPS link.
@@ -178,6 +186,13 @@ pub async fn run(args: PipelinesArgs) -> Result<(), CliError> {
         }
         PipelinesCommand::Stats { id } => {
             emit(json_mode, &client.get(&format!("/api/pipelines/{}/stats", segment(&id))).await?, stats);
+        }
+        PipelinesCommand::Report { id, days } => {
+            let path = with_query(
+                &format!("/api/pipelines/{}/report", segment(&id)),
+                &[("days", days.map(|d| d.to_string()))],
+            );
+            emit(json_mode, &client.get(&path).await?, super::report::summary);
         }
         PipelinesCommand::Provision(p) => {
             let mut config = p.config.unwrap_or_default();

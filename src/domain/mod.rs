@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod clock;
 pub mod deployments;
 pub mod idempotency;
+pub mod insights;
 pub mod issue_sync;
 pub mod job_logs;
 pub mod outbox;

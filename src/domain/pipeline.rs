@@ -58,9 +58,15 @@ pub struct ExecutionScope {
 impl ExecutionScope {
     /// Whether `execution` is one of these: the rule of the pipeline's executions list.
     pub fn contains(&self, execution: &super::runs::Execution) -> bool {
-        execution.repository.eq_ignore_ascii_case(&self.repository)
-            && execution.workflow_path == self.workflow_path
-            && (self.branches.is_empty() || execution.branch.as_ref().is_some_and(|b| self.branches.contains(b)))
+        self.covers(&execution.repository, &execution.workflow_path, execution.branch.as_deref())
+    }
+
+    /// Whether the runs of this repository, workflow file and branch are among these (the same
+    /// rule as `contains`, for rows grouped by them).
+    pub fn covers(&self, repository: &str, workflow_path: &str, branch: Option<&str>) -> bool {
+        repository.eq_ignore_ascii_case(&self.repository)
+            && workflow_path == self.workflow_path
+            && (self.branches.is_empty() || branch.is_some_and(|b| self.branches.iter().any(|s| s == b)))
     }
 }
 

@@ -26,6 +26,8 @@ mod openapi;
 mod paging;
 pub(crate) mod pipelines;
 mod prometheus;
+mod report_page;
+mod reports;
 pub mod routes;
 mod run_actions;
 mod scope_hints;
@@ -218,6 +220,7 @@ fn register(cfg: &mut web::ServiceConfig, seen: &mut Vec<Endpoint>) {
         pipelines::routes(&mut api);
         jobs::routes(&mut api);
         deployments::routes(&mut api);
+        reports::routes(&mut api);
         job_logs::routes(&mut api);
         events::routes(&mut api);
         deliveries::routes(&mut api);

@@ -1,4 +1,6 @@
-//! `GET /metrics`: Prometheus text format (no label carries a repository, a path or a secret).
+//! `GET /metrics`: Prometheus text format (no label carries a repository, a path or a secret,
+//! except the opt-in per-pipeline series of CCM_METRICS_PIPELINES, labelled with the pipeline's
+//! repository and workflow file; see `metrics::pipelines`).
 //! Open unless CCM_METRICS_TOKEN or CCM_METRICS_AUTH asks for a token (`access`). The database
 //! gauges are read at most every few seconds, whatever the scrapes (`scrape::GaugeCache`).
 
@@ -30,5 +32,9 @@ async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRes
     super::access::metrics_allowed(&state, &req).await?;
     let cache = &state.access.gauges;
     crate::metrics::scrape::refresh_cached(cache, &state.metrics, state.store.as_ref(), state.github.as_deref()).await;
-    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render()))
+    let mut body = state.metrics.render();
+    if let Some(pipelines) = &state.access.pipelines {
+        body.push_str(&pipelines.text(state.store.as_ref()).await);
+    }
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body))
 }

@@ -5,6 +5,7 @@
 //! Counters and histograms are recorded as things happen; gauges that mirror the database or the
 //! GitHub client are refreshed when `/metrics` is scraped (see `scrape`).
 
+pub mod pipelines;
 pub mod scrape;
 
 use crate::domain::status::{Conclusion, RunStatus};

@@ -29,6 +29,7 @@ pub use sql::deliveries::{
 pub use sql::deployments::DeploymentStore;
 pub use sql::gauges::{self, GaugeCounts, GaugeStore};
 pub use sql::github::{GithubStore, Redelivery};
+pub use sql::insights::{ConclusionCount, DeploymentCount, DeploymentHistory, InsightStore};
 pub use sql::installations::{InstallationChange, InstallationStore};
 pub use sql::job_logs::{ArrivedLog, FailedJob, JobLogStore, JobWithoutLog, RunWithoutJobs};
 pub use sql::outbox::{NewOutboxJob, OutboxCounts, OutboxJob, OutboxStore};
@@ -146,6 +147,7 @@ pub trait Store:
     + AlertStore
     + JobLogStore
     + DeploymentStore
+    + InsightStore
     + RetentionStore
     + Send
     + Sync

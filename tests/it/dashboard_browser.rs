@@ -52,6 +52,13 @@ async fn an_operator_watches_pipelines_change_live(backend: Backend) {
     browser.wait_text(&cell(&id, "domain"), "the linked domain", |t| t == "shop.example.com").await;
     let health = app.stats(&id).await["health_score"].to_string();
     browser.wait_text(&cell(&id, "health"), "the health score", |t| t == health).await;
+    // Issue 19: a sparkline of the runs per day over 14 days, drawn from the pipeline's report.
+    let report = app.get(&format!("/api/pipelines/{id}/report?days=14")).await.body;
+    let runs: Vec<String> =
+        report["performance"]["daily"].as_array().unwrap().iter().map(|d| d["runs"].to_string()).collect();
+    assert_eq!(runs.len(), 14);
+    let sparkline = format!("Runs per day, last 14 days: {}", runs.join(", "));
+    browser.wait_text(&cell(&id, "trend"), "the sparkline", |t| t == sparkline).await;
     let row = format!("tr[data-pipeline-id=\"{id}\"]");
     assert!(browser.text(&row).await.unwrap().contains(REPO));
     browser.wait_text("#live", "the live stream", |t| t == "live").await;
@@ -112,6 +119,34 @@ async fn an_operator_watches_pipelines_change_live(backend: Backend) {
     app.deliver("workflow_run", "d-6", &run(3, "in_progress", None, now)).await;
     browser.wait_text("#executions tr[data-run-id=\"3\"]", "the new run", |t| t.contains("in progress")).await;
     browser.wait_text("#pipeline-stats [data-field=\"active-runs\"]", "the active run", |t| t.ends_with('1')).await;
+    assert_eq!(browser.script(marker, json!([])).await, true, "the page was reloaded");
+
+    // Issue 19: the charts, drawn by the page from the pipeline's report, labelled, and drawn
+    // again when a run completes (today's success-rate bar shows what the report says).
+    for caption in ["Success rate per day", "Duration per day (p50)", "Queue time per day (p95)", "Slowest jobs"] {
+        browser.wait_text("#report-charts", "the charts' captions", |t| t.contains(caption)).await;
+    }
+    let svgs = "return document.querySelectorAll('#report-charts svg[role=img][aria-label]').length";
+    assert_eq!(browser.script(svgs, json!([])).await, 4);
+    browser
+        .wait_text("#report-charts [data-chart=slowest-jobs] g[data-job=build]", "the build job's bar", |t| {
+            t.contains("build")
+        })
+        .await;
+    let today = now.date_naive().to_string();
+    let bar = format!("#report-charts [data-chart=success-rate] rect[data-date=\"{today}\"]");
+    let todays_rate = async || {
+        let report = app.get(&format!("/api/pipelines/{id}/report?days=14")).await.body;
+        let day =
+            report["performance"]["daily"].as_array().unwrap().iter().find(|d| d["date"] == today.as_str()).cloned();
+        format!("{today}: {:.1}%", day.unwrap()["success_rate"].as_f64().unwrap())
+    };
+    let expected = todays_rate().await;
+    browser.wait_text(&bar, "today's success rate", |t| t == expected).await;
+    app.deliver("workflow_run", "d-7", &run(4, "completed", Some("success"), now)).await;
+    let expected_after = todays_rate().await;
+    assert_ne!(expected, expected_after, "a success changes today's rate");
+    browser.wait_text(&bar, "today's success rate, redrawn", |t| t == expected_after).await;
     assert_eq!(browser.script(marker, json!([])).await, true, "the page was reloaded");
 
     // Tasks.

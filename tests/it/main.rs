@@ -47,6 +47,7 @@ mod postgres_sessions;
 mod rate_limits;
 mod readiness;
 mod replicas;
+mod reports;
 mod retention;
 mod run_actions;
 mod seed_clients;

@@ -364,6 +364,12 @@ async fn real_responses_match_the_document(backend: Backend) {
     let replaced = app.send(Method::PUT, &path, Some(patched.body["pipeline"].clone()), Some(TOKEN)).await;
     ok("PUT", "/api/pipelines/{id}", &replaced, 200);
     ok("GET", "/api/pipelines/{id}/pushes", &app.get(&format!("/api/pipelines/{id}/pushes")).await, 200);
+    // Issue 19: the report and the overview.
+    ok("GET", "/api/pipelines/{id}/report", &app.get(&format!("/api/pipelines/{id}/report?days=3")).await, 200);
+    ok("GET", "/api/pipelines/{id}/report", &app.get(&format!("/api/pipelines/{id}/report?days=0")).await, 400);
+    ok("GET", "/api/pipelines/{id}/report", &app.get("/api/pipelines/pipe_000000000000/report").await, 404);
+    ok("GET", "/api/insights", &app.get("/api/insights?days=30").await, 200);
+    ok("GET", "/api/insights", &app.get("/api/insights?limit=0").await, 400);
     let trigger = app.post(&format!("/api/pipelines/{id}/trigger"), json!({"ref": "main"})).await;
     ok("POST", "/api/pipelines/{id}/trigger", &trigger, 503);
 

@@ -27,6 +27,7 @@ use super::auth::TOKEN_HEADER;
 use super::{Actor, ApiError, AppState};
 use crate::app::tokens::TokenRegistry;
 use crate::domain::tokens::Scope;
+use crate::metrics::pipelines::PipelineGauges;
 use crate::metrics::scrape::GaugeCache;
 pub use limits::{Limits, Rate};
 pub use settings::{AccessConfig, AccessSettings, MetricsAuth};
@@ -40,6 +41,8 @@ pub struct Access {
     pub limits: Limits,
     pub metrics: MetricsAuth,
     pub gauges: GaugeCache,
+    /// CCM_METRICS_PIPELINES=true: the per-pipeline series and their cache.
+    pub pipelines: Option<PipelineGauges>,
 }
 
 impl Access {
@@ -51,6 +54,7 @@ impl Access {
             limits: Limits::new(config.rate_limit, config.auth_failure_limit),
             metrics: config.metrics.clone(),
             gauges: GaugeCache::new(config.gauges_for),
+            pipelines: config.pipeline_metrics.then(|| PipelineGauges::new(config.gauges_for)),
         });
         let weak: Weak<Access> = Arc::downgrade(&access);
         tokio::spawn(async move {

@@ -33,6 +33,11 @@ pub struct AccessSettings {
     /// true: `GET /metrics` requires any API token (read scope or more); false: it is open.
     #[arg(long, env = "CCM_METRICS_AUTH", default_value = "false")]
     pub metrics_auth: String,
+
+    /// true: `GET /metrics` adds per-pipeline series (health, 24-hour success ratio, runs by
+    /// conclusion, last run duration, deployments) for every active pipeline.
+    #[arg(long, env = "CCM_METRICS_PIPELINES", default_value = "false")]
+    pub metrics_pipelines: String,
 }
 
 impl Default for AccessSettings {
@@ -43,6 +48,7 @@ impl Default for AccessSettings {
             token_cache_seconds: "5".into(),
             metrics_token: None,
             metrics_auth: "false".into(),
+            metrics_pipelines: "false".into(),
         }
     }
 }
@@ -67,6 +73,8 @@ pub struct AccessConfig {
     pub metrics: MetricsAuth,
     /// How long `/metrics` serves the database gauges it read before reading them again.
     pub gauges_for: Duration,
+    /// CCM_METRICS_PIPELINES: the per-pipeline series (`metrics::pipelines`).
+    pub pipeline_metrics: bool,
 }
 
 /// How long the database gauges are served before `/metrics` reads them again.
@@ -82,6 +90,7 @@ impl AccessConfig {
             token_cache: Duration::from_secs(5),
             metrics: MetricsAuth::Open,
             gauges_for: GAUGES_FOR,
+            pipeline_metrics: false,
         }
     }
 }
@@ -105,11 +114,13 @@ impl AccessSettings {
                     format!("'{}' is not a number of seconds from 0 to 3600", self.token_cache_seconds),
                 )
             })?;
-        let metrics_auth = match self.metrics_auth.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => true,
-            "false" | "0" | "no" | "" => false,
-            other => return Err(invalid("CCM_METRICS_AUTH", format!("'{other}' is not true or false"))),
+        let boolean = |setting: &'static str, raw: &str| match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" | "" => Ok(false),
+            other => Err(invalid(setting, format!("'{other}' is not true or false"))),
         };
+        let metrics_auth = boolean("CCM_METRICS_AUTH", &self.metrics_auth)?;
+        let pipeline_metrics = boolean("CCM_METRICS_PIPELINES", &self.metrics_pipelines)?;
         let metrics = match &self.metrics_token {
             Some(token) if token.expose().trim().chars().count() < crate::config::MIN_SECRET_LEN => {
                 return Err(invalid(
@@ -125,7 +136,14 @@ impl AccessSettings {
             None if metrics_auth => MetricsAuth::AnyToken,
             None => MetricsAuth::Open,
         };
-        Ok(AccessConfig { rate_limit, auth_failure_limit, token_cache, metrics, gauges_for: GAUGES_FOR })
+        Ok(AccessConfig {
+            rate_limit,
+            auth_failure_limit,
+            token_cache,
+            metrics,
+            gauges_for: GAUGES_FOR,
+            pipeline_metrics,
+        })
     }
 }
 
@@ -147,6 +165,7 @@ mod tests {
             (AccessSettings { auth_failure_limit: "0/min".into(), ..Default::default() }, "CCM_AUTH_FAILURE_LIMIT"),
             (AccessSettings { token_cache_seconds: "-1".into(), ..Default::default() }, "CCM_TOKEN_CACHE_SECONDS"),
             (AccessSettings { metrics_auth: "maybe".into(), ..Default::default() }, "CCM_METRICS_AUTH"),
+            (AccessSettings { metrics_pipelines: "sometimes".into(), ..Default::default() }, "CCM_METRICS_PIPELINES"),
             (AccessSettings { metrics_token: Some("short-secret".into()), ..Default::default() }, "CCM_METRICS_TOKEN"),
         ] {
             let err = settings.validate().unwrap_err().to_string();

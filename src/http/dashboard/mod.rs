@@ -48,6 +48,7 @@ static ASSETS: &[Asset] = &[
     asset!("deliveries.js", JS),
     asset!("actions.js", JS),
     asset!("logs.js", JS),
+    asset!("charts.js", JS),
 ];
 
 const PAGE_TEMPLATE: &str = include_str!("assets/index.html");

@@ -53,6 +53,7 @@ pub fn openapi() -> Document {
         super::import::Api::openapi(),
         super::jobs::Api::openapi(),
         super::deployments::Api::openapi(),
+        super::reports::Api::openapi(),
         super::job_logs::Api::openapi(),
         super::events::Api::openapi(),
         super::actions::Api::openapi(),

@@ -22,6 +22,7 @@ mod alerts;
 mod deliveries;
 mod deployments;
 mod executions;
+mod insights;
 mod job_logs;
 mod jobs;
 mod outbox;

@@ -11,6 +11,7 @@ pub mod deployments;
 pub(crate) mod filters;
 pub mod gauges;
 pub(crate) mod github;
+pub mod insights;
 pub(crate) mod installations;
 pub mod job_logs;
 pub(crate) mod outbox;

@@ -11,7 +11,7 @@ use super::wait::{PATIENCE, wait_for};
 
 /// Settings the server reads from the environment, never inherited from the tests' environment:
 /// a test passes the ones it means.
-pub const SERVER_SETTINGS: [&str; 35] = [
+pub const SERVER_SETTINGS: [&str; 36] = [
     "CCM_BIND",
     "DATABASE_URL",
     "CCM_DATA_DIR",
@@ -34,6 +34,7 @@ pub const SERVER_SETTINGS: [&str; 35] = [
     "CCM_TOKEN_CACHE_SECONDS",
     "CCM_METRICS_TOKEN",
     "CCM_METRICS_AUTH",
+    "CCM_METRICS_PIPELINES",
     "CCM_WEBHOOK_BIND",
     "CCM_BODY_TIMEOUT",
     "CCM_BODY_MIN_RATE",

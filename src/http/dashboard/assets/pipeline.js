@@ -4,6 +4,7 @@ import { api, path } from './api.js';
 import { pipelineActions, runActions } from './actions.js';
 import { badge, debounce, duration, externalLink, fill, h, healthKind, message, shortSha, when } from './dom.js';
 import { logViewer } from './logs.js';
+import { reportCharts } from './charts.js';
 
 const RUNS = 20;
 
@@ -15,8 +16,10 @@ export function pipelineView(container, id) {
   const actionNotice = h('div', { id: 'action-notice' });
   const actions = h('div');
   const cards = h('div', { id: 'pipeline-stats', class: 'cards' });
+  const charts = h('div', { id: 'report-charts', class: 'charts' });
   const runs = h('tbody');
   container.append(header, notice, about, actions, actionNotice, cards,
+    h('h2', {}, 'Last 14 days'), charts,
     h('h2', {}, 'Recent executions'),
     h('table', { id: 'executions', class: 'grid' },
       h('thead', {}, h('tr', {}, ['Run', 'Status', 'Branch', 'Commit', 'Event', 'Actor', 'Started', 'Duration', ''].map((c) => h('th', {}, c)))),
@@ -46,6 +49,10 @@ export function pipelineView(container, id) {
     if (gone || mine !== generation) return;
     notice.replaceChildren();
     showAbout(details.pipeline);
+    // The charts follow the runs: drawn again from the report at each reload.
+    api(`${base}/report?days=14`).then((report) => {
+      if (!gone && mine === generation) charts.replaceChildren(...reportCharts(report));
+    }, (err) => charts.replaceChildren(message(`Could not load the report: ${err.message}`)));
     // Built again only when the pipeline's status changes: a live reload keeps what is typed.
     if (actions.dataset.status !== details.pipeline.status) {
       actions.dataset.status = details.pipeline.status;

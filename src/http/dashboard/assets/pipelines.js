@@ -1,11 +1,14 @@
 // The pipelines table: one row per pipeline with its stats, updated by live `stats` events.
 
 import { provisionForm } from './actions.js';
-import { api, query } from './api.js';
+import { api, path, query } from './api.js';
+import { sparkline } from './charts.js';
 import { badge, debounce, duration, fill, h, healthKind, message, pager, when } from './dom.js';
 
 const PAGE = 50;
-const COLUMNS = ['Pipeline', 'Status', 'Success rate (24 h)', 'Avg duration', 'Health', 'Active runs', 'Last run', 'Linked domain'];
+const COLUMNS = ['Pipeline', 'Status', 'Success rate (24 h)', 'Avg duration', 'Health', 'Runs (14 days)', 'Active runs', 'Last run', 'Linked domain'];
+// Reports asked at once for the sparklines of a page.
+const SPARKLINE_READS = 3;
 
 export function pipelinesView(container) {
   // `elsewhere`: pipelines with live events that a reload showed are not on this page.
@@ -56,7 +59,30 @@ export function pipelinesView(container) {
     }));
     // The page came with each pipeline's stats (include=stats): one request for the table.
     for (const p of list.pipelines) showStats(p.stats);
+    drawSparklines(list.pipelines.map((p) => p.pipeline_id), mine);
     showBackup();
+  }
+
+  // Each pipeline's runs per day over 14 days, from its report, a few reports at a time; drawn
+  // when the page is loaded (live stats events leave them).
+  async function drawSparklines(ids, mine) {
+    const queue = [...ids];
+    const worker = async () => {
+      while (queue.length > 0 && mine === generation) {
+        const id = queue.shift();
+        let report;
+        try {
+          report = await api(`/api/pipelines/${path(id)}/report?days=14`);
+        } catch (err) {
+          const tr = state.rows.get(id);
+          if (tr) cell(tr, 'trend').replaceChildren(h('span', { class: 'muted', title: err.message }, '—'));
+          continue;
+        }
+        const tr = state.rows.get(id);
+        if (tr && mine === generation) cell(tr, 'trend').replaceChildren(sparkline(report.performance.daily));
+      }
+    };
+    await Promise.all(Array.from({ length: SPARKLINE_READS }, worker));
   }
 
   async function showBackup() {
@@ -124,6 +150,7 @@ function row(p) {
     h('td', { dataset: { field: 'success-rate' } }, '…'),
     h('td', { dataset: { field: 'avg-duration' } }, '…'),
     h('td', { dataset: { field: 'health' } }, '…'),
+    h('td', { dataset: { field: 'trend' } }, '…'),
     h('td', { dataset: { field: 'active-runs' } }, '…'),
     h('td', { dataset: { field: 'last-run' } }, '…'),
     h('td', { dataset: { field: 'domain' } }, domain || h('span', { class: 'muted' }, '—')));

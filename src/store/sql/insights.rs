@@ -1,0 +1,328 @@
+//! What reports, the overview and the per-pipeline metrics read (issue 19): the few rows their
+//! figures are computed from (`domain::insights`), through indexes on the pipeline's scope and
+//! time, in SQL both databases share.
+//!
+//! A report's runs are chosen by `created_at` (a run belongs to the day it was created) but found
+//! through `started_at`, which `executions_scope_started` holds: an attempt starts at or after its
+//! run's creation, so `started_at >= from` finds every run created since `from`, and the test on
+//! `created_at` keeps only those (a pipeline's runs of the period: a few hundred rows).
+//!
+//! The overview and the metrics read across every active pipeline: they go from the active
+//! pipelines to each one's runs in that index (`CROSS JOIN` keeps this order on SQLite) and count
+//! the attempts *started* in the period, which the index answers alone, without reading the runs'
+//! rows (at 1,000,000 runs a week, counting by creation meant reading half a million rows).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::AssertSqlSafe;
+use sqlx::types::Json;
+
+use super::db::query;
+use super::pipelines::{scope_clause, scope_query};
+use crate::domain::insights::overview::{GroupFigures, GroupOutcomes, RunGroup};
+use crate::domain::insights::quality::CommitOutcomes;
+use crate::domain::insights::{JobSample, RunSample};
+use crate::domain::job_logs::failed_step;
+use crate::domain::status::{Conclusion, DeploymentState, PipelineStatus, RunStatus};
+use crate::store::rows::{ReadRow, column_names, qualified_names};
+use crate::store::{Backend, Deployment, DeploymentStatus, ExecutionScope, Pipeline, SqlStore, StoreResult};
+
+/// How many of a repository's deployments before a report's days it reads: what a rollback in
+/// the report's days may return to.
+pub const DEPLOYMENTS_BEFORE: i64 = 100;
+
+/// A repository's deployments and their statuses.
+#[derive(Debug, Clone, Default)]
+pub struct DeploymentHistory {
+    pub deployments: Vec<Deployment>,
+    pub statuses: Vec<DeploymentStatus>,
+}
+
+/// Completed runs of one group by conclusion (the per-pipeline metrics).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConclusionCount {
+    pub group: RunGroup,
+    pub conclusion: Conclusion,
+    pub runs: i64,
+}
+
+/// A repository's deployments in one environment and state (the per-pipeline metrics).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentCount {
+    pub repo_key: String,
+    pub environment: String,
+    pub state: Option<DeploymentState>,
+    pub deployments: i64,
+}
+
+#[async_trait]
+pub trait InsightStore {
+    /// The run attempts of `scope` created at or after `from`.
+    async fn report_runs(&self, scope: &ExecutionScope, from: DateTime<Utc>) -> StoreResult<Vec<RunSample>>;
+
+    /// The jobs of those run attempts, with their failed step and message.
+    async fn report_jobs(&self, scope: &ExecutionScope, from: DateTime<Utc>) -> StoreResult<Vec<JobSample>>;
+
+    /// A repository's deployments created at or after `from`, the `DEPLOYMENTS_BEFORE` ones
+    /// before it, and their statuses.
+    async fn report_deployments(&self, repository: &str, from: DateTime<Utc>) -> StoreResult<DeploymentHistory>;
+
+    /// Every active pipeline.
+    async fn active_pipelines(&self) -> StoreResult<Vec<Pipeline>>;
+
+    /// The completed attempts (skipped ones left out) started at or after `from` of active
+    /// pipelines' workflows, summed by repository, workflow file and branch.
+    async fn run_groups(&self, from: DateTime<Utc>) -> StoreResult<HashMap<RunGroup, GroupFigures>>;
+
+    /// The jobs of those attempts that both failed and passed on the same commit, by group.
+    async fn flaky_outcomes(&self, from: DateTime<Utc>) -> StoreResult<Vec<GroupOutcomes>>;
+
+    /// Completed runs started at or after `from` of active pipelines' workflows, by group and
+    /// conclusion.
+    async fn runs_by_conclusion(&self, from: DateTime<Utc>) -> StoreResult<Vec<ConclusionCount>>;
+
+    /// The deployments of active pipelines' repositories, by environment and latest state.
+    async fn deployments_by_state(&self) -> StoreResult<Vec<DeploymentCount>>;
+}
+
+/// `'failure', 'timed_out', 'startup_failure'`: the conclusions of a failed run or job.
+fn failed_conclusions() -> String {
+    [Conclusion::Failure, Conclusion::TimedOut, Conclusion::StartupFailure]
+        .iter()
+        .map(|c| format!("'{}'", c.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Completed runs that count (as the stats count them), of a table aliased `e`.
+fn counted() -> String {
+    format!(
+        "e.status = '{}' AND COALESCE(e.conclusion, '') <> '{}'",
+        RunStatus::Completed.as_str(),
+        Conclusion::Skipped.as_str()
+    )
+}
+
+/// The active pipelines (binds `${status}`, the active status), then each one's runs `e` started
+/// at or after `${from}`, found in the scope index (and with `jobs`, their jobs `j`): `FROM` and
+/// the start of `WHERE`.
+fn active_pipelines_runs(status: usize, from: usize, jobs: bool) -> String {
+    let (join, on) = if jobs {
+        (" CROSS JOIN jobs j", " AND j.run_id = e.run_id AND j.run_attempt = e.run_attempt")
+    } else {
+        ("", "")
+    };
+    format!(
+        "FROM pipelines p CROSS JOIN executions e{join} WHERE p.status = ${status} AND e.repo_key = p.repo_key \
+         AND e.workflow_path = p.workflow_file AND e.started_at >= ${from}{on}"
+    )
+}
+
+/// Whole seconds from `from` to `to` (two timestamp columns) on `backend`.
+fn seconds_between(backend: Backend, from: &str, to: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("CAST(ROUND((julianday({to}) - julianday({from})) * 86400) AS INTEGER)"),
+        Backend::Postgres => format!("CAST(EXTRACT(EPOCH FROM ({to} - {from})) AS BIGINT)"),
+    }
+}
+
+fn group_of(row: &super::db::Row) -> sqlx::Result<RunGroup> {
+    Ok(RunGroup {
+        repo_key: row.get("repo_key")?,
+        workflow_path: row.get("workflow_path")?,
+        branch: row.get("branch")?,
+    })
+}
+
+#[async_trait]
+impl InsightStore for SqlStore {
+    async fn report_runs(&self, scope: &ExecutionScope, from: DateTime<Utc>) -> StoreResult<Vec<RunSample>> {
+        let n = 3 + scope.branches.len();
+        let sql = format!(
+            "SELECT {} FROM executions WHERE {} AND started_at >= ${n} AND created_at >= ${n}",
+            column_names(RunSample::COLUMNS),
+            scope_clause(scope, 3)
+        );
+        Ok(scope_query(sql, scope).bind(from).fetch_all(&self.db).await?)
+    }
+
+    async fn report_jobs(&self, scope: &ExecutionScope, from: DateTime<Utc>) -> StoreResult<Vec<JobSample>> {
+        let n = 3 + scope.branches.len();
+        let failed = failed_conclusions();
+        let sql = format!(
+            "SELECT j.run_id, j.run_attempt, j.name, j.conclusion, j.started_at, j.completed_at, \
+               l.failed_step AS log_failed_step, l.error_message, \
+               CASE WHEN j.conclusion IN ({failed}) AND l.failed_step IS NULL THEN j.steps END AS failed_steps \
+             FROM (SELECT run_id, run_attempt FROM executions WHERE {} AND started_at >= ${n} AND created_at >= ${n}) e \
+             JOIN jobs j ON j.run_id = e.run_id AND j.run_attempt = e.run_attempt \
+             LEFT JOIN job_logs l ON l.job_id = j.job_id",
+            scope_clause(scope, 3)
+        );
+        let rows = scope_query(sql, scope).bind(from).rows(&self.db).await?;
+        let jobs = rows
+            .iter()
+            .map(|row| {
+                let steps: Option<Json<Value>> = row.get("failed_steps")?;
+                let logged: Option<String> = row.get("log_failed_step")?;
+                Ok(JobSample {
+                    run_id: row.get("run_id")?,
+                    run_attempt: row.get("run_attempt")?,
+                    name: row.get("name")?,
+                    conclusion: row.get("conclusion")?,
+                    started_at: row.get("started_at")?,
+                    completed_at: row.get("completed_at")?,
+                    failed_step: logged.or_else(|| steps.and_then(|s| failed_step(&s.0))),
+                    error_message: row.get("error_message")?,
+                })
+            })
+            .collect::<sqlx::Result<Vec<_>>>()?;
+        Ok(jobs)
+    }
+
+    async fn report_deployments(&self, repository: &str, from: DateTime<Utc>) -> StoreResult<DeploymentHistory> {
+        let repo_key = repository.to_lowercase();
+        let columns = column_names(<Deployment as ReadRow>::COLUMNS);
+        let recent_sql = format!("SELECT {columns} FROM deployments WHERE repo_key = $1 AND created_at >= $2");
+        let mut deployments: Vec<Deployment> =
+            query(AssertSqlSafe(recent_sql)).bind(repo_key.as_str()).bind(from).fetch_all(&self.db).await?;
+        let before_sql = format!(
+            "SELECT {columns} FROM deployments WHERE repo_key = $1 AND created_at < $2 \
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        );
+        let before: Vec<Deployment> = query(AssertSqlSafe(before_sql))
+            .bind(repo_key.as_str())
+            .bind(from)
+            .bind(DEPLOYMENTS_BEFORE)
+            .fetch_all(&self.db)
+            .await?;
+        let since = before.iter().map(|d| d.created_at).min().unwrap_or(from).min(from);
+        deployments.extend(before);
+        let statuses_sql = format!(
+            "SELECT {} FROM deployment_statuses s JOIN deployments d ON d.id = s.deployment_id \
+             WHERE d.repo_key = $1 AND d.created_at >= $2",
+            qualified_names("s", <DeploymentStatus as ReadRow>::COLUMNS)
+        );
+        let statuses =
+            query(AssertSqlSafe(statuses_sql)).bind(repo_key.as_str()).bind(since).fetch_all(&self.db).await?;
+        Ok(DeploymentHistory { deployments, statuses })
+    }
+
+    async fn active_pipelines(&self) -> StoreResult<Vec<Pipeline>> {
+        let sql = format!("SELECT {} FROM pipelines WHERE status = $1 ORDER BY id", column_names(Pipeline::COLUMNS));
+        Ok(query(AssertSqlSafe(sql)).bind(PipelineStatus::Active.as_str()).fetch_all(&self.db).await?)
+    }
+
+    async fn run_groups(&self, from: DateTime<Utc>) -> StoreResult<HashMap<RunGroup, GroupFigures>> {
+        let failed = failed_conclusions();
+        let sql = format!(
+            "SELECT e.repo_key, e.workflow_path, e.branch, COUNT(*) AS runs, \
+               CAST(SUM(CASE WHEN e.conclusion IN ({failed}) THEN 1 ELSE 0 END) AS BIGINT) AS failures, \
+               CAST(SUM(CASE WHEN e.conclusion IN ({failed}) THEN COALESCE(e.duration_seconds, 0) ELSE 0 END) AS BIGINT) \
+                 AS failed_seconds, \
+               CAST(SUM(CASE WHEN e.run_attempt > 1 THEN 1 ELSE 0 END) AS BIGINT) AS reruns, \
+               CAST(SUM(CASE WHEN e.run_attempt > 1 THEN COALESCE(e.duration_seconds, 0) ELSE 0 END) AS BIGINT) \
+                 AS rerun_seconds \
+             {} AND {} GROUP BY e.repo_key, e.workflow_path, e.branch",
+            active_pipelines_runs(2, 1, false),
+            counted()
+        );
+        let rows = query(AssertSqlSafe(sql)).bind(from).bind(PipelineStatus::Active.as_str()).rows(&self.db).await?;
+        let groups = rows
+            .iter()
+            .map(|row| {
+                let figures = GroupFigures {
+                    runs: row.get("runs")?,
+                    failures: row.get("failures")?,
+                    failed_seconds: row.get("failed_seconds")?,
+                    reruns: row.get("reruns")?,
+                    rerun_seconds: row.get("rerun_seconds")?,
+                };
+                Ok((group_of(row)?, figures))
+            })
+            .collect::<sqlx::Result<HashMap<_, _>>>()?;
+        Ok(groups)
+    }
+
+    async fn flaky_outcomes(&self, from: DateTime<Utc>) -> StoreResult<Vec<GroupOutcomes>> {
+        let failed = failed_conclusions();
+        let success = Conclusion::Success.as_str();
+        let seconds = seconds_between(self.db.backend(), "j.started_at", "j.completed_at");
+        let sql = format!(
+            "SELECT e.repo_key, e.workflow_path, e.branch, j.name, \
+               CAST(SUM(CASE WHEN j.conclusion = '{success}' THEN 1 ELSE 0 END) AS BIGINT) AS passed, \
+               CAST(SUM(CASE WHEN j.conclusion IN ({failed}) THEN 1 ELSE 0 END) AS BIGINT) AS failed, \
+               CAST(SUM(CASE WHEN j.conclusion IN ({failed}) THEN COALESCE({seconds}, 0) ELSE 0 END) AS BIGINT) \
+                 AS failed_seconds \
+             {} AND {} AND e.head_sha IS NOT NULL \
+             GROUP BY e.repo_key, e.workflow_path, e.branch, e.head_sha, j.name \
+             HAVING SUM(CASE WHEN j.conclusion = '{success}' THEN 1 ELSE 0 END) > 0 \
+               AND SUM(CASE WHEN j.conclusion IN ({failed}) THEN 1 ELSE 0 END) > 0",
+            active_pipelines_runs(2, 1, true),
+            counted()
+        );
+        let rows = query(AssertSqlSafe(sql)).bind(from).bind(PipelineStatus::Active.as_str()).rows(&self.db).await?;
+        let outcomes = rows
+            .iter()
+            .map(|row| {
+                Ok(GroupOutcomes {
+                    group: group_of(row)?,
+                    outcomes: CommitOutcomes {
+                        job: row.get("name")?,
+                        passed: row.get("passed")?,
+                        failed: row.get("failed")?,
+                        failed_seconds: row.get("failed_seconds")?,
+                    },
+                })
+            })
+            .collect::<sqlx::Result<Vec<_>>>()?;
+        Ok(outcomes)
+    }
+
+    async fn runs_by_conclusion(&self, from: DateTime<Utc>) -> StoreResult<Vec<ConclusionCount>> {
+        let sql = format!(
+            "SELECT e.repo_key, e.workflow_path, e.branch, e.conclusion, COUNT(*) AS runs \
+             {} AND e.status = '{}' AND e.conclusion IS NOT NULL \
+             GROUP BY e.repo_key, e.workflow_path, e.branch, e.conclusion",
+            active_pipelines_runs(2, 1, false),
+            RunStatus::Completed.as_str()
+        );
+        let rows = query(AssertSqlSafe(sql)).bind(from).bind(PipelineStatus::Active.as_str()).rows(&self.db).await?;
+        let counts = rows
+            .iter()
+            .map(|row| {
+                Ok(ConclusionCount {
+                    group: group_of(row)?,
+                    conclusion: row.get("conclusion")?,
+                    runs: row.get("runs")?,
+                })
+            })
+            .collect::<sqlx::Result<Vec<_>>>()?;
+        Ok(counts)
+    }
+
+    async fn deployments_by_state(&self) -> StoreResult<Vec<DeploymentCount>> {
+        let rows = query(
+            "SELECT d.repo_key, d.environment, d.state, COUNT(*) AS deployments \
+             FROM (SELECT DISTINCT repo_key FROM pipelines WHERE status = $1) p CROSS JOIN deployments d \
+             WHERE d.repo_key = p.repo_key GROUP BY d.repo_key, d.environment, d.state",
+        )
+        .bind(PipelineStatus::Active.as_str())
+        .rows(&self.db)
+        .await?;
+        let counts = rows
+            .iter()
+            .map(|row| {
+                Ok(DeploymentCount {
+                    repo_key: row.get("repo_key")?,
+                    environment: row.get("environment")?,
+                    state: row.get("state")?,
+                    deployments: row.get("deployments")?,
+                })
+            })
+            .collect::<sqlx::Result<Vec<_>>>()?;
+        Ok(counts)
+    }
+}
