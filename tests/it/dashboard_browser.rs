@@ -11,6 +11,26 @@ on_both_databases!(an_operator_watches_pipelines_change_live);
 
 const REPO: &str = "octo-org/storefront";
 
+/// A deployment of REPO to `environment` made at `at`, and its status `state` (GitHub's
+/// `deployment` and `deployment_status` events).
+async fn deploy(app: &TestApp, id: i64, environment: &str, state: &str, at: chrono::DateTime<Utc>) {
+    let deployment = json!({
+        "id": id, "sha": format!("{id:0<40}"), "ref": "main", "task": "deploy", "environment": environment,
+        "creator": {"login": "octocat"}, "created_at": at.to_rfc3339(), "updated_at": at.to_rfc3339(),
+    });
+    let created = json!({"action": "created", "deployment": deployment, "repository": {"full_name": REPO}});
+    let status = json!({
+        "action": "created", "deployment": deployment, "repository": {"full_name": REPO},
+        "deployment_status": {"id": id * 10, "state": state, "created_at": at.to_rfc3339()},
+    });
+    for (event, guid, body) in
+        [("deployment", format!("dep-{id}"), created), ("deployment_status", format!("dep-{id}-s"), status)]
+    {
+        let reply = app.deliver(event, &guid, body.to_string().as_bytes()).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+}
+
 /// What the table's cell `field` of the pipeline's row shows.
 fn cell(pipeline: &str, field: &str) -> String {
     format!("tr[data-pipeline-id=\"{pipeline}\"] [data-field=\"{field}\"]")
@@ -97,6 +117,10 @@ async fn an_operator_watches_pipelines_change_live(backend: Backend) {
     assert_ne!(health, "100");
     assert_eq!(browser.script(marker, json!([])).await, true, "the page was reloaded");
 
+    // Two deployments to production, the second failed.
+    deploy(&app, 501, "production", "success", now - Duration::hours(1)).await;
+    deploy(&app, 502, "production", "failure", now - Duration::minutes(30)).await;
+
     // The pipeline's page: its runs, the latest one's jobs shown.
     browser.click(&format!("{row} a")).await;
     browser.wait_text("#executions tr[data-run-id=\"1\"]", "the first run", |t| t.contains("success")).await;
@@ -127,12 +151,19 @@ async fn an_operator_watches_pipelines_change_live(backend: Backend) {
         browser.wait_text("#report-charts", "the charts' captions", |t| t.contains(caption)).await;
     }
     let svgs = "return document.querySelectorAll('#report-charts svg[role=img][aria-label]').length";
-    assert_eq!(browser.script(svgs, json!([])).await, 4);
     browser
-        .wait_text("#report-charts [data-chart=slowest-jobs] g[data-job=build]", "the build job's bar", |t| {
-            t.contains("build")
-        })
+        .wait_text("#report-charts", "the deployments' caption", |t| t.contains("Deployments per environment"))
         .await;
+    assert_eq!(browser.script(svgs, json!([])).await, 5);
+    let production = "#report-charts [data-chart=deployments] g[data-environment=production]";
+    browser.wait_text(production, "production's timeline", |t| t.contains("production")).await;
+    let marks = "return [...document.querySelectorAll(arguments[0] + ' circle')].map((c) => c.dataset.state + ' ' + c.textContent)";
+    let marks = browser.script(marks, json!([production])).await;
+    let mut marks: Vec<&str> = marks.as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    marks.sort();
+    assert_eq!(marks.len(), 2, "{marks:?}");
+    assert!(marks[0].starts_with("failure production: 5020000 failure"), "{marks:?}");
+    assert!(marks[1].starts_with("success production: 5010000 success"), "{marks:?}");
     let today = now.date_naive().to_string();
     let bar = format!("#report-charts [data-chart=success-rate] rect[data-date=\"{today}\"]");
     let todays_rate = async || {
@@ -143,10 +174,14 @@ async fn an_operator_watches_pipelines_change_live(backend: Backend) {
     };
     let expected = todays_rate().await;
     browser.wait_text(&bar, "today's success rate", |t| t == expected).await;
+    // A deployment to staging while the page is open: drawn when the page reads the report again.
+    deploy(&app, 503, "staging", "success", now - Duration::minutes(5)).await;
     app.deliver("workflow_run", "d-7", &run(4, "completed", Some("success"), now)).await;
     let expected_after = todays_rate().await;
     assert_ne!(expected, expected_after, "a success changes today's rate");
     browser.wait_text(&bar, "today's success rate, redrawn", |t| t == expected_after).await;
+    let staging = "#report-charts [data-chart=deployments] g[data-environment=staging]";
+    browser.wait_text(staging, "staging's timeline, drawn live", |t| t.contains("staging")).await;
     assert_eq!(browser.script(marker, json!([])).await, true, "the page was reloaded");
 
     // Tasks.

@@ -1,8 +1,9 @@
 // Charts the page draws itself from a pipeline's report (inline SVG, no library, no CDN): per
-// day, the success rate, the p50 duration and the p95 queue time; the slowest jobs. Built with
+// day, the success rate, the p50 duration and the p95 queue time; the slowest jobs; and its
+// deployments per environment on a timeline. Built with
 // DOM calls only (text nodes, never markup from the API).
 
-import { duration, h } from './dom.js';
+import { duration, h, shortSha } from './dom.js';
 
 const NS = 'http://www.w3.org/2000/svg';
 
@@ -81,6 +82,41 @@ export function reportCharts(report) {
         ? h('ul', {}, flaky.map((f) => h('li', {}, `${f.name}: ${f.flaky_commits} commit(s), ${f.minutes_lost} min lost`)))
         : h('p', { class: 'muted' }, 'None.')),
   ];
+}
+
+// Each environment's deployments (from the deployments endpoint) on a timeline over the report's
+// days: a mark per deployment where it was made, coloured by its latest state, ringed when a
+// later deployment rolled it back.
+export function deploymentsChart(deployments, daily) {
+  const day = 864e5;
+  const from = daily.length ? Date.parse(`${daily[0].date}T00:00:00Z`) : Date.now() - 14 * day;
+  const to = daily.length ? Date.parse(`${daily[daily.length - 1].date}T00:00:00Z`) + day : Date.now();
+  const shown = deployments.filter((d) => {
+    const at = Date.parse(d.created_at);
+    return at >= from && at < to;
+  });
+  const environments = [...new Set(shown.map((d) => d.environment))].sort();
+  const left = 110;
+  const row = 22;
+  const x = (at) => left + ((at - from) / (to - from)) * (WIDTH - left - 6);
+  const rows = environments.map((env, i) => s('g', { 'data-environment': env },
+    s('text', { x: 0, y: i * row + 15, class: 'label' }, env),
+    s('line', { x1: left, y1: i * row + 11, x2: WIDTH, y2: i * row + 11, class: 'axis' }),
+    shown.filter((d) => d.environment === env).map((d) => {
+      const state = d.state || 'pending';
+      const back = d.rolled_back_by ? `, rolled back by deployment ${d.rolled_back_by}` : '';
+      return s('circle', {
+        cx: x(Date.parse(d.created_at)), cy: i * row + 11, r: 5,
+        class: `deployment ${state}${d.rolled_back_by ? ' rolled-back' : ''}`,
+        'data-deployment': d.id, 'data-state': state,
+      }, s('title', {}, `${env}: ${shortSha(d.sha)} ${state} (${d.created_at}${back})`));
+    })));
+  const height = environments.length * row + 4;
+  return h('figure', { class: 'chart', dataset: { chart: 'deployments' } },
+    h('figcaption', {}, 'Deployments per environment'),
+    environments.length
+      ? s('svg', { viewBox: `0 0 ${WIDTH} ${height}`, role: 'img', 'aria-label': 'Deployments per environment', class: 'chart-svg' }, rows)
+      : h('p', { class: 'muted' }, 'No deployment in these days.'));
 }
 
 // A pipeline's runs per day (its report's `performance.daily`) as a line, for the overview.

@@ -4,7 +4,7 @@ import { api, path } from './api.js';
 import { pipelineActions, runActions } from './actions.js';
 import { badge, debounce, duration, externalLink, fill, h, healthKind, message, shortSha, when } from './dom.js';
 import { logViewer } from './logs.js';
-import { reportCharts } from './charts.js';
+import { deploymentsChart, reportCharts } from './charts.js';
 
 const RUNS = 20;
 
@@ -50,8 +50,10 @@ export function pipelineView(container, id) {
     notice.replaceChildren();
     showAbout(details.pipeline);
     // The charts follow the runs: drawn again from the report at each reload.
-    api(`${base}/report?days=14`).then((report) => {
-      if (!gone && mine === generation) charts.replaceChildren(...reportCharts(report));
+    Promise.all([api(`${base}/report?days=14`), api(`${base}/deployments?limit=500`)]).then(([report, deployed]) => {
+      if (!gone && mine === generation) {
+        charts.replaceChildren(...reportCharts(report), deploymentsChart(deployed.deployments, report.performance.daily));
+      }
     }, (err) => charts.replaceChildren(message(`Could not load the report: ${err.message}`)));
     // Built again only when the pipeline's status changes: a live reload keeps what is typed.
     if (actions.dataset.status !== details.pipeline.status) {
