@@ -331,7 +331,7 @@ async fn create_rule(
         }
     }
     let rule = state.store.create_rule(&new).await?;
-    state.alerts.evaluate.notify_one();
+    state.alerts.evaluate.everything();
     Ok(HttpResponse::Created().json(RuleCreated { success: true, rule: RuleView::from(&rule) }))
 }
 

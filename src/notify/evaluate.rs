@@ -1,7 +1,10 @@
-//! The evaluator: every rule against every pipeline it covers, opening, refreshing and resolving
-//! alerts (see `domain::alerts::evaluate` for each kind's condition).
+//! The evaluator: the rules against the pipelines they cover, opening, refreshing and resolving
+//! alerts (see `domain::alerts::evaluate` for each kind's condition). After a batch it looks only
+//! at the pipelines the batch touched; every `CCM_ALERT_SWEEP` (and when rules or settings
+//! change) at every active pipeline and at the global rules, for the kinds that fire with time
+//! (a stuck run, a silent hook) and for what no batch touches (parked deliveries, GitHub).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,14 +39,21 @@ pub(super) async fn run(
     github: Option<Arc<crate::github::GithubClient>>,
 ) {
     let mut breaker = BreakerReport::new();
+    let mut next_sweep = tokio::time::Instant::now();
     loop {
         let settings = alerts.settings();
         tokio::select! {
             _ = alerts.evaluate.notified() => {}
-            _ = tokio::time::sleep(settings.sweep) => {}
+            _ = tokio::time::sleep_until(next_sweep) => {}
         }
+        let touched = alerts.evaluate.take();
+        let sweep = touched.everything || tokio::time::Instant::now() >= next_sweep;
+        if sweep {
+            next_sweep = tokio::time::Instant::now() + settings.sweep;
+        }
+        let only = (!sweep).then_some(&touched.pipelines);
         let paused_until = github.as_ref().and_then(|g| g.health.snapshot(clock::now()).paused_until);
-        match evaluate_once(store.as_ref(), &live, &alerts, &mut breaker, paused_until).await {
+        match evaluate_once(store.as_ref(), &live, &alerts, &mut breaker, paused_until, only).await {
             Ok(true) => alerts.send.notify_one(),
             Ok(false) => {}
             Err(err) => tracing::warn!(error = format!("{err:#}"), "alert evaluation failed"),
@@ -68,14 +78,32 @@ async fn active_pipelines(store: &dyn Store) -> anyhow::Result<Vec<Pipeline>> {
     }
 }
 
-/// One evaluation of every rule; whether a notification was queued (or may have been).
+/// The active pipelines among `ids` (those a batch touched).
+async fn active_among(store: &dyn Store, ids: &HashSet<String>) -> anyhow::Result<Vec<Pipeline>> {
+    let mut pipelines = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(pipeline) = store.get_pipeline(id).await?
+            && pipeline.status == PipelineStatus::Active
+        {
+            pipelines.push(pipeline);
+        }
+    }
+    Ok(pipelines)
+}
+
+/// One evaluation: of every rule, or with `only`, of the per-pipeline rules for those pipelines;
+/// whether a notification was queued (or may have been).
 pub(super) async fn evaluate_once(
     store: &dyn Store,
     live: &Live,
     alerts: &Alerts,
     breaker: &mut BreakerReport,
     paused_until: Option<DateTime<Utc>>,
+    only: Option<&HashSet<String>>,
 ) -> anyhow::Result<bool> {
+    if only.is_some_and(HashSet::is_empty) {
+        return Ok(false);
+    }
     let rules = store.list_rules().await?;
     if rules.is_empty() {
         return Ok(false);
@@ -94,7 +122,10 @@ pub(super) async fn evaluate_once(
 
     let per_pipeline: Vec<&Rule> = rules.iter().filter(|r| !r.kind.is_global()).collect();
     if !per_pipeline.is_empty() {
-        let pipelines = active_pipelines(store).await?;
+        let pipelines = match only {
+            Some(ids) => active_among(store, ids).await?,
+            None => active_pipelines(store).await?,
+        };
         for chunk in pipelines.chunks(CHUNK) {
             let scopes: Vec<_> = chunk.iter().map(Pipeline::execution_scope).collect();
             let snapshots = store.stats_snapshots(&scopes, now).await?;
@@ -123,7 +154,7 @@ pub(super) async fn evaluate_once(
         }
     }
     let global: Vec<&Rule> = rules.iter().filter(|r| r.kind.is_global()).collect();
-    if !global.is_empty() {
+    if !global.is_empty() && only.is_none() {
         let parked = store
             .gauge_counts()
             .await?

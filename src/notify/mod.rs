@@ -8,6 +8,7 @@
 mod breaker;
 mod evaluate;
 pub mod send;
+mod wake;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -18,6 +19,7 @@ use crate::live::Live;
 use crate::store::Store;
 
 pub use send::{SendOutcome, Sender};
+pub use wake::{Touched, Wake};
 
 /// SMTP settings for email channels (`CCM_SMTP_URL`, `CCM_SMTP_FROM`).
 #[derive(Clone)]
@@ -74,8 +76,9 @@ impl Default for AlertSettings {
 /// The alert workers of this process.
 #[derive(Clone)]
 pub struct Alerts {
-    /// Wakes the evaluator (the live publisher does, after each batch).
-    pub evaluate: Arc<Notify>,
+    /// Wakes the evaluator (the live publisher does after each batch, with the pipelines it
+    /// touched).
+    pub evaluate: Arc<Wake>,
     /// Wakes the sender (the evaluator does, after queuing).
     pub send: Arc<Notify>,
     pub settings: Arc<RwLock<AlertSettings>>,
@@ -86,7 +89,7 @@ pub struct Alerts {
 impl Alerts {
     pub fn new() -> Self {
         Alerts {
-            evaluate: Arc::new(Notify::new()),
+            evaluate: Arc::new(Wake::default()),
             send: Arc::new(Notify::new()),
             settings: Arc::new(RwLock::new(AlertSettings::default())),
             evaluations: Arc::default(),
@@ -99,7 +102,7 @@ impl Alerts {
 
     pub fn set_settings(&self, settings: AlertSettings) {
         *self.settings.write().expect("alert settings") = settings;
-        self.evaluate.notify_one();
+        self.evaluate.everything();
     }
 
     /// Spawns the evaluator and the sender. Must run inside the async runtime.

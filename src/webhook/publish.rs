@@ -28,9 +28,9 @@ pub enum Batch {
 pub struct Changes(mpsc::Sender<Batch>);
 
 impl Changes {
-    /// `alerts` is woken after each batch is handled (issue 16: the alert rules are evaluated off
-    /// the request path, after the batch's commit).
-    pub fn start(store: Arc<dyn Store>, live: Arc<Live>, alerts: Arc<tokio::sync::Notify>) -> Self {
+    /// `alerts` is told after each batch is handled which pipelines it touched (issue 16: their
+    /// alert rules are evaluated off the request path, after the batch's commit).
+    pub fn start(store: Arc<dyn Store>, live: Arc<Live>, alerts: Arc<crate::notify::Wake>) -> Self {
         let (sender, receiver) = mpsc::channel(4096);
         let changes = Changes(sender);
         let origin = uuid::Uuid::new_v4().to_string();
@@ -141,7 +141,7 @@ async fn publish(
     store: Arc<dyn Store>,
     live: Arc<Live>,
     origin: String,
-    alerts: Arc<tokio::sync::Notify>,
+    alerts: Arc<crate::notify::Wake>,
 ) {
     let mut cache = PipelineCache::default();
     let mut runs = RunScopes::default();
@@ -156,8 +156,8 @@ async fn publish(
                 while let Ok(more) = receiver.try_recv() {
                     batches.push(more);
                 }
-                handle(batches, &store, &live, &origin, &mut cache, &mut runs, &mut schedule).await;
-                alerts.notify_one();
+                let touched = handle(batches, &store, &live, &origin, &mut cache, &mut runs, &mut schedule).await;
+                alerts.pipelines(touched);
             }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake.unwrap_or_else(Instant::now))), if wake.is_some() => {}
         }
@@ -177,7 +177,7 @@ async fn handle(
     cache: &mut PipelineCache,
     runs: &mut RunScopes,
     schedule: &mut StatsSchedule,
-) {
+) -> Vec<String> {
     let (mut local, mut touches) = (Vec::new(), Vec::new());
     let store_ref = store.as_ref();
     for batch in batches {
@@ -191,7 +191,8 @@ async fn handle(
             tracing::warn!(error = %err, "live update failed");
         }
     }
-    if let Err(err) = publish_touches(touches, store_ref, live, cache, schedule).await {
+    let mut touched = Vec::new();
+    if let Err(err) = publish_touches(touches, store_ref, live, cache, schedule, &mut touched).await {
         tracing::warn!(error = %err, "live update failed");
     }
     // Other replicas hear of these changes without this replica's own stats waiting for the
@@ -202,6 +203,7 @@ async fn handle(
         let origin = origin.to_string();
         tokio::spawn(async move { fanout::announce(&channel, &origin, &local).await });
     }
+    touched
 }
 
 /// When each touched pipeline's stats are published: at once when they were not published in
@@ -351,6 +353,7 @@ async fn publish_touches(
     live: &Live,
     cache: &mut PipelineCache,
     schedule: &mut StatsSchedule,
+    touched: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     for touch in touches {
         // Runs of branches outside the pipeline's trigger branches are not its runs.
@@ -363,6 +366,7 @@ async fn publish_touches(
         // {"pipeline_id": ..., "execution" or "job": the JSON written when it was touched}
         let data = format!(r#"{{"pipeline_id":{},"{}":{}}}"#, json(&p.id), touch.kind, touch.data);
         live.publish_json(touch.kind, Some(p.id.clone()), data);
+        touched.push(p.id.clone());
         schedule.touch(p);
     }
     Ok(())
