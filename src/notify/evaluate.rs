@@ -15,7 +15,7 @@ use super::Alerts;
 use super::breaker::BreakerReport;
 use crate::domain::alerts::{self, Alert, Firing, PipelineView, Rule, Verdict};
 use crate::domain::clock;
-use crate::domain::status::{AlertEvent, AlertKind, PipelineStatus, RunStatus};
+use crate::domain::status::{AlertEvent, AlertKind, DeliveryStatus, PipelineStatus, RunStatus};
 use crate::live::Live;
 use crate::store::{NewAlert, Notify, Pipeline, PipelineFilter, Store};
 
@@ -160,7 +160,7 @@ pub(super) async fn evaluate_once(
             .await?
             .deliveries
             .iter()
-            .filter(|(status, _)| status == "parked")
+            .filter(|(status, _)| status == DeliveryStatus::Parked.as_str())
             .map(|(_, n)| *n)
             .sum();
         let github_paused = if global.iter().any(|r| r.kind == AlertKind::GithubPaused) {

@@ -108,16 +108,6 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// WAL frames (4 KB pages) past which the WAL is started over (16 MB).
 const WAL_RESTART: i64 = 4_096;
 
-/// How long a restarting checkpoint waits for the batch being written (writers wait meanwhile):
-/// longer than a batch takes on a busy machine.
-fn restart_waits(attempt: i32) -> bool {
-    if attempt >= 2_500 {
-        return false;
-    }
-    std::thread::sleep(Duration::from_micros(100));
-    true
-}
-
 /// Checkpoints the WAL every `CHECKPOINT_EVERY` until `stop`'s sender is dropped.
 ///
 /// A passive checkpoint copies the frames committed so far without waiting for anyone. But SQLite
@@ -132,7 +122,7 @@ fn restart_waits(attempt: i32) -> bool {
 /// frame, which it cannot while a reader holds an older snapshot: the WAL grows instead, until
 /// the reader is done.
 fn checkpoint(conn: Connection, stop: mpsc::Receiver<()>) {
-    if let Err(err) = conn.busy_handler(Some(restart_waits)) {
+    if let Err(err) = conn.busy_handler(Some(waits::<2_500>)) {
         tracing::warn!(error = %err, "WAL checkpoints: cannot set their busy handler");
     }
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
@@ -151,10 +141,12 @@ fn checkpoint(conn: Connection, stop: mpsc::Receiver<()>) {
     }
 }
 
-/// A busy handler that retries every 100 µs for up to 10 s. SQLite's own sleeps 1 to 100 ms at
-/// a time: far longer than the writer or the checkpoint thread hold a lock the other waits for.
-fn brief_waits(attempt: i32) -> bool {
-    if attempt >= 100_000 {
+/// A busy handler that retries every 100 µs, `TRIES` times. SQLite's own sleeps 1 to 100 ms at a
+/// time: far longer than the writer or the checkpoint thread hold a lock the other waits for. The
+/// connections wait up to 10 s (`waits::<100_000>`); a restarting checkpoint, which holds writers
+/// back while it waits, 250 ms (`waits::<2_500>`): longer than a batch takes on a busy machine.
+fn waits<const TRIES: i32>(attempt: i32) -> bool {
+    if attempt >= TRIES {
         return false;
     }
     std::thread::sleep(Duration::from_micros(100));
@@ -166,7 +158,7 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
     )?;
-    conn.busy_handler(Some(brief_waits))?;
+    conn.busy_handler(Some(waits::<100_000>))?;
     // As the pool's connections: a commit is on disk before any delivery of it is acknowledged.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
