@@ -152,17 +152,42 @@ fn listen(
     addr: std::net::SocketAddr,
     setting: &str,
 ) -> anyhow::Result<actix_web::dev::Server> {
-    Ok(actix_web::HttpServer::new(move || build_app_for(state.clone(), role))
+    http_server(state, role, Socket::Address(addr), None).with_context(|| format!("binding {addr} ({setting})"))
+}
+
+/// Where an HTTP server listens: an address it binds (with actix's backlog of 1,024), or a
+/// listener bound already (the tests' free ports).
+pub enum Socket {
+    Address(std::net::SocketAddr),
+    Bound(std::net::TcpListener),
+}
+
+/// The HTTP server `ccm serve` runs for `role`, with its connection timeouts; `workers`: actix's
+/// default (one per core) when `None`.
+pub fn http_server(
+    state: AppState,
+    role: Listener,
+    socket: Socket,
+    workers: Option<usize>,
+) -> std::io::Result<actix_web::dev::Server> {
+    let mut server = actix_web::HttpServer::new(move || build_app_for(state.clone(), role))
         // The request head must arrive within this (actix's default, stated); the body has its own
         // deadline (CCM_BODY_TIMEOUT, `http::edge`).
         .client_request_timeout(std::time::Duration::from_secs(5))
-        .client_disconnect_timeout(std::time::Duration::from_secs(1))
-        .keep_alive(std::time::Duration::from_secs(5))
-        .bind(addr)
-        .with_context(|| format!("binding {addr} ({setting})"))?
-        .shutdown_timeout(10)
-        .disable_signals()
-        .run())
+        // Zero: once a request whose body was not read is answered (a refused webhook, a 401, a
+        // 413), the connection is closed at once and what the client still sends is refused by
+        // the kernel (a reset), not read. actix would otherwise read and throw away the rest for
+        // this long: 25 MB bodies from refused senders then cost ccm the copy of every byte.
+        .client_disconnect_timeout(std::time::Duration::ZERO)
+        .keep_alive(std::time::Duration::from_secs(5));
+    if let Some(workers) = workers {
+        server = server.workers(workers);
+    }
+    let server = match socket {
+        Socket::Address(addr) => server.bind(addr)?,
+        Socket::Bound(listener) => server.listen(listener)?,
+    };
+    Ok(server.shutdown_timeout(10).disable_signals().run())
 }
 
 /// The old CCM's registry, imported once into an empty database (see `app::old_registry`). A file

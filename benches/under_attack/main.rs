@@ -11,7 +11,8 @@
 //! `--split`: webhooks on their own listener (CCM_WEBHOOK_BIND), the API on CCM_BIND.
 //! `--allow`: the attackers come from 127.0.0.2 and CCM_WEBHOOK_ALLOW=127.0.0.1/32 (the legitimate
 //! sender's address), as with `CCM_WEBHOOK_ALLOW=github` in production. `--other-address`: the
-//! attackers come from 127.0.0.2 and are allowed to send.
+//! attackers come from 127.0.0.2 and are allowed to send. `--poster-pause-ms N`: how long a 25 MB
+//! poster waits after ccm reset its connection before posting again (default 0, as an attacker).
 //! Needs about 2,100 open files on each side: `ulimit -n 65536` (or at least 8192) first.
 
 #[path = "../support/process.rs"]
@@ -48,6 +49,10 @@ struct Args {
     trickle: usize,
     #[arg(long, default_value_t = 50)]
     big: usize,
+    /// How long a 25 MB poster waits after its connection failed (reset by ccm) before posting
+    /// again. An attacker does not wait: 0.
+    #[arg(long, default_value_t = 0)]
+    poster_pause_ms: u64,
     /// Legitimate deliveries a second.
     #[arg(long, default_value_t = 200)]
     rate: u64,
@@ -189,6 +194,7 @@ async fn big_poster(
     body: bytes::Bytes,
     stop: Arc<AtomicBool>,
     tally: Arc<Tally>,
+    pause: Duration,
 ) {
     let signature = format!("sha256={}", "0".repeat(64));
     while !stop.load(Ordering::Relaxed) {
@@ -206,7 +212,7 @@ async fn big_poster(
             Ok(res) => tally.count(res.status().as_u16()),
             Err(_) => {
                 tally.count(0);
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(pause).await;
             }
         }
     }
@@ -349,6 +355,7 @@ async fn main() {
             big_body.clone(),
             stop.clone(),
             big_tally.clone(),
+            Duration::from_millis(args.poster_pause_ms),
         )));
     }
     // RSS sampled every 100 ms.

@@ -18,6 +18,7 @@ on_both_databases!(
     a_trickled_body_is_cut_off_with_408,
     spent_unverified_budgets_answer_503_without_reading,
     a_malformed_signature_is_refused_before_the_body,
+    a_refused_body_is_not_read_after_the_answer,
     allow_lists_with_and_without_trusted_proxies,
     the_github_allow_list_comes_from_meta_and_survives_outages,
     ccm_serve_splits_its_listeners_and_stops_both,
@@ -174,6 +175,45 @@ async fn a_malformed_signature_is_refused_before_the_body(backend: Backend) {
     let wrong = one.app.deliver_signed("star", "sig-1", b"{}", WELL_FORMED).await;
     assert_eq!((wrong.status, wrong.body["error"].as_str()), (401, Some("Invalid X-Hub-Signature-256")));
     assert_eq!(one.state.edge.limits.unverified_reads_free(), 256);
+}
+
+/// Sends `total` bytes of body after a refusal has been answered; how many went out before the
+/// connection failed (`total` if none failed).
+async fn body_sent_after_the_answer(raw: &mut RawClient, total: usize) -> usize {
+    let chunk = vec![b' '; 64 << 10];
+    let mut sent = 0;
+    while sent < total {
+        if !raw.send(&chunk).await {
+            return sent;
+        }
+        sent += chunk.len();
+    }
+    sent
+}
+
+async fn a_refused_body_is_not_read_after_the_answer(backend: Backend) {
+    // A refusal answered before the body is read ends the connection: what the sender goes on
+    // sending is refused by the kernel, not read and thrown away by ccm (issue 20: 25 MB bodies
+    // from refused senders cost ccm the copy of every byte, and its legitimate senders the CPU).
+    const DECLARED: usize = 25 << 20;
+    let open = EdgeApp::one(TestDb::new(backend).await, &edge(EdgeSettings::default()));
+    let allow_listed =
+        open.restart(&edge(EdgeSettings { webhook_allow: some("10.0.0.0/8"), ..Default::default() })).await;
+    let api_head = vec![("Content-Type", "application/json".to_string()), ("Content-Length", DECLARED.to_string())];
+    let refusals = [
+        (&open, "/webhooks/github", delivery_head(DECLARED, "sha256=zz"), 401),
+        (&allow_listed, "/webhooks/github", delivery_head(DECLARED, WELL_FORMED), 403),
+        (&open, "/api/pipelines/provision", api_head, 401),
+    ];
+    for (one, path, head, expected) in refusals {
+        let mut raw = RawClient::connect(&one.app.base).await;
+        raw.head("POST", path, &head).await;
+        let (status, _, body) = raw.answer().await;
+        assert_eq!(status, expected, "{path}: {body}");
+        let sent = body_sent_after_the_answer(&mut raw, DECLARED).await;
+        assert!(sent < DECLARED, "{path} ({expected}): all {DECLARED} bytes were taken after the answer");
+    }
+    assert_eq!(open.app.get("/api/deliveries").await.body["count"], 0);
 }
 
 async fn allow_lists_with_and_without_trusted_proxies(backend: Backend) {

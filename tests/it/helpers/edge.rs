@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use ccm::http::edge::{EdgeConfig, Listener};
-use ccm::http::{ApiTokens, AppState, build_app_for};
+use ccm::http::{ApiTokens, AppState};
 use ccm::webhook::WebhookSecrets;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -16,11 +16,7 @@ use super::{OTHER_TOKEN, SECRET, TOKEN, TestApp, TestDb};
 pub fn serve_as(state: AppState, listener: Listener) -> String {
     let tcp = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let addr = tcp.local_addr().unwrap();
-    let server = actix_web::HttpServer::new(move || build_app_for(state.clone(), listener))
-        .workers(1)
-        .listen(tcp)
-        .expect("listen")
-        .run();
+    let server = ccm::server::http_server(state, listener, ccm::server::Socket::Bound(tcp), Some(1)).expect("listen");
     actix_web::rt::spawn(server);
     format!("http://{addr}")
 }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 
 use ccm::domain::status::{Conclusion, RunStatus};
-use ccm::http::{ApiTokens, AppState, build_app};
+use ccm::http::{ApiTokens, AppState};
 use ccm::store::{self, ExecutionRecord, Store};
 #[allow(unused_imports)]
 pub use ccm::store::{GithubStore, OutboxStore, PipelineStore};
@@ -393,12 +393,13 @@ pub async fn reply(res: reqwest::Response) -> Reply {
     Reply { status, body, headers }
 }
 
-/// Serves `build_app(state)` on a free loopback port for the rest of the test.
+/// Serves the whole app (one listener, as `ccm serve`'s) on a free loopback port for the rest of the test.
 pub fn serve(state: AppState) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let addr = listener.local_addr().unwrap();
     let server =
-        actix_web::HttpServer::new(move || build_app(state.clone())).workers(1).listen(listener).expect("listen").run();
+        ccm::server::http_server(state, ccm::http::edge::Listener::All, ccm::server::Socket::Bound(listener), Some(1))
+            .expect("listen");
     actix_web::rt::spawn(server);
     format!("http://{addr}")
 }
