@@ -440,7 +440,7 @@ async fn main() {
          HTTP connections left open: {open_http}"
     );
     println!(
-        "| {} | {} | {} | {stored}/{total} | {:.1} | {:.1} | {:.1} | {} | {} | {baseline_fds} → {under_attack_fds} → {after_fds} |",
+        "| {} | {} | {} | {stored}/{total} | {:.1} | {:.1} | {:.1} | {} | {} | {baseline_fds} → {under_attack_fds} → {after_fds} | {open_http} |",
         args.backend,
         if args.split { "split" } else { "one" },
         match (args.allow, args.other_address) {
