@@ -227,6 +227,8 @@ impl NotifySettings {
     }
 }
 
+const CERTIFICATE: &[u8] = b"-----BEGIN CERTIFICATE-----";
+
 /// The certificates of `CCM_SMTP_CA_FILE`, checked: readable, PEM, and for a TLS `url`.
 fn read_smtp_ca(path: &std::path::Path, url: &str) -> Result<Vec<u8>, crate::config::ConfigError> {
     let error = |reason: String| crate::config::ConfigError { setting: "CCM_SMTP_CA_FILE", reason };
@@ -234,7 +236,67 @@ fn read_smtp_ca(path: &std::path::Path, url: &str) -> Result<Vec<u8>, crate::con
         return Err(error("needs a TLS CCM_SMTP_URL: smtps://host, or smtp://host?tls=required for STARTTLS".into()));
     }
     let pem = std::fs::read(path).map_err(|e| error(format!("cannot be read ({e})")))?;
+    // lettre reads the CERTIFICATE sections and skips the rest: a file of none is no error to it.
+    if !pem.windows(CERTIFICATE.len()).any(|w| w == CERTIFICATE) {
+        return Err(error("holds no PEM certificate (no -----BEGIN CERTIFICATE----- section)".into()));
+    }
     lettre::transport::smtp::client::Certificate::from_pem(&pem)
         .map_err(|e| error(format!("holds no PEM certificate lettre can read ({e})")))?;
     Ok(pem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NotifySettings;
+
+    fn with_ca(url: Option<&str>, ca_file: &std::path::Path) -> NotifySettings {
+        NotifySettings {
+            smtp_url: url.map(Into::into),
+            smtp_from: url.map(|_| "ccm@example.com".to_string()),
+            smtp_ca_file: Some(ca_file.to_path_buf()),
+            ..Default::default()
+        }
+    }
+
+    /// The setting a start-up refusal names, and its reason.
+    fn refusal(settings: &NotifySettings) -> (&'static str, String) {
+        let err = settings.validate().expect_err("refused at start-up");
+        (err.setting, err.reason)
+    }
+
+    #[test]
+    fn a_ca_file_is_refused_without_a_tls_smtp_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not read: refused before").unwrap();
+        let (setting, reason) = refusal(&with_ca(Some("smtp://relay.internal:25"), &ca));
+        assert_eq!(setting, "CCM_SMTP_CA_FILE");
+        assert!(reason.starts_with("needs a TLS CCM_SMTP_URL"), "{reason}");
+        let (setting, reason) = refusal(&with_ca(None, &ca));
+        assert_eq!((setting, reason.as_str()), ("CCM_SMTP_CA_FILE", "is used with CCM_SMTP_URL and CCM_SMTP_FROM"));
+    }
+
+    #[test]
+    fn an_unreadable_ca_file_is_refused_naming_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let (setting, reason) = refusal(&with_ca(Some("smtps://user:secret@mail.example.com"), &missing));
+        assert_eq!(setting, "CCM_SMTP_CA_FILE");
+        assert!(reason.starts_with("cannot be read ("), "{reason}");
+        assert!(!reason.contains("secret"), "the URL's password stays out of the error: {reason}");
+    }
+
+    #[test]
+    fn a_ca_file_without_a_certificate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap();
+        let (setting, reason) = refusal(&with_ca(Some("smtp://mail.example.com?tls=required"), &ca));
+        assert_eq!(setting, "CCM_SMTP_CA_FILE");
+        assert!(reason.starts_with("holds no PEM certificate"), "{reason}");
+        std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n").unwrap();
+        let (setting, reason) = refusal(&with_ca(Some("smtp://mail.example.com?tls=required"), &ca));
+        assert_eq!(setting, "CCM_SMTP_CA_FILE");
+        assert!(reason.starts_with("holds no PEM certificate lettre can read"), "{reason}");
+    }
 }

@@ -428,6 +428,9 @@ impl Smtp {
                 (_, None) => panic!("a TLS SMTP server needs a certificate"),
             })
             .stdout(std::process::Stdio::null())
+            // Its tracebacks (a client refusing its certificate, as one test makes it) go to a
+            // file beside the messages, not into the test output.
+            .stderr(std::fs::File::create(dir.path().join("aiosmtpd.log")).unwrap())
             .spawn()
             .expect("start aiosmtpd");
         wait_until("the SMTP server to listen", async || {
