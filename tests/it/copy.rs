@@ -1,7 +1,8 @@
 //! `ccm copy` (issue 18), through the real binary: a SQLite ccm populated through its API and
 //! webhooks (GitHub's real payloads), copied to an empty PostgreSQL database and from there to a
 //! new SQLite file, answers every listing and stats request the same on all three. A non-empty
-//! target and a source at another migration version are refused, and the copy's table list
+//! target and a source at another migration version are refused, a copy whose counts differ
+//! leaves the target as it was, and the copy's table list
 //! covers every table of both schemas, with types that map between them.
 
 use std::collections::BTreeMap;
@@ -330,6 +331,31 @@ async fn copy_refuses_a_target_that_holds_rows_and_writes_nothing() {
     run.assert_code(1);
     assert!(run.stderr.contains("not empty") && run.stderr.contains("table pipelines"), "{run:?}");
     assert_eq!(count(&source.db, Backend::Sqlite, "SELECT COUNT(*) FROM tasks").await, 0, "nothing written");
+}
+
+#[actix_web::test]
+async fn a_copy_whose_counts_differ_is_rolled_back() {
+    let source = TestApp::start(Backend::Sqlite).await;
+    source.provision(SHOP, WORKFLOW, json!({})).await;
+    for title in ["first", "second"] {
+        ok(&source.post("/api/tasks", json!({"title": title})).await, "task");
+    }
+    // A target that loses what is written to one table (a trigger drops each row), as a target
+    // with a fault would: the copy sees the counts differ and keeps nothing.
+    let target = TestDb::new(Backend::Postgres).await;
+    let lose_tasks = "CREATE FUNCTION lose_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$; \
+                      CREATE TRIGGER lose_tasks BEFORE INSERT ON tasks FOR EACH ROW EXECUTE FUNCTION lose_row();";
+    rows::execute(&target, Backend::Postgres, lose_tasks).await;
+
+    let run = copy(&source.db.url, &target.url).await;
+    run.assert_code(1);
+    assert!(run.stderr.contains("the counts differ") && run.stderr.contains("rolled back"), "{run:?}");
+    assert_eq!(printed_count(&run, "tasks"), (2, 0), "{run:?}");
+    assert_eq!(printed_count(&run, "pipelines"), (1, 1), "{run:?}");
+    for table in ["pipelines", "tasks", "deliveries"] {
+        let rows = count(&target, Backend::Postgres, &format!("SELECT COUNT(*) FROM {table}")).await;
+        assert_eq!(rows, 0, "{table}: the rolled-back copy left rows");
+    }
 }
 
 #[actix_web::test]
