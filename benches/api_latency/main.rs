@@ -6,6 +6,13 @@
 //! Seeds a fresh database (SQLite in a temporary folder; for PostgreSQL a new database in the
 //! cluster named by CCM_TEST_DATABASE_URL), measures how long the release `ccm serve` binary takes
 //! to answer `/readyz`, then drives it over loopback HTTP and prints markdown tables.
+//!
+//! Issue 19's reports: `--insights` seeds each run's jobs and the deployments of `deploy.yml`
+//! runs too, and measures `GET /api/pipelines/{id}/report?days=14` and `?days=90` beside the
+//! other endpoints, and `GET /api/insights?days=7` a few times; `--days N` spreads the runs over
+//! N days (default 14):
+//!
+//!   cargo bench --bench api_latency -- --backend sqlite --insights --days 90 --requests 1000
 
 mod load;
 #[path = "../support/process.rs"]
@@ -51,6 +58,12 @@ struct Args {
     /// Measure a database kept by an earlier `--keep` run instead of seeding a new one.
     #[arg(long, value_name = "DATABASE_URL")]
     reuse: Option<String>,
+    /// The days the executions are spread over, back from now.
+    #[arg(long, default_value_t = 14)]
+    days: i64,
+    /// Seed each run's jobs and the deployments of `deploy.yml` runs, and measure the reports.
+    #[arg(long)]
+    insights: bool,
     /// Write the results as one JSON object to this file (for scripts/bench-guard).
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -63,6 +76,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(args.pipelines >= 100 && args.requests > 0 && args.concurrency > 0 && args.startups > 0);
+    anyhow::ensure!(args.days >= 1, "--days must be at least 1");
     let dir = tempfile::Builder::new().prefix("ccm-bench").disable_cleanup(args.keep).tempdir()?;
     let url = match (&args.reuse, args.backend) {
         (Some(url), _) => url.clone(),
@@ -82,8 +96,8 @@ async fn main() -> anyhow::Result<()> {
     let seeded = if args.reuse.is_some() {
         seed::existing(&db).await?
     } else {
-        eprintln!("seeding {} pipelines and {} executions", args.pipelines, args.executions);
-        seed::seed(&db, args.pipelines, args.executions).await?
+        eprintln!("seeding {} pipelines and {} executions over {} days", args.pipelines, args.executions, args.days);
+        seed::seed(&db, args.pipelines, args.executions, args.days, args.insights).await?
     };
     let seeding = started.elapsed();
     match db {
@@ -123,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
         format!("/api/pipelines?{status}limit=50&after={}", cursors[rng.random_range(0..cursors.len())])
     };
     type PathFn<'a> = Box<dyn Fn(&mut SmallRng) -> String + 'a>;
-    let endpoints: [(&str, PathFn); 7] = [
+    let mut endpoints: Vec<(&str, PathFn)> = vec![
         // The floor: what a request costs on this machine with no database and no token.
         ("GET /healthz", Box::new(|_| "/healthz".to_string())),
         (
@@ -146,6 +160,13 @@ async fn main() -> anyhow::Result<()> {
             Box::new(|rng| format!("{}&include=stats", keyset(rng, "", &all_cursors))),
         ),
     ];
+    if args.insights {
+        let report = |days: u32| -> PathFn {
+            Box::new(move |rng| format!("/api/pipelines/{}/report?days={days}", ids[rng.random_range(0..ids.len())]))
+        };
+        endpoints.push(("GET /api/pipelines/{id}/report?days=14", report(14)));
+        endpoints.push(("GET /api/pipelines/{id}/report?days=90", report(90)));
+    }
     let mut results = Vec::new();
     for (name, path) in &endpoints {
         let warm_up: Vec<String> = (0..args.requests.div_ceil(5)).map(|_| path(&mut rng)).collect();
@@ -159,6 +180,14 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(inside.len() == paths.len(), "{} log lines for {} requests", inside.len(), paths.len());
         results.push((*name, summary, cpu_per_request, inside));
     }
+    // The overview reads across every active pipeline: a few requests, one at a time.
+    let overview = match args.insights {
+        true => {
+            let paths = vec!["/api/insights?days=7".to_string(); 5];
+            load::drive(&client, &server.base, &paths, 1).await?.latencies
+        }
+        false => Vec::new(),
+    };
     let peak_rss_mb = process::status_kb(server.pid(), "VmHWM:") as f64 / 1024.0;
     // SQLite's readers map the database file: those pages count in RSS but are the kernel's
     // page cache. RssAnon is the memory ccm itself holds.
@@ -177,7 +206,15 @@ async fn main() -> anyhow::Result<()> {
         seeded.pipeline_ids.len(),
         match &args.reuse {
             Some(_) => "a database seeded earlier (--reuse)".to_string(),
-            None => format!("{} executions, seeded in {:.1} s", args.executions, seeding.as_secs_f64()),
+            None => format!(
+                "{} executions over {} days ({} rows with first attempts, {} jobs, {} deployments), seeded in {:.1} s",
+                args.executions,
+                args.days,
+                seeded.executions,
+                seeded.jobs,
+                seeded.deployments,
+                seeding.as_secs_f64()
+            ),
         },
         args.requests,
         args.concurrency
@@ -204,6 +241,13 @@ async fn main() -> anyhow::Result<()> {
             inside[((inside.len() as f64 * 0.99).ceil() as usize).clamp(1, inside.len()) - 1],
             cpu * 1000.0,
         );
+    }
+    if !overview.is_empty() {
+        println!();
+        println!("| database | `GET /api/insights?days=7`, one at a time | ms each |");
+        println!("|---|---:|---|");
+        let each: Vec<String> = overview.iter().map(|d| ms(*d)).collect();
+        println!("| {backend} | {} | {} |", overview.len(), each.join(", "));
     }
     println!();
     println!("| database | `ccm serve` start-ups | median ms | max ms |");

@@ -69,14 +69,18 @@ pub fn rollbacks(deployments: &[Deployment]) -> HashMap<i64, i64> {
     for mut list in by_environment.into_values() {
         list.sort_by_key(|d| (d.created_at, d.id));
         let succeeded = |d: &&Deployment| d.state == Some(DeploymentState::Success);
+        // Where each sha last succeeded so far (an index into `list`).
+        let mut last_success: HashMap<&str, usize> = HashMap::new();
         for (at, later) in list.iter().enumerate().filter(|(_, d)| succeeded(d)) {
             // The last earlier successful deployment of the same sha: what `later` returns to.
-            let Some(back) = list[..at].iter().rposition(|d| succeeded(d) && d.sha == later.sha) else { continue };
-            for between in &list[back + 1..at] {
-                if between.sha != later.sha {
-                    rolled_back.entry(between.id).or_insert(later.id);
+            if let Some(&back) = last_success.get(later.sha.as_str()) {
+                for between in &list[back + 1..at] {
+                    if between.sha != later.sha {
+                        rolled_back.entry(between.id).or_insert(later.id);
+                    }
                 }
             }
+            last_success.insert(later.sha.as_str(), at);
         }
     }
     rolled_back

@@ -4,12 +4,13 @@
 //!
 //! | fast path | backend | what it replaces |
 //! |---|---|---|
-//! | `inline_reader` (`sqlite/sqlite_reads.rs`) | SQLite on a file | the hottest reads through the pool's connection threads |
+//! | `inline_reader` (`sqlite/sqlite_reads.rs`) | SQLite on a file | the hottest reads and a report's reads through the pool's connection threads |
 //! | `batch_writer` (`sqlite/sqlite_writes.rs`) | SQLite on a file | batches of runs and jobs written statement by statement through the pool |
 //! | `one_statement_batch` (`postgres/postgres_batch.rs`) | PostgreSQL | the same batches in BEGIN, two statements and COMMIT |
 //! | `bulk_stats` (`postgres/mod.rs`) | PostgreSQL | one stats read per pipeline, one after the other |
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::postgres::{BulkStats, OneStatementBatch};
 use super::sqlite::sqlite_reads::SqliteReader;
@@ -18,7 +19,7 @@ use super::sqlite::sqlite_writes::SqliteWriter;
 #[derive(Default)]
 pub(crate) struct FastPaths {
     /// Where the hottest reads go instead of the pool.
-    pub inline_reader: Option<SqliteReader>,
+    pub inline_reader: Option<Arc<SqliteReader>>,
     /// Where batches of deliveries go instead of the pool, when it `takes` them.
     pub batch_writer: Option<SqliteWriter>,
     /// Stores a batch it `takes` in one statement, committed on its own.
@@ -32,7 +33,7 @@ impl FastPaths {
     /// in the pool's connections.
     pub(crate) fn sqlite(path: &Path, pool: &sqlx::SqlitePool) -> Self {
         FastPaths {
-            inline_reader: SqliteReader::open(path.to_path_buf(), pool.clone()),
+            inline_reader: SqliteReader::open(path.to_path_buf(), pool.clone()).map(Arc::new),
             batch_writer: SqliteWriter::open(path, pool.clone()),
             ..FastPaths::default()
         }

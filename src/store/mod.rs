@@ -181,6 +181,12 @@ impl SqlStore {
         }
     }
 
+    /// The same database read and written through the pool alone, the SQL both databases share:
+    /// for the tests that hold a fast path (`FastPaths`) to the way it replaces.
+    pub fn without_fast_paths(&self) -> SqlStore {
+        SqlStore { db: self.db.clone(), fast: FastPaths::default() }
+    }
+
     /// The pool, on SQLite (for tests and tools that read the tables directly).
     pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
         match &self.db {

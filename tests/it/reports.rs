@@ -354,6 +354,34 @@ fn check_period(report: &Value, today: NaiveDate, days: i64) -> NaiveDate {
     to
 }
 
+/// On a SQLite file a report's reads run inline (`sqlite_reads`); through the pool they run the
+/// same SQL: both read the same rows of the fixed history, for every period.
+#[actix_web::test]
+async fn inline_report_reads_match_the_pools() {
+    use ccm::store::{InsightStore, SqlStore};
+    let app = TestApp::start(Backend::Sqlite).await;
+    let (id, _) = fixed_history(&app, Utc::now().date_naive()).await;
+    let inline = SqlStore::connect(&app.db.url, 2).await.expect("open the file again");
+    let pool = inline.without_fast_paths();
+    let pipeline = app.db.store.get_pipeline(&id).await.unwrap().expect("the pipeline");
+    let scope = pipeline.execution_scope();
+    for days in [1, 3, 14, 90] {
+        let from = Utc::now() - chrono::Duration::days(days);
+        let runs = inline.report_runs(&scope, from).await.unwrap();
+        assert_eq!(runs, pool.report_runs(&scope, from).await.unwrap(), "runs of {days} days");
+        let jobs = inline.report_jobs(&scope, from).await.unwrap();
+        assert_eq!(jobs, pool.report_jobs(&scope, from).await.unwrap(), "jobs of {days} days");
+        let deployments = inline.report_deployments(&pipeline.repository, from).await.unwrap();
+        assert_eq!(deployments, pool.report_deployments(&pipeline.repository, from).await.unwrap(), "{days} days");
+        if days == 14 {
+            assert!(runs.len() > 5 && jobs.len() > 5, "{} runs, {} jobs", runs.len(), jobs.len());
+            assert!(jobs.iter().any(|j| j.failed_step.is_some() && j.error_message.is_some()), "{jobs:?}");
+            assert!(jobs.iter().any(|j| j.failed_step.is_some() && j.error_message.is_none()), "{jobs:?}");
+            assert!(deployments.deployments.len() > 2 && deployments.statuses.len() > 2, "{deployments:?}");
+        }
+    }
+}
+
 async fn reports_compute_every_figure_of_a_fixed_history(backend: Backend) {
     let app = TestApp::start(backend).await;
     let today = Utc::now().date_naive();

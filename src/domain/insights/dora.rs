@@ -144,12 +144,15 @@ pub fn dora(
             let rolled_back: Vec<&Deployment> =
                 successful.iter().copied().filter(|d| rolled.contains_key(&d.id)).collect();
 
+            let mut successes: Vec<DateTime<Utc>> =
+                all.iter().filter_map(|n| succeeded_at.get(&n.id).copied()).collect();
+            successes.sort();
             let mut restores = Vec::new();
             let mut unrestored = 0;
             for d in &failed {
                 let failed_at = outcome(d.id).failed_at.expect("a failed deployment has its failure");
-                let next = all.iter().filter_map(|n| succeeded_at.get(&n.id)).filter(|at| **at > failed_at).min();
-                match next {
+                // The first success after the failure.
+                match successes.get(successes.partition_point(|at| *at <= failed_at)) {
                     Some(at) => restores.push((*at - failed_at).num_seconds()),
                     None => unrestored += 1,
                 }
@@ -188,19 +191,27 @@ pub fn dora(
 /// From the start of the run that made each deployment (else, when none of them has one, from
 /// its creation) to its success.
 fn lead_time(successful: &[&Deployment], succeeded_at: &HashMap<i64, DateTime<Utc>>, runs: &[RunSample]) -> LeadTime {
+    // Each run attempt's start; each run's first attempt; each sha's earliest run (by start, then id).
+    let mut attempts: HashMap<(i64, i64), DateTime<Utc>> = HashMap::new();
+    let mut first_attempts: HashMap<i64, (i64, DateTime<Utc>)> = HashMap::new();
+    let mut by_sha: HashMap<&str, (DateTime<Utc>, i64)> = HashMap::new();
+    for r in runs {
+        attempts.entry((r.run_id, r.run_attempt)).or_insert(r.started_at);
+        let first = first_attempts.entry(r.run_id).or_insert((r.run_attempt, r.started_at));
+        if r.run_attempt < first.0 {
+            *first = (r.run_attempt, r.started_at);
+        }
+        if let Some(sha) = r.head_sha.as_deref() {
+            let earliest = by_sha.entry(sha).or_insert((r.started_at, r.run_id));
+            *earliest = (*earliest).min((r.started_at, r.run_id));
+        }
+    }
     let run_start = |d: &Deployment| -> Option<DateTime<Utc>> {
         let linked = d.run_id.and_then(|id| {
             let attempt = d.run_attempt.unwrap_or(1);
-            runs.iter()
-                .find(|r| r.run_id == id && r.run_attempt == attempt)
-                .or_else(|| runs.iter().filter(|r| r.run_id == id).min_by_key(|r| r.run_attempt))
+            attempts.get(&(id, attempt)).or_else(|| first_attempts.get(&id).map(|(_, at)| at)).copied()
         });
-        let by_sha = || {
-            runs.iter()
-                .filter(|r| r.head_sha.as_deref() == Some(d.sha.as_str()))
-                .min_by_key(|r| (r.started_at, r.run_id))
-        };
-        linked.or_else(by_sha).map(|r| r.started_at)
+        linked.or_else(|| by_sha.get(d.sha.as_str()).map(|(at, _)| *at))
     };
     let measured: Vec<i64> =
         successful.iter().filter_map(|d| Some((succeeded_at[&d.id] - run_start(d)?).num_seconds().max(0))).collect();

@@ -12,6 +12,7 @@ use crate::store::Backend;
 use crate::store::rows::{Cell, FromCells, SqlxCell, arguments, read_sqlx};
 
 /// The pool of either database.
+#[derive(Clone)]
 pub(crate) enum Db {
     Sqlite(SqlitePool),
     Postgres(PgPool),

@@ -13,6 +13,7 @@
 //! rows (at 1,000,000 runs a week, counting by creation meant reading half a million rows).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -28,6 +29,7 @@ use crate::domain::insights::{JobSample, RunSample};
 use crate::domain::job_logs::failed_step;
 use crate::domain::status::{Conclusion, DeploymentState, PipelineStatus, RunStatus};
 use crate::store::rows::{ReadRow, column_names, qualified_names};
+use crate::store::sqlite::sqlite_reads::SqliteReader;
 use crate::store::{Backend, Deployment, DeploymentStatus, ExecutionScope, Pipeline, SqlStore, StoreResult};
 
 /// How many of a repository's deployments before a report's days it reads: what a rollback in
@@ -35,7 +37,7 @@ use crate::store::{Backend, Deployment, DeploymentStatus, ExecutionScope, Pipeli
 pub const DEPLOYMENTS_BEFORE: i64 = 100;
 
 /// A repository's deployments and their statuses.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DeploymentHistory {
     pub deployments: Vec<Deployment>,
     pub statuses: Vec<DeploymentStatus>,
@@ -137,76 +139,143 @@ fn group_of(row: &super::db::Row) -> sqlx::Result<RunGroup> {
     })
 }
 
+/// A report's run attempts of `scope` created at or after `from`: binds the scope (`scope_query`),
+/// then `from`.
+pub(crate) fn report_runs_sql(scope: &ExecutionScope) -> String {
+    let n = 3 + scope.branches.len();
+    format!(
+        "SELECT {} FROM executions WHERE {} AND started_at >= ${n} AND created_at >= ${n}",
+        column_names(RunSample::COLUMNS),
+        scope_clause(scope, 3)
+    )
+}
+
+/// The jobs of those run attempts (`ReportJob`'s columns), bound as `report_runs_sql`.
+pub(crate) fn report_jobs_sql(scope: &ExecutionScope) -> String {
+    let n = 3 + scope.branches.len();
+    let failed = failed_conclusions();
+    format!(
+        "SELECT j.run_id, j.run_attempt, j.name, j.conclusion, j.started_at, j.completed_at, \
+           l.failed_step AS log_failed_step, l.error_message, \
+           CASE WHEN j.conclusion IN ({failed}) AND l.failed_step IS NULL THEN j.steps END AS failed_steps \
+         FROM (SELECT run_id, run_attempt FROM executions WHERE {} AND started_at >= ${n} AND created_at >= ${n}) e \
+         JOIN jobs j ON j.run_id = e.run_id AND j.run_attempt = e.run_attempt \
+         LEFT JOIN job_logs l ON l.job_id = j.job_id",
+        scope_clause(scope, 3)
+    )
+}
+
+/// A repository's deployments created at or after `$2` (`$1`: its key).
+pub(crate) fn recent_deployments_sql() -> String {
+    let columns = column_names(<Deployment as ReadRow>::COLUMNS);
+    format!("SELECT {columns} FROM deployments WHERE repo_key = $1 AND created_at >= $2")
+}
+
+/// The `$3` deployments of a repository (`$1`) created last before `$2`.
+pub(crate) fn deployments_before_sql() -> String {
+    let columns = column_names(<Deployment as ReadRow>::COLUMNS);
+    format!(
+        "SELECT {columns} FROM deployments WHERE repo_key = $1 AND created_at < $2 \
+         ORDER BY created_at DESC, id DESC LIMIT $3"
+    )
+}
+
+/// The statuses of a repository's (`$1`) deployments created at or after `$2`.
+pub(crate) fn deployment_statuses_sql() -> String {
+    format!(
+        "SELECT {} FROM deployment_statuses s JOIN deployments d ON d.id = s.deployment_id \
+         WHERE d.repo_key = $1 AND d.created_at >= $2",
+        qualified_names("s", <DeploymentStatus as ReadRow>::COLUMNS)
+    )
+}
+
+/// The earliest creation among the deployments read before a report's days, or `from`: where
+/// their statuses are read from.
+pub(crate) fn statuses_since(before: &[Deployment], from: DateTime<Utc>) -> DateTime<Utc> {
+    before.iter().map(|d| d.created_at).min().unwrap_or(from).min(from)
+}
+
+/// A row of `report_jobs_sql`: a job, its logged failed step and message, and its steps when it
+/// failed without a logged step.
+pub(crate) struct ReportJob {
+    pub run_id: i64,
+    pub run_attempt: i64,
+    pub name: String,
+    pub conclusion: Option<Conclusion>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub log_failed_step: Option<String>,
+    pub error_message: Option<String>,
+    pub failed_steps: Option<Json<Value>>,
+}
+
+impl From<ReportJob> for JobSample {
+    fn from(job: ReportJob) -> Self {
+        JobSample {
+            run_id: job.run_id,
+            run_attempt: job.run_attempt,
+            name: job.name,
+            conclusion: job.conclusion,
+            started_at: job.started_at,
+            completed_at: job.completed_at,
+            failed_step: job.log_failed_step.or_else(|| job.failed_steps.and_then(|s| failed_step(&s.0))),
+            error_message: job.error_message,
+        }
+    }
+}
+
+/// Runs `read` on SQLite's inline reader on a blocking thread: a report reads thousands of rows,
+/// milliseconds the async worker's other requests (deliveries among them) must not wait for.
+async fn off_worker<T: Send + 'static>(
+    reader: &Arc<SqliteReader>,
+    read: impl FnOnce(&SqliteReader) -> StoreResult<T> + Send + 'static,
+) -> StoreResult<T> {
+    let reader = reader.clone();
+    tokio::task::spawn_blocking(move || read(&reader)).await.map_err(|_| sqlx::Error::WorkerCrashed)?
+}
+
 #[async_trait]
 impl InsightStore for SqlStore {
     async fn report_runs(&self, scope: &ExecutionScope, from: DateTime<Utc>) -> StoreResult<Vec<RunSample>> {
-        let n = 3 + scope.branches.len();
-        let sql = format!(
-            "SELECT {} FROM executions WHERE {} AND started_at >= ${n} AND created_at >= ${n}",
-            column_names(RunSample::COLUMNS),
-            scope_clause(scope, 3)
-        );
-        Ok(scope_query(sql, scope).bind(from).fetch_all(&self.db).await?)
+        if let Some(reader) = &self.fast.inline_reader {
+            let scope = scope.clone();
+            return off_worker(reader, move |reader| reader.report_runs(&scope, from)).await;
+        }
+        Ok(scope_query(report_runs_sql(scope), scope).bind(from).fetch_all(&self.db).await?)
     }
 
     async fn report_jobs(&self, scope: &ExecutionScope, from: DateTime<Utc>) -> StoreResult<Vec<JobSample>> {
-        let n = 3 + scope.branches.len();
-        let failed = failed_conclusions();
-        let sql = format!(
-            "SELECT j.run_id, j.run_attempt, j.name, j.conclusion, j.started_at, j.completed_at, \
-               l.failed_step AS log_failed_step, l.error_message, \
-               CASE WHEN j.conclusion IN ({failed}) AND l.failed_step IS NULL THEN j.steps END AS failed_steps \
-             FROM (SELECT run_id, run_attempt FROM executions WHERE {} AND started_at >= ${n} AND created_at >= ${n}) e \
-             JOIN jobs j ON j.run_id = e.run_id AND j.run_attempt = e.run_attempt \
-             LEFT JOIN job_logs l ON l.job_id = j.job_id",
-            scope_clause(scope, 3)
-        );
-        let rows = scope_query(sql, scope).bind(from).rows(&self.db).await?;
-        let jobs = rows
-            .iter()
-            .map(|row| {
-                let steps: Option<Json<Value>> = row.get("failed_steps")?;
-                let logged: Option<String> = row.get("log_failed_step")?;
-                Ok(JobSample {
-                    run_id: row.get("run_id")?,
-                    run_attempt: row.get("run_attempt")?,
-                    name: row.get("name")?,
-                    conclusion: row.get("conclusion")?,
-                    started_at: row.get("started_at")?,
-                    completed_at: row.get("completed_at")?,
-                    failed_step: logged.or_else(|| steps.and_then(|s| failed_step(&s.0))),
-                    error_message: row.get("error_message")?,
-                })
-            })
-            .collect::<sqlx::Result<Vec<_>>>()?;
-        Ok(jobs)
+        if let Some(reader) = &self.fast.inline_reader {
+            let scope = scope.clone();
+            return off_worker(reader, move |reader| reader.report_jobs(&scope, from)).await;
+        }
+        let jobs: Vec<ReportJob> = scope_query(report_jobs_sql(scope), scope).bind(from).fetch_all(&self.db).await?;
+        Ok(jobs.into_iter().map(JobSample::from).collect())
     }
 
     async fn report_deployments(&self, repository: &str, from: DateTime<Utc>) -> StoreResult<DeploymentHistory> {
         let repo_key = repository.to_lowercase();
-        let columns = column_names(<Deployment as ReadRow>::COLUMNS);
-        let recent_sql = format!("SELECT {columns} FROM deployments WHERE repo_key = $1 AND created_at >= $2");
-        let mut deployments: Vec<Deployment> =
-            query(AssertSqlSafe(recent_sql)).bind(repo_key.as_str()).bind(from).fetch_all(&self.db).await?;
-        let before_sql = format!(
-            "SELECT {columns} FROM deployments WHERE repo_key = $1 AND created_at < $2 \
-             ORDER BY created_at DESC, id DESC LIMIT $3"
-        );
-        let before: Vec<Deployment> = query(AssertSqlSafe(before_sql))
+        if let Some(reader) = &self.fast.inline_reader {
+            return off_worker(reader, move |reader| reader.report_deployments(&repo_key, from)).await;
+        }
+        let mut deployments: Vec<Deployment> = query(AssertSqlSafe(recent_deployments_sql()))
+            .bind(repo_key.as_str())
+            .bind(from)
+            .fetch_all(&self.db)
+            .await?;
+        let before: Vec<Deployment> = query(AssertSqlSafe(deployments_before_sql()))
             .bind(repo_key.as_str())
             .bind(from)
             .bind(DEPLOYMENTS_BEFORE)
             .fetch_all(&self.db)
             .await?;
-        let since = before.iter().map(|d| d.created_at).min().unwrap_or(from).min(from);
+        let since = statuses_since(&before, from);
         deployments.extend(before);
-        let statuses_sql = format!(
-            "SELECT {} FROM deployment_statuses s JOIN deployments d ON d.id = s.deployment_id \
-             WHERE d.repo_key = $1 AND d.created_at >= $2",
-            qualified_names("s", <DeploymentStatus as ReadRow>::COLUMNS)
-        );
-        let statuses =
-            query(AssertSqlSafe(statuses_sql)).bind(repo_key.as_str()).bind(since).fetch_all(&self.db).await?;
+        let statuses = query(AssertSqlSafe(deployment_statuses_sql()))
+            .bind(repo_key.as_str())
+            .bind(since)
+            .fetch_all(&self.db)
+            .await?;
         Ok(DeploymentHistory { deployments, statuses })
     }
 

@@ -46,5 +46,8 @@ pub(crate) fn connect_options(url: &str, db: &DbOptions) -> StoreResult<SqliteCo
         .foreign_keys(true)
         // Rows cross from the connection's thread in a bounded channel; once it is full,
         // every row taken wakes the blocked thread. Room for the largest page (1000) avoids it.
-        .row_buffer_size(1024))
+        .row_buffer_size(1024)
+        // Reads of the pool's statements (reports, listings) take pages from a memory map of the
+        // file, as the fast paths' readers do, not through a read() and a copy each.
+        .pragma("mmap_size", sqlite_reads::MMAP_SIZE.to_string()))
 }

@@ -1,5 +1,6 @@
-//! The hottest reads on SQLite (a pipeline, a page of pipelines, a pipeline's stats) run on the
-//! calling thread through the C API, on read-only connections of their own.
+//! The hottest reads on SQLite (a pipeline, a page of pipelines, a pipeline's stats) and the
+//! reads of a report (its runs, their jobs, the repository's deployments: thousands of rows) run
+//! on the calling thread through the C API, on read-only connections of their own.
 //!
 //! sqlx runs every SQLite connection on a thread of its own: each statement and each row crosses
 //! a channel with a wake-up on both sides, which costs more than the SQL itself (a page of 50
@@ -17,12 +18,19 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
 
-use crate::store::rows::{ReadCell, ReadRow, column_names, read_rusqlite};
+use crate::domain::insights::{JobSample, RunSample};
+use crate::store::rows::{FromCells, ReadCell, ReadRow, column_names, read_rusqlite};
+use crate::store::sql::insights::{
+    DEPLOYMENTS_BEFORE, DeploymentHistory, ReportJob, deployment_statuses_sql, deployments_before_sql,
+    recent_deployments_sql, report_jobs_sql, report_runs_sql, statuses_since,
+};
 use crate::store::sql::pipelines::{
     PipelineFlags, StatsBounds, from_oldest, pipeline_count_sql, pipeline_for_stats_sql, pipeline_page_from_oldest_sql,
     pipeline_page_sql, stats_sql,
 };
-use crate::store::{Execution, ExecutionScope, Page, Pipeline, PipelineFilter, StatsSnapshot, StoreError, StoreResult};
+use crate::store::{
+    Deployment, Execution, ExecutionScope, Page, Pipeline, PipelineFilter, StatsSnapshot, StoreError, StoreResult,
+};
 
 /// Connections kept open between reads; more are opened while more reads run at once.
 const IDLE: usize = 8;
@@ -36,9 +44,10 @@ pub struct SqliteReader {
     texts: Mutex<HashMap<String, Arc<str>>>,
 }
 
-/// How much of the database file each reader maps (address space, not memory: only the pages
-/// read are resident, and they are the kernel's page cache, shared by every reader).
-const MMAP_SIZE: i64 = 1 << 30;
+/// How much of the database file each connection maps (address space, not memory: only the pages
+/// read are resident, and they are the kernel's page cache, shared by every connection): SQLite's
+/// own maximum (2 GiB, `SQLITE_MAX_MMAP_SIZE`); pages past it are read with a system call each.
+pub(crate) const MMAP_SIZE: i64 = 0x7fff_0000;
 
 impl SqliteReader {
     /// A reader of the database file at `path`, or `None` when it cannot be opened on its own
@@ -93,6 +102,47 @@ impl SqliteReader {
         // index walk went through a system call and a copy every time.
         conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
         Ok(conn)
+    }
+
+    /// The rows of `sql` (its text built once under `key`) with `params`, each read as `R`.
+    fn all<R: FromCells>(&self, key: String, sql: impl FnOnce() -> String, params: &[SqlValue]) -> StoreResult<Vec<R>> {
+        let sql = self.text(key, sql);
+        self.with(|conn| {
+            let mut statement = conn.prepare_cached(&sql)?;
+            let rows = statement.query_map(params_from_iter(params), |row| read_rusqlite::<R>(row, 0))?;
+            rows.collect()
+        })
+    }
+
+    /// A report's run attempts (`sql::insights::report_runs_sql`).
+    pub fn report_runs(&self, scope: &ExecutionScope, from: DateTime<Utc>) -> StoreResult<Vec<RunSample>> {
+        let key = format!("report runs {}", scope.branches.len());
+        self.all(key, || report_runs_sql(scope), &scope_params(scope, [SqlValue::Text(timestamp(&from))]))
+    }
+
+    /// Their jobs (`sql::insights::report_jobs_sql`).
+    pub fn report_jobs(&self, scope: &ExecutionScope, from: DateTime<Utc>) -> StoreResult<Vec<JobSample>> {
+        let key = format!("report jobs {}", scope.branches.len());
+        let params = scope_params(scope, [SqlValue::Text(timestamp(&from))]);
+        let jobs: Vec<ReportJob> = self.all(key, || report_jobs_sql(scope), &params)?;
+        Ok(jobs.into_iter().map(JobSample::from).collect())
+    }
+
+    /// A repository's deployments around a report's days, and their statuses.
+    pub fn report_deployments(&self, repo_key: &str, from: DateTime<Utc>) -> StoreResult<DeploymentHistory> {
+        let key = || SqlValue::Text(repo_key.to_string());
+        let at = |t: DateTime<Utc>| SqlValue::Text(timestamp(&t));
+        let mut deployments: Vec<Deployment> =
+            self.all("recent deployments".into(), recent_deployments_sql, &[key(), at(from)])?;
+        let before: Vec<Deployment> = self.all(
+            "deployments before".into(),
+            deployments_before_sql,
+            &[key(), at(from), SqlValue::Integer(DEPLOYMENTS_BEFORE)],
+        )?;
+        let since = statuses_since(&before, from);
+        deployments.extend(before);
+        let statuses = self.all("deployment statuses".into(), deployment_statuses_sql, &[key(), at(since)])?;
+        Ok(DeploymentHistory { deployments, statuses })
     }
 
     pub fn get_pipeline(&self, id: &str) -> StoreResult<Option<Pipeline>> {
@@ -169,6 +219,14 @@ impl SqliteReader {
         params.extend(scope.branches.iter().cloned().map(SqlValue::Text));
         self.with(|conn| conn.prepare_cached(&sql)?.query_row(params_from_iter(&params), snapshot))
     }
+}
+
+/// The parameters of a `scope_clause` statement whose branches start at `$3`, then `after`.
+fn scope_params<const N: usize>(scope: &ExecutionScope, after: [SqlValue; N]) -> Vec<SqlValue> {
+    let mut params = vec![SqlValue::Text(scope.repository.to_lowercase()), SqlValue::Text(scope.workflow_path.clone())];
+    params.extend(scope.branches.iter().cloned().map(SqlValue::Text));
+    params.extend(after);
+    params
 }
 
 /// `$n` placeholders as `?n`: SQLite numbers `$n` by first appearance, `?n` by `n`.
