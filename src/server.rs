@@ -170,15 +170,22 @@ pub fn http_server(
     socket: Socket,
     workers: Option<usize>,
 ) -> std::io::Result<actix_web::dev::Server> {
+    // Where the webhook path is served (reachable from the internet), zero: once a request whose
+    // body was not read is answered (a refused delivery, a 401, a 413), the connection is closed
+    // at once and what the client still sends is refused by the kernel (a reset), not read.
+    // actix would otherwise read and throw away the rest for a while: 25 MB bodies from refused
+    // senders then cost ccm the copy of every byte. A client still sending sees the reset, maybe
+    // before the answer. The API's own listener (private) lingers a second, so that its clients
+    // read the answer (a 413, a 401) even while still sending.
+    let linger = match role {
+        Listener::Api => std::time::Duration::from_secs(1),
+        Listener::All | Listener::Webhooks => std::time::Duration::ZERO,
+    };
     let mut server = actix_web::HttpServer::new(move || build_app_for(state.clone(), role))
         // The request head must arrive within this (actix's default, stated); the body has its own
         // deadline (CCM_BODY_TIMEOUT, `http::edge`).
         .client_request_timeout(std::time::Duration::from_secs(5))
-        // Zero: once a request whose body was not read is answered (a refused webhook, a 401, a
-        // 413), the connection is closed at once and what the client still sends is refused by
-        // the kernel (a reset), not read. actix would otherwise read and throw away the rest for
-        // this long: 25 MB bodies from refused senders then cost ccm the copy of every byte.
-        .client_disconnect_timeout(std::time::Duration::ZERO)
+        .client_disconnect_timeout(linger)
         .keep_alive(std::time::Duration::from_secs(5));
     if let Some(workers) = workers {
         server = server.workers(workers);

@@ -214,6 +214,15 @@ async fn a_refused_body_is_not_read_after_the_answer(backend: Backend) {
         assert!(sent < DECLARED, "{path} ({expected}): all {DECLARED} bytes were taken after the answer");
     }
     assert_eq!(open.app.get("/api/deliveries").await.body["count"], 0);
+
+    // The API's own listener (split, private) lingers instead: a client still sending a body it
+    // refuses reads the answer.
+    let split = EdgeApp::split(TestDb::new(backend).await, &edge(EdgeSettings::default()));
+    let huge = json!({"repo": "o/r", "workflow_file": WORKFLOW, "config": {"blob": "x".repeat(2 << 20)}});
+    let url = format!("{}/api/pipelines/provision", split.app.base);
+    let sent = split.app.client.post(url).header("CCM-Token", TOKEN).json(&huge).send().await;
+    let answer = reply(sent.expect("the answer, not a reset")).await;
+    assert_eq!((answer.status, answer.body["code"].as_str()), (413, Some("payload_too_large")), "{}", answer.body);
 }
 
 async fn allow_lists_with_and_without_trusted_proxies(backend: Backend) {
