@@ -21,7 +21,7 @@ pub async fn pipeline_report(
     let (runs, jobs, history) = tokio::try_join!(
         store.report_runs(&scope, from),
         store.report_jobs(&scope, from),
-        store.report_deployments(&pipeline.repository, window.start()),
+        store.report_deployments(&pipeline.repository, &pipeline.workflow_file, window.start()),
     )?;
     let inputs = ReportInputs { runs, jobs, deployments: history.deployments, statuses: history.statuses };
     Ok(build_report(pipeline, &window, now, &inputs))

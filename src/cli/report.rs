@@ -81,14 +81,22 @@ pub fn summary(r: &Value) -> String {
     section(&mut out, "Failing steps", steps, items(&q["failing_steps"]).len());
 
     let environments = items(&r["deployment"]["environments"]);
-    let mut deploys =
-        Table::new(&["ENVIRONMENT", "DEPLOYS", "PER WEEK", "LEAD TIME P50", "CHANGE FAILURE", "RESTORE P50"]);
+    let mut deploys = Table::new(&[
+        "ENVIRONMENT",
+        "DEPLOYS",
+        "PER WEEK",
+        "LEAD TIME P50",
+        "DEPLOY P50",
+        "CHANGE FAILURE",
+        "RESTORE P50",
+    ]);
     for e in &environments {
         deploys.row(vec![
             text(&e["environment"]),
             text(&e["deployments"]),
             text(&e["deployment_frequency"]["per_week"]),
-            format!("{} ({})", duration_of(&e["lead_time"]["p50_seconds"]), text(&e["lead_time"]["basis"])),
+            duration_of(&e["lead_time"]["p50_seconds"]),
+            duration_of(&e["deploy_duration"]["p50_seconds"]),
             percent(&e["change_failure_rate"]),
             duration_of(&e["time_to_restore"]["p50_seconds"]),
         ]);

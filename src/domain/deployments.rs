@@ -57,6 +57,29 @@ pub struct Deployment {
     pub state_at: Option<DateTime<Utc>>,
 }
 
+/// The deployments as rollbacks judge them: by whether they ever succeeded, not by their latest
+/// state (GitHub marks a deployment `inactive` once a newer one replaces it). One with a
+/// `success` among `statuses` is `success`; one that never succeeded but has a `failure` or
+/// `error` is `failure`; the others keep their latest state.
+pub fn judged(deployments: &[Deployment], statuses: &[DeploymentStatus]) -> Vec<Deployment> {
+    let mut ever: HashMap<i64, DeploymentState> = HashMap::new();
+    for s in statuses {
+        match s.state {
+            DeploymentState::Success => {
+                ever.insert(s.deployment_id, DeploymentState::Success);
+            }
+            DeploymentState::Failure | DeploymentState::Error => {
+                ever.entry(s.deployment_id).or_insert(DeploymentState::Failure);
+            }
+            _ => {}
+        }
+    }
+    deployments
+        .iter()
+        .map(|d| Deployment { state: ever.get(&d.id).cloned().or_else(|| d.state.clone()), ..d.clone() })
+        .collect()
+}
+
 /// For each deployment of one environment that a later one rolled back, the one that did: a
 /// later successful deployment of a sha that an earlier successful deployment had already
 /// shipped (going back to it), rolls back the deployments of other shas between the two.
@@ -139,5 +162,37 @@ mod tests {
         // A redeploy of the same sha is not a rollback of itself.
         let again = [deployment(1, "production", "aaa", 0, Success), deployment(2, "production", "aaa", 5, Success)];
         assert!(rollbacks(&again).is_empty());
+    }
+
+    #[test]
+    fn a_deployment_replaced_since_is_judged_by_its_success() {
+        use DeploymentState::*;
+        // GitHub marked 1 and 2 inactive as newer ones replaced them; 3 returns to aaa.
+        let list = [
+            deployment(1, "production", "aaa", 0, Inactive),
+            deployment(2, "production", "bbb", 10, Inactive),
+            deployment(3, "production", "aaa", 20, Success),
+            deployment(4, "production", "ccc", 30, Error),
+        ];
+        let status = |id, deployment_id, state| DeploymentStatus {
+            id,
+            deployment_id,
+            state,
+            description: None,
+            url: None,
+            created_at: list[0].created_at,
+        };
+        let statuses = [
+            status(1, 1, Success),
+            status(2, 1, Inactive),
+            status(3, 2, Success),
+            status(4, 2, Inactive),
+            status(5, 4, Error),
+        ];
+        assert!(rollbacks(&list).is_empty(), "by their latest states nothing shipped before 3");
+        let judged = judged(&list, &statuses);
+        let states: Vec<_> = judged.iter().map(|d| d.state.clone()).collect();
+        assert_eq!(states, [Some(Success), Some(Success), Some(Success), Some(Failure)]);
+        assert_eq!(rollbacks(&judged), HashMap::from([(2, 3)]));
     }
 }

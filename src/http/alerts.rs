@@ -398,7 +398,7 @@ async fn list_alerts(
     query: web::Query<AlertsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = paging::resolve(query.limit, query.offset, 50)?;
-    let alert_state = query.state.as_deref().filter(|s| !s.is_empty()).map(|s| parse_choice(s, "state")).transpose()?;
+    let alert_state = query.state.as_deref().map(|s| parse_choice(s, "state")).transpose()?;
     let filter = AlertFilter { state: alert_state, pipeline_id: query.pipeline_id.clone(), limit, offset };
     let page = state.store.list_alerts(&filter).await?;
     Ok(HttpResponse::Ok().json(AlertList { success: true, alerts: page.items, total: page.total, limit, offset }))

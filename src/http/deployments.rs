@@ -55,7 +55,8 @@ struct DeploymentList {
     offset: i64,
 }
 
-/// The pipeline repository's deployments, newest first.
+/// The deployments of the pipeline's workflow, newest first: those its runs made, and those of
+/// its repository that no run of another workflow made (by hand, or by a run ccm never saw).
 #[utoipa::path(get, path = "/api/pipelines/{id}/deployments", operation_id = "list_deployments", tag = "pipelines",
     params(("id" = String, Path, description = "The pipeline id (pipe_ and 12 hex digits)", pattern = "^pipe_[0-9a-f]{12}$"), DeploymentsQuery),
     responses(
@@ -76,12 +77,19 @@ async fn list(
     if environment.is_some_and(|e| e.chars().count() > 255) {
         return Err(ApiError::BadRequest("environment must be at most 255 characters".into()));
     }
-    let page = state.store.list_deployments(&pipeline.repository, environment, limit, offset).await?;
+    let page =
+        state.store.list_deployments(&pipeline.repository, &pipeline.workflow_file, environment, limit, offset).await?;
     // Rollbacks are judged over the history around the page: everything newer (which rolls it
     // back) and the 100 deployments before it (what a rollback returns to).
     let around = (offset + limit + 100).min(5000);
-    let history = state.store.list_deployments(&pipeline.repository, environment, around, 0).await?.items;
-    let rolled = deployments::rollbacks(&history);
+    let history = state
+        .store
+        .list_deployments(&pipeline.repository, &pipeline.workflow_file, environment, around, 0)
+        .await?
+        .items;
+    let history_ids: Vec<i64> = history.iter().map(|d| d.id).collect();
+    let history_statuses = state.store.deployment_statuses(&history_ids).await?;
+    let rolled = deployments::rollbacks(&deployments::judged(&history, &history_statuses));
     let ids: Vec<i64> = page.items.iter().map(|d| d.id).collect();
     let mut statuses = state.store.deployment_statuses(&ids).await?;
     let views = page

@@ -1,6 +1,6 @@
 //! Per-pipeline metrics (issue 19, opt-in with CCM_METRICS_PIPELINES=true): for each active
 //! pipeline its health score, 24-hour success ratio, completed runs by conclusion over 24 hours,
-//! last run's duration, and its repository's deployments by environment and state. Labelled
+//! last run's duration, and its workflow's deployments by environment and state. Labelled
 //! `pipeline`, `repository`, `workflow`; only active pipelines, so the series are bounded by
 //! them, and a pipeline torn down leaves the exposition at the next read (the text is rendered
 //! here, not kept in the registry, which never forgets a series).
@@ -123,7 +123,7 @@ pub fn render(
     header(
         &mut out,
         "ccm_pipeline_deployments",
-        "The pipeline repository's deployments, by environment and latest state (unknown before a status)",
+        "The deployments of the pipeline's workflow (or of its repository, made by no other workflow), by environment and latest state (unknown before a status)",
     );
     let mut by_repository: HashMap<&str, Vec<&DeploymentCount>> = HashMap::new();
     for d in deployments {
@@ -131,14 +131,21 @@ pub fn render(
     }
     for (p, l) in pipelines.iter().zip(&labels) {
         let repo_key = p.repository.to_lowercase();
+        // The repository's deployments this pipeline's workflow made or no other one did.
+        let mut counts: BTreeMap<(&str, &str), i64> = BTreeMap::new();
         for d in by_repository.get(repo_key.as_str()).into_iter().flatten() {
+            if d.workflow_path.as_ref().is_some_and(|w| *w != p.workflow_file) {
+                continue;
+            }
             let state = d.state.as_ref().map_or("unknown", |s| s.as_str());
+            *counts.entry((d.environment.as_str(), state)).or_default() += d.deployments;
+        }
+        for ((environment, state), n) in counts {
             let _ = writeln!(
                 out,
-                "ccm_pipeline_deployments{{{l},environment=\"{}\",state=\"{}\"}} {}",
-                label(&d.environment),
+                "ccm_pipeline_deployments{{{l},environment=\"{}\",state=\"{}\"}} {n}",
+                label(environment),
                 label(state),
-                d.deployments
             );
         }
     }
@@ -177,12 +184,16 @@ mod tests {
             ConclusionCount { group: group.clone(), conclusion: Conclusion::Success, runs: 3 },
             ConclusionCount { group, conclusion: Conclusion::Failure, runs: 1 },
         ];
-        let deployments = [DeploymentCount {
+        let count = |workflow: Option<&str>, deployments| DeploymentCount {
             repo_key: "octo/app".into(),
+            workflow_path: workflow.map(String::from),
             environment: "prod \"eu\"".into(),
             state: Some(DeploymentState::Success),
-            deployments: 2,
-        }];
+            deployments,
+        };
+        // Made by its workflow, by none known, and by another workflow (not its own).
+        let deployments =
+            [count(Some(".github/workflows/ci.yml"), 1), count(None, 1), count(Some(".github/workflows/pages.yml"), 5)];
         let text = render(&[pipeline], &[snapshot], &conclusions, &deployments);
         let l = "pipeline=\"pipe_0123456789ab\",repository=\"Octo/App\",workflow=\".github/workflows/ci.yml\"";
         assert!(text.contains(&format!("ccm_pipeline_health_score{{{l}}} 85\n")), "{text}");

@@ -280,6 +280,12 @@ async fn channels_hide_secrets_and_need_admin(backend: Backend) {
     assert_eq!(bad.status, 400, "{}", bad.body);
     let bad = app.post("/api/alert-rules", json!({"name": "x", "kind": "health_below"})).await;
     assert_eq!(bad.status, 400, "{}", bad.body);
+    // A filter outside the documented states, the empty one included, is refused by name.
+    for filter in ["state=", "state=open"] {
+        let bad = app.get(&format!("/api/alerts?{filter}")).await;
+        assert_eq!(bad.status, 400, "{filter}: {}", bad.body);
+        assert!(bad.body["error"].as_str().unwrap_or_default().contains("state"), "{}", bad.body);
+    }
     // A write token may not manage channels, but may acknowledge alerts.
     let named = app.post("/api/tokens", json!({"name": "writer", "scope": "write"})).await;
     assert_eq!(named.status, 201, "{}", named.body);

@@ -21,6 +21,7 @@ on_both_databases!(
     reports_compute_every_figure_of_a_fixed_history,
     insights_rank_pipelines_and_their_flaky_jobs,
     pipeline_metrics_are_opt_in,
+    a_busy_environment_leaves_the_others_their_history,
 );
 
 const REPO: &str = "Octo/Insights";
@@ -371,8 +372,12 @@ async fn inline_report_reads_match_the_pools() {
         assert_eq!(runs, pool.report_runs(&scope, from).await.unwrap(), "runs of {days} days");
         let jobs = inline.report_jobs(&scope, from).await.unwrap();
         assert_eq!(jobs, pool.report_jobs(&scope, from).await.unwrap(), "jobs of {days} days");
-        let deployments = inline.report_deployments(&pipeline.repository, from).await.unwrap();
-        assert_eq!(deployments, pool.report_deployments(&pipeline.repository, from).await.unwrap(), "{days} days");
+        let deployments = inline.report_deployments(&pipeline.repository, &pipeline.workflow_file, from).await.unwrap();
+        assert_eq!(
+            deployments,
+            pool.report_deployments(&pipeline.repository, &pipeline.workflow_file, from).await.unwrap(),
+            "{days} days"
+        );
         if days == 14 {
             assert!(runs.len() > 5 && jobs.len() > 5, "{} runs, {} jobs", runs.len(), jobs.len());
             assert!(jobs.iter().any(|j| j.failed_step.is_some() && j.error_message.is_some()), "{jobs:?}");
@@ -490,21 +495,24 @@ async fn reports_compute_every_figure_of_a_fixed_history(backend: Backend) {
     );
 
     // Deployments. production: 4 shipped, the 4th going back to s104 rolls back s106 (shipped
-    // 08:12, replaced 09:05: 3180 s). Lead times from the runs' starts: 1200, 900, 720, and for
-    // the unlinked rollback the first run of s104 (T-3 10:00 to T-1 09:05: 169500).
+    // 08:12, replaced 09:05: 3180 s). Lead times of the three changes from their runs' starts:
+    // 1200, 900, 720; the return to s104 ships no change (a redeployment). Created to success:
+    // 300, 300, 120, 300.
     // staging: s105 fails at T-3 15:25, s106 succeeds at T-1 08:07 (146520 s later); its lead
-    // time from run 106's start (s106): 420.
+    // time from run 106's start (s106): 420; created to success 120.
     assert_eq!(
         r["deployment"]["environments"],
         json!([
             {"environment": "production", "deployments": 4, "successful": 4, "failed": 0, "rolled_back": 1,
              "deployment_frequency": {"per_day": 0.29, "per_week": 2.0},
-             "lead_time": {"basis": "run_start", "p50_seconds": 900, "p95_seconds": 169500, "samples": 4},
+             "lead_time": {"p50_seconds": 900, "p95_seconds": 1200, "samples": 3, "without_run": 0, "redeployments": 1},
+             "deploy_duration": {"p50_seconds": 300, "p95_seconds": 300, "samples": 4},
              "change_failure_rate": 25.0,
              "time_to_restore": {"p50_seconds": 3180, "samples": 1, "unrestored": 0}},
             {"environment": "staging", "deployments": 2, "successful": 1, "failed": 1, "rolled_back": 0,
              "deployment_frequency": {"per_day": 0.07, "per_week": 0.5},
-             "lead_time": {"basis": "run_start", "p50_seconds": 420, "p95_seconds": 420, "samples": 1},
+             "lead_time": {"p50_seconds": 420, "p95_seconds": 420, "samples": 1, "without_run": 0, "redeployments": 0},
+             "deploy_duration": {"p50_seconds": 120, "p95_seconds": 120, "samples": 1},
              "change_failure_rate": 50.0,
              "time_to_restore": {"p50_seconds": 146520, "samples": 1, "unrestored": 0}},
         ])
@@ -738,4 +746,43 @@ async fn pipeline_metrics_are_opt_in(backend: Backend) {
     let text = scrape(&off).await;
     assert!(text.contains("ccm_pipelines{"), "{text}");
     assert!(!text.contains("ccm_pipeline_"), "{text}");
+}
+
+/// What a rollback returns to is read per environment: a hundred and one staging deployments
+/// since production last shipped `s1` do not hide that shipment from production's figures.
+async fn a_busy_environment_leaves_the_others_their_history(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let id = app.provision(REPO, WORKFLOW, json!({})).await;
+    let today = Utc::now().date_naive();
+    let t = |days, time| at(today, days, time);
+    deploy(
+        &app,
+        &deployment_body(1, "production", "s1", t(20, "09:00:00"), None),
+        &[(11, "success", t(20, "09:05:00"))],
+    )
+    .await;
+    for n in 0..101 {
+        let created = t(19, "09:00:00") + Duration::minutes(n);
+        deploy(&app, &deployment_body(100 + n, "staging", &format!("st{n}"), created, None), &[]).await;
+    }
+    // In the report's days: s2 ships, then production returns to s1.
+    deploy(&app, &deployment_body(2, "production", "s2", t(5, "09:00:00"), None), &[(21, "success", t(5, "09:05:00"))])
+        .await;
+    deploy(&app, &deployment_body(3, "production", "s1", t(2, "09:00:00"), None), &[(31, "success", t(2, "09:05:00"))])
+        .await;
+
+    let report = app.get(&format!("/api/pipelines/{id}/report?days=14")).await;
+    assert_eq!(report.status, 200, "{}", report.body);
+    let production = &report.body["deployment"]["environments"][0];
+    assert_eq!(production["environment"], "production");
+    // s2 was rolled back by the return to s1 (3 days later), which ships no change.
+    assert_eq!(
+        (production["successful"].as_i64(), production["rolled_back"].as_i64()),
+        (Some(2), Some(1)),
+        "{production}"
+    );
+    assert_eq!(production["lead_time"]["redeployments"], 1, "{production}");
+    assert_eq!(production["time_to_restore"]["p50_seconds"], 3 * 86_400, "{production}");
+    let listed = app.get(&format!("/api/pipelines/{id}/deployments?environment=production")).await;
+    assert_eq!(listed.body["deployments"][1]["rolled_back_by"], 3, "{}", listed.body);
 }

@@ -4,15 +4,20 @@
 //! - A deployment succeeded when any of its statuses is `success` (GitHub later marks it
 //!   `inactive` when a newer one replaces it), at its first `success`; it failed when it never
 //!   succeeded and a status is `failure` or `error`.
-//! - Lead time: ccm does not store commit times, so it runs from the start of the workflow run
-//!   that made the deployment (the run GitHub links, else the earliest run of the deployed sha)
-//!   to its success; without any such run in the report's days, from the deployment's creation.
+//! - Deployment frequency counts every successful deployment, rollbacks and re-deployments
+//!   included: each is a release to the environment.
+//! - Lead time is a change's: only the first successful deployment of a sha to the environment
+//!   counts (a rollback to an older sha, or a re-deployment, ships no change). ccm does not store
+//!   commit times, so it runs from the start of the workflow run that made the deployment (the
+//!   run GitHub links, else the earliest run of the sha among the report's runs) to its success;
+//!   a change without such a run is counted in `without_run`, not measured.
+//! - Deploy duration: from a deployment's creation to its success, every successful one.
 //! - Change failure rate: failed deployments and successful ones later rolled back (see
 //!   `deployments::rollbacks`), out of those that finished.
 //! - Time to restore: from a failure to the next success in the environment; from a rolled-back
 //!   deployment's success to the success of the one that rolled it back.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -21,18 +26,8 @@ use utoipa::ToSchema;
 use super::figures::{percent, percentile, round2};
 use super::samples::RunSample;
 use super::window::Window;
-use crate::domain::deployments::{Deployment, DeploymentStatus, rollbacks};
+use crate::domain::deployments::{Deployment, DeploymentStatus, judged, rollbacks};
 use crate::domain::status::DeploymentState;
-
-/// What lead time was measured from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum LeadTimeBasis {
-    /// The start of the workflow run that made the deployment.
-    RunStart,
-    /// The deployment's creation (no run of its sha among the report's runs).
-    DeploymentCreated,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct DeploymentFrequency {
@@ -41,12 +36,27 @@ pub struct DeploymentFrequency {
     pub per_week: f64,
 }
 
+/// Lead time for changes: from the start of the run that made a sha's first successful
+/// deployment to the environment to that success.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct LeadTime {
-    pub basis: LeadTimeBasis,
     pub p50_seconds: Option<i64>,
     pub p95_seconds: Option<i64>,
-    /// Successful deployments measured.
+    /// Changes measured.
+    pub samples: i64,
+    /// Changes with no run known to measure from (deployed by hand, or their run is older than
+    /// the report's days).
+    pub without_run: i64,
+    /// Successful deployments of a sha the environment already had (rollbacks, re-deployments):
+    /// no change, so no lead time.
+    pub redeployments: i64,
+}
+
+/// From a deployment's creation to its success.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DeployDuration {
+    pub p50_seconds: Option<i64>,
+    pub p95_seconds: Option<i64>,
     pub samples: i64,
 }
 
@@ -69,6 +79,7 @@ pub struct EnvironmentDora {
     pub rolled_back: i64,
     pub deployment_frequency: DeploymentFrequency,
     pub lead_time: LeadTime,
+    pub deploy_duration: DeployDuration,
     /// Percent, one decimal; null when none finished.
     pub change_failure_rate: Option<f64>,
     pub time_to_restore: TimeToRestore,
@@ -88,8 +99,8 @@ impl Outcome {
 }
 
 /// The DORA figures of each environment with deployments created in `window`, by name.
-/// `deployments` may reach before the window (what a rollback returns to); `statuses` are theirs;
-/// `runs` are the pipeline's runs the report read.
+/// `deployments` may reach before the window (what a rollback returns to, the shas an
+/// environment already had); `statuses` are theirs; `runs` are the pipeline's runs the report read.
 pub fn dora(
     window: &Window,
     deployments: &[Deployment],
@@ -107,24 +118,10 @@ pub fn dora(
         }
     }
     let outcome = |id: i64| outcomes.get(&id).copied().unwrap_or_default();
-    // Rollbacks judge a deployment by whether it ever succeeded, not by its latest state.
-    let judged: Vec<Deployment> = deployments
-        .iter()
-        .map(|d| {
-            let o = outcome(d.id);
-            let state = if o.succeeded_at.is_some() {
-                Some(DeploymentState::Success)
-            } else if o.failed() {
-                Some(DeploymentState::Failure)
-            } else {
-                d.state.clone()
-            };
-            Deployment { state, ..d.clone() }
-        })
-        .collect();
-    let rolled = rollbacks(&judged);
+    let rolled = rollbacks(&judged(deployments, statuses));
     let succeeded_at: HashMap<i64, DateTime<Utc>> =
         deployments.iter().filter_map(|d| Some((d.id, outcome(d.id).succeeded_at?))).collect();
+    let run_starts = RunStarts::new(runs);
 
     let mut by_environment: BTreeMap<&str, Vec<&Deployment>> = BTreeMap::new();
     for d in deployments {
@@ -166,6 +163,8 @@ pub fn dora(
 
             let finished = (successful.len() + failed.len()) as i64;
             let days = f64::from(window.days.max(1));
+            let durations: Vec<i64> =
+                successful.iter().map(|d| (succeeded_at[&d.id] - d.created_at).num_seconds().max(0)).collect();
             Some(EnvironmentDora {
                 environment: environment.to_string(),
                 deployments: recent.len() as i64,
@@ -176,7 +175,12 @@ pub fn dora(
                     per_day: round2(successful.len() as f64 / days),
                     per_week: round2(successful.len() as f64 * 7.0 / days),
                 },
-                lead_time: lead_time(&successful, &succeeded_at, runs),
+                lead_time: lead_time(&all, &successful, &succeeded_at, &run_starts),
+                deploy_duration: DeployDuration {
+                    p50_seconds: percentile(&durations, 50),
+                    p95_seconds: percentile(&durations, 95),
+                    samples: durations.len() as i64,
+                },
                 change_failure_rate: percent((failed.len() + rolled_back.len()) as i64, finished),
                 time_to_restore: TimeToRestore {
                     p50_seconds: percentile(&restores, 50),
@@ -188,45 +192,70 @@ pub fn dora(
         .collect()
 }
 
-/// From the start of the run that made each deployment (else, when none of them has one, from
-/// its creation) to its success.
-fn lead_time(successful: &[&Deployment], succeeded_at: &HashMap<i64, DateTime<Utc>>, runs: &[RunSample]) -> LeadTime {
-    // Each run attempt's start; each run's first attempt; each sha's earliest run (by start, then id).
-    let mut attempts: HashMap<(i64, i64), DateTime<Utc>> = HashMap::new();
-    let mut first_attempts: HashMap<i64, (i64, DateTime<Utc>)> = HashMap::new();
-    let mut by_sha: HashMap<&str, (DateTime<Utc>, i64)> = HashMap::new();
-    for r in runs {
-        attempts.entry((r.run_id, r.run_attempt)).or_insert(r.started_at);
-        let first = first_attempts.entry(r.run_id).or_insert((r.run_attempt, r.started_at));
-        if r.run_attempt < first.0 {
-            *first = (r.run_attempt, r.started_at);
+/// Where each run attempt, each run and each sha started, from a report's runs.
+struct RunStarts<'a> {
+    attempts: HashMap<(i64, i64), DateTime<Utc>>,
+    /// Each run's first attempt (its number and start).
+    first_attempts: HashMap<i64, (i64, DateTime<Utc>)>,
+    /// Each sha's earliest run (by start, then id).
+    by_sha: HashMap<&'a str, (DateTime<Utc>, i64)>,
+}
+
+impl<'a> RunStarts<'a> {
+    fn new(runs: &'a [RunSample]) -> Self {
+        let mut starts = RunStarts { attempts: HashMap::new(), first_attempts: HashMap::new(), by_sha: HashMap::new() };
+        for r in runs {
+            starts.attempts.entry((r.run_id, r.run_attempt)).or_insert(r.started_at);
+            let first = starts.first_attempts.entry(r.run_id).or_insert((r.run_attempt, r.started_at));
+            if r.run_attempt < first.0 {
+                *first = (r.run_attempt, r.started_at);
+            }
+            if let Some(sha) = r.head_sha.as_deref() {
+                let earliest = starts.by_sha.entry(sha).or_insert((r.started_at, r.run_id));
+                *earliest = (*earliest).min((r.started_at, r.run_id));
+            }
         }
-        if let Some(sha) = r.head_sha.as_deref() {
-            let earliest = by_sha.entry(sha).or_insert((r.started_at, r.run_id));
-            *earliest = (*earliest).min((r.started_at, r.run_id));
-        }
+        starts
     }
-    let run_start = |d: &Deployment| -> Option<DateTime<Utc>> {
+
+    /// The start of the run that made `d`: the linked attempt (else that run's first attempt),
+    /// else the earliest run of its sha.
+    fn of(&self, d: &Deployment) -> Option<DateTime<Utc>> {
         let linked = d.run_id.and_then(|id| {
             let attempt = d.run_attempt.unwrap_or(1);
-            attempts.get(&(id, attempt)).or_else(|| first_attempts.get(&id).map(|(_, at)| at)).copied()
+            self.attempts.get(&(id, attempt)).or_else(|| self.first_attempts.get(&id).map(|(_, at)| at)).copied()
         });
-        linked.or_else(|| by_sha.get(d.sha.as_str()).map(|(at, _)| *at))
-    };
+        linked.or_else(|| self.by_sha.get(d.sha.as_str()).map(|(at, _)| *at))
+    }
+}
+
+/// The lead time of the changes among `successful`: each sha's first successful deployment in
+/// the environment (`all` of its deployments, oldest first).
+fn lead_time(
+    all: &[&Deployment],
+    successful: &[&Deployment],
+    succeeded_at: &HashMap<i64, DateTime<Utc>>,
+    run_starts: &RunStarts,
+) -> LeadTime {
+    // Each sha's first successful deployment here: by success, then creation.
+    let mut first_of_sha: HashMap<&str, (DateTime<Utc>, DateTime<Utc>, i64)> = HashMap::new();
+    for d in all {
+        if let Some(at) = succeeded_at.get(&d.id) {
+            let first = first_of_sha.entry(d.sha.as_str()).or_insert((*at, d.created_at, d.id));
+            *first = (*first).min((*at, d.created_at, d.id));
+        }
+    }
+    let changes: HashSet<i64> = first_of_sha.values().map(|(_, _, id)| *id).collect();
+    let (changes, redeployments): (Vec<&Deployment>, Vec<&Deployment>) =
+        successful.iter().copied().partition(|d| changes.contains(&d.id));
     let measured: Vec<i64> =
-        successful.iter().filter_map(|d| Some((succeeded_at[&d.id] - run_start(d)?).num_seconds().max(0))).collect();
-    let (basis, samples) = if measured.is_empty() {
-        let from_creation: Vec<i64> =
-            successful.iter().map(|d| (succeeded_at[&d.id] - d.created_at).num_seconds().max(0)).collect();
-        (LeadTimeBasis::DeploymentCreated, from_creation)
-    } else {
-        (LeadTimeBasis::RunStart, measured)
-    };
+        changes.iter().filter_map(|d| Some((succeeded_at[&d.id] - run_starts.of(d)?).num_seconds().max(0))).collect();
     LeadTime {
-        basis,
-        p50_seconds: percentile(&samples, 50),
-        p95_seconds: percentile(&samples, 95),
-        samples: samples.len() as i64,
+        p50_seconds: percentile(&measured, 50),
+        p95_seconds: percentile(&measured, 95),
+        samples: measured.len() as i64,
+        without_run: (changes.len() - measured.len()) as i64,
+        redeployments: redeployments.len() as i64,
     }
 }
 
@@ -293,16 +322,16 @@ mod tests {
             (3, 2, 1, 1)
         );
         assert_eq!(production.deployment_frequency, DeploymentFrequency { per_day: 0.29, per_week: 2.0 });
-        // 2: run of bbb started 11:00, success 11:20 -> 1200 s; 4: run 10 started 09:50 on the
-        // 10th, success on the 12th at 11:05 -> 2 days 1 h 15 min = 177300 s.
+        // Only 2 is a change: 4 goes back to sha10, which 1 shipped before the window. 2: run of
+        // bbb started 11:00, success 11:20 -> 1200 s.
         assert_eq!(
             production.lead_time,
-            LeadTime {
-                basis: LeadTimeBasis::RunStart,
-                p50_seconds: Some(1200),
-                p95_seconds: Some(177_300),
-                samples: 2
-            }
+            LeadTime { p50_seconds: Some(1200), p95_seconds: Some(1200), samples: 1, without_run: 0, redeployments: 1 }
+        );
+        // Created to success: 2 in 600 s, 4 in 300 s.
+        assert_eq!(
+            production.deploy_duration,
+            DeployDuration { p50_seconds: Some(300), p95_seconds: Some(600), samples: 2 }
         );
         // (1 failed + 1 rolled back) of 3 finished.
         assert_eq!(production.change_failure_rate, Some(66.7));
@@ -316,7 +345,44 @@ mod tests {
         assert_eq!(staging.time_to_restore, TimeToRestore { p50_seconds: None, samples: 0, unrestored: 1 });
         assert_eq!(
             staging.lead_time,
-            LeadTime { basis: LeadTimeBasis::DeploymentCreated, p50_seconds: None, p95_seconds: None, samples: 0 }
+            LeadTime { p50_seconds: None, p95_seconds: None, samples: 0, without_run: 0, redeployments: 0 }
         );
+        assert_eq!(staging.deploy_duration, DeployDuration { p50_seconds: None, p95_seconds: None, samples: 0 });
+    }
+
+    #[test]
+    fn lead_time_counts_each_change_once() {
+        use DeploymentState::*;
+        let window = Window::ending_at(at("2026-03-14T12:00:00Z"), 7);
+        // Run 20 (sha20) started on the 10th at 10:00; sha30 has no run.
+        let runs = vec![run(20, 1, "2026-03-10T10:00:00Z", 0, 300, "success")];
+        let deployments = vec![
+            // sha20's first deployment fails; the second ships the change; the third ships it again.
+            deployment(1, "production", "sha20", "2026-03-10T10:10:00Z", Some(20)),
+            deployment(2, "production", "sha20", "2026-03-10T11:00:00Z", Some(20)),
+            deployment(3, "production", "sha20", "2026-03-12T09:00:00Z", None),
+            // Deployed by hand, no run known.
+            deployment(4, "production", "sha30", "2026-03-13T09:00:00Z", None),
+        ];
+        let statuses = vec![
+            status(11, 1, Failure, "2026-03-10T10:15:00Z"),
+            status(21, 2, Success, "2026-03-10T11:30:00Z"),
+            status(31, 3, Success, "2026-03-12T09:02:00Z"),
+            status(41, 4, Success, "2026-03-13T09:01:00Z"),
+        ];
+        let production = &dora(&window, &deployments, &statuses, &runs)[0];
+        // 2: run 20 started 10:00, success 11:30 -> 5400 s. 3 re-ships sha20; 4 has no run.
+        assert_eq!(
+            production.lead_time,
+            LeadTime { p50_seconds: Some(5400), p95_seconds: Some(5400), samples: 1, without_run: 1, redeployments: 1 }
+        );
+        // Every success is a deployment: 2, 3 and 4.
+        assert_eq!(production.successful, 3);
+        assert_eq!(
+            production.deploy_duration,
+            DeployDuration { p50_seconds: Some(120), p95_seconds: Some(1800), samples: 3 }
+        );
+        // The failure at 10:15 was restored by 2 at 11:30.
+        assert_eq!(production.time_to_restore, TimeToRestore { p50_seconds: Some(4500), samples: 1, unrestored: 0 });
     }
 }

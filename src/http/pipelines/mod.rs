@@ -237,7 +237,7 @@ async fn show(
             bodies::ExecutionWithFailure { execution, failure }
         })
         .collect();
-    let environments = state.store.latest_deployments(&pipeline.repository).await?;
+    let environments = state.store.latest_deployments(&pipeline.repository, &pipeline.workflow_file).await?;
     Ok(HttpResponse::Ok().json(PipelineDetails {
         success: true,
         pipeline: PipelineView::new(&pipeline),

@@ -51,10 +51,12 @@ pub(crate) async fn apply_deployment(
 
 #[async_trait]
 pub trait DeploymentStore {
-    /// A repository's deployments (one environment's, with `environment`), newest first.
+    /// The deployments of a repository's workflow (`of_workflow`), one environment's with
+    /// `environment`, newest first.
     async fn list_deployments(
         &self,
         repository: &str,
+        workflow: &str,
         environment: Option<&str>,
         limit: i64,
         offset: i64,
@@ -63,8 +65,19 @@ pub trait DeploymentStore {
     /// The states these deployments went through, oldest first.
     async fn deployment_statuses(&self, ids: &[i64]) -> StoreResult<Vec<DeploymentStatus>>;
 
-    /// Each environment's latest deployment of a repository.
-    async fn latest_deployments(&self, repository: &str) -> StoreResult<Vec<Deployment>>;
+    /// Each environment's latest deployment of a repository's workflow (`of_workflow`).
+    async fn latest_deployments(&self, repository: &str, workflow: &str) -> StoreResult<Vec<Deployment>>;
+}
+
+/// Whether deployment `{alias}` belongs to the workflow `${workflow}` (a workflow file's path) of
+/// the repository `${repo}` (its key): GitHub links a deployment to the run that made it, so one
+/// a known run of another workflow made is that workflow's; the rest (linked to none, or to a run
+/// ccm never saw) belong to every workflow of the repository.
+pub(crate) fn of_workflow(alias: &str, repo: usize, workflow: usize) -> String {
+    format!(
+        "{alias}.repo_key = ${repo} AND NOT EXISTS (SELECT 1 FROM executions x WHERE x.run_id = {alias}.run_id \
+         AND x.repo_key = {alias}.repo_key AND x.workflow_path <> ${workflow})"
+    )
 }
 
 fn select(rest: &str) -> String {
@@ -76,15 +89,17 @@ impl DeploymentStore for SqlStore {
     async fn list_deployments(
         &self,
         repository: &str,
+        workflow: &str,
         environment: Option<&str>,
         limit: i64,
         offset: i64,
     ) -> StoreResult<Page<Deployment>> {
         let repo_key = repository.to_lowercase();
-        let filter = "WHERE repo_key = $1 AND ($2 IS NULL OR environment = $2)";
+        let filter = format!("d WHERE {} AND ($3 IS NULL OR d.environment = $3)", of_workflow("d", 1, 2));
         let items =
-            query(AssertSqlSafe(select(&format!("{filter} ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"))))
+            query(AssertSqlSafe(select(&format!("{filter} ORDER BY d.created_at DESC, d.id DESC LIMIT $4 OFFSET $5"))))
                 .bind(repo_key.as_str())
+                .bind(workflow)
                 .bind(environment)
                 .bind(limit)
                 .bind(offset)
@@ -92,6 +107,7 @@ impl DeploymentStore for SqlStore {
                 .await?;
         let (total,): (i64,) = query(AssertSqlSafe(format!("SELECT COUNT(*) FROM deployments {filter}")))
             .bind(repo_key.as_str())
+            .bind(workflow)
             .bind(environment)
             .fetch_one(&self.db)
             .await?;
@@ -110,12 +126,14 @@ impl DeploymentStore for SqlStore {
         Ok(query(AssertSqlSafe(sql)).bind_all(ids.iter().copied()).fetch_all(&self.db).await?)
     }
 
-    async fn latest_deployments(&self, repository: &str) -> StoreResult<Vec<Deployment>> {
-        let sql = select(
-            "d WHERE repo_key = $1 AND NOT EXISTS (SELECT 1 FROM deployments n WHERE n.repo_key = d.repo_key \
+    async fn latest_deployments(&self, repository: &str, workflow: &str) -> StoreResult<Vec<Deployment>> {
+        let sql = select(&format!(
+            "d WHERE {} AND NOT EXISTS (SELECT 1 FROM deployments n WHERE {} \
              AND n.environment = d.environment AND (n.created_at > d.created_at \
-             OR (n.created_at = d.created_at AND n.id > d.id))) ORDER BY environment",
-        );
-        Ok(query(AssertSqlSafe(sql)).bind(repository.to_lowercase()).fetch_all(&self.db).await?)
+             OR (n.created_at = d.created_at AND n.id > d.id))) ORDER BY d.environment",
+            of_workflow("d", 1, 2),
+            of_workflow("n", 1, 2)
+        ));
+        Ok(query(AssertSqlSafe(sql)).bind(repository.to_lowercase()).bind(workflow).fetch_all(&self.db).await?)
     }
 }

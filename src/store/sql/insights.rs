@@ -22,6 +22,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
 
 use super::db::query;
+use super::deployments::of_workflow;
 use super::pipelines::{scope_clause, scope_query};
 use crate::domain::insights::overview::{GroupFigures, GroupOutcomes, RunGroup};
 use crate::domain::insights::quality::CommitOutcomes;
@@ -32,8 +33,8 @@ use crate::store::rows::{ReadRow, column_names, qualified_names};
 use crate::store::sqlite::sqlite_reads::SqliteReader;
 use crate::store::{Backend, Deployment, DeploymentStatus, ExecutionScope, Pipeline, SqlStore, StoreResult};
 
-/// How many of a repository's deployments before a report's days it reads: what a rollback in
-/// the report's days may return to.
+/// How many of each environment's deployments before a report's days it reads: what a rollback
+/// in the report's days may return to, and the shas the environment already had.
 pub const DEPLOYMENTS_BEFORE: i64 = 100;
 
 /// A repository's deployments and their statuses.
@@ -51,10 +52,12 @@ pub struct ConclusionCount {
     pub runs: i64,
 }
 
-/// A repository's deployments in one environment and state (the per-pipeline metrics).
+/// A repository's deployments in one environment and state (the per-pipeline metrics), and the
+/// workflow of the known run that made them (none: every workflow's, as `of_workflow` says).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeploymentCount {
     pub repo_key: String,
+    pub workflow_path: Option<String>,
     pub environment: String,
     pub state: Option<DeploymentState>,
     pub deployments: i64,
@@ -68,9 +71,14 @@ pub trait InsightStore {
     /// The jobs of those run attempts, with their failed step and message.
     async fn report_jobs(&self, scope: &ExecutionScope, from: DateTime<Utc>) -> StoreResult<Vec<JobSample>>;
 
-    /// A repository's deployments created at or after `from`, the `DEPLOYMENTS_BEFORE` ones
-    /// before it, and their statuses.
-    async fn report_deployments(&self, repository: &str, from: DateTime<Utc>) -> StoreResult<DeploymentHistory>;
+    /// The deployments of a repository's workflow (`of_workflow`) created at or after `from`,
+    /// each environment's `DEPLOYMENTS_BEFORE` ones before it, and their statuses.
+    async fn report_deployments(
+        &self,
+        repository: &str,
+        workflow: &str,
+        from: DateTime<Utc>,
+    ) -> StoreResult<DeploymentHistory>;
 
     /// Every active pipeline.
     async fn active_pipelines(&self) -> StoreResult<Vec<Pipeline>>;
@@ -165,27 +173,34 @@ pub(crate) fn report_jobs_sql(scope: &ExecutionScope) -> String {
     )
 }
 
-/// A repository's deployments created at or after `$2` (`$1`: its key).
+/// The deployments of a repository's workflow (`$1`: the repository's key, `$2`: the
+/// workflow's path) created at or after `$3`.
 pub(crate) fn recent_deployments_sql() -> String {
-    let columns = column_names(<Deployment as ReadRow>::COLUMNS);
-    format!("SELECT {columns} FROM deployments WHERE repo_key = $1 AND created_at >= $2")
+    let columns = qualified_names("d", <Deployment as ReadRow>::COLUMNS);
+    format!("SELECT {columns} FROM deployments d WHERE {} AND d.created_at >= $3", of_workflow("d", 1, 2))
 }
 
-/// The `$3` deployments of a repository (`$1`) created last before `$2`.
+/// Each environment's `$4` deployments of the workflow (bound as `recent_deployments_sql`)
+/// created last before `$3`.
 pub(crate) fn deployments_before_sql() -> String {
     let columns = column_names(<Deployment as ReadRow>::COLUMNS);
     format!(
-        "SELECT {columns} FROM deployments WHERE repo_key = $1 AND created_at < $2 \
-         ORDER BY created_at DESC, id DESC LIMIT $3"
+        "SELECT {columns} FROM (SELECT {}, ROW_NUMBER() OVER (PARTITION BY d.environment \
+           ORDER BY d.created_at DESC, d.id DESC) AS nth \
+         FROM deployments d WHERE {} AND d.created_at < $3) recent WHERE nth <= $4",
+        qualified_names("d", <Deployment as ReadRow>::COLUMNS),
+        of_workflow("d", 1, 2)
     )
 }
 
-/// The statuses of a repository's (`$1`) deployments created at or after `$2`.
+/// The statuses of the workflow's deployments (bound as `recent_deployments_sql`) created at or
+/// after `$3`.
 pub(crate) fn deployment_statuses_sql() -> String {
     format!(
         "SELECT {} FROM deployment_statuses s JOIN deployments d ON d.id = s.deployment_id \
-         WHERE d.repo_key = $1 AND d.created_at >= $2",
-        qualified_names("s", <DeploymentStatus as ReadRow>::COLUMNS)
+         WHERE {} AND d.created_at >= $3",
+        qualified_names("s", <DeploymentStatus as ReadRow>::COLUMNS),
+        of_workflow("d", 1, 2)
     )
 }
 
@@ -253,18 +268,26 @@ impl InsightStore for SqlStore {
         Ok(jobs.into_iter().map(JobSample::from).collect())
     }
 
-    async fn report_deployments(&self, repository: &str, from: DateTime<Utc>) -> StoreResult<DeploymentHistory> {
+    async fn report_deployments(
+        &self,
+        repository: &str,
+        workflow: &str,
+        from: DateTime<Utc>,
+    ) -> StoreResult<DeploymentHistory> {
         let repo_key = repository.to_lowercase();
         if let Some(reader) = &self.fast.inline_reader {
-            return off_worker(reader, move |reader| reader.report_deployments(&repo_key, from)).await;
+            let workflow = workflow.to_string();
+            return off_worker(reader, move |reader| reader.report_deployments(&repo_key, &workflow, from)).await;
         }
         let mut deployments: Vec<Deployment> = query(AssertSqlSafe(recent_deployments_sql()))
             .bind(repo_key.as_str())
+            .bind(workflow)
             .bind(from)
             .fetch_all(&self.db)
             .await?;
         let before: Vec<Deployment> = query(AssertSqlSafe(deployments_before_sql()))
             .bind(repo_key.as_str())
+            .bind(workflow)
             .bind(from)
             .bind(DEPLOYMENTS_BEFORE)
             .fetch_all(&self.db)
@@ -273,6 +296,7 @@ impl InsightStore for SqlStore {
         deployments.extend(before);
         let statuses = query(AssertSqlSafe(deployment_statuses_sql()))
             .bind(repo_key.as_str())
+            .bind(workflow)
             .bind(since)
             .fetch_all(&self.db)
             .await?;
@@ -374,9 +398,12 @@ impl InsightStore for SqlStore {
 
     async fn deployments_by_state(&self) -> StoreResult<Vec<DeploymentCount>> {
         let rows = query(
-            "SELECT d.repo_key, d.environment, d.state, COUNT(*) AS deployments \
-             FROM (SELECT DISTINCT repo_key FROM pipelines WHERE status = $1) p CROSS JOIN deployments d \
-             WHERE d.repo_key = p.repo_key GROUP BY d.repo_key, d.environment, d.state",
+            "SELECT repo_key, workflow_path, environment, state, COUNT(*) AS deployments FROM (\
+               SELECT d.repo_key, d.environment, d.state, (SELECT MIN(x.workflow_path) FROM executions x \
+                 WHERE x.run_id = d.run_id AND x.repo_key = d.repo_key) AS workflow_path \
+               FROM (SELECT DISTINCT repo_key FROM pipelines WHERE status = $1) p CROSS JOIN deployments d \
+               WHERE d.repo_key = p.repo_key) made \
+             GROUP BY repo_key, workflow_path, environment, state",
         )
         .bind(PipelineStatus::Active.as_str())
         .rows(&self.db)
@@ -386,6 +413,7 @@ impl InsightStore for SqlStore {
             .map(|row| {
                 Ok(DeploymentCount {
                     repo_key: row.get("repo_key")?,
+                    workflow_path: row.get("workflow_path")?,
                     environment: row.get("environment")?,
                     state: row.get("state")?,
                     deployments: row.get("deployments")?,

@@ -128,20 +128,28 @@ impl SqliteReader {
         Ok(jobs.into_iter().map(JobSample::from).collect())
     }
 
-    /// A repository's deployments around a report's days, and their statuses.
-    pub fn report_deployments(&self, repo_key: &str, from: DateTime<Utc>) -> StoreResult<DeploymentHistory> {
-        let key = || SqlValue::Text(repo_key.to_string());
+    /// A repository workflow's deployments around a report's days, and their statuses.
+    pub fn report_deployments(
+        &self,
+        repo_key: &str,
+        workflow: &str,
+        from: DateTime<Utc>,
+    ) -> StoreResult<DeploymentHistory> {
+        let scope = || [SqlValue::Text(repo_key.to_string()), SqlValue::Text(workflow.to_string())];
         let at = |t: DateTime<Utc>| SqlValue::Text(timestamp(&t));
+        let [repo, path] = scope();
         let mut deployments: Vec<Deployment> =
-            self.all("recent deployments".into(), recent_deployments_sql, &[key(), at(from)])?;
+            self.all("recent deployments".into(), recent_deployments_sql, &[repo, path, at(from)])?;
+        let [repo, path] = scope();
         let before: Vec<Deployment> = self.all(
             "deployments before".into(),
             deployments_before_sql,
-            &[key(), at(from), SqlValue::Integer(DEPLOYMENTS_BEFORE)],
+            &[repo, path, at(from), SqlValue::Integer(DEPLOYMENTS_BEFORE)],
         )?;
         let since = statuses_since(&before, from);
         deployments.extend(before);
-        let statuses = self.all("deployment statuses".into(), deployment_statuses_sql, &[key(), at(since)])?;
+        let [repo, path] = scope();
+        let statuses = self.all("deployment statuses".into(), deployment_statuses_sql, &[repo, path, at(since)])?;
         Ok(DeploymentHistory { deployments, statuses })
     }
 
