@@ -23,7 +23,13 @@ pub async fn pipeline_report(
         store.report_jobs(&scope, from),
         store.report_deployments(&pipeline.repository, &pipeline.workflow_file, window.start()),
     )?;
-    let inputs = ReportInputs { runs, jobs, deployments: history.deployments, statuses: history.statuses };
+    let inputs = ReportInputs {
+        runs,
+        jobs,
+        deployments: history.deployments,
+        statuses: history.statuses,
+        first_commits: history.first_commits,
+    };
     Ok(build_report(pipeline, &window, now, &inputs))
 }
 

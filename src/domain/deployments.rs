@@ -25,6 +25,14 @@ pub struct DeploymentRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Where a deployed sha's change began: the oldest commit of a push to the default branch that
+/// made `sha` its head.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirstCommit {
+    pub sha: String,
+    pub at: DateTime<Utc>,
+}
+
 /// One state a deployment went through.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct DeploymentStatus {

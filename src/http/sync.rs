@@ -334,6 +334,10 @@ struct PushView<'a> {
     after: &'a str,
     pusher: Option<&'a str>,
     commits_count: i64,
+    /// When the oldest of the pushed commits was made (null when the push carried none).
+    #[serde(with = "serde_secs::option")]
+    #[schema(value_type = Option<String>)]
+    first_commit_at: Option<DateTime<Utc>>,
     #[serde(with = "serde_secs")]
     #[schema(value_type = String)]
     received_at: DateTime<Utc>,
@@ -347,6 +351,7 @@ impl<'a> From<&'a Push> for PushView<'a> {
             after: &p.after_sha,
             pusher: p.pusher.as_deref(),
             commits_count: p.commits_count,
+            first_commit_at: p.first_commit_at,
             received_at: p.received_at,
         }
     }

@@ -1,6 +1,8 @@
 //! What a delivery changes, decided from its event name and body alone (no I/O), so it can be
 //! worked out on the request's thread and applied inside the batch transaction.
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::status::{DeploymentState, RunStatus};
 use crate::domain::tasks::{IssueState, closing_refs};
 use crate::store::{
@@ -280,7 +282,18 @@ fn push(e: PushEvent) -> Option<PushRecord> {
         after: e.after,
         pusher: e.pusher.and_then(|p| p.name),
         commits_count: e.commits.len() as i64,
+        first_commit_at: first_commit_at(&e.commits),
     })
+}
+
+/// The oldest `timestamp` among a push's commits (GitHub writes them with the committer's
+/// offset, `2026-01-05T11:00:00+01:00`); those without one, or unreadable, are passed over.
+fn first_commit_at(commits: &[serde_json::Value]) -> Option<DateTime<Utc>> {
+    commits
+        .iter()
+        .filter_map(|c| DateTime::parse_from_rfc3339(c.get("timestamp")?.as_str()?).ok())
+        .map(|at| at.to_utc())
+        .min()
 }
 
 fn installation(e: InstallationEvent) -> Option<InstallationChange> {
@@ -383,11 +396,17 @@ mod tests {
         assert_eq!((p.closes.len(), p.merged, p.head_sha.as_deref()), (1, false, Some("abc")));
         let push = |r: &str| {
             json!({"ref": r, "before": "a", "after": "b", "repository": {"full_name": "o/r", "default_branch": "main"},
-                   "commits": []})
+                   "commits": [{"id": "c2", "timestamp": "2026-01-05T11:00:00+01:00"},
+                               {"id": "c1", "timestamp": "2026-01-05T10:30:00+01:00"},
+                               {"id": "c3", "timestamp": "not a time"}, {"id": "c4"}]})
             .to_string()
         };
         let Plan::Apply(effects) = plan("push", push("refs/heads/main").as_bytes()).unwrap() else { panic!() };
-        assert!(matches!(&effects[0], Effect::Push(p) if p.after == "b"));
+        let Effect::Push(p) = &effects[0] else { panic!("not a push") };
+        assert_eq!(p.after, "b");
+        assert_eq!(p.commits_count, 4);
+        let oldest = DateTime::parse_from_rfc3339("2026-01-05T09:30:00Z").unwrap().to_utc();
+        assert_eq!(p.first_commit_at, Some(oldest), "the oldest readable timestamp, in UTC");
         assert_eq!(plan("push", push("refs/heads/dev").as_bytes()).unwrap(), Plan::Apply(vec![]));
     }
 }

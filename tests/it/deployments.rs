@@ -186,7 +186,7 @@ async fn deployments_belong_to_the_workflow_that_made_them(backend: Backend) {
         // Only the workflow's own run measures a lead time (from its start, an hour ago); the
         // other two have no run to measure from. (Two days: an hour ago may be yesterday.)
         assert_eq!(
-            (production["lead_time"]["samples"].as_i64(), production["lead_time"]["without_run"].as_i64()),
+            (production["lead_time"]["samples"].as_i64(), production["lead_time"]["unmeasured"].as_i64()),
             (Some(1), Some(2)),
             "{pipeline}: {production}"
         );

@@ -268,6 +268,19 @@ async fn fixed_history(app: &TestApp, today: NaiveDate) -> (String, String) {
     failure_message(app, 1022, 102, 1, "Run e2e", "Timeout waiting for selector").await;
     failure_message(app, 1052, 105, 1, "Run tests", "assertion failed: 2 == 3").await;
 
+    // s104 reached main in a push whose oldest commit was made at T-3 09:30 (a feature push
+    // of s104 does not count).
+    for (guid, git_ref, commit_at) in
+        [("push-1", "refs/heads/main", "09:30:00"), ("push-2", "refs/heads/feature", "06:00:00")]
+    {
+        let push = json!({
+            "ref": git_ref, "before": "0".repeat(40), "after": "s104",
+            "repository": {"full_name": REPO, "default_branch": "main"}, "pusher": {"name": "carol"},
+            "commits": [{"id": "s103x", "timestamp": stamp(t(3, commit_at))}, {"id": "s104", "timestamp": stamp(t(3, "09:55:00"))}],
+        });
+        deliver_ok(app, "push", guid, push.to_string().as_bytes()).await;
+    }
+
     // production: s101, s104, s106 shipped, then s104 again (a rollback of s106);
     // staging: s105 fails, s106 restores it.
     deploy(
@@ -383,6 +396,7 @@ async fn inline_report_reads_match_the_pools() {
             assert!(jobs.iter().any(|j| j.failed_step.is_some() && j.error_message.is_some()), "{jobs:?}");
             assert!(jobs.iter().any(|j| j.failed_step.is_some() && j.error_message.is_none()), "{jobs:?}");
             assert!(deployments.deployments.len() > 2 && deployments.statuses.len() > 2, "{deployments:?}");
+            assert_eq!(deployments.first_commits.len(), 1, "s104's push: {deployments:?}");
         }
     }
 }
@@ -495,9 +509,9 @@ async fn reports_compute_every_figure_of_a_fixed_history(backend: Backend) {
     );
 
     // Deployments. production: 4 shipped, the 4th going back to s104 rolls back s106 (shipped
-    // 08:12, replaced 09:05: 3180 s). Lead times of the three changes from their runs' starts:
-    // 1200, 900, 720; the return to s104 ships no change (a redeployment). Created to success:
-    // 300, 300, 120, 300.
+    // 08:12, replaced 09:05: 3180 s). Lead times of the three changes: s101 and s106 from their
+    // runs' starts, 1200 and 720; s104 from its push's oldest commit (T-3 09:30 to 10:15), 2700.
+    // The return to s104 ships no change (a redeployment). Created to success: 300, 300, 120, 300.
     // staging: s105 fails at T-3 15:25, s106 succeeds at T-1 08:07 (146520 s later); its lead
     // time from run 106's start (s106): 420; created to success 120.
     assert_eq!(
@@ -505,13 +519,15 @@ async fn reports_compute_every_figure_of_a_fixed_history(backend: Backend) {
         json!([
             {"environment": "production", "deployments": 4, "successful": 4, "failed": 0, "rolled_back": 1,
              "deployment_frequency": {"per_day": 0.29, "per_week": 2.0},
-             "lead_time": {"p50_seconds": 900, "p95_seconds": 1200, "samples": 3, "without_run": 0, "redeployments": 1},
+             "lead_time": {"p50_seconds": 1200, "p95_seconds": 2700, "samples": 3, "from_first_commit": 1,
+                           "unmeasured": 0, "redeployments": 1},
              "deploy_duration": {"p50_seconds": 300, "p95_seconds": 300, "samples": 4},
              "change_failure_rate": 25.0,
              "time_to_restore": {"p50_seconds": 3180, "samples": 1, "unrestored": 0}},
             {"environment": "staging", "deployments": 2, "successful": 1, "failed": 1, "rolled_back": 0,
              "deployment_frequency": {"per_day": 0.07, "per_week": 0.5},
-             "lead_time": {"p50_seconds": 420, "p95_seconds": 420, "samples": 1, "without_run": 0, "redeployments": 0},
+             "lead_time": {"p50_seconds": 420, "p95_seconds": 420, "samples": 1, "from_first_commit": 0,
+                           "unmeasured": 0, "redeployments": 0},
              "deploy_duration": {"p50_seconds": 120, "p95_seconds": 120, "samples": 1},
              "change_failure_rate": 50.0,
              "time_to_restore": {"p50_seconds": 146520, "samples": 1, "unrestored": 0}},

@@ -159,7 +159,7 @@ fn push_event(git_ref: &str, after: &str) -> Vec<u8> {
         "ref": git_ref, "before": "0".repeat(40), "after": after,
         "repository": {"full_name": REPO, "default_branch": "main"},
         "pusher": {"name": "carol", "email": "c@example.com"},
-        "commits": [{"id": after}, {"id": "b"}],
+        "commits": [{"id": after, "timestamp": "2026-01-05T09:30:00Z"}, {"id": "b", "timestamp": "2026-01-05T10:00:00+02:00"}],
     })
     .to_string()
     .into_bytes()
@@ -178,6 +178,8 @@ async fn pushes_to_the_default_branch_are_recorded(backend: Backend) {
     assert_eq!(pushes[0]["ref"], "refs/heads/main");
     assert_eq!(pushes[0]["after"], "c".repeat(40));
     assert_eq!((pushes[0]["pusher"].as_str(), pushes[0]["commits_count"].as_i64()), (Some("carol"), Some(2)));
+    // The oldest commit, its offset taken into account (10:00 at +02:00 is 08:00 UTC).
+    assert_eq!(pushes[0]["first_commit_at"], "2026-01-05T08:00:00Z");
     assert_eq!(app.get("/api/pipelines/pipe_000000000000/pushes").await.status, 404);
 }
 

@@ -7,10 +7,11 @@
 //! - Deployment frequency counts every successful deployment, rollbacks and re-deployments
 //!   included: each is a release to the environment.
 //! - Lead time is a change's: only the first successful deployment of a sha to the environment
-//!   counts (a rollback to an older sha, or a re-deployment, ships no change). ccm does not store
-//!   commit times, so it runs from the start of the workflow run that made the deployment (the
-//!   run GitHub links, else the earliest run of the sha among the report's runs) to its success;
-//!   a change without such a run is counted in `without_run`, not measured.
+//!   counts (a rollback to an older sha, or a re-deployment, ships no change). It runs to that
+//!   success from the oldest commit of the push to the default branch that made the sha its head;
+//!   without such a push (a deployment of a branch, a push before ccm), from the start of the
+//!   workflow run that made the deployment (the run GitHub links, else the earliest run of the
+//!   sha among the report's runs); a change with neither is counted in `unmeasured`.
 //! - Deploy duration: from a deployment's creation to its success, every successful one.
 //! - Change failure rate: failed deployments and successful ones later rolled back (see
 //!   `deployments::rollbacks`), out of those that finished.
@@ -26,7 +27,7 @@ use utoipa::ToSchema;
 use super::figures::{percent, percentile, round2};
 use super::samples::RunSample;
 use super::window::Window;
-use crate::domain::deployments::{Deployment, DeploymentStatus, judged, rollbacks};
+use crate::domain::deployments::{Deployment, DeploymentStatus, FirstCommit, judged, rollbacks};
 use crate::domain::status::DeploymentState;
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -36,17 +37,20 @@ pub struct DeploymentFrequency {
     pub per_week: f64,
 }
 
-/// Lead time for changes: from the start of the run that made a sha's first successful
-/// deployment to the environment to that success.
+/// Lead time for changes: from a sha's first commit (else the start of the run that made its
+/// deployment) to its first successful deployment to the environment.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct LeadTime {
     pub p50_seconds: Option<i64>,
     pub p95_seconds: Option<i64>,
     /// Changes measured.
     pub samples: i64,
-    /// Changes with no run known to measure from (deployed by hand, or their run is older than
-    /// the report's days).
-    pub without_run: i64,
+    /// Of those, the ones measured from the oldest commit of their push; the others from the
+    /// start of their run.
+    pub from_first_commit: i64,
+    /// Changes with neither a push nor a run known to measure from (deployed by hand from a
+    /// branch, or pushed and run before the report's days).
+    pub unmeasured: i64,
     /// Successful deployments of a sha the environment already had (rollbacks, re-deployments):
     /// no change, so no lead time.
     pub redeployments: i64,
@@ -100,12 +104,14 @@ impl Outcome {
 
 /// The DORA figures of each environment with deployments created in `window`, by name.
 /// `deployments` may reach before the window (what a rollback returns to, the shas an
-/// environment already had); `statuses` are theirs; `runs` are the pipeline's runs the report read.
+/// environment already had); `statuses` are theirs; `runs` are the pipeline's runs the report
+/// read; `first_commits` where the deployed shas' changes began.
 pub fn dora(
     window: &Window,
     deployments: &[Deployment],
     statuses: &[DeploymentStatus],
     runs: &[RunSample],
+    first_commits: &[FirstCommit],
 ) -> Vec<EnvironmentDora> {
     let mut outcomes: HashMap<i64, Outcome> = HashMap::new();
     for s in statuses {
@@ -121,7 +127,7 @@ pub fn dora(
     let rolled = rollbacks(&judged(deployments, statuses));
     let succeeded_at: HashMap<i64, DateTime<Utc>> =
         deployments.iter().filter_map(|d| Some((d.id, outcome(d.id).succeeded_at?))).collect();
-    let run_starts = RunStarts::new(runs);
+    let starts = ChangeStarts::new(runs, first_commits);
 
     let mut by_environment: BTreeMap<&str, Vec<&Deployment>> = BTreeMap::new();
     for d in deployments {
@@ -175,7 +181,7 @@ pub fn dora(
                     per_day: round2(successful.len() as f64 / days),
                     per_week: round2(successful.len() as f64 * 7.0 / days),
                 },
-                lead_time: lead_time(&all, &successful, &succeeded_at, &run_starts),
+                lead_time: lead_time(&all, &successful, &succeeded_at, &starts),
                 deploy_duration: DeployDuration {
                     p50_seconds: percentile(&durations, 50),
                     p95_seconds: percentile(&durations, 95),
@@ -192,8 +198,10 @@ pub fn dora(
         .collect()
 }
 
-/// Where each run attempt, each run and each sha started, from a report's runs.
-struct RunStarts<'a> {
+/// Where a change began: each deployed sha's first commit, and where each run attempt, each run
+/// and each sha's runs started, from a report's runs.
+struct ChangeStarts<'a> {
+    first_commits: HashMap<&'a str, DateTime<Utc>>,
     attempts: HashMap<(i64, i64), DateTime<Utc>>,
     /// Each run's first attempt (its number and start).
     first_attempts: HashMap<i64, (i64, DateTime<Utc>)>,
@@ -201,9 +209,18 @@ struct RunStarts<'a> {
     by_sha: HashMap<&'a str, (DateTime<Utc>, i64)>,
 }
 
-impl<'a> RunStarts<'a> {
-    fn new(runs: &'a [RunSample]) -> Self {
-        let mut starts = RunStarts { attempts: HashMap::new(), first_attempts: HashMap::new(), by_sha: HashMap::new() };
+impl<'a> ChangeStarts<'a> {
+    fn new(runs: &'a [RunSample], first_commits: &'a [FirstCommit]) -> Self {
+        let mut starts = ChangeStarts {
+            first_commits: HashMap::new(),
+            attempts: HashMap::new(),
+            first_attempts: HashMap::new(),
+            by_sha: HashMap::new(),
+        };
+        for c in first_commits {
+            let at = starts.first_commits.entry(c.sha.as_str()).or_insert(c.at);
+            *at = (*at).min(c.at);
+        }
         for r in runs {
             starts.attempts.entry((r.run_id, r.run_attempt)).or_insert(r.started_at);
             let first = starts.first_attempts.entry(r.run_id).or_insert((r.run_attempt, r.started_at));
@@ -218,9 +235,18 @@ impl<'a> RunStarts<'a> {
         starts
     }
 
+    /// Where `d`'s change began, and whether that is its first commit: the first commit of its
+    /// sha, else the start of the run that made it.
+    fn of(&self, d: &Deployment) -> Option<(DateTime<Utc>, bool)> {
+        match self.first_commits.get(d.sha.as_str()) {
+            Some(at) => Some((*at, true)),
+            None => self.run_start(d).map(|at| (at, false)),
+        }
+    }
+
     /// The start of the run that made `d`: the linked attempt (else that run's first attempt),
     /// else the earliest run of its sha.
-    fn of(&self, d: &Deployment) -> Option<DateTime<Utc>> {
+    fn run_start(&self, d: &Deployment) -> Option<DateTime<Utc>> {
         let linked = d.run_id.and_then(|id| {
             let attempt = d.run_attempt.unwrap_or(1);
             self.attempts.get(&(id, attempt)).or_else(|| self.first_attempts.get(&id).map(|(_, at)| at)).copied()
@@ -235,7 +261,7 @@ fn lead_time(
     all: &[&Deployment],
     successful: &[&Deployment],
     succeeded_at: &HashMap<i64, DateTime<Utc>>,
-    run_starts: &RunStarts,
+    starts: &ChangeStarts,
 ) -> LeadTime {
     // Each sha's first successful deployment here: by success, then creation.
     let mut first_of_sha: HashMap<&str, (DateTime<Utc>, DateTime<Utc>, i64)> = HashMap::new();
@@ -248,13 +274,20 @@ fn lead_time(
     let changes: HashSet<i64> = first_of_sha.values().map(|(_, _, id)| *id).collect();
     let (changes, redeployments): (Vec<&Deployment>, Vec<&Deployment>) =
         successful.iter().copied().partition(|d| changes.contains(&d.id));
-    let measured: Vec<i64> =
-        changes.iter().filter_map(|d| Some((succeeded_at[&d.id] - run_starts.of(d)?).num_seconds().max(0))).collect();
+    let measured: Vec<(i64, bool)> = changes
+        .iter()
+        .filter_map(|d| {
+            let (start, from_commit) = starts.of(d)?;
+            Some(((succeeded_at[&d.id] - start).num_seconds().max(0), from_commit))
+        })
+        .collect();
+    let seconds: Vec<i64> = measured.iter().map(|(s, _)| *s).collect();
     LeadTime {
-        p50_seconds: percentile(&measured, 50),
-        p95_seconds: percentile(&measured, 95),
+        p50_seconds: percentile(&seconds, 50),
+        p95_seconds: percentile(&seconds, 95),
         samples: measured.len() as i64,
-        without_run: (changes.len() - measured.len()) as i64,
+        from_first_commit: measured.iter().filter(|(_, from_commit)| *from_commit).count() as i64,
+        unmeasured: (changes.len() - measured.len()) as i64,
         redeployments: redeployments.len() as i64,
     }
 }
@@ -312,7 +345,7 @@ mod tests {
             status(41, 4, Success, "2026-03-12T11:05:00Z"),
             status(51, 5, Error, "2026-03-13T10:01:00Z"),
         ];
-        let figures = dora(&window, &deployments, &statuses, &runs);
+        let figures = dora(&window, &deployments, &statuses, &runs, &[]);
         assert_eq!(figures.len(), 2);
         let production = &figures[0];
         assert_eq!(production.environment, "production");
@@ -326,7 +359,14 @@ mod tests {
         // bbb started 11:00, success 11:20 -> 1200 s.
         assert_eq!(
             production.lead_time,
-            LeadTime { p50_seconds: Some(1200), p95_seconds: Some(1200), samples: 1, without_run: 0, redeployments: 1 }
+            LeadTime {
+                p50_seconds: Some(1200),
+                p95_seconds: Some(1200),
+                samples: 1,
+                from_first_commit: 0,
+                unmeasured: 0,
+                redeployments: 1
+            }
         );
         // Created to success: 2 in 600 s, 4 in 300 s.
         assert_eq!(
@@ -345,7 +385,14 @@ mod tests {
         assert_eq!(staging.time_to_restore, TimeToRestore { p50_seconds: None, samples: 0, unrestored: 1 });
         assert_eq!(
             staging.lead_time,
-            LeadTime { p50_seconds: None, p95_seconds: None, samples: 0, without_run: 0, redeployments: 0 }
+            LeadTime {
+                p50_seconds: None,
+                p95_seconds: None,
+                samples: 0,
+                from_first_commit: 0,
+                unmeasured: 0,
+                redeployments: 0
+            }
         );
         assert_eq!(staging.deploy_duration, DeployDuration { p50_seconds: None, p95_seconds: None, samples: 0 });
     }
@@ -370,11 +417,38 @@ mod tests {
             status(31, 3, Success, "2026-03-12T09:02:00Z"),
             status(41, 4, Success, "2026-03-13T09:01:00Z"),
         ];
-        let production = &dora(&window, &deployments, &statuses, &runs)[0];
+        let production = &dora(&window, &deployments, &statuses, &runs, &[])[0];
         // 2: run 20 started 10:00, success 11:30 -> 5400 s. 3 re-ships sha20; 4 has no run.
         assert_eq!(
             production.lead_time,
-            LeadTime { p50_seconds: Some(5400), p95_seconds: Some(5400), samples: 1, without_run: 1, redeployments: 1 }
+            LeadTime {
+                p50_seconds: Some(5400),
+                p95_seconds: Some(5400),
+                samples: 1,
+                from_first_commit: 0,
+                unmeasured: 1,
+                redeployments: 1
+            }
+        );
+        // With the pushes: sha20's oldest commit at 09:40 (two pushes made it the head; the
+        // oldest counts), sha30's at 08:00 on the 13th.
+        let first_commits = [
+            FirstCommit { sha: "sha20".into(), at: at("2026-03-10T09:50:00Z") },
+            FirstCommit { sha: "sha20".into(), at: at("2026-03-10T09:40:00Z") },
+            FirstCommit { sha: "sha30".into(), at: at("2026-03-13T08:00:00Z") },
+        ];
+        let production = &dora(&window, &deployments, &statuses, &runs, &first_commits)[0];
+        // 2: 09:40 to 11:30 -> 6600 s; 4: 08:00 to 09:01 -> 3660 s.
+        assert_eq!(
+            production.lead_time,
+            LeadTime {
+                p50_seconds: Some(3660),
+                p95_seconds: Some(6600),
+                samples: 2,
+                from_first_commit: 2,
+                unmeasured: 0,
+                redeployments: 1
+            }
         );
         // Every success is a deployment: 2, 3 and 4.
         assert_eq!(production.successful, 3);

@@ -11,7 +11,7 @@ use super::recommendations::{LONG_QUEUE_SECONDS, Recommendation, recommendations
 use super::samples::{JobSample, RunSample};
 use super::window::Window;
 use crate::domain::clock::serde_secs;
-use crate::domain::deployments::{Deployment, DeploymentStatus};
+use crate::domain::deployments::{Deployment, DeploymentStatus, FirstCommit};
 use crate::domain::pipeline::Pipeline;
 
 /// What a report is computed from.
@@ -21,11 +21,13 @@ pub struct ReportInputs {
     pub runs: Vec<RunSample>,
     /// Their jobs.
     pub jobs: Vec<JobSample>,
-    /// The repository's deployments created in the window, and some before it (what a rollback
+    /// The pipeline's deployments created in the window, and some before it (what a rollback
     /// returns to).
     pub deployments: Vec<Deployment>,
     /// Their statuses.
     pub statuses: Vec<DeploymentStatus>,
+    /// The first commits of the pushes whose heads they deployed.
+    pub first_commits: Vec<FirstCommit>,
 }
 
 /// Deployments per environment.
@@ -76,7 +78,7 @@ pub fn build_report(pipeline: &Pipeline, window: &Window, now: DateTime<Utc>, in
         to: window.last_day,
         generated_at: now,
         deployment: DeploymentReport {
-            environments: dora(window, &inputs.deployments, &inputs.statuses, &inputs.runs),
+            environments: dora(window, &inputs.deployments, &inputs.statuses, &inputs.runs, &inputs.first_commits),
         },
         performance,
         quality,

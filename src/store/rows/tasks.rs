@@ -105,6 +105,7 @@ impl ReadRow for Push {
         column("after_sha", Text),
         column("pusher", Text),
         column("commits_count", Int),
+        column("first_commit_at", Time),
         column("received_at", Time),
     ];
 
@@ -117,6 +118,7 @@ impl ReadRow for Push {
             after_sha: cells.next()?,
             pusher: cells.next()?,
             commits_count: cells.next()?,
+            first_commit_at: cells.next()?,
             received_at: cells.next()?,
         })
     }

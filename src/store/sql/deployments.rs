@@ -72,11 +72,13 @@ pub trait DeploymentStore {
 /// Whether deployment `{alias}` belongs to the workflow `${workflow}` (a workflow file's path) of
 /// the repository `${repo}` (its key): GitHub links a deployment to the run that made it, so one
 /// a known run of another workflow made is that workflow's; the rest (linked to none, or to a run
-/// ccm never saw) belong to every workflow of the repository.
+/// ccm never saw) belong to every workflow of the repository. The run is found by its id alone
+/// (unique across GitHub): with the repository too, SQLite reads the repository's runs through
+/// the scope index for each deployment.
 pub(crate) fn of_workflow(alias: &str, repo: usize, workflow: usize) -> String {
     format!(
         "{alias}.repo_key = ${repo} AND NOT EXISTS (SELECT 1 FROM executions x WHERE x.run_id = {alias}.run_id \
-         AND x.repo_key = {alias}.repo_key AND x.workflow_path <> ${workflow})"
+         AND x.workflow_path <> ${workflow})"
     )
 }
 

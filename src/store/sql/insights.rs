@@ -24,6 +24,7 @@ use sqlx::types::Json;
 use super::db::query;
 use super::deployments::of_workflow;
 use super::pipelines::{scope_clause, scope_query};
+use crate::domain::deployments::FirstCommit;
 use crate::domain::insights::overview::{GroupFigures, GroupOutcomes, RunGroup};
 use crate::domain::insights::quality::CommitOutcomes;
 use crate::domain::insights::{JobSample, RunSample};
@@ -37,11 +38,13 @@ use crate::store::{Backend, Deployment, DeploymentStatus, ExecutionScope, Pipeli
 /// in the report's days may return to, and the shas the environment already had.
 pub const DEPLOYMENTS_BEFORE: i64 = 100;
 
-/// A repository's deployments and their statuses.
+/// A workflow's deployments, their statuses, and where the changes they deployed began.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DeploymentHistory {
     pub deployments: Vec<Deployment>,
     pub statuses: Vec<DeploymentStatus>,
+    /// Sorted by sha.
+    pub first_commits: Vec<FirstCommit>,
 }
 
 /// Completed runs of one group by conclusion (the per-pipeline metrics).
@@ -72,7 +75,8 @@ pub trait InsightStore {
     async fn report_jobs(&self, scope: &ExecutionScope, from: DateTime<Utc>) -> StoreResult<Vec<JobSample>>;
 
     /// The deployments of a repository's workflow (`of_workflow`) created at or after `from`,
-    /// each environment's `DEPLOYMENTS_BEFORE` ones before it, and their statuses.
+    /// each environment's `DEPLOYMENTS_BEFORE` ones before it, their statuses, and the first
+    /// commits of the pushes whose heads those created since `from` deployed.
     async fn report_deployments(
         &self,
         repository: &str,
@@ -204,6 +208,23 @@ pub(crate) fn deployment_statuses_sql() -> String {
     )
 }
 
+/// The oldest first commit of the pushes (to the default branch) whose heads the workflow's
+/// deployments (bound as `recent_deployments_sql`) created at or after `$3` deployed, by sha.
+pub(crate) fn first_commits_sql() -> String {
+    format!(
+        "SELECT p.after_sha, MIN(p.first_commit_at) FROM pushes p WHERE p.repo_key = $1 \
+         AND p.first_commit_at IS NOT NULL \
+         AND p.after_sha IN (SELECT d.sha FROM deployments d WHERE {} AND d.created_at >= $3) \
+         GROUP BY p.after_sha ORDER BY p.after_sha",
+        of_workflow("d", 1, 2)
+    )
+}
+
+/// `first_commits_sql`'s rows.
+pub(crate) fn first_commits(rows: Vec<(String, DateTime<Utc>)>) -> Vec<FirstCommit> {
+    rows.into_iter().map(|(sha, at)| FirstCommit { sha, at }).collect()
+}
+
 /// The earliest creation among the deployments read before a report's days, or `from`: where
 /// their statuses are read from.
 pub(crate) fn statuses_since(before: &[Deployment], from: DateTime<Utc>) -> DateTime<Utc> {
@@ -300,7 +321,13 @@ impl InsightStore for SqlStore {
             .bind(since)
             .fetch_all(&self.db)
             .await?;
-        Ok(DeploymentHistory { deployments, statuses })
+        let commits = query(AssertSqlSafe(first_commits_sql()))
+            .bind(repo_key.as_str())
+            .bind(workflow)
+            .bind(from)
+            .fetch_all(&self.db)
+            .await?;
+        Ok(DeploymentHistory { deployments, statuses, first_commits: first_commits(commits) })
     }
 
     async fn active_pipelines(&self) -> StoreResult<Vec<Pipeline>> {
@@ -400,7 +427,7 @@ impl InsightStore for SqlStore {
         let rows = query(
             "SELECT repo_key, workflow_path, environment, state, COUNT(*) AS deployments FROM (\
                SELECT d.repo_key, d.environment, d.state, (SELECT MIN(x.workflow_path) FROM executions x \
-                 WHERE x.run_id = d.run_id AND x.repo_key = d.repo_key) AS workflow_path \
+                 WHERE x.run_id = d.run_id) AS workflow_path \
                FROM (SELECT DISTINCT repo_key FROM pipelines WHERE status = $1) p CROSS JOIN deployments d \
                WHERE d.repo_key = p.repo_key) made \
              GROUP BY repo_key, workflow_path, environment, state",

@@ -21,8 +21,8 @@ use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
 use crate::domain::insights::{JobSample, RunSample};
 use crate::store::rows::{FromCells, ReadCell, ReadRow, column_names, read_rusqlite};
 use crate::store::sql::insights::{
-    DEPLOYMENTS_BEFORE, DeploymentHistory, ReportJob, deployment_statuses_sql, deployments_before_sql,
-    recent_deployments_sql, report_jobs_sql, report_runs_sql, statuses_since,
+    DEPLOYMENTS_BEFORE, DeploymentHistory, ReportJob, deployment_statuses_sql, deployments_before_sql, first_commits,
+    first_commits_sql, recent_deployments_sql, report_jobs_sql, report_runs_sql, statuses_since,
 };
 use crate::store::sql::pipelines::{
     PipelineFlags, StatsBounds, from_oldest, pipeline_count_sql, pipeline_for_stats_sql, pipeline_page_from_oldest_sql,
@@ -150,7 +150,9 @@ impl SqliteReader {
         deployments.extend(before);
         let [repo, path] = scope();
         let statuses = self.all("deployment statuses".into(), deployment_statuses_sql, &[repo, path, at(since)])?;
-        Ok(DeploymentHistory { deployments, statuses })
+        let [repo, path] = scope();
+        let commits = self.all("first commits".into(), first_commits_sql, &[repo, path, at(from)])?;
+        Ok(DeploymentHistory { deployments, statuses, first_commits: first_commits(commits) })
     }
 
     pub fn get_pipeline(&self, id: &str) -> StoreResult<Option<Pipeline>> {

@@ -242,8 +242,9 @@ pub(crate) async fn apply_pull_request(on: &mut On<'_>, pr: &PullRequestRecord) 
 
 pub(crate) async fn record_push(on: impl Into<On<'_>>, p: &PushRecord) -> StoreResult<bool> {
     let inserted: Option<(i64,)> = query(
-        "INSERT INTO pushes (repo_key, repository, ref, before_sha, after_sha, pusher, commits_count, received_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repo_key, ref, after_sha) DO NOTHING RETURNING id",
+        "INSERT INTO pushes (repo_key, repository, ref, before_sha, after_sha, pusher, commits_count, first_commit_at, \
+           received_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (repo_key, ref, after_sha) DO NOTHING RETURNING id",
     )
     .bind(p.repository.to_lowercase())
     .bind(&p.repository)
@@ -252,6 +253,7 @@ pub(crate) async fn record_push(on: impl Into<On<'_>>, p: &PushRecord) -> StoreR
     .bind(&p.after)
     .bind(&p.pusher)
     .bind(p.commits_count)
+    .bind(p.first_commit_at)
     .bind(clock::now())
     .fetch_optional(on)
     .await?;

@@ -66,6 +66,8 @@ pub struct PushRecord {
     pub after: String,
     pub pusher: Option<String>,
     pub commits_count: i64,
+    /// When the oldest of its commits was made (their `timestamp`), when it carries any.
+    pub first_commit_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -78,5 +80,6 @@ pub struct Push {
     pub after_sha: String,
     pub pusher: Option<String>,
     pub commits_count: i64,
+    pub first_commit_at: Option<DateTime<Utc>>,
     pub received_at: DateTime<Utc>,
 }
