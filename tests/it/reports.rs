@@ -696,6 +696,22 @@ async fn insights_rank_pipelines_and_their_flaky_jobs(backend: Backend) {
         .map(|f| (f["pipeline_id"].as_str().unwrap().to_string(), f["name"].as_str().unwrap().to_string()))
         .collect();
     assert_eq!(flaky, [(id.clone(), "e2e".to_string()), (other.clone(), "lint".to_string())]);
+    // The overview reads only the jobs of commits run more than once; each pipeline's report
+    // reads every job: their flaky jobs are the same.
+    for listed in fortnight.body["flakiest_jobs"].as_array().unwrap() {
+        let report =
+            app.get(&format!("/api/pipelines/{}/report?days=14", listed["pipeline_id"].as_str().unwrap())).await;
+        let mut from_report = report.body["quality"]["flaky_jobs"][0].clone();
+        from_report["pipeline_id"] = listed["pipeline_id"].clone();
+        from_report["repository"] = listed["repository"].clone();
+        assert_eq!(
+            report.body["quality"]["flaky_jobs"].as_array().map(Vec::len),
+            Some(1),
+            "{}",
+            report.body["quality"]
+        );
+        assert_eq!(&from_report, listed);
+    }
 
     for query in ["days=0", "days=91", "limit=0", "limit=101", "limit=many"] {
         let bad = app.get(&format!("/api/insights?{query}")).await;

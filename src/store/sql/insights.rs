@@ -121,17 +121,11 @@ fn counted() -> String {
 }
 
 /// The active pipelines (binds `${status}`, the active status), then each one's runs `e` started
-/// at or after `${from}`, found in the scope index (and with `jobs`, their jobs `j`): `FROM` and
-/// the start of `WHERE`.
-fn active_pipelines_runs(status: usize, from: usize, jobs: bool) -> String {
-    let (join, on) = if jobs {
-        (" CROSS JOIN jobs j", " AND j.run_id = e.run_id AND j.run_attempt = e.run_attempt")
-    } else {
-        ("", "")
-    };
+/// at or after `${from}`, found in the scope index: `FROM` and the start of `WHERE`.
+fn active_pipelines_runs(status: usize, from: usize) -> String {
     format!(
-        "FROM pipelines p CROSS JOIN executions e{join} WHERE p.status = ${status} AND e.repo_key = p.repo_key \
-         AND e.workflow_path = p.workflow_file AND e.started_at >= ${from}{on}"
+        "FROM pipelines p CROSS JOIN executions e WHERE p.status = ${status} AND e.repo_key = p.repo_key \
+         AND e.workflow_path = p.workflow_file AND e.started_at >= ${from}"
     )
 }
 
@@ -346,7 +340,7 @@ impl InsightStore for SqlStore {
                CAST(SUM(CASE WHEN e.run_attempt > 1 THEN COALESCE(e.duration_seconds, 0) ELSE 0 END) AS BIGINT) \
                  AS rerun_seconds \
              {} AND {} GROUP BY e.repo_key, e.workflow_path, e.branch",
-            active_pipelines_runs(2, 1, false),
+            active_pipelines_runs(2, 1),
             counted()
         );
         let rows = query(AssertSqlSafe(sql)).bind(from).bind(PipelineStatus::Active.as_str()).rows(&self.db).await?;
@@ -370,17 +364,23 @@ impl InsightStore for SqlStore {
         let failed = failed_conclusions();
         let success = Conclusion::Success.as_str();
         let seconds = seconds_between(self.db.backend(), "j.started_at", "j.completed_at");
+        // A job fails and passes on one commit only across two attempts or runs of it (a job's
+        // name is one job of an attempt): the jobs of commits run once (most of them) are not
+        // read. Counting each commit's attempts beside them keeps this one pass over the runs.
         let sql = format!(
             "SELECT e.repo_key, e.workflow_path, e.branch, j.name, \
                CAST(SUM(CASE WHEN j.conclusion = '{success}' THEN 1 ELSE 0 END) AS BIGINT) AS passed, \
                CAST(SUM(CASE WHEN j.conclusion IN ({failed}) THEN 1 ELSE 0 END) AS BIGINT) AS failed, \
                CAST(SUM(CASE WHEN j.conclusion IN ({failed}) THEN COALESCE({seconds}, 0) ELSE 0 END) AS BIGINT) \
                  AS failed_seconds \
-             {} AND {} AND e.head_sha IS NOT NULL \
+             FROM (SELECT e.repo_key, e.workflow_path, e.branch, e.head_sha, e.run_id, e.run_attempt, \
+                     COUNT(*) OVER (PARTITION BY e.repo_key, e.workflow_path, e.branch, e.head_sha) AS attempts \
+                   {} AND {} AND e.head_sha IS NOT NULL) e \
+             CROSS JOIN jobs j WHERE e.attempts > 1 AND j.run_id = e.run_id AND j.run_attempt = e.run_attempt \
              GROUP BY e.repo_key, e.workflow_path, e.branch, e.head_sha, j.name \
              HAVING SUM(CASE WHEN j.conclusion = '{success}' THEN 1 ELSE 0 END) > 0 \
                AND SUM(CASE WHEN j.conclusion IN ({failed}) THEN 1 ELSE 0 END) > 0",
-            active_pipelines_runs(2, 1, true),
+            active_pipelines_runs(2, 1),
             counted()
         );
         let rows = query(AssertSqlSafe(sql)).bind(from).bind(PipelineStatus::Active.as_str()).rows(&self.db).await?;
@@ -406,7 +406,7 @@ impl InsightStore for SqlStore {
             "SELECT e.repo_key, e.workflow_path, e.branch, e.conclusion, COUNT(*) AS runs \
              {} AND e.status = '{}' AND e.conclusion IS NOT NULL \
              GROUP BY e.repo_key, e.workflow_path, e.branch, e.conclusion",
-            active_pipelines_runs(2, 1, false),
+            active_pipelines_runs(2, 1),
             RunStatus::Completed.as_str()
         );
         let rows = query(AssertSqlSafe(sql)).bind(from).bind(PipelineStatus::Active.as_str()).rows(&self.db).await?;
