@@ -87,11 +87,12 @@ async fn list(
         .list_deployments(&pipeline.repository, &pipeline.workflow_file, environment, around, 0)
         .await?
         .items;
-    let history_ids: Vec<i64> = history.iter().map(|d| d.id).collect();
-    let history_statuses = state.store.deployment_statuses(&history_ids).await?;
-    let rolled = deployments::rollbacks(&deployments::judged(&history, &history_statuses));
-    let ids: Vec<i64> = page.items.iter().map(|d| d.id).collect();
+    // The statuses of both, read once: the history's judge the rollbacks, the page's are shown.
+    let mut ids: Vec<i64> = history.iter().chain(&page.items).map(|d| d.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
     let mut statuses = state.store.deployment_statuses(&ids).await?;
+    let rolled = deployments::rollbacks(&deployments::judged(&history, &statuses));
     let views = page
         .items
         .into_iter()
